@@ -1,0 +1,3 @@
+from cublab.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The use cases: the one layer that enforces every rule. Adapters (MCP, CLI) only translate."""

@@ -1,0 +1,131 @@
+"""Result models: what every adapter returns, and the tools' output schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class Criterion(BaseModel):
+    number: int
+    name: str
+
+
+class SandboxView(BaseModel):
+    id: str
+    name: str
+    purpose: str
+    owner: str
+    status: Literal["active", "destroyed", "expired"]
+    ttl: str
+    labels: dict[str, str]
+    bypass_criterion: Criterion
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    destroyed_at: datetime | None
+
+
+class SandboxPage(BaseModel):
+    sandboxes: list[SandboxView]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class ExperimentView(BaseModel):
+    id: str
+    sandbox_id: str
+    name: str
+    hypothesis: str
+    objective_metric: str
+    direction: Literal["minimize", "maximize"]
+    target_space: str | None
+    target_unit: str | None
+    created_by: str
+    created_at: datetime
+
+
+class ExperimentPage(BaseModel):
+    experiments: list[ExperimentView]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class VariantView(BaseModel):
+    id: str
+    experiment_id: str
+    name: str
+    description: str
+    config: dict[str, Any]
+    content_hash: str
+    created_by: str
+    created_at: datetime
+
+
+class VariantLogged(BaseModel):
+    variant: VariantView
+    duplicate: bool = Field(description="True when this exact configuration was already logged; nothing new was stored.")
+    message: str
+
+
+class MetricCount(BaseModel):
+    variant_id: str
+    metric: str
+    n: int
+
+
+class ExperimentLog(BaseModel):
+    experiment: ExperimentView
+    sandbox_status: Literal["active", "destroyed", "expired"]
+    variants: list[VariantView]
+    measurements: list[MetricCount]
+
+
+class ResultsLogged(BaseModel):
+    experiment_id: str
+    batch_id: int
+    points: int
+    by_variant: dict[str, int]
+    digest: str = Field(description="sha256 of the batch as stored; also in the audit log.")
+
+
+class VariantStats(BaseModel):
+    rank: int | None = Field(description="1 is best by the objective's direction; null without data.")
+    variant_id: str
+    name: str
+    n: int
+    mean: float | None
+    stddev: float | None
+    min: float | None
+    max: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class Comparison(BaseModel):
+    experiment_id: str
+    metric: str
+    direction: Literal["minimize", "maximize"]
+    is_objective: bool
+    verdict: Literal["winner", "no_significant_difference", "not_enough_data"]
+    winner: str | None = Field(description="The winning variant's id, only when the difference is significant.")
+    leader: str | None = Field(description="The best variant by mean, significant or not.")
+    runner_up: str | None
+    p_value: float | None = Field(description="Welch's two-sided t-test, leader against runner-up.")
+    confidence: float | None = Field(description="1 - p_value: how sure the leader is better than the runner-up.")
+    confidence_level: float
+    min_samples: int
+    summary: str
+    variants: list[VariantStats]
+
+
+class AuditCheck(BaseModel):
+    ok: bool
+    events: int
+    problems: list[str]
+
+
+class PolicyDocument(BaseModel):
+    source: str
+    digest: str
+    policy: dict[str, Any]

@@ -1,0 +1,98 @@
+"""`cublab demo`: a scripted agent drives a real cublab server over stdio.
+
+It starts `cublab serve` as a subprocess and talks to it with the MCP client,
+exactly as an agent host would, through the seed's workflow: spawn a sandbox,
+log three variants, measure each repeatedly, compare, destroy. The measurements
+come from a small, seeded latency model, so every run tells the same story.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import sys
+from typing import Any
+
+import anyio
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+VARIANTS = [
+    ("mem-512", "baseline: 512 MB, 30 s timeout", {"lambdaMemory": 512, "lambdaTimeout": 30, "eventSource": "sqs"}),
+    ("mem-1024", "double the memory", {"lambdaMemory": 1024, "lambdaTimeout": 30, "eventSource": "sqs"}),
+    ("mem-2048", "quadruple the memory", {"lambdaMemory": 2048, "lambdaTimeout": 30, "eventSource": "sqs"}),
+]
+
+
+def simulated_p95_ms(memory_mb: int, rng: random.Random) -> float:
+    """More memory buys CPU on Lambda: latency falls, with diminishing returns."""
+    return 180.0 * (512 / memory_mb) ** 0.55 + 40.0 + rng.gauss(0, 6.0)
+
+
+async def _call(client: Any, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    result = await client.call_tool(tool, args)
+    if result.is_error:
+        raise RuntimeError(f"{tool} failed: {result.content[0].text}")
+    return result.structured_content
+
+
+async def _run(db: str) -> None:
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    agent = f"agent:cublab-demo-{secrets.token_hex(3)}"
+    params = StdioServerParameters(command=sys.executable, args=["-m", "cublab", "serve", "--db", db, "--agent", agent])
+    console.print(f"[bold]cublab demo[/]: an agent ([cyan]{agent}[/]) drives `cublab serve` over stdio\n")
+    async with Client(params) as client:
+        tools = await client.list_tools()
+        console.print(f"server offers {len(tools.tools)} tools: {', '.join(t.name for t in tools.tools)}\n")
+
+        sandbox = await _call(client, "sandbox_spawn", {
+            "name": "lambda-memory-tuning", "purpose": "find the Lambda memory size with the best p95 latency",
+            "ttl": "2h", "explanation": "demo: tune messagewall's event handler",
+        })
+        console.print(f"1. spawned sandbox [cyan]{sandbox['id']}[/] (expires {sandbox['expires_at']}, labels {sandbox['labels']})")
+
+        experiment = await _call(client, "experiment_create", {
+            "sandbox_id": sandbox["id"], "name": "memory vs p95 latency",
+            "hypothesis": "more memory lowers p95 latency of the event handler",
+            "objective_metric": "p95_latency_ms", "direction": "minimize",
+            "target_space": "messagewall-dev", "target_unit": "event-handler",
+        })
+        console.print(f"   experiment [cyan]{experiment['id']}[/]: {experiment['hypothesis']}")
+
+        ids = {}
+        for name, description, config in VARIANTS:
+            logged = await _call(client, "variant_log", {"experiment_id": experiment["id"], "name": name, "description": description, "config": config})
+            ids[name] = logged["variant"]["id"]
+        console.print(f"2. logged {len(ids)} variants: {', '.join(ids)}")
+
+        rng = random.Random(7)
+        points = [
+            {"variant": ids[name], "metric": "p95_latency_ms", "value": round(simulated_p95_ms(config["lambdaMemory"], rng), 3), "repetition": rep}
+            for name, _, config in VARIANTS for rep in range(12)
+        ]
+        logged = await _call(client, "result_log", {"experiment_id": experiment["id"], "points": points, "explanation": "12 load-test runs per variant"})
+        console.print(f"3. logged {logged['points']} measurements in one batch (digest {logged['digest'][:19]}…)")
+
+        comparison = await _call(client, "experiment_compare", {"experiment_id": experiment["id"]})
+        table = Table(title=f"p95_latency_ms by variant ({comparison['direction']})")
+        for column in ("rank", "variant", "n", "mean", "stddev", "95% CI", "min", "max"):
+            table.add_column(column, justify="right" if column not in ("variant",) else "left")
+        for row in comparison["variants"]:
+            table.add_row(str(row["rank"]), row["name"], str(row["n"]), f"{row['mean']:.1f}", f"{row['stddev']:.1f}",
+                          f"{row['ci_low']:.1f} – {row['ci_high']:.1f}", f"{row['min']:.1f}", f"{row['max']:.1f}")
+        console.print(table)
+        console.print(f"   verdict: [bold]{comparison['verdict']}[/]: {comparison['summary']}")
+
+        destroyed = await _call(client, "sandbox_destroy", {"sandbox_id": sandbox["id"], "explanation": "experiment finished"})
+        console.print(f"4. destroyed sandbox {destroyed['id']} (status {destroyed['status']})\n")
+
+    console.print(f"database: [cyan]{db}[/]")
+    console.print(f"check the audit log:  cublab audit verify --db {db}")
+
+
+def run_demo(db: str) -> None:
+    anyio.run(_run, db)

@@ -1,0 +1,38 @@
+"""Durations as people write them: `90m`, `2h`, `7d`, `1h30m`, `45s`."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from cublab.domain.errors import InvalidInput
+
+_PART = re.compile(r"(\d+)([smhdw])")
+_WHOLE = re.compile(r"^(\d+[smhdw])+$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, field: str = "duration") -> timedelta:
+    """Parse `text` or raise InvalidInput naming `field`."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"{field}: expected a duration such as '90m', '2h' or '7d', got {type(text).__name__}")
+    compact = text.strip().lower().replace(" ", "")
+    if not compact or not _WHOLE.match(compact):
+        raise InvalidInput(f"{field}: {text!r} is not a duration; use a number and a unit, such as '90m', '2h' or '7d'")
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(compact))
+    if seconds <= 0:
+        raise InvalidInput(f"{field}: {text!r} must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """The shortest exact spelling of `delta` (`90m`, `2h`, `3d`, `1h30m`)."""
+    seconds = int(delta.total_seconds())
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)

@@ -1,0 +1,46 @@
+"""Opaque, time-ordered ids (`sbx_…`, `exp_…`, `var_…`, `prp_…`).
+
+A millisecond timestamp in front of 80 random bits (the ULID layout, Crockford
+base32) makes ids sort in creation order, so a page cursor is simply the last id
+seen. Callers must treat ids as opaque strings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+PREFIXES = {
+    "sandbox": "sbx",
+    "experiment": "exp",
+    "variant": "var",
+    "proposal": "prp",
+    "decision": "dec",
+    "obligation": "obl",
+}
+ID_PATTERN = re.compile(r"^(?P<prefix>[a-z]{3})_[0-9a-z]{26}$")
+
+
+def _b32(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(kind: str, now_ms: int | None = None) -> str:
+    """A fresh id for an object of `kind` (a key of PREFIXES)."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    return f"{PREFIXES[kind]}_{_b32(ms, 10)}{_b32(rand, 16)}"
+
+
+def is_id_of(kind: str, value: object) -> bool:
+    """True when `value` has the shape of an id of `kind`."""
+    if not isinstance(value, str):
+        return False
+    match = ID_PATTERN.match(value)
+    return bool(match) and match.group("prefix") == PREFIXES[kind]

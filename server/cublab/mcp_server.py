@@ -1,0 +1,218 @@
+"""The MCP adapter: a registry of tools over the use cases, and nothing else.
+
+Each tool is a `ToolSpec`: its toolset, its input model (the published input
+schema), its output model (the output schema), its four annotations and the use
+case it calls. No rule lives here: the adapter validates shape, picks the
+caller's identity, calls the use case and turns business errors into
+`ToolError`s a model can act on.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field, ValidationError
+
+from cublab import __version__
+from cublab.app import inputs as i
+from cublab.app import outputs as o
+from cublab.app.errors import invalid_input
+from cublab.domain.errors import CublabError
+from cublab.domain.identity import Identity, agent_identity
+from cublab.runtime import Runtime
+
+AGENT_HEADER = "x-cublab-agent"
+
+INSTRUCTIONS = """\
+cublab records configuration experiments beside the configuration authority (ConfigHub).
+Workflow: sandbox_spawn -> experiment_create -> variant_log (each configuration) ->
+result_log (measurements) -> experiment_compare -> sandbox_destroy.
+Sandboxes are ephemeral (default 24h, at most 72h). Secrets only as references.
+You propose; humans decide. There is no tool to approve or apply anything."""
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    title: str
+    toolset: str
+    description: str
+    input: type[i.Input]
+    output: type[BaseModel]
+    call: Callable[[Runtime, Any, Identity], BaseModel]
+    read_only: bool
+    destructive: bool = False
+    idempotent: bool = False
+    open_world: bool = False
+
+    @property
+    def annotations(self) -> ToolAnnotations:
+        return ToolAnnotations(
+            title=self.title,
+            read_only_hint=self.read_only,
+            destructive_hint=self.destructive,
+            idempotent_hint=self.idempotent,
+            open_world_hint=self.open_world,
+        )
+
+
+TOOLS: list[ToolSpec] = [
+    ToolSpec(
+        "sandbox_spawn", "Spawn a sandbox", "sandboxes",
+        "Record a new test environment for experiments (step 1). It bypasses the authority under the seed's "
+        "criterion 7 and is ephemeral: it expires after its ttl (default 24h, at most 72h) and then refuses "
+        "new experiments and results. Returns the sandbox with its id (sbx_…), labels and expires_at.",
+        i.SpawnSandbox, o.SandboxView, lambda rt, cmd, who: rt.ledger.spawn_sandbox(cmd, who), read_only=False,
+    ),
+    ToolSpec(
+        "sandbox_get", "Get a sandbox", "sandboxes",
+        "Read one sandbox; its status is 'expired' once expires_at has passed.",
+        i.SandboxRef, o.SandboxView, lambda rt, cmd, who: rt.ledger.get_sandbox(cmd), read_only=True, idempotent=True,
+    ),
+    ToolSpec(
+        "sandbox_list", "List sandboxes", "sandboxes",
+        "List sandboxes, newest first, a page at a time (pass next_cursor back as cursor).",
+        i.ListSandboxes, o.SandboxPage, lambda rt, cmd, who: rt.ledger.list_sandboxes(cmd), read_only=True, idempotent=True,
+    ),
+    ToolSpec(
+        "sandbox_renew", "Renew a sandbox", "sandboxes",
+        "Extend a live sandbox: it now expires ttl from now (default its current ttl, at most 72h).",
+        i.RenewSandbox, o.SandboxView, lambda rt, cmd, who: rt.ledger.renew_sandbox(cmd, who), read_only=False, idempotent=True,
+    ),
+    ToolSpec(
+        "sandbox_destroy", "Destroy a sandbox", "sandboxes",
+        "End a test environment (step 4). Its experiments stay readable; it accepts nothing new. "
+        "Destroying a destroyed sandbox changes nothing.",
+        i.DestroySandbox, o.SandboxView, lambda rt, cmd, who: rt.ledger.destroy_sandbox(cmd, who), read_only=False, destructive=True, idempotent=True,
+    ),
+    ToolSpec(
+        "experiment_create", "Create an experiment", "experiments",
+        "Start an experiment in a live sandbox: a hypothesis, the objective metric and whether to minimize or "
+        "maximize it, and the authority space/unit the winner would change.",
+        i.CreateExperiment, o.ExperimentView, lambda rt, cmd, who: rt.ledger.create_experiment(cmd, who), read_only=False,
+    ),
+    ToolSpec(
+        "experiment_get", "Get an experiment's log", "experiments",
+        "The full log of one experiment: its definition, every variant with its configuration, and how many "
+        "measurements each variant has per metric.",
+        i.ExperimentRef, o.ExperimentLog, lambda rt, cmd, who: rt.ledger.get_experiment(cmd), read_only=True, idempotent=True,
+    ),
+    ToolSpec(
+        "experiment_list", "List experiments", "experiments",
+        "List experiments, newest first, optionally in one sandbox, a page at a time.",
+        i.ListExperiments, o.ExperimentPage, lambda rt, cmd, who: rt.ledger.list_experiments(cmd), read_only=True, idempotent=True,
+    ),
+    ToolSpec(
+        "variant_log", "Log a configuration variant", "experiments",
+        "Record one configuration you will try (step 2): a JSON object or YAML text, at most 1 MiB. Stored "
+        "canonicalised with a content hash; logging the same content twice returns the first variant with "
+        "duplicate=true instead of storing it again.",
+        i.LogVariant, o.VariantLogged, lambda rt, cmd, who: rt.ledger.log_variant(cmd, who), read_only=False,
+    ),
+    ToolSpec(
+        "result_log", "Log measurements", "experiments",
+        "Record measurements (step 3) for one or more variants of an experiment: up to 10,000 points per call, "
+        "stored together or not at all. Values must be finite.",
+        i.LogResults, o.ResultsLogged, lambda rt, cmd, who: rt.ledger.log_results(cmd, who), read_only=False,
+    ),
+    ToolSpec(
+        "experiment_compare", "Compare variants", "experiments",
+        "Per-variant n, mean, standard deviation, min, max and confidence interval for one metric (default: "
+        "the objective), ranked by the objective's direction, with a winner only when Welch's t-test against "
+        "the runner-up is significant, and 'not_enough_data' below the policy's minimum sample size.",
+        i.CompareExperiment, o.Comparison, lambda rt, cmd, who: rt.ledger.compare(cmd), read_only=True, idempotent=True,
+    ),
+]
+
+
+def _identity(runtime: Runtime, ctx: Context | None) -> Identity:
+    """The server's agent identity; over HTTP an `X-Cublab-Agent` header names the calling agent."""
+    request = getattr(getattr(ctx, "_request_context", None), "request", None)
+    header = request.headers.get(AGENT_HEADER) if request is not None and hasattr(request, "headers") else None
+    return agent_identity(header, AGENT_HEADER) if header else runtime.agent
+
+
+def _tool_function(spec: ToolSpec, runtime: Runtime) -> Callable[..., BaseModel]:
+    """A function whose signature is the input model's fields, flat, as MCP clients expect."""
+
+    def tool(ctx: Context, **arguments: Any) -> BaseModel:
+        try:
+            command = spec.input.model_validate(arguments)
+            return spec.call(runtime, command, _identity(runtime, ctx))
+        except ValidationError as exc:
+            raise ToolError(str(invalid_input(exc))) from None
+        except CublabError as exc:
+            raise ToolError(str(exc)) from None
+
+    parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
+    for name, field in spec.input.model_fields.items():
+        default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
+        annotation = Annotated[(field.annotation, *field.metadata, Field(description=field.description))]
+        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+    tool.__signature__ = inspect.Signature(parameters, return_annotation=spec.output)  # type: ignore[attr-defined]
+    tool.__annotations__ = {"ctx": Context, "return": spec.output}
+    tool.__name__ = spec.name
+    return tool
+
+
+def build_server(runtime: Runtime) -> MCPServer:
+    level = os.environ.get("CUBLAB_LOG_LEVEL", "WARNING").upper()
+    server = MCPServer("cublab", title="cublab", version=__version__, instructions=INSTRUCTIONS, log_level=level)  # logs go to stderr
+    for spec in TOOLS:
+        server.add_tool(
+            _tool_function(spec, runtime),
+            name=spec.name,
+            title=spec.title,
+            description=spec.description,
+            annotations=spec.annotations,
+            meta={"toolset": spec.toolset, "readOnly": spec.read_only},
+            structured_output=True,
+        )
+
+    @server.resource("cublab://policy", name="policy", title="The active policy", mime_type="application/json")
+    def policy_resource() -> str:
+        loaded = runtime.policy
+        return o.PolicyDocument(source=loaded.source, digest=loaded.digest, policy=loaded.policy.model_dump(mode="json")).model_dump_json(indent=2)
+
+    @server.resource("cublab://experiments/{experiment_id}", name="experiment", title="An experiment's full log", mime_type="application/json")
+    def experiment_resource(experiment_id: str) -> str:
+        try:
+            log = runtime.ledger.get_experiment(i.ExperimentRef(experiment_id=experiment_id))
+        except CublabError as exc:
+            from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+
+            raise ResourceNotFoundError(str(exc)) from None
+        return log.model_dump_json(indent=2)
+
+    @server.prompt(name="governed_experiment", title="The governed experiment workflow")
+    def governed_experiment(goal: str = "find a better configuration") -> str:
+        return GOVERNED_WORKFLOW.format(goal=goal)
+
+    return server
+
+
+GOVERNED_WORKFLOW = """\
+You want to {goal}. Use cublab so the experiment is recorded and only a governed outcome reaches the
+configuration authority. Follow the seed policy's agent workflow (criterion 7, agent-local experimentation):
+
+1. sandbox_spawn: name, purpose and a short ttl (e.g. "2h"). The sandbox bypasses the authority and expires.
+2. experiment_create in that sandbox: a hypothesis, the objective metric, minimize or maximize, and the
+   target space and unit the winner would change.
+3. variant_log for each configuration you try. Never put a literal secret in a configuration: use a
+   reference (secretRef, vault://, op://, env://, ${{VAR}}).
+4. result_log your measurements, several repetitions per variant (batches of up to 10,000 points).
+5. experiment_compare: read the verdict. 'not_enough_data' means measure more; 'no_significant_difference'
+   means the leader is not proven better.
+6. sandbox_destroy when you are done.
+
+Give an `explanation` on every change: it is recorded in the audit log humans read. You cannot approve or
+apply configuration; humans decide.
+"""

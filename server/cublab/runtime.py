@@ -1,0 +1,59 @@
+"""The application, assembled once per process and on first use.
+
+Importing SQLAlchemy and checking the schema costs more than the MCP SDK's own
+start-up, so the server answers `tools/list` before any of it happens; the
+first tool call builds the application.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from cublab.config import Settings
+from cublab.domain.identity import Identity, agent_identity
+
+if TYPE_CHECKING:
+    from cublab.app.context import AppContext
+    from cublab.app.ledger import Ledger
+    from cublab.policies import LoadedPolicy
+
+
+class Runtime:
+    def __init__(self, settings: Settings, policy: LoadedPolicy | None = None) -> None:
+        self.settings = settings
+        self.agent: Identity = agent_identity(settings.agent, "agent")  # refuses human: identities
+        self._policy = policy
+        self._lock = threading.Lock()
+        self._ctx: AppContext | None = None
+
+    @property
+    def policy(self) -> LoadedPolicy:
+        if self._policy is None:
+            from cublab.policies import load_policy
+
+            self._policy = load_policy(self.settings.policy_path)
+        return self._policy
+
+    @property
+    def ctx(self) -> AppContext:
+        with self._lock:
+            if self._ctx is None:
+                from cublab.app.context import AppContext
+                from cublab.store.db import Database
+
+                db = Database(self.settings.db)
+                db.migrate()
+                self._ctx = AppContext(db=db, policy=self.policy)
+            return self._ctx
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        from cublab.app.ledger import Ledger
+
+        return Ledger(self.ctx)
+
+    def close(self) -> None:
+        if self._ctx is not None:
+            self._ctx.db.dispose()

@@ -1,0 +1,109 @@
+"""The engine and its transactions.
+
+One SQLAlchemy URL chooses the database. SQLite (the default) runs in WAL mode
+with a busy timeout and foreign keys on; write transactions start with
+`BEGIN IMMEDIATE` so two writers never deadlock upgrading a read lock, and
+threads of one process queue on a lock instead of spinning on SQLITE_BUSY.
+Other processes wait out the busy timeout. PostgreSQL serialises audit appends
+on the chain head row, so replicas behind a load balancer share one chain.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
+
+SCHEMA_HEAD = "0001"  # the newest migration in store/migrations/versions; a test keeps them equal
+BUSY_TIMEOUT_MS = 30_000
+_MIGRATION_LOCK = 0x6375626C6162  # "cublab", for pg_advisory_xact_lock
+
+
+def database_url(db: str) -> str:
+    """Accept a SQLAlchemy URL or a plain file path (which means SQLite)."""
+    if "://" in db:
+        url = make_url(db)
+        if url.drivername == "postgresql":  # psycopg 3 is the driver cublab installs
+            url = url.set(drivername="postgresql+psycopg")
+        return url.render_as_string(hide_password=False)
+    return f"sqlite:///{Path(db).expanduser().resolve()}"
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = make_url(url).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}, pool_size=8, max_overflow=32)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("cublab_write") else "BEGIN")
+
+    return engine
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = database_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        self.engine = _sqlite_engine(self.url) if self.is_sqlite else create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    @property
+    def location(self) -> str:
+        """Where the data lives, for humans (never prints a password)."""
+        url = make_url(self.url)
+        return url.database if self.is_sqlite else url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: everything inside commits together or not at all."""
+        with self._write_lock or nullcontext():
+            with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
+                session.connection(execution_options={"cublab_write": True})
+                yield session
+                session.commit()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
+            yield session
+
+    def schema_version(self) -> str | None:
+        with self.engine.connect() as conn:
+            try:
+                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            except Exception:  # no table yet: a new database
+                return None
+
+    def migrate(self) -> None:
+        """Bring the schema to SCHEMA_HEAD; a no-op (and no alembic import) when it is there."""
+        if self.schema_version() == SCHEMA_HEAD:
+            return
+        from cublab.store.migrations import upgrade  # alembic is slow to import: only when needed
+
+        with self._write_lock or nullcontext():
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(cublab_write=True)
+                with conn.begin():
+                    if not self.is_sqlite:
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+                    upgrade(conn)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,126 @@
+"""The ledger's tables. Every row names who created it (`created_by`).
+
+Measurements are the one high-volume table: they carry only what a comparison
+reads, and point to the batch that recorded them, which carries the identity
+and time once per call instead of once per point.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from cublab.store.types import UTCDateTime
+
+
+def _time(nullable: bool = False) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable))
+
+
+class Sandbox(SQLModel, table=True):
+    __tablename__ = "sandbox"
+
+    id: str = Field(sa_column=Column(String(40), primary_key=True))
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    purpose: str = Field(sa_column=Column(Text, nullable=False))
+    owner: str = Field(sa_column=Column(String(200), nullable=False))
+    ttl_seconds: int = Field(sa_column=Column(Integer, nullable=False))
+    labels: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    created_by: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = _time()
+    expires_at: datetime = _time()
+    destroyed_at: datetime | None = _time(nullable=True)
+
+
+class Experiment(SQLModel, table=True):
+    __tablename__ = "experiment"
+
+    id: str = Field(sa_column=Column(String(40), primary_key=True))
+    sandbox_id: str = Field(sa_column=Column(String(40), ForeignKey("sandbox.id"), nullable=False, index=True))
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    hypothesis: str = Field(sa_column=Column(Text, nullable=False))
+    objective_metric: str = Field(sa_column=Column(String(200), nullable=False))
+    direction: str = Field(sa_column=Column(String(8), nullable=False))
+    target_space: str | None = Field(sa_column=Column(String(200), nullable=True))
+    target_unit: str | None = Field(sa_column=Column(String(200), nullable=True))
+    created_by: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = _time()
+
+
+class Variant(SQLModel, table=True):
+    __tablename__ = "variant"
+    __table_args__ = (
+        UniqueConstraint("experiment_id", "content_hash", name="uq_variant_content"),
+        UniqueConstraint("experiment_id", "name", name="uq_variant_name"),
+    )
+
+    id: str = Field(sa_column=Column(String(40), primary_key=True))
+    experiment_id: str = Field(sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=False))
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    config_json: str = Field(sa_column=Column(Text, nullable=False))
+    content_hash: str = Field(sa_column=Column(String(80), nullable=False))
+    created_by: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = _time()
+
+
+class ResultBatch(SQLModel, table=True):
+    """One `result_log` call: who recorded which points, when, and their digest."""
+
+    __tablename__ = "result_batch"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    experiment_id: str = Field(sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=False))
+    point_count: int = Field(sa_column=Column(Integer, nullable=False))
+    digest: str = Field(sa_column=Column(String(80), nullable=False))
+    created_by: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = _time()
+
+
+class Measurement(SQLModel, table=True):
+    __tablename__ = "measurement"
+    __table_args__ = (
+        # Covering index: a comparison reads only the index, never the table.
+        Index("ix_measurement_compare", "experiment_id", "metric", "variant_id", "value"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    experiment_id: str = Field(sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=False))
+    variant_id: str = Field(sa_column=Column(String(40), ForeignKey("variant.id"), nullable=False))
+    batch_id: int = Field(sa_column=Column(Integer, ForeignKey("result_batch.id"), nullable=False))
+    metric: str = Field(sa_column=Column(String(200), nullable=False))
+    value: float = Field(sa_column=Column(Float(precision=53), nullable=False))
+    step: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    repetition: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only and hash-chained: `hash` covers every other field and `prev_hash`."""
+
+    __tablename__ = "audit_event"
+
+    seq: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    at: str = Field(sa_column=Column(String(40), nullable=False))
+    actor: str = Field(sa_column=Column(String(200), nullable=False, index=True))
+    action: str = Field(sa_column=Column(String(80), nullable=False, index=True))
+    object_type: str = Field(sa_column=Column(String(40), nullable=False))
+    object_id: str = Field(sa_column=Column(String(80), nullable=False, index=True))
+    related: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    explanation: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    details: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(sa_column=Column(String(80), nullable=False))
+    hash: str = Field(sa_column=Column(String(80), nullable=False))
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain's newest link, so deleting the last events is detectable too."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    seq: int = Field(sa_column=Column(Integer, nullable=False))
+    hash: str = Field(sa_column=Column(String(80), nullable=False))
