@@ -8,6 +8,8 @@ first tool call builds the application.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -21,8 +23,9 @@ if TYPE_CHECKING:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, policy: LoadedPolicy | None = None) -> None:
+    def __init__(self, settings: Settings, policy: LoadedPolicy | None = None, clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
+        self._clock = clock
         self.agent: Identity = agent_identity(settings.agent, "agent")  # refuses human: identities
         self._policy = policy
         self._lock = threading.Lock()
@@ -46,6 +49,8 @@ class Runtime:
                 db = Database(self.settings.db)
                 db.migrate()
                 self._ctx = AppContext(db=db, policy=self.policy)
+                if self._clock is not None:
+                    self._ctx.clock = self._clock
             return self._ctx
 
     @cached_property
