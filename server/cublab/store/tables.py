@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from cublab.store.types import UTCDateTime
@@ -124,3 +124,137 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     seq: int = Field(sa_column=Column(Integer, nullable=False))
     hash: str = Field(sa_column=Column(String(80), nullable=False))
+
+
+# ---- the embedded authority: ConfigHub's objects, same names and meanings ------------------
+
+
+class Space(SQLModel, table=True):
+    __tablename__ = "ch_space"
+
+    space_id: str = Field(sa_column=Column(String(40), primary_key=True))
+    slug: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    labels: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = _time()
+
+
+class Unit(SQLModel, table=True):
+    __tablename__ = "ch_unit"
+    __table_args__ = (UniqueConstraint("space_id", "slug", name="uq_unit_slug"),)
+
+    unit_id: str = Field(sa_column=Column(String(40), primary_key=True))
+    space_id: str = Field(sa_column=Column(String(40), ForeignKey("ch_space.space_id"), nullable=False))
+    slug: str = Field(sa_column=Column(String(200), nullable=False))
+    toolchain_type: str = Field(sa_column=Column(String(80), nullable=False))
+    data: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON of the head revision
+    labels: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    annotations: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    head_revision_num: int = Field(sa_column=Column(Integer, nullable=False))
+    live_revision_num: int = Field(sa_column=Column(Integer, nullable=False))
+    version: int = Field(sa_column=Column(Integer, nullable=False))  # optimistic concurrency, as Unit.Version
+    last_change_description: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class ChangeSet(SQLModel, table=True):
+    __tablename__ = "ch_change_set"
+    __table_args__ = (UniqueConstraint("space_id", "slug", name="uq_change_set_slug"),)
+
+    change_set_id: str = Field(sa_column=Column(String(40), primary_key=True))
+    space_id: str = Field(sa_column=Column(String(40), ForeignKey("ch_space.space_id"), nullable=False))
+    slug: str = Field(sa_column=Column(String(200), nullable=False))
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    labels: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    annotations: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    state: str = Field(sa_column=Column(String(16), nullable=False))  # open | applied | abandoned
+    created_by: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = _time()
+
+
+class Revision(SQLModel, table=True):
+    """Immutable once committed. A proposal's revision waits as `pending` (no number yet)
+    in its change set; applying it gives it the next number and makes it head and live."""
+
+    __tablename__ = "ch_revision"
+    __table_args__ = (UniqueConstraint("unit_id", "revision_num", name="uq_revision_num"),)
+
+    revision_id: str = Field(sa_column=Column(String(40), primary_key=True))
+    unit_id: str | None = Field(sa_column=Column(String(40), ForeignKey("ch_unit.unit_id"), nullable=True, index=True))
+    space_id: str = Field(sa_column=Column(String(40), ForeignKey("ch_space.space_id"), nullable=False))
+    unit_slug: str = Field(sa_column=Column(String(200), nullable=False))  # a pending new unit has no unit_id yet
+    revision_num: int | None = Field(sa_column=Column(Integer, nullable=True))
+    state: str = Field(sa_column=Column(String(16), nullable=False))  # committed | pending | discarded
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    data_hash: str = Field(sa_column=Column(String(80), nullable=False))
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    source: str = Field(sa_column=Column(String(40), nullable=False))  # import | proposal | capture
+    user_id: str = Field(sa_column=Column(String(200), nullable=False))
+    approved_by: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    change_set_id: str | None = Field(sa_column=Column(String(40), ForeignKey("ch_change_set.change_set_id"), nullable=True))
+    tags: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    labels: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    annotations: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    base_revision_num: int | None = Field(sa_column=Column(Integer, nullable=True))
+    created_at: datetime = _time()
+
+
+class Tag(SQLModel, table=True):
+    __tablename__ = "ch_tag"
+    __table_args__ = (UniqueConstraint("space_id", "slug", name="uq_tag_slug"),)
+
+    tag_id: str = Field(sa_column=Column(String(40), primary_key=True))
+    space_id: str = Field(sa_column=Column(String(40), ForeignKey("ch_space.space_id"), nullable=False))
+    slug: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = _time()
+
+
+# ---- proposals: cublab's side of step 5 --------------------------------------------------------
+
+
+class Proposal(SQLModel, table=True):
+    __tablename__ = "proposal"
+
+    id: str = Field(sa_column=Column(String(40), primary_key=True))
+    experiment_id: str = Field(sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=False, index=True))
+    variant_id: str = Field(sa_column=Column(String(40), ForeignKey("variant.id"), nullable=False, index=True))
+    target_space: str = Field(sa_column=Column(String(200), nullable=False))
+    target_unit: str = Field(sa_column=Column(String(200), nullable=False))
+    new_unit: bool = Field(sa_column=Column(Boolean, nullable=False))
+    base_revision_num: int | None = Field(sa_column=Column(Integer, nullable=True))
+    base_version: int | None = Field(sa_column=Column(Integer, nullable=True))
+    patch: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    rationale: str = Field(sa_column=Column(Text, nullable=False))
+    justification: str | None = Field(sa_column=Column(Text, nullable=True))
+    evidence: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    proposer: str = Field(sa_column=Column(String(200), nullable=False))
+    proposer_model: str | None = Field(sa_column=Column(String(200), nullable=True))
+    confidence: float = Field(sa_column=Column(Float, nullable=False))
+    risk_class: str = Field(sa_column=Column(String(8), nullable=False))
+    risk_rationale: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    requirement: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    state: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    state_reason: str | None = Field(sa_column=Column(Text, nullable=True))
+    authority: str = Field(sa_column=Column(String(40), nullable=False))
+    change_set_id: str | None = Field(sa_column=Column(String(40), nullable=True))
+    revision_id: str | None = Field(sa_column=Column(String(40), nullable=True))
+    policy_digest: str = Field(sa_column=Column(String(80), nullable=False))
+    created_at: datetime = _time()
+    expires_at: datetime = _time()
+    decided_at: datetime | None = _time(nullable=True)
+
+
+class ProposalDecision(SQLModel, table=True):
+    """An approval record: approver, role, time, decision, reason."""
+
+    __tablename__ = "proposal_decision"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    proposal_id: str = Field(sa_column=Column(String(40), ForeignKey("proposal.id"), nullable=False, index=True))
+    actor: str = Field(sa_column=Column(String(200), nullable=False))
+    role: str = Field(sa_column=Column(String(80), nullable=False))
+    decision: str = Field(sa_column=Column(String(16), nullable=False))  # approve | acknowledge | reject | apply
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _time()
