@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -31,10 +32,24 @@ def _b32(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+_last = [0, 0]  # (ms, random part) of the newest id made in this process
+_lock = threading.Lock()
+
+
 def new_id(kind: str, now_ms: int | None = None) -> str:
-    """A fresh id for an object of `kind` (a key of PREFIXES)."""
+    """A fresh id for an object of `kind` (a key of PREFIXES).
+
+    Monotonic within a process (as ULID specifies): ids made in the same
+    millisecond, or while the clock steps back, continue from the previous one
+    instead of sorting at random, so "newest first" pages stay in creation order.
+    """
     ms = int(time.time() * 1000) if now_ms is None else now_ms
     rand = int.from_bytes(os.urandom(10), "big")
+    with _lock:
+        if now_ms is None and ms <= _last[0] and _last[1] < (1 << 80) - 1:
+            ms, rand = _last[0], _last[1] + 1
+        if now_ms is None:
+            _last[0], _last[1] = ms, rand
     return f"{PREFIXES[kind]}_{_b32(ms, 10)}{_b32(rand, 16)}"
 
 
