@@ -16,10 +16,16 @@ from cublab.domain.errors import CublabError
 app = typer.Typer(help="cublab: agents experiment beside the configuration authority; humans decide what enters it.", no_args_is_help=True, add_completion=False)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 sandboxes_app = typer.Typer(help="Sandboxes (test environments) recorded by agents.", no_args_is_help=True)
+proposals_app = typer.Typer(help="Proposals: review, approve, acknowledge, reject, apply (humans only).", no_args_is_help=True)
+authority_app = typer.Typer(help="The embedded authority: import, show and diff units.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(sandboxes_app, name="sandboxes")
+app.add_typer(proposals_app, name="proposals")
+app.add_typer(authority_app, name="authority")
 
 Db = Annotated[str | None, typer.Option("--db", help="SQLite file or SQLAlchemy URL [env: CUBLAB_DB; default: the user data directory]")]
+As = Annotated[str | None, typer.Option("--as", help="Your identity, human:<name> [default: human:<your OS user>]")]
+Reason = Annotated[str, typer.Option("--reason", help="Why; recorded in the audit log")]
 Policy = Annotated[str | None, typer.Option("--policy", help="Policy file [env: CUBLAB_POLICY; default: the built-in seed policy]")]
 
 
@@ -121,6 +127,227 @@ def sandboxes_list(
     for s in page.sandboxes:
         table.add_row(s.id, s.name, s.status, s.owner, s.expires_at.isoformat(timespec="seconds"))
     Console().print(table)
+
+
+def _human(as_: str | None):
+    """The deciding identity: a human, never an agent. A shell set up as an agent is refused outright."""
+    import getpass
+    import os
+
+    from cublab.domain.identity import human_identity
+
+    if os.environ.get("CUBLAB_AGENT"):
+        _fail("CUBLAB_AGENT is set in this environment, so it belongs to an agent; decisions are made by humans. "
+              "Unset it to decide as yourself.")
+    try:
+        return human_identity(as_ or f"human:{getpass.getuser()}", "--as")
+    except CublabError as exc:
+        _fail(str(exc))
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _print_proposal(view, base: dict, target: dict) -> None:
+    from rich.panel import Panel
+    from rich.syntax import Syntax
+    from rich.table import Table
+
+    from cublab.domain.diff import unified_diff
+
+    console = _console()
+    t = view.target
+    header = (f"[bold]{view.id}[/]  state [bold]{view.state}[/]{'  (' + view.state_reason + ')' if view.state_reason else ''}\n"
+              f"target {t.space}/{t.unit} {'(new unit)' if t.new_unit else f'at base revision {t.base_revision_num}'}\n"
+              f"proposer {view.proposer.identity} (model {view.proposer.model or 'not given'}, confidence {view.proposer.confidence:g})\n"
+              f"risk [bold]{view.risk.level}[/]; requires: {view.requirement.description}\n"
+              f"created {view.created_at:%Y-%m-%d %H:%M:%S} UTC, expires {view.expires_at:%Y-%m-%d %H:%M:%S} UTC\n"
+              f"authority {view.authority.name}, change set {view.authority.change_set_slug}")
+    console.print(Panel(header, title="proposal"))
+    console.print(f"[bold]rationale[/]: {view.rationale}")
+    if view.justification:
+        console.print(f"[bold yellow]justification (not the winner)[/]: {view.justification}")
+    diff = unified_diff(base, target, f"{t.space}/{t.unit}@{t.base_revision_num or 'new'}", f"proposal {view.id}")
+    console.print(Panel(Syntax(diff or "(no change)", "diff", theme="ansi_dark"), title="diff"))
+    evidence = view.evidence
+    table = Table(title=f"evidence: {evidence.get('metric')} ({evidence.get('direction')}), verdict {evidence.get('verdict')}")
+    for col in ("rank", "variant", "n", "mean", "stddev", "95% CI"):
+        table.add_column(col)
+    for row in evidence.get("variants", []):
+        mark = " <- proposed" if row["variant_id"] == view.variant_id else ""
+        ci = f"{row['ci_low']:.4g} – {row['ci_high']:.4g}" if row.get("ci_low") is not None else "-"
+        mean = f"{row['mean']:.4g}" if row.get("mean") is not None else "-"
+        sd = f"{row['stddev']:.4g}" if row.get("stddev") is not None else "-"
+        table.add_row(str(row.get("rank") or "-"), row["name"] + mark, str(row["n"]), mean, sd, ci)
+    console.print(table)
+    console.print(f"   {evidence.get('summary', '')}")
+    console.print("[bold]risk rationale[/]:")
+    for step in view.risk.rationale:
+        console.print(f"  - {step}")
+    if view.decisions:
+        decisions = Table("when", "who", "role", "decision", "reason", title="decisions so far")
+        for d in view.decisions:
+            decisions.add_row(f"{d.at:%Y-%m-%d %H:%M:%S}", d.actor, d.role, d.decision, d.reason)
+        console.print(decisions)
+    else:
+        console.print("decisions so far: none")
+    console.print(f"[bold]still required[/]: {view.still_required}")
+
+
+@proposals_app.command("list")
+def proposals_list(
+    db: Db = None,
+    state: Annotated[str | None, typer.Option(help="pending, approved, applied, rejected, expired or stale")] = None,
+    limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
+) -> None:
+    """List proposals, newest first."""
+    from rich.table import Table
+
+    from cublab.app.inputs import ListProposals
+
+    runtime = _runtime(db)
+    try:
+        page = runtime.promotion.list(ListProposals(state=state, limit=limit))
+    except (CublabError, ValueError) as exc:
+        _fail(str(exc))
+    table = Table("id", "state", "target", "risk", "still required", "proposer", "expires")
+    for p in page.proposals:
+        table.add_row(p.id, p.state, f"{p.target.space}/{p.target.unit}", p.risk.level,
+                      p.still_required if p.state in ("pending", "approved") else "-", p.proposer.identity, f"{p.expires_at:%Y-%m-%d %H:%M}")
+    _console().print(table)
+
+
+@proposals_app.command("show")
+def proposals_show(proposal_id: str, db: Db = None) -> None:
+    """The diff, the evidence, the risk rationale, the decisions so far and what is still required."""
+    runtime = _runtime(db)
+    try:
+        view, base, target = runtime.review.proposal_documents(proposal_id)
+    except CublabError as exc:
+        _fail(str(exc))
+    _print_proposal(view, base, target)
+
+
+def _decide(action: str, proposal_id: str, reason: str, as_: str | None, db: str | None) -> None:
+    who = _human(as_)
+    runtime = _runtime(db)
+    review = runtime.review
+    try:
+        if action == "apply":
+            outcome = review.apply(proposal_id, who, reason)
+            typer.echo(outcome.message)
+            for rival in outcome.staled:
+                if rival != proposal_id:
+                    typer.echo(f"  {rival} is now stale (a competing proposal was applied)")
+            if not outcome.applied:
+                raise typer.Exit(1)
+            return
+        view = {"approve": review.approve, "ack": review.acknowledge, "reject": review.reject}[action](proposal_id, who, reason)
+    except CublabError as exc:
+        _fail(str(exc))
+    typer.echo(f"{action} recorded for {proposal_id} as {who}: state {view.state}; still required: {view.still_required}")
+
+
+@proposals_app.command("approve")
+def proposals_approve(proposal_id: str, reason: Reason, as_: As = None, db: Db = None) -> None:
+    """Approve a proposal (HIGH risk needs this; production HIGH needs two different people)."""
+    _decide("approve", proposal_id, reason, as_, db)
+
+
+@proposals_app.command("ack")
+def proposals_ack(proposal_id: str, reason: Reason = "acknowledged", as_: As = None, db: Db = None) -> None:
+    """Acknowledge a MEDIUM (or LOW) risk proposal."""
+    _decide("ack", proposal_id, reason, as_, db)
+
+
+@proposals_app.command("reject")
+def proposals_reject(proposal_id: str, reason: Reason, as_: As = None, db: Db = None) -> None:
+    """Reject a proposal (also: object to a LOW risk proposal in its window)."""
+    _decide("reject", proposal_id, reason, as_, db)
+
+
+@proposals_app.command("apply")
+def proposals_apply(proposal_id: str, reason: Reason = "", as_: As = None, db: Db = None) -> None:
+    """Make an approved proposal the unit's head and live revision (embedded authority only)."""
+    _decide("apply", proposal_id, reason, as_, db)
+
+
+@proposals_app.command("reap")
+def proposals_reap(db: Db = None) -> None:
+    """Mark every open proposal past its expiry (7 days) as expired."""
+    from cublab.domain.identity import SYSTEM
+
+    expired = _runtime(db).review.expire_due(SYSTEM)
+    typer.echo(f"expired {len(expired)} proposal(s)" + (": " + ", ".join(expired) if expired else ""))
+
+
+@authority_app.command("import")
+def authority_import(
+    file: Annotated[str, typer.Argument(help="A YAML or JSON file holding one mapping")],
+    space: Annotated[str, typer.Option(help="Space slug, e.g. messagewall-prod")],
+    unit: Annotated[str, typer.Option(help="Unit slug, e.g. event-handler")],
+    tier: Annotated[str | None, typer.Option(help="Space tier label: production, staging or sandbox")] = None,
+    toolchain: Annotated[str, typer.Option(help="ToolchainType of a new unit")] = "AppConfig/JSON",
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Import a unit's configuration as a new head revision (creating the space and unit if needed)."""
+    from pathlib import Path
+
+    import yaml
+
+    who = _human(as_)
+    try:
+        data = yaml.safe_load(Path(file).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        _fail(f"{file}: {exc}")
+    if not isinstance(data, dict):
+        _fail(f"{file}: must hold one mapping (a JSON object), not {type(data).__name__}")
+    try:
+        result = _runtime(db).review.import_unit(space, unit, data, who, tier=tier, toolchain_type=toolchain, description=f"imported from {Path(file).name}")
+    except CublabError as exc:
+        _fail(str(exc))
+    note = " (unchanged: the file equals the head)" if result["unchanged"] else ""
+    typer.echo(f"{space}/{unit} is at revision {result['revision']} ({result['data_hash'][:19]}…){note}")
+
+
+@authority_app.command("show")
+def authority_show(space: str, unit: str, db: Db = None) -> None:
+    """A unit's head data and its revisions."""
+    from rich.syntax import Syntax
+    from rich.table import Table
+
+    from cublab.domain.diff import as_yaml
+
+    try:
+        row, revisions = _runtime(db).review.unit_with_revisions(space, unit)
+    except CublabError as exc:
+        _fail(str(exc))
+    import json
+
+    console = _console()
+    console.print(f"[bold]{space}/{unit}[/]  head {row.head_revision_num}, live {row.live_revision_num}, version {row.version}, {row.toolchain_type}")
+    console.print(Syntax(as_yaml(json.loads(row.data)), "yaml", theme="ansi_dark"))
+    table = Table("rev", "when", "by", "source", "approved by", "tags", "description", title="revisions")
+    for r in revisions:
+        table.add_row(str(r.revision_num), f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.user_id, r.source, ", ".join(r.approved_by), ", ".join(r.tags), r.description)
+    console.print(table)
+
+
+@authority_app.command("diff")
+def authority_diff(space: str, unit: str, rev_a: int, rev_b: int, db: Db = None) -> None:
+    """Unified diff between two revisions of a unit."""
+    from cublab.domain.diff import unified_diff
+
+    review = _runtime(db).review
+    try:
+        a, b = review.revision_data(space, unit, rev_a), review.revision_data(space, unit, rev_b)
+    except CublabError as exc:
+        _fail(str(exc))
+    typer.echo(unified_diff(a, b, f"{space}/{unit}@{rev_a}", f"{space}/{unit}@{rev_b}") or "(no difference)")
 
 
 def main() -> None:

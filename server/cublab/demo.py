@@ -20,9 +20,9 @@ from rich.table import Table
 console = Console()
 
 VARIANTS = [
-    ("mem-512", "baseline: 512 MB, 30 s timeout", {"lambdaMemory": 512, "lambdaTimeout": 30, "eventSource": "sqs"}),
-    ("mem-1024", "double the memory", {"lambdaMemory": 1024, "lambdaTimeout": 30, "eventSource": "sqs"}),
-    ("mem-2048", "quadruple the memory", {"lambdaMemory": 2048, "lambdaTimeout": 30, "eventSource": "sqs"}),
+    ("mem-512", "baseline: 512 MB, as in production", {"lambdaMemory": 512, "lambdaTimeout": 30, "eventSource": "sqs", "resourcePrefix": "messagewall"}),
+    ("mem-1024", "double the memory", {"lambdaMemory": 1024, "lambdaTimeout": 30, "eventSource": "sqs", "resourcePrefix": "messagewall"}),
+    ("mem-2048", "quadruple the memory", {"lambdaMemory": 2048, "lambdaTimeout": 30, "eventSource": "sqs", "resourcePrefix": "messagewall"}),
 ]
 
 
@@ -38,9 +38,31 @@ async def _call(client: Any, tool: str, args: dict[str, Any]) -> dict[str, Any]:
     return result.structured_content
 
 
+TARGET_SPACE, TARGET_UNIT = "messagewall-prod", "event-handler"
+CURRENT = {"lambdaMemory": 512, "lambdaTimeout": 30, "eventSource": "sqs", "resourcePrefix": "messagewall"}
+
+
+def _seed_authority(db: str) -> int:
+    """A human imports the unit the agent will propose to change (the authority is embedded)."""
+    from cublab.config import Settings
+    from cublab.domain.identity import human_identity
+    from cublab.runtime import Runtime
+
+    runtime = Runtime(Settings(db=db, agent="agent:cublab-demo", policy_path=None))
+    try:
+        result = runtime.review.import_unit(TARGET_SPACE, TARGET_UNIT, CURRENT, human_identity("human:demo-operator"),
+                                            tier="production", description="demo: current production configuration")
+    finally:
+        runtime.close()
+    return result["revision"]
+
+
 async def _run(db: str) -> None:
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
+
+    revision = _seed_authority(db)
+    console.print(f"0. a human (human:demo-operator) holds [cyan]{TARGET_SPACE}/{TARGET_UNIT}[/] in the embedded authority at revision {revision}")
 
     agent = f"agent:cublab-demo-{secrets.token_hex(3)}"
     params = StdioServerParameters(command=sys.executable, args=["-m", "cublab", "serve", "--db", db, "--agent", agent])
@@ -59,7 +81,7 @@ async def _run(db: str) -> None:
             "sandbox_id": sandbox["id"], "name": "memory vs p95 latency",
             "hypothesis": "more memory lowers p95 latency of the event handler",
             "objective_metric": "p95_latency_ms", "direction": "minimize",
-            "target_space": "messagewall-dev", "target_unit": "event-handler",
+            "target_space": TARGET_SPACE, "target_unit": TARGET_UNIT,
         })
         console.print(f"   experiment [cyan]{experiment['id']}[/]: {experiment['hypothesis']}")
 
@@ -88,10 +110,30 @@ async def _run(db: str) -> None:
         console.print(f"   verdict: [bold]{comparison['verdict']}[/]: {comparison['summary']}")
 
         destroyed = await _call(client, "sandbox_destroy", {"sandbox_id": sandbox["id"], "explanation": "experiment finished"})
-        console.print(f"4. destroyed sandbox {destroyed['id']} (status {destroyed['status']})\n")
+        console.print(f"4. destroyed sandbox {destroyed['id']} (status {destroyed['status']})")
 
-    console.print(f"database: [cyan]{db}[/]")
-    console.print(f"check the audit log:  cublab audit verify --db {db}")
+        proposal = await _call(client, "variant_promote", {
+            "variant_id": comparison["winner"] or comparison["leader"], "confidence": 0.9, "model": "scripted-demo",
+            "rationale": "2048 MB cut p95 latency of the event handler by a third in 12 load-test runs per variant",
+            **({} if comparison["winner"] else {"justification": "demo: the leader is promoted for review"}),
+        })
+        console.print(f"5. proposed [cyan]{proposal['id']}[/]: {len(proposal['patch'])} patch op(s) against revision "
+                      f"{proposal['target']['base_revision_num']}, risk [bold]{proposal['risk']['level']}[/], state {proposal['state']}")
+        for step in proposal["risk"]["rationale"]:
+            console.print(f"     - {step}")
+        console.print(f"   requires: {proposal['requirement']['description']}; the unit's head has not moved.\n")
+
+    flag = f" --db {db}"
+    decide = {"approval": "approve", "acknowledgment": "ack", "objection_window": "ack"}[proposal["requirement"]["kind"]]
+    console.print("[bold]Agents propose; humans decide.[/] To review, decide and apply it:")
+    console.print(f"  cublab proposals show {proposal['id']}{flag}")
+    console.print(f"  cublab proposals {decide} {proposal['id']} --reason \"looks right\"{flag}")
+    if proposal["requirement"]["approvals_needed"] > 1:
+        console.print(f"  cublab proposals approve {proposal['id']} --reason \"second approver\" --as human:<another-name>{flag}")
+    console.print(f"  cublab proposals apply {proposal['id']}{flag}")
+    console.print(f"  cublab authority show {TARGET_SPACE} {TARGET_UNIT}{flag}")
+    console.print(f"\ndatabase: [cyan]{db}[/]")
+    console.print(f"check the audit log:  cublab audit verify{flag}")
 
 
 def run_demo(db: str) -> None:

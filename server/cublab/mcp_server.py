@@ -34,7 +34,7 @@ AGENT_HEADER = "x-cublab-agent"
 INSTRUCTIONS = """\
 cublab records configuration experiments beside the configuration authority (ConfigHub).
 Workflow: sandbox_spawn -> experiment_create -> variant_log (each configuration) ->
-result_log (measurements) -> experiment_compare -> sandbox_destroy.
+result_log (measurements) -> experiment_compare -> sandbox_destroy -> variant_promote (the winner).
 Sandboxes are ephemeral (default 24h, at most 72h). Secrets only as references.
 You propose; humans decide. There is no tool to approve or apply anything."""
 
@@ -130,6 +130,26 @@ TOOLS: list[ToolSpec] = [
         "the runner-up is significant, and 'not_enough_data' below the policy's minimum sample size.",
         i.CompareExperiment, o.Comparison, lambda rt, cmd, who: rt.ledger.compare(cmd), read_only=True, idempotent=True,
     ),
+    ToolSpec(
+        "variant_promote", "Propose a variant to the authority", "promotion",
+        "Step 5: turn the winning variant into a proposal in the configuration authority. Requires results for the "
+        "objective; a non-winner needs a justification; literal secrets are refused. Destroys the sandbox if still "
+        "live, computes an RFC 6902 patch against the target's head, classifies the risk (LOW/MEDIUM/HIGH) and "
+        "stores a pending proposal (expires after 7 days) with a change set proposal-<id>. Nothing becomes current "
+        "configuration until humans decide. Promoting the same variant again returns the open proposal.",
+        i.PromoteVariant, o.ProposalView, lambda rt, cmd, who: rt.promotion.promote(cmd, who), read_only=False, idempotent=True,
+    ),
+    ToolSpec(
+        "proposal_get", "Get a proposal", "promotion",
+        "Read one proposal: its state (pending, approved, applied, rejected, expired, stale), patch, risk, the "
+        "human decision it requires and what is still missing.",
+        i.ProposalRef, o.ProposalView, lambda rt, cmd, who: rt.promotion.get(cmd), read_only=True, idempotent=True,
+    ),
+    ToolSpec(
+        "proposal_list", "List proposals", "promotion",
+        "List proposals, newest first, optionally by state or experiment, a page at a time.",
+        i.ListProposals, o.ProposalPage, lambda rt, cmd, who: rt.promotion.list(cmd), read_only=True, idempotent=True,
+    ),
 ]
 
 
@@ -192,6 +212,20 @@ def build_server(runtime: Runtime) -> MCPServer:
             raise ResourceNotFoundError(str(exc)) from None
         return log.model_dump_json(indent=2)
 
+    @server.resource("cublab://proposals/{proposal_id}", name="proposal", title="A proposal with its diff", mime_type="application/json")
+    def proposal_resource(proposal_id: str) -> str:
+        from cublab.domain.diff import unified_diff
+
+        try:
+            view, base, target = runtime.review.proposal_documents(proposal_id)
+        except CublabError as exc:
+            from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+
+            raise ResourceNotFoundError(str(exc)) from None
+        base_label = f"{view.target.space}/{view.target.unit}@{view.target.base_revision_num or 'new'}"
+        diff = unified_diff(base, target, base_label, f"proposal {view.id}")
+        return o.ProposalDocument(proposal=view, diff=diff).model_dump_json(indent=2)
+
     @server.prompt(name="governed_experiment", title="The governed experiment workflow")
     def governed_experiment(goal: str = "find a better configuration") -> str:
         return GOVERNED_WORKFLOW.format(goal=goal)
@@ -211,7 +245,9 @@ configuration authority. Follow the seed policy's agent workflow (criterion 7, a
 4. result_log your measurements, several repetitions per variant (batches of up to 10,000 points).
 5. experiment_compare: read the verdict. 'not_enough_data' means measure more; 'no_significant_difference'
    means the leader is not proven better.
-6. sandbox_destroy when you are done.
+6. sandbox_destroy when you are done (variant_promote does it for you if you forget).
+7. variant_promote the winner with a rationale and your confidence. If you must promote a variant that is not
+   the winner, give a justification. The proposal waits for humans: read it with proposal_get.
 
 Give an `explanation` on every change: it is recorded in the audit log humans read. You cannot approve or
 apply configuration; humans decide.

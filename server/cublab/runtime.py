@@ -19,6 +19,8 @@ from cublab.domain.identity import Identity, agent_identity
 if TYPE_CHECKING:
     from cublab.app.context import AppContext
     from cublab.app.ledger import Ledger
+    from cublab.app.promotion import Promotion
+    from cublab.app.review import Review
     from cublab.policies import LoadedPolicy
 
 
@@ -58,6 +60,18 @@ class Runtime:
         from cublab.app.ledger import Ledger
 
         return Ledger(self.ctx)
+
+    @cached_property
+    def promotion(self) -> Promotion:
+        from cublab.app.promotion import Promotion
+
+        return Promotion(self.ctx, self.ledger)
+
+    @cached_property
+    def review(self) -> Review:
+        from cublab.app.review import Review
+
+        return Review(self.ctx, self.ledger)
 
     def close(self) -> None:
         if self._ctx is not None:

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlmodel import Session
+
+from cublab.authority.base import Authority
 from cublab.policies import LoadedPolicy
 from cublab.store.db import Database
 
@@ -19,3 +22,9 @@ class AppContext:
     db: Database
     policy: LoadedPolicy
     clock: Callable[[], datetime] = field(default=utcnow)
+
+    def authority(self, session: Session) -> Authority:
+        """The authority proposals go to; the embedded one shares the caller's transaction."""
+        from cublab.authority.embedded import EmbeddedAuthority
+
+        return EmbeddedAuthority(session, self.clock)

@@ -126,3 +126,26 @@ class LogResults(Input):
 class CompareExperiment(Input):
     experiment_id: Id = Field(description="The experiment's id (exp_…).")
     metric: Name | None = Field(default=None, description="Metric to compare; default: the experiment's objective metric.")
+
+
+class PromoteVariant(Input):
+    variant_id: Id = Field(description="The variant to propose (var_…); normally the experiment's winner.")
+    rationale: Text = Field(min_length=1, description="Why this change should be made, in a few sentences; reviewers read it.")
+    confidence: float = Field(ge=0.0, le=1.0, description="How sure you are this change is right, 0 to 1.")
+    model: Annotated[str, StringConstraints(max_length=200)] | None = Field(default=None, description="The model you run on, e.g. 'claude-sonnet-4'; recorded as provenance.")
+    justification: Text | None = Field(default=None, description="Required to promote a variant that is not the winner by experiment_compare: why anyway. Shown to reviewers.")
+    target_space: Slug | None = Field(default=None, description="Override the experiment's target space.")
+    target_unit: Slug | None = Field(default=None, description="Override the experiment's target unit.")
+    new_unit: bool = Field(default=False, description="True to propose a unit that does not exist yet (risk at least MEDIUM).")
+    explanation: Explanation
+
+
+class ProposalRef(Input):
+    proposal_id: Id = Field(description="The proposal's id (prp_…).")
+
+
+class ListProposals(Input):
+    state: Literal["pending", "approved", "applied", "rejected", "expired", "stale"] | None = Field(default=None, description="Only proposals in this state.")
+    experiment_id: Id | None = Field(default=None, description="Only proposals from this experiment.")
+    limit: Limit
+    cursor: Cursor

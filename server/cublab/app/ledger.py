@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from cublab.app import inputs as i
 from cublab.app import outputs as o
 from cublab.app.context import AppContext
+from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
 from cublab.domain import stats
 from cublab.domain.canonical import canonical_json, content_hash
 from cublab.domain.durations import format_duration, parse_duration
@@ -63,6 +64,8 @@ class Ledger:
         return ttl
 
     def _audit(self, session: Session, actor: Identity, action: str, obj_type: str, obj_id: str, *, related=None, explanation=None, details=None) -> None:
+        """Every mutation's event, in its transaction; the explanation passes the secret gate first."""
+        refuse_secrets_in_text(explanation=explanation)
         audit.append(
             session.connection(),
             at=self.ctx.clock(),
@@ -132,6 +135,8 @@ class Ledger:
     # ---- sandboxes -------------------------------------------------------------------
 
     def spawn_sandbox(self, cmd: i.SpawnSandbox, actor: Identity) -> o.SandboxView:
+        refuse_secrets_in_text(name=cmd.name, purpose=cmd.purpose)
+        refuse_secrets("labels", cmd.labels)
         ttl = self._ttl(cmd.ttl)
         now = self.ctx.clock()
         labels = dict(cmd.labels)
@@ -227,6 +232,7 @@ class Ledger:
     # ---- experiments ----------------------------------------------------------------
 
     def create_experiment(self, cmd: i.CreateExperiment, actor: Identity) -> o.ExperimentView:
+        refuse_secrets_in_text(name=cmd.name, hypothesis=cmd.hypothesis)
         with self.ctx.db.write() as session:
             self._live_sandbox(session, cmd.sandbox_id, "new experiments")
             experiment = Experiment(
@@ -301,6 +307,8 @@ class Ledger:
 
     def log_variant(self, cmd: i.LogVariant, actor: Identity) -> o.VariantLogged:
         config = self.parse_config(cmd.config)
+        refuse_secrets("config", config)
+        refuse_secrets_in_text(name=cmd.name, description=cmd.description)
         digest = content_hash(config)
         for attempt in range(2):
             try:

@@ -129,3 +129,77 @@ class PolicyDocument(BaseModel):
     source: str
     digest: str
     policy: dict[str, Any]
+
+
+class ProposalTarget(BaseModel):
+    space: str
+    unit: str
+    new_unit: bool
+    base_revision_num: int | None = Field(description="The head revision the patch was computed against; apply is blocked if the head moved.")
+
+
+class Proposer(BaseModel):
+    identity: str
+    model: str | None
+    confidence: float
+
+
+class Risk(BaseModel):
+    level: Literal["LOW", "MEDIUM", "HIGH"]
+    rationale: list[str]
+
+
+class Requirement(BaseModel):
+    kind: Literal["objection_window", "acknowledgment", "approval"]
+    approvals_needed: int
+    window_seconds: float | None
+    description: str
+
+
+class DecisionView(BaseModel):
+    actor: str
+    role: str
+    decision: str
+    reason: str
+    at: datetime
+
+
+class AuthorityRef(BaseModel):
+    name: str
+    change_set_slug: str
+    change_set_id: str | None
+    revision_id: str | None
+
+
+class ProposalView(BaseModel):
+    id: str
+    state: Literal["pending", "approved", "applied", "rejected", "expired", "stale"]
+    state_reason: str | None
+    experiment_id: str
+    variant_id: str
+    target: ProposalTarget
+    patch: list[dict[str, Any]] = Field(description="RFC 6902 JSON Patch from the base revision to the proposed configuration.")
+    rationale: str
+    justification: str | None
+    evidence: dict[str, Any] = Field(description="The comparison that made this variant the winner, as computed at promotion.")
+    proposer: Proposer
+    risk: Risk
+    requirement: Requirement
+    decisions: list[DecisionView]
+    requirement_met: bool
+    still_required: str
+    authority: AuthorityRef
+    policy_digest: str
+    created_at: datetime
+    expires_at: datetime
+    promoted_again: bool = Field(default=False, description="True when this call found the open proposal made earlier for the same variant and target.")
+
+
+class ProposalPage(BaseModel):
+    proposals: list[ProposalView]
+    next_cursor: str | None
+
+
+class ProposalDocument(BaseModel):
+    proposal: ProposalView
+    diff: str = Field(description="Unified diff (YAML) from the base revision to the proposed configuration.")

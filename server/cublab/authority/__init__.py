@@ -1,0 +1,1 @@
+"""The configuration authority cublab proposes into: embedded (default) or ConfigHub over HTTP."""

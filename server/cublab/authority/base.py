@@ -1,0 +1,73 @@
+"""The `Authority` protocol: what the use cases need from a configuration authority.
+
+Three things: read a space, read a unit's head, and propose a change set. The
+embedded authority implements them in cublab's own database (inside the
+caller's transaction); a ConfigHub backend implements the same calls over
+ConfigHub's REST API. Approving and applying are deliberately absent: they are
+human acts, performed in the authority itself (`cub unit approve/apply`, or the
+embedded authority's CLI commands).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class SpaceInfo:
+    space_id: str
+    slug: str
+    labels: dict[str, str]
+
+    @property
+    def tier(self) -> str | None:
+        return self.labels.get("tier")
+
+
+@dataclass(frozen=True)
+class UnitHead:
+    unit_id: str
+    space_id: str
+    slug: str
+    toolchain_type: str
+    data: dict[str, Any]
+    head_revision_num: int
+    live_revision_num: int
+    version: int
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """One proposal as the authority sees it: a change set holding one pending revision."""
+
+    space: str
+    unit: str
+    new_unit: bool
+    toolchain_type: str
+    data: dict[str, Any]
+    base_revision_num: int | None
+    base_version: int | None
+    change_set_slug: str
+    description: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    user_id: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProposedChange:
+    change_set_id: str
+    revision_id: str | None
+
+
+class Authority(Protocol):
+    name: str
+
+    def get_space(self, slug: str) -> SpaceInfo | None: ...
+
+    def get_head(self, space: str, unit: str) -> UnitHead | None: ...
+
+    def propose(self, change: ChangeRequest) -> ProposedChange: ...
