@@ -218,8 +218,10 @@ class Proposal(SQLModel, table=True):
     __tablename__ = "proposal"
 
     id: str = Field(sa_column=Column(String(40), primary_key=True))
-    experiment_id: str = Field(sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=False, index=True))
-    variant_id: str = Field(sa_column=Column(String(40), ForeignKey("variant.id"), nullable=False, index=True))
+    kind: str = Field(default="variant", sa_column=Column(String(16), nullable=False, server_default="variant"))  # variant | capture
+    experiment_id: str | None = Field(sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=True, index=True))
+    variant_id: str | None = Field(sa_column=Column(String(40), ForeignKey("variant.id"), nullable=True, index=True))
+    incident_id: str | None = Field(default=None, sa_column=Column(String(80), ForeignKey("incident.id"), nullable=True, index=True))
     target_space: str = Field(sa_column=Column(String(200), nullable=False))
     target_unit: str = Field(sa_column=Column(String(200), nullable=False))
     new_unit: bool = Field(sa_column=Column(Boolean, nullable=False))
@@ -257,4 +259,58 @@ class ProposalDecision(SQLModel, table=True):
     role: str = Field(sa_column=Column(String(80), nullable=False))
     decision: str = Field(sa_column=Column(String(16), nullable=False))  # approve | acknowledge | reject | apply
     reason: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _time()
+
+
+# ---- the bypass decision log and break-glass reconciliation ---------------------------------
+
+
+class Decision(SQLModel, table=True):
+    """One `bypass_check` answer. Inputs are digested and summarised; no value is kept."""
+
+    __tablename__ = "bypass_decision"
+
+    id: str = Field(sa_column=Column(String(40), primary_key=True))
+    actor: str = Field(sa_column=Column(String(200), nullable=False))
+    verdict: str = Field(sa_column=Column(String(32), nullable=False, index=True))
+    criterion: int | None = Field(sa_column=Column(Integer, nullable=True, index=True))
+    also_matched: list[int] = Field(sa_column=Column(JSON, nullable=False))
+    path: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    reasons: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    reconciliation: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    audit_requirement: str = Field(sa_column=Column(Text, nullable=False))
+    subject: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # kind, name, context, labels, paths: no values
+    inputs_digest: str = Field(sa_column=Column(String(80), nullable=False))
+    policy_digest: str = Field(sa_column=Column(String(80), nullable=False))
+    created_at: datetime = _time()
+
+
+class Incident(SQLModel, table=True):
+    """A declared break-glass emergency: the bypass that owes reconciliation."""
+
+    __tablename__ = "incident"
+
+    id: str = Field(sa_column=Column(String(80), primary_key=True))  # the incident id as the responders name it
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    units: list[str] = Field(sa_column=Column(JSON, nullable=False))  # "space/unit"
+    declared_by: str = Field(sa_column=Column(String(200), nullable=False))
+    policy_digest: str = Field(sa_column=Column(String(80), nullable=False))
+    declared_at: datetime = _time()
+
+
+class Obligation(SQLModel, table=True):
+    """What a bypass owes, with its deadline: a capture per unit (1 h), a review per incident (24 h)."""
+
+    __tablename__ = "obligation"
+
+    id: str = Field(sa_column=Column(String(40), primary_key=True))
+    incident_id: str = Field(sa_column=Column(String(80), ForeignKey("incident.id"), nullable=False, index=True))
+    kind: str = Field(sa_column=Column(String(16), nullable=False))  # capture | review
+    unit: str | None = Field(sa_column=Column(String(401), nullable=True))  # "space/unit" for a capture
+    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))  # open | met
+    due_at: datetime = _time()
+    met_at: datetime | None = _time(nullable=True)
+    met_by: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    evidence: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(sa_column=Column(String(200), nullable=False))
     created_at: datetime = _time()
