@@ -57,5 +57,5 @@ def is_id_of(kind: str, value: object) -> bool:
     """True when `value` has the shape of an id of `kind`."""
     if not isinstance(value, str):
         return False
-    match = ID_PATTERN.match(value)
+    match = ID_PATTERN.fullmatch(value)  # `$` alone would accept a trailing newline
     return bool(match) and match.group("prefix") == PREFIXES[kind]
