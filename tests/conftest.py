@@ -79,7 +79,7 @@ def _drop_schema(base: str, schema: str) -> None:
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Any:
     """A new, empty database: a SQLite file, or a fresh PostgreSQL schema (skipped, visibly, without one)."""
     if request.param == "sqlite":
-        yield str(tmp_path / "cublab.db")
+        yield request.getfixturevalue("sqlite_url")
         return
     base = os.environ.get(POSTGRES_ENV)
     if not base:
@@ -89,9 +89,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Any:
     _drop_schema(base, schema)
 
 
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory) -> Any:
+    """One migrated database per test session; each test gets a copy (migrating costs ~1 s)."""
+    from cublab.store.db import Database
+
+    path = tmp_path_factory.mktemp("template") / "cublab.db"
+    db = Database(str(path))
+    db.migrate()
+    db.dispose()
+    return path
+
+
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:
-    return str(tmp_path / "cublab.db")
+def sqlite_url(tmp_path, _migrated_sqlite) -> str:
+    import shutil
+
+    target = tmp_path / "cublab.db"
+    shutil.copyfile(_migrated_sqlite, target)
+    return str(target)
 
 
 def make_runtime(db: str, clock: Clock | None = None, agent: str = AGENT) -> Runtime:

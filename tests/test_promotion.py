@@ -104,7 +104,7 @@ async def test_precondition_results_for_the_objective(client, seeded) -> None:
 async def test_precondition_winner_or_justification(client, seeded) -> None:
     _, (slow, fast) = await experiment(client)
     message = await call_error(client, "variant_promote", variant_id=slow["id"], rationale="r", confidence=0.5)
-    assert message.startswith("justification:") and "not the winner" in message
+    assert "variant_promote: justification:" in message and "not the winner" in message
     proposal = await promote(client, slow["id"], justification="cheaper, and latency is within budget")
     assert proposal["justification"] == "cheaper, and latency is within budget"
 
@@ -130,13 +130,13 @@ async def test_precondition_target_exists_or_new_unit(client, seeded) -> None:
 async def test_new_unit_refused_when_it_exists(client, seeded) -> None:
     _, (_, fast) = await experiment(client)
     message = await call_error(client, "variant_promote", variant_id=fast["id"], rationale="r", confidence=0.5, new_unit=True)
-    assert message.startswith("new_unit:") and "already exists" in message
+    assert "variant_promote: new_unit:" in message and "already exists" in message
 
 
 async def test_unknown_space_is_refused(client, seeded) -> None:
     _, (_, fast) = await experiment(client, space="nowhere")
     message = await call_error(client, "variant_promote", variant_id=fast["id"], rationale="r", confidence=0.5)
-    assert message.startswith("target_space:")
+    assert "variant_promote: target_space:" in message
 
 
 async def test_secret_in_a_stored_variant_is_refused_at_promotion(client, seeded) -> None:
