@@ -53,13 +53,14 @@ def serve(
     port: Annotated[int, typer.Option(help="HTTP port")] = 8765,
 ) -> None:
     """Run the MCP server (stdio by default; nothing but protocol on stdout)."""
-    from cublab.mcp_server import build_server
     from cublab.runtime import Runtime
 
-    try:
+    try:  # check the identity before importing the MCP SDK, so a refusal is immediate
         runtime = Runtime(Settings.resolve(db=db, agent=agent, policy=policy))
     except CublabError as exc:
         _fail(str(exc))
+    from cublab.mcp_server import build_server
+
     server = build_server(runtime)
     try:
         if http:
