@@ -18,6 +18,10 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 sandboxes_app = typer.Typer(help="Sandboxes (test environments) recorded by agents.", no_args_is_help=True)
 proposals_app = typer.Typer(help="Proposals: review, approve, acknowledge, reject, apply (humans only).", no_args_is_help=True)
 authority_app = typer.Typer(help="The embedded authority: import, show and diff units.", no_args_is_help=True)
+policy_app = typer.Typer(help="The bypass and promotion policy in force.", no_args_is_help=True)
+decisions_app = typer.Typer(help="The bypass decision log (every bypass_check answer).", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+app.add_typer(decisions_app, name="decisions")
 app.add_typer(audit_app, name="audit")
 app.add_typer(sandboxes_app, name="sandboxes")
 app.add_typer(proposals_app, name="proposals")
@@ -120,6 +124,7 @@ def sandboxes_list(
     from cublab.app.inputs import ListSandboxes
 
     runtime = _runtime(db)
+    _overdue_banner(runtime)
     try:
         page = runtime.ledger.list_sandboxes(ListSandboxes(status=status, limit=limit))
     except (CublabError, ValueError) as exc:
@@ -210,6 +215,7 @@ def proposals_list(
     from cublab.app.inputs import ListProposals
 
     runtime = _runtime(db)
+    _overdue_banner(runtime)
     try:
         page = runtime.promotion.list(ListProposals(state=state, limit=limit))
     except (CublabError, ValueError) as exc:
@@ -349,6 +355,89 @@ def authority_diff(space: str, unit: str, rev_a: int, rev_b: int, db: Db = None)
     except CublabError as exc:
         _fail(str(exc))
     typer.echo(unified_diff(a, b, f"{space}/{unit}@{rev_a}", f"{space}/{unit}@{rev_b}") or "(no difference)")
+
+
+def _overdue_banner(runtime) -> None:
+    """Overdue break-glass obligations are reported loudly on every listing until they are met."""
+    lines = runtime.breakglass.overdue_warnings()
+    if lines:
+        typer.secho(f"!!! {len(lines)} reconciliation obligation(s) OVERDUE (seed criterion 4: capture within 1 hour, review within 24 hours):",
+                    fg=typer.colors.RED, bold=True, err=True)
+        for line in lines:
+            typer.secho(f"!!!   {line}", fg=typer.colors.RED, err=True)
+
+
+@policy_app.command("show")
+def policy_show(policy: Policy = None) -> None:
+    """Print the active policy (as validated) and its version hash."""
+    import yaml
+
+    from cublab.policies import load_policy
+
+    try:
+        loaded = load_policy(policy or __import__("os").environ.get("CUBLAB_POLICY"))
+    except CublabError as exc:
+        _fail(str(exc))
+    typer.echo(f"# source: {loaded.source}\n# version: {loaded.digest}")
+    typer.echo(yaml.safe_dump(loaded.policy.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=110))
+
+
+@policy_app.command("check")
+def policy_check(file: Annotated[str, typer.Argument(help="A policy file to validate")]) -> None:
+    """Validate a policy file; name the first wrong key."""
+    from cublab.policies import load_policy
+
+    try:
+        loaded = load_policy(file)
+    except CublabError as exc:
+        _fail(str(exc))
+    typer.echo(f"{file}: valid (version {loaded.digest})")
+
+
+@decisions_app.command("list")
+def decisions_list(
+    db: Db = None,
+    verdict: Annotated[str | None, typer.Option(help="bypass, bypass_then_reconcile or use_confighub")] = None,
+    criterion: Annotated[int | None, typer.Option(help="criterion number, 1 to 8")] = None,
+    actor: Annotated[str | None, typer.Option(help="only this identity's decisions")] = None,
+    limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
+) -> None:
+    """The bypass decision log, newest first (inputs are digested; no values are kept)."""
+    from rich.table import Table
+
+    runtime = _runtime(db)
+    _overdue_banner(runtime)
+    rows = runtime.bypass.decisions(verdict=verdict, criterion=criterion, actor=actor, limit=limit)
+    table = Table("id", "when", "actor", "subject", "context", "verdict", "criterion", "reconciliation")
+    for d in rows:
+        subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()
+        table.add_row(d.id, f"{d.created_at:%Y-%m-%d %H:%M:%S}", d.actor, subject, str(d.subject.get("context")), d.verdict,
+                      str(d.criterion or "-"), d.reconciliation.get("kind", "-") if d.reconciliation else "-")
+    _console().print(table)
+
+
+@app.command("obligations")
+def obligations(
+    db: Db = None,
+    status: Annotated[str, typer.Option(help="open (includes overdue), overdue, met or all")] = "open",
+    incident: Annotated[str | None, typer.Option(help="only this incident")] = None,
+) -> None:
+    """Break-glass reconciliation obligations: captures (1 hour) and reviews (24 hours)."""
+    from rich.table import Table
+
+    from cublab.app.inputs import ListObligations
+
+    runtime = _runtime(db)
+    try:
+        result = runtime.breakglass.obligations(ListObligations(status=status, incident_id=incident, limit=200))
+    except (CublabError, ValueError) as exc:
+        _fail(str(exc))
+    _overdue_banner(runtime)
+    table = Table("id", "incident", "kind", "unit", "status", "due", "met by", title=f"{result.open} open ({result.overdue} overdue), {result.met} met")
+    for ob in result.obligations:
+        style = "bold red" if ob.status == "overdue" else None
+        table.add_row(ob.id, ob.incident_id, ob.kind, ob.unit or "-", ob.status, f"{ob.due_at:%Y-%m-%d %H:%M:%S}", ob.met_by or "-", style=style)
+    _console().print(table)
 
 
 def main() -> None:

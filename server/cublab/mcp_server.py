@@ -150,6 +150,36 @@ TOOLS: list[ToolSpec] = [
         "List proposals, newest first, optionally by state or experiment, a page at a time.",
         i.ListProposals, o.ProposalPage, lambda rt, cmd, who: rt.promotion.list(cmd), read_only=True, idempotent=True,
     ),
+    ToolSpec(
+        "bypass_check", "May this change bypass the authority?", "policy",
+        "Call before changing configuration outside the authority (ConfigHub). Answers, per the seed policy's "
+        "decision framework, whether the change may bypass it (verdict bypass, bypass_then_reconcile or "
+        "use_confighub), under which of the eight criteria, the path through the decision tree, what "
+        "reconciliation is owed (with deadlines for break-glass) and the audit requirement. Classifies from the "
+        "document itself where it can (literal secrets, observed state, platform and observability components, "
+        "local contexts, ephemeral labels). Read-only: it changes nothing, and records the decision in the log.",
+        i.BypassCheck, o.BypassAnswer, lambda rt, cmd, who: rt.bypass.check(cmd, who), read_only=True, idempotent=True,
+    ),
+    ToolSpec(
+        "breakglass_declare", "Declare a break-glass emergency", "breakglass",
+        "After (or while) changing configuration outside the authority in an emergency (criterion 4): name the "
+        "incident, the reason and the affected units ('space/unit'). Opens obligations: capture each unit's live "
+        "state within 1 hour, and a human review within 24 hours. Declaring the same incident again returns it.",
+        i.DeclareBreakGlass, o.IncidentView, lambda rt, cmd, who: rt.breakglass.declare(cmd, who), read_only=False, idempotent=True,
+    ),
+    ToolSpec(
+        "breakglass_capture", "Capture live state after break-glass", "breakglass",
+        "Record a unit's live configuration into the authority as a pending revision tagged break-glass, in the "
+        "incident's change set, and meet the capture obligation. Humans then persist it (approve and apply) or "
+        "revert it (reject). Literal secrets are refused.",
+        i.CaptureBreakGlass, o.CaptureResult, lambda rt, cmd, who: rt.breakglass.capture(cmd, who), read_only=False,
+    ),
+    ToolSpec(
+        "obligation_list", "List reconciliation obligations", "breakglass",
+        "Open, overdue and met reconciliation obligations (break-glass captures due within 1 hour, reviews within "
+        "24 hours). Overdue ones are also listed as warnings.",
+        i.ListObligations, o.ObligationList, lambda rt, cmd, who: rt.breakglass.obligations(cmd), read_only=True, idempotent=True,
+    ),
 ]
 
 

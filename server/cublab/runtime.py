@@ -18,6 +18,8 @@ from cublab.domain.identity import Identity, agent_identity
 
 if TYPE_CHECKING:
     from cublab.app.context import AppContext
+    from cublab.app.breakglass import BreakGlass
+    from cublab.app.bypass import BypassService
     from cublab.app.ledger import Ledger
     from cublab.app.promotion import Promotion
     from cublab.app.review import Review
@@ -72,6 +74,18 @@ class Runtime:
         from cublab.app.review import Review
 
         return Review(self.ctx, self.ledger)
+
+    @cached_property
+    def breakglass(self) -> BreakGlass:
+        from cublab.app.breakglass import BreakGlass
+
+        return BreakGlass(self.ctx, self.ledger)
+
+    @cached_property
+    def bypass(self) -> BypassService:
+        from cublab.app.bypass import BypassService
+
+        return BypassService(self.ctx, self.ledger, self.breakglass.overdue_warnings)
 
     def close(self) -> None:
         if self._ctx is not None:

@@ -56,6 +56,8 @@ class SpawnSandbox(Input):
     purpose: Text = Field(min_length=1, description="What the sandbox is for, in a sentence.")
     ttl: str | None = Field(default=None, max_length=32, description="Lifetime such as '90m', '2h' or '3d'; default 24h, at most 72h (the policy's limits).")
     labels: Labels = Field(default_factory=dict, description="Extra labels (string to string, at most 64); cublab adds ephemeral, ttl, bypass-confighub and bypass-criterion.")
+    context: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
+        default="sandbox", description="Where the test environment runs: sandbox, local, ci, preview, or a cluster context such as 'kind-dev'. Production is refused.")
     explanation: Explanation
 
 
@@ -149,3 +151,46 @@ class ListProposals(Input):
     experiment_id: Id | None = Field(default=None, description="Only proposals from this experiment.")
     limit: Limit
     cursor: Cursor
+
+
+class BypassCheck(Input):
+    """A change an agent is about to make outside the authority. Mirrors the engine's ChangeFacts, minus
+    what cublab computes itself (secret paths, whether it is a cublab sandbox), so a caller cannot claim them."""
+
+    context: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
+        description="Where: local, ci, preview, sandbox, staging, production, or a cluster context such as 'kind-dev'.")
+    kind: Annotated[str, StringConstraints(max_length=200)] = Field(default="", description="Resource kind, e.g. 'Deployment'; default: the document's `kind`.")
+    name: Annotated[str, StringConstraints(max_length=253)] = Field(default="", description="Resource name; default: the document's metadata.name.")
+    space: Annotated[str, StringConstraints(max_length=200)] | None = Field(default=None, description="The authority space it belongs to, e.g. 'messagewall-prod'.")
+    namespace: Annotated[str, StringConstraints(max_length=253)] | None = Field(default=None, description="Kubernetes namespace; default: the document's metadata.namespace.")
+    labels: Labels = Field(default_factory=dict, description="The resource's labels, e.g. ephemeral, ttl, bypass-confighub.")
+    ttl: str | None = Field(default=None, max_length=32, description="Intended lifetime, e.g. '2h'; omit if it should persist.")
+    persist: bool | None = Field(default=None, description="Whether the configuration should persist; omit if unknown.")
+    document: dict[str, Any] | None = Field(default=None, description="The configuration document itself (at most 1 MiB); cublab classifies from it.")
+    confighub_reachable: bool | None = Field(default=None, description="Whether the authority is reachable; default: cublab asks the configured authority.")
+    incident_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None = Field(default=None, description="The incident id, for an emergency change.")
+    adds_value: bool | None = Field(default=None, description="Would the authority add value? Default: yes unless a criterion says no.")
+
+
+UnitRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=401, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")]
+IncidentId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+
+
+class DeclareBreakGlass(Input):
+    incident_id: IncidentId = Field(description="The incident's id as responders name it, e.g. 'INC-2041'.")
+    reason: Text = Field(min_length=1, description="What broke and why the normal workflow was bypassed.")
+    units: list[UnitRef] = Field(min_length=1, max_length=50, description="Affected units as 'space/unit'; each owes a capture within 1 hour.")
+    explanation: Explanation
+
+
+class CaptureBreakGlass(Input):
+    incident_id: IncidentId = Field(description="The declared incident.")
+    unit: UnitRef = Field(description="The unit as 'space/unit'; must be one the incident named.")
+    live_state: dict[str, Any] | str = Field(description="The unit's live configuration now (JSON object or YAML text, at most 1 MiB); secrets only as references.")
+    explanation: Explanation
+
+
+class ListObligations(Input):
+    status: Literal["open", "overdue", "met", "all"] = Field(default="open", description="'open' includes overdue ones.")
+    incident_id: IncidentId | None = Field(default=None, description="Only this incident's obligations.")
+    limit: Limit

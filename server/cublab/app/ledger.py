@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import yaml
-from sqlalchemy import func, insert
+from sqlalchemy import bindparam, func
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -21,16 +22,20 @@ from cublab.app import outputs as o
 from cublab.app.context import AppContext
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
 from cublab.domain import stats
+from cublab.domain.bypass import sandbox_eligibility
 from cublab.domain.canonical import canonical_json, content_hash
 from cublab.domain.durations import format_duration, parse_duration
 from cublab.domain.errors import Conflict, InvalidInput, NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.ids import PREFIXES, is_id_of, new_id
 from cublab.store import audit
+from cublab.store.db import insert_many
 from cublab.store.tables import Experiment, Measurement, ResultBatch, Sandbox, Variant
 
 AGENT_EXPERIMENTATION = o.Criterion(number=7, name="Agent-Local Experimentation")
 _measurements = Measurement.__table__
+_SANDBOX_BY_ID = core_select(Sandbox.__table__).where(Sandbox.__table__.c.id == bindparam("id"))
+_MEASUREMENT_COLUMNS = ("experiment_id", "batch_id", "variant_id", "metric", "value", "step", "repetition")
 
 
 def check_id(kind: str, value: str, field: str) -> str:
@@ -138,6 +143,9 @@ class Ledger:
         refuse_secrets_in_text(name=cmd.name, purpose=cmd.purpose)
         refuse_secrets("labels", cmd.labels)
         ttl = self._ttl(cmd.ttl)
+        eligibility = sandbox_eligibility(self.ctx.policy.policy.bypass, ttl=ttl, context=cmd.context, labels=cmd.labels, name=cmd.name)
+        if not eligibility.eligible:
+            raise Conflict("; ".join(eligibility.problems))
         now = self.ctx.clock()
         labels = dict(cmd.labels)
         labels.update(
@@ -165,12 +173,18 @@ class Ledger:
             session.add(sandbox)
             session.flush()
             self._audit(session, actor, "sandbox.spawn", "sandbox", sandbox.id, explanation=cmd.explanation,
-                        details={"name": cmd.name, "ttl": labels["ttl"], "expires_at": audit.iso(sandbox.expires_at), "criterion": 7})
+                        details={"name": cmd.name, "ttl": labels["ttl"], "expires_at": audit.iso(sandbox.expires_at), "criterion": 7,
+                                 "context": cmd.context, "policy": self.ctx.policy.digest})
         return self._sandbox_view(sandbox)
 
     def get_sandbox(self, cmd: i.SandboxRef) -> o.SandboxView:
-        with self.ctx.db.read() as session:
-            return self._sandbox_view(self._sandbox(session, cmd.sandbox_id))
+        """A Core read on a bare connection: the hottest read skips the ORM session and identity map."""
+        check_id("sandbox", cmd.sandbox_id, "sandbox_id")
+        with self.ctx.db.engine.connect() as conn:
+            row = conn.execute(_SANDBOX_BY_ID, {"id": cmd.sandbox_id}).one_or_none()
+        if row is None:
+            raise NotFound(f"sandbox_id: no sandbox {cmd.sandbox_id} exists")
+        return self._sandbox_view(row)  # a Row has the same attributes as a Sandbox
 
     def list_sandboxes(self, cmd: i.ListSandboxes) -> o.SandboxPage:
         now = self.ctx.clock()
@@ -352,24 +366,24 @@ class Ledger:
             self._live_sandbox(session, experiment.sandbox_id, "new results")
             known = session.exec(select(Variant.id, Variant.name).where(Variant.experiment_id == experiment.id)).all()
             resolve = {vid: vid for vid, _ in known} | {name: vid for vid, name in known}
-            rows: list[dict[str, Any]] = []
+            experiment_id = experiment.id  # an ORM attribute: read once, not once per point
+            points: list[tuple[str, str, float, int | None, int | None]] = []
             by_variant: dict[str, int] = {}
             hasher = hashlib.sha256()
             for n, point in enumerate(cmd.points):
                 variant_id = resolve.get(point.variant)
                 if variant_id is None:
-                    raise NotFound(f"points[{n}].variant: {point.variant[:70]!r} is neither the id nor the name of a variant of experiment {experiment.id}")
+                    raise NotFound(f"points[{n}].variant: {point.variant[:70]!r} is neither the id nor the name of a variant of experiment {experiment_id}")
                 by_variant[variant_id] = by_variant.get(variant_id, 0) + 1
-                rows.append({"experiment_id": experiment.id, "variant_id": variant_id, "metric": point.metric,
-                             "value": point.value, "step": point.step, "repetition": point.repetition})
+                points.append((variant_id, point.metric, point.value, point.step, point.repetition))
                 hasher.update(f"{variant_id}\t{point.metric}\t{point.value!r}\t{point.step}\t{point.repetition}\n".encode())
             digest = "sha256:" + hasher.hexdigest()
-            batch = ResultBatch(experiment_id=experiment.id, point_count=len(rows), digest=digest, created_by=str(actor), created_at=self.ctx.clock())
+            batch = ResultBatch(experiment_id=experiment_id, point_count=len(points), digest=digest, created_by=str(actor), created_at=self.ctx.clock())
             session.add(batch)
             session.flush()
-            for row in rows:
-                row["batch_id"] = batch.id
-            session.connection().execute(insert(_measurements), rows)
+            batch_id = batch.id
+            rows = [(experiment_id, batch_id, *p) for p in points]
+            insert_many(session.connection(), _measurements, _MEASUREMENT_COLUMNS, rows)
             self._audit(session, actor, "result.log", "result_batch", str(batch.id), related={"experiment_id": experiment.id},
                         explanation=cmd.explanation, details={"points": len(rows), "by_variant": by_variant, "digest": digest})
         return o.ResultsLogged(experiment_id=experiment.id, batch_id=batch.id, points=len(rows), by_variant=by_variant, digest=digest)

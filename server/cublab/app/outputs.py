@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from cublab.domain.bypass import Decision
+
 
 class Criterion(BaseModel):
     number: int
@@ -153,6 +155,8 @@ class Requirement(BaseModel):
     kind: Literal["objection_window", "acknowledgment", "approval"]
     approvals_needed: int
     window_seconds: float | None
+    as_high_after_seconds: float | None = Field(default=None, description="MEDIUM: unacknowledged this long, it needs HIGH approval.")
+    high_approvals: int | None = None
     description: str
 
 
@@ -203,3 +207,54 @@ class ProposalPage(BaseModel):
 class ProposalDocument(BaseModel):
     proposal: ProposalView
     diff: str = Field(description="Unified diff (YAML) from the base revision to the proposed configuration.")
+
+
+class BypassAnswer(Decision):
+    """The engine's decision, with the id it is logged under and the policy version it was made under."""
+
+    decision_id: str
+    policy_version: str = Field(description="sha256 of the policy file the decision was made under.")
+    warnings: list[str] = Field(default_factory=list, description="Overdue reconciliation obligations, reported on every answer until met.")
+
+
+class ObligationView(BaseModel):
+    id: str
+    incident_id: str
+    kind: Literal["capture", "review"]
+    unit: str | None
+    status: Literal["open", "overdue", "met"]
+    due_at: datetime
+    met_at: datetime | None
+    met_by: str | None
+    evidence: dict[str, Any]
+    description: str
+
+
+class IncidentView(BaseModel):
+    incident_id: str
+    reason: str
+    units: list[str]
+    declared_by: str
+    declared_at: datetime
+    policy_version: str
+    obligations: list[ObligationView]
+    declared_again: bool = Field(default=False, description="True when this incident was already declared; nothing new was stored.")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class CaptureResult(BaseModel):
+    incident_id: str
+    unit: str
+    drift: bool = Field(description="False when the live state equals the authority's head: nothing to reconcile.")
+    proposal: ProposalView | None = Field(description="The captured revision, pending human review: approve+apply persists it, reject reverts.")
+    obligation: ObligationView
+    message: str
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ObligationList(BaseModel):
+    obligations: list[ObligationView]
+    open: int
+    overdue: int
+    met: int
+    warnings: list[str] = Field(default_factory=list, description="One loud line per overdue obligation.")

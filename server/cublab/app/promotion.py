@@ -26,7 +26,7 @@ from cublab.domain.errors import Conflict, InvalidInput, NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
 from cublab.domain.patch import make_patch
-from cublab.domain.proposals import OPEN_STATES, DecisionRecord, effective_state, requirement_status
+from cublab.domain.proposals import OPEN_STATES, DecisionRecord, effective_state, requirement_record, requirement_status
 from cublab.domain.risk import classify, required_decision
 from cublab.store.tables import Experiment, Proposal, ProposalDecision, Sandbox, Variant
 
@@ -109,9 +109,7 @@ class Promotion:
             production = target.tier in self._rules.production_tiers
             risk = classify(patch, production=production, new_unit=cmd.new_unit, policy=self._rules)
             decision = required_decision(risk.level, production=production, policy=self._rules)
-            requirement = {"kind": decision.kind, "approvals_needed": decision.approvals_needed,
-                           "window_seconds": decision.window.total_seconds() if decision.window else None,
-                           "description": decision.describe()}
+            requirement = requirement_record(decision, high_approvals=self._rules.high_approvals)
             proposal = Proposal(
                 id=new_id("proposal"), experiment_id=experiment.id, variant_id=variant.id, target_space=space, target_unit=unit,
                 new_unit=cmd.new_unit, base_revision_num=head.head_revision_num if head else None, base_version=head.version if head else None,

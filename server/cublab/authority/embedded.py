@@ -35,6 +35,10 @@ class EmbeddedAuthority:
         self.session = session
         self.clock = clock
 
+    def reachable(self) -> bool:
+        """The embedded authority is this database: reachable whenever cublab is."""
+        return True
+
     # ---- reads ------------------------------------------------------------------------
 
     def _space(self, slug: str) -> Space | None:
@@ -98,13 +102,21 @@ class EmbeddedAuthority:
     def propose(self, change: ChangeRequest) -> ProposedChange:
         space, unit = self._unit(change.space, change.unit)
         now = self.clock()
-        change_set = ChangeSet(change_set_id=_uuid(), space_id=space.space_id, slug=change.change_set_slug,
-                               description=change.description, labels=change.labels, annotations=change.annotations,
-                               state="open", created_by=change.user_id, created_at=now)
-        self.session.add(change_set)
+        change_set = self.session.exec(select(ChangeSet).where(ChangeSet.space_id == space.space_id, ChangeSet.slug == change.change_set_slug)).first()
+        if change_set is not None:  # a break-glass incident's captures share one change set per space
+            change_set.state = "open"
+            self.session.add(change_set)
+        else:
+            change_set = ChangeSet(change_set_id=_uuid(), space_id=space.space_id, slug=change.change_set_slug,
+                                   description=change.description, labels=change.labels, annotations=change.annotations,
+                                   state="open", created_by=change.user_id, created_at=now)
+            self.session.add(change_set)
+        for tag in change.tags:
+            self.ensure_tag(change.space, tag)
         revision = Revision(revision_id=_uuid(), unit_id=unit.unit_id if unit else None, space_id=space.space_id,
                             unit_slug=change.unit, revision_num=None, state="pending", data=canonical_json(change.data),
-                            data_hash=content_hash(change.data), description=change.description, source="proposal",
+                            data_hash=content_hash(change.data), description=change.description,
+                            source="capture" if "break-glass" in change.tags else "proposal",
                             user_id=change.user_id, approved_by=[], change_set_id=change_set.change_set_id,
                             tags=list(change.tags), labels=change.labels, annotations=change.annotations,
                             base_revision_num=change.base_revision_num, created_at=now)
@@ -183,7 +195,7 @@ class EmbeddedAuthority:
         revision.created_at = now
         self._move_head(unit, revision, description, now)
         self.session.add(revision)
-        self._close_change_set(revision.change_set_id, "applied")
+        self._close_change_set(revision.change_set_id)
         return revision
 
     def discard_pending(self, revision_id: str) -> None:
@@ -191,16 +203,19 @@ class EmbeddedAuthority:
         if revision.state == "pending":
             revision.state = "discarded"
             self.session.add(revision)
-            self._close_change_set(revision.change_set_id, "abandoned")
+            self._close_change_set(revision.change_set_id)
 
-    def _close_change_set(self, change_set_id: str | None, state: str) -> None:
-        if change_set_id is None:
-            return
-        change_set = self.session.get(ChangeSet, change_set_id)
-        if change_set is not None and change_set.state == "open":
-            change_set.state = state
-            self.session.add(change_set)
+    def _close_change_set(self, change_set_id: str | None) -> None:
+        """A change set closes once none of its revisions is pending: applied if any was committed."""
         self.session.flush()
+        change_set = self.session.get(ChangeSet, change_set_id) if change_set_id else None
+        if change_set is None or change_set.state != "open":
+            return
+        states = set(self.session.exec(select(Revision.state).where(Revision.change_set_id == change_set_id)).all())
+        if "pending" not in states:
+            change_set.state = "applied" if "committed" in states else "abandoned"
+            self.session.add(change_set)
+            self.session.flush()
 
     def ensure_tag(self, space_slug: str, slug: str) -> Tag:
         space = self._space(space_slug)

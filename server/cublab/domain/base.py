@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
-from cublab.domain.durations import parse_duration
+from cublab.domain.durations import format_duration, parse_duration
 from cublab.domain.errors import InvalidInput
 
 
@@ -26,5 +26,5 @@ def _duration(value: object) -> timedelta:
         raise ValueError(str(exc)) from None
 
 
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-"""A duration written as in the policy file ('90m', '2h', '7d')."""
+Duration = Annotated[timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str, when_used="json")]
+"""A duration written as in the policy file ('90m', '2h', '7d'), and shown the same way."""

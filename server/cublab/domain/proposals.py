@@ -31,6 +31,18 @@ class RequirementStatus:
     still_required: str
 
 
+def requirement_record(decision: Any, *, high_approvals: int) -> dict[str, Any]:
+    """What a proposal stores of the decision its risk class requires (see domain/risk.py)."""
+    return {
+        "kind": decision.kind,
+        "approvals_needed": decision.approvals_needed,
+        "window_seconds": decision.window.total_seconds() if decision.window else None,
+        "as_high_after_seconds": decision.as_high_after.total_seconds() if getattr(decision, "as_high_after", None) else None,
+        "high_approvals": high_approvals,
+        "description": decision.describe(),
+    }
+
+
 def effective_state(state: str, expires_at: datetime, now: datetime) -> str:
     """Expiry applies on read: an open proposal past its expiry is expired."""
     if state in OPEN_STATES and expires_at <= now:
@@ -53,8 +65,18 @@ def requirement_status(requirement: dict[str, Any], decisions: list[DecisionReco
         who = "a second, different person" if approvals else f"{needed} distinct human approver(s)"
         return RequirementStatus(False, approvals, acks, f"{missing} more approval(s) by {who} (`cublab proposals approve`)")
     if kind == "acknowledgment":
-        if acks:
+        as_high = requirement.get("as_high_after_seconds")
+        deadline = created_at + timedelta(seconds=float(as_high)) if as_high is not None else None
+        timely = {d.actor for d in counted if d.decision in ("approve", "acknowledge") and (deadline is None or d.at < deadline)}
+        if timely:
             return RequirementStatus(True, approvals, acks, "nothing: a human acknowledged it")
+        if deadline is not None and now >= deadline:
+            # Unacknowledged too long: the seed treats it as HIGH from then on.
+            needed = int(requirement.get("high_approvals") or 1)
+            if len(approvals) >= needed:
+                return RequirementStatus(True, approvals, acks, "nothing: approved as HIGH after the acknowledgment window")
+            return RequirementStatus(False, approvals, acks, f"{needed - len(approvals)} explicit approval(s): unacknowledged for "
+                                     f"{timedelta(seconds=float(as_high))}, it is now treated as HIGH risk (`cublab proposals approve`)")
         return RequirementStatus(False, approvals, acks, "one human acknowledgment (`cublab proposals ack`)")
     if kind == "objection_window":
         window = timedelta(seconds=float(requirement.get("window_seconds") or 0))
