@@ -121,19 +121,20 @@ async def _run(db: str) -> None:
                       f"{proposal['target']['base_revision_num']}, risk [bold]{proposal['risk']['level']}[/], state {proposal['state']}")
         for step in proposal["risk"]["rationale"]:
             console.print(f"     - {step}")
-        console.print(f"   requires: {proposal['requirement']['description']}; the unit's head has not moved.\n")
+        console.print(f"   requires: {proposal['requirement']['description'].rstrip('.')}; the unit's head has not moved.\n")
 
     flag = f" --db {db}"
     decide = {"approval": "approve", "acknowledgment": "ack", "objection_window": "ack"}[proposal["requirement"]["kind"]]
     console.print("[bold]Agents propose; humans decide.[/] To review, decide and apply it:")
-    console.print(f"  cublab proposals show {proposal['id']}{flag}")
-    console.print(f"  cublab proposals {decide} {proposal['id']} --reason \"looks right\"{flag}")
+    commands = [f"cublab proposals show {proposal['id']}{flag}",
+                f"cublab proposals {decide} {proposal['id']} --reason \"looks right\"{flag}"]
     if proposal["requirement"]["approvals_needed"] > 1:
-        console.print(f"  cublab proposals approve {proposal['id']} --reason \"second approver\" --as human:<another-name>{flag}")
-    console.print(f"  cublab proposals apply {proposal['id']}{flag}")
-    console.print(f"  cublab authority show {TARGET_SPACE} {TARGET_UNIT}{flag}")
+        commands.append(f"cublab proposals approve {proposal['id']} --reason \"second approver\" --as human:<another-name>{flag}")
+    commands += [f"cublab proposals apply {proposal['id']}{flag}", f"cublab authority show {TARGET_SPACE} {TARGET_UNIT}{flag}"]
+    for command in commands:
+        console.print(f"  {command}", soft_wrap=True, highlight=False)
     console.print(f"\ndatabase: [cyan]{db}[/]")
-    console.print(f"check the audit log:  cublab audit verify{flag}")
+    console.print(f"check the audit log:  cublab audit verify{flag}", soft_wrap=True)
 
 
 def run_demo(db: str) -> None:
