@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib import resources
 
 import pytest
 import yaml
-from importlib import resources
 
 from cublab.domain.canonical import canonical_json, content_hash
 from cublab.domain.durations import format_duration, parse_duration

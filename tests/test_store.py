@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import AGENT, call, make_runtime
 
+from cublab.app.inputs import SandboxRef
 from cublab.store import db as store_db
 
 pytestmark = pytest.mark.anyio
@@ -73,7 +74,7 @@ def test_a_second_runtime_on_a_migrated_database_keeps_its_data(sqlite_url, cloc
     first.close()
     second = make_runtime(sqlite_url, clock)
     try:
-        assert second.ledger.get_sandbox(__import__("cublab.app.inputs", fromlist=["x"]).SandboxRef(sandbox_id=sandbox.id)).name == "keep"
+        assert second.ledger.get_sandbox(SandboxRef(sandbox_id=sandbox.id)).name == "keep"
     finally:
         second.close()
 
@@ -144,7 +145,7 @@ async def test_times_are_stored_and_returned_as_utc(any_runtime, clock) -> None:
     as_naive = [v if isinstance(v, datetime) else datetime.fromisoformat(v) for v in (created, expires)]
     assert as_naive == [datetime(2026, 3, 28, 22, 30, 0, 123456), datetime(2026, 3, 28, 23, 30, 0, 123456)]
     assert at == "2026-03-28T22:30:00.123456Z"
-    row = any_runtime.ledger.get_sandbox(__import__("cublab.app.inputs", fromlist=["x"]).SandboxRef(sandbox_id=sandbox["id"]))
+    row = any_runtime.ledger.get_sandbox(SandboxRef(sandbox_id=sandbox["id"]))
     assert row.created_at.tzinfo is not None and row.created_at.utcoffset() == timedelta(0)
     assert row.created_at == clock.now.astimezone(UTC)
     clock.now = clock.now.astimezone(UTC)
