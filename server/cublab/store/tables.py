@@ -314,3 +314,40 @@ class Obligation(SQLModel, table=True):
     evidence: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_by: str = Field(sa_column=Column(String(200), nullable=False))
     created_at: datetime = _time()
+
+
+# ---- the outbox: proposals on their way to a remote authority (ConfigHub) ------------------------
+
+
+class AuthorityExport(SQLModel, table=True):
+    """One proposal's export to a remote authority: first its outbox entry, then where it landed.
+
+    `status`: queued (waiting for delivery), delivering (claimed by one flusher
+    until `claimed_until`), delivered, held (401/403 or another refusal: an
+    operator must act before a retry), stale or expired (never delivered).
+    """
+
+    __tablename__ = "authority_export"
+
+    proposal_id: str = Field(sa_column=Column(String(40), ForeignKey("proposal.id", name="fk_authority_export_proposal"), primary_key=True))
+    authority: str = Field(sa_column=Column(String(40), nullable=False))
+    mode: str = Field(sa_column=Column(String(16), nullable=False))  # shadow | in-place
+    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    request: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the proposed data and the change set's text
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    claimed_by: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    claimed_until: datetime | None = _time(nullable=True)
+    change_set_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    change_set_slug: str = Field(sa_column=Column(String(200), nullable=False))
+    space_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    unit_space: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    unit_space_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    unit_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    unit_slug: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    revision_num: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    observed: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # the last sync's reading
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+    delivered_at: datetime | None = _time(nullable=True)
+    synced_at: datetime | None = _time(nullable=True)
