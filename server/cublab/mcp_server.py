@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
@@ -185,7 +186,10 @@ TOOLS: list[ToolSpec] = [
 
 def _identity(runtime: Runtime, ctx: Context | None) -> Identity:
     """The server's agent identity; over HTTP an `X-Cublab-Agent` header names the calling agent."""
-    request = getattr(getattr(ctx, "_request_context", None), "request", None)
+    try:
+        request = ctx.request_context.request  # the HTTP request on streamable HTTP; None over stdio and in-process
+    except ValueError:
+        request = None
     header = request.headers.get(AGENT_HEADER) if request is not None and hasattr(request, "headers") else None
     return agent_identity(header, AGENT_HEADER) if header else runtime.agent
 
@@ -213,19 +217,31 @@ def _tool_function(spec: ToolSpec, runtime: Runtime) -> Callable[..., BaseModel]
     return tool
 
 
+def _strict_tool(spec: ToolSpec, runtime: Runtime) -> Tool:
+    """The SDK's tool, made to refuse unknown arguments: a misspelt optional argument
+    (say `explanaton`) is an error the agent can fix, not a value silently dropped."""
+    tool = Tool.from_function(
+        _tool_function(spec, runtime),
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        annotations=spec.annotations,
+        meta={"toolset": spec.toolset, "readOnly": spec.read_only},
+        structured_output=True,
+    )
+    loose = tool.fn_metadata.arg_model
+    strict = type(loose.__name__, (loose,), {"model_config": {**loose.model_config, "extra": "forbid"}, "__module__": __name__})
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
+    return tool
+
+
 def build_server(runtime: Runtime) -> MCPServer:
     level = os.environ.get("CUBLAB_LOG_LEVEL", "WARNING").upper()
-    server = MCPServer("cublab", title="cublab", version=__version__, instructions=INSTRUCTIONS, log_level=level)  # logs go to stderr
-    for spec in TOOLS:
-        server.add_tool(
-            _tool_function(spec, runtime),
-            name=spec.name,
-            title=spec.title,
-            description=spec.description,
-            annotations=spec.annotations,
-            meta={"toolset": spec.toolset, "readOnly": spec.read_only},
-            structured_output=True,
-        )
+    server = MCPServer(
+        "cublab", title="cublab", version=__version__, instructions=INSTRUCTIONS, log_level=level,  # logs go to stderr
+        tools=[_strict_tool(spec, runtime) for spec in TOOLS],
+    )
 
     @server.resource("cublab://policy", name="policy", title="The active policy", mime_type="application/json")
     def policy_resource() -> str:
