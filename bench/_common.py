@@ -1,0 +1,74 @@
+"""What every benchmark shares: argument parsing, medians, and the verdict line.
+
+Benchmarks are scripts, not tests: they print figures, a ratio against a
+baseline measured in the same run, the target and whether it is met. They exit
+0 whether or not the target is met (a smoke test runs them with --quick so they
+don't rot); pass --strict to exit 1 on a missed target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a small, fast smoke run (figures are not meaningful)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    return parser.parse_args()
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def spread(values: list[float]) -> str:
+    """min..max, so a reader sees how noisy the median is."""
+    return f"min {min(values):.4g}, max {max(values):.4g}, n={len(values)}"
+
+
+class Stopwatch:
+    def __enter__(self) -> Stopwatch:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed = time.perf_counter() - self.start
+
+
+class Verdicts:
+    """Collects target checks and prints them; the exit code follows --strict."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.missed: list[str] = []
+
+    def check(self, what: str, met: bool, detail: str) -> None:
+        mark = "MET" if met else "NOT MET"
+        if self.args.quick:
+            mark += " (quick run: not meaningful)"
+        print(f"  target {what}: {detail} -> {mark}")
+        if not met:
+            self.missed.append(what)
+
+    def exit(self) -> None:
+        sys.stdout.flush()
+        if self.args.strict and self.missed and not self.args.quick:
+            sys.exit(1)
+
+
+def header(title: str, args: argparse.Namespace, **setup: object) -> None:
+    print(f"== {title}{' (QUICK)' if args.quick else ''}")
+    for key, value in setup.items():
+        print(f"  {key}: {value}")
+
+
+def repeat(fn: Callable[[], float], times: int) -> list[float]:
+    return [fn() for _ in range(times)]

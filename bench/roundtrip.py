@@ -1,0 +1,87 @@
+"""One sandbox_get round trip through the in-process MCP client, against a bare
+MCPServer tool that returns a constant, in the same process.
+
+Target (issue 2): ratio under 2, against the ASYNC bare tool (the stricter
+baseline: MCPServer runs sync tools in a worker thread, async ones on the event
+loop). The sync bare tool is reported too, since cublab's tools are sync.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+from _common import Verdicts, header, median, parse_args, spread
+
+TARGET_RATIO = 2.0
+
+
+def bare_server():
+    from mcp.server import MCPServer
+
+    server = MCPServer("bare")
+
+    @server.tool()
+    def constant_sync() -> dict[str, str]:
+        return {"status": "active"}
+
+    @server.tool()
+    async def constant_async() -> dict[str, str]:
+        return {"status": "active"}
+
+    return server
+
+
+async def timed(client, tool: str, args: dict, calls: int) -> list[float]:
+    for _ in range(min(50, calls)):  # warm up
+        assert not (await client.call_tool(tool, args)).is_error
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        result = await client.call_tool(tool, args)
+        times.append((time.perf_counter() - t) * 1e6)
+        assert not result.is_error, result.content[0].text
+    return times
+
+
+async def run(db: Path, calls: int, rounds: int) -> dict[str, list[float]]:
+    from mcp import Client
+
+    from cublab.config import Settings
+    from cublab.mcp_server import build_server
+    from cublab.runtime import Runtime
+
+    runtime = Runtime(Settings(db=str(db), agent="agent:bench-roundtrip", policy_path=None))
+    medians: dict[str, list[float]] = {"sandbox_get": [], "bare async": [], "bare sync": []}
+    try:
+        async with Client(build_server(runtime)) as cublab, Client(bare_server()) as bare:
+            sandbox = (await cublab.call_tool("sandbox_spawn", {"name": "bench", "purpose": "round trip", "ttl": "1h"})).structured_content
+            for _ in range(rounds):  # interleaved, so load on the machine hits all three alike
+                medians["sandbox_get"].append(median(await timed(cublab, "sandbox_get", {"sandbox_id": sandbox["id"]}, calls)))
+                medians["bare async"].append(median(await timed(bare, "constant_async", {}, calls)))
+                medians["bare sync"].append(median(await timed(bare, "constant_sync", {}, calls)))
+    finally:
+        runtime.close()
+    return medians
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    calls, rounds = (50, 1) if args.quick else (500, 4)
+    header("bench/roundtrip.py: one tool call in-process", args, calls=f"{calls} per round x {rounds} rounds per tool ({calls * rounds:,} each)")
+    with tempfile.TemporaryDirectory(prefix="cublab-bench-") as tmp:
+        m = anyio.run(run, Path(tmp, "cublab.db"), calls, rounds)
+    get, bare_async, bare_sync = (median(m[k]) for k in ("sandbox_get", "bare async", "bare sync"))
+    print(f"  sandbox_get (cublab, sync tool + SQLite read): median {get:.0f} us ({spread(m['sandbox_get'])} round medians)")
+    print(f"  bare MCPServer async tool returning a constant: median {bare_async:.0f} us ({spread(m['bare async'])})")
+    print(f"  bare MCPServer sync tool returning a constant:  median {bare_sync:.0f} us ({spread(m['bare sync'])})")
+    print(f"  ratio vs async bare tool: {get / bare_async:.2f}x; vs sync bare tool: {get / bare_sync:.2f}x")
+    verdicts = Verdicts(args)
+    verdicts.check("sandbox_get / bare async tool < 2", get / bare_async < TARGET_RATIO, f"{get / bare_async:.2f}x")
+    verdicts.exit()
+
+
+if __name__ == "__main__":
+    main()
