@@ -230,13 +230,16 @@ def _strict_tool(spec: ToolSpec, runtime: Runtime) -> Tool:
         structured_output=True,
     )
     loose = tool.fn_metadata.arg_model
-    strict = type(loose.__name__, (loose,), {"model_config": {**loose.model_config, "extra": "forbid"}, "__module__": __name__})
+    config = {**loose.model_config, "extra": "forbid", "hide_input_in_errors": True}  # never echo a value back (it may be a secret)
+    strict = type(f"{spec.name} arguments", (loose,), {"model_config": config, "__module__": __name__})
     tool.fn_metadata.arg_model = strict
     tool.parameters = strict.model_json_schema(by_alias=True)
     return tool
 
 
 def build_server(runtime: Runtime) -> MCPServer:
+    # Argument errors reach the agent as pydantic's text; without the documentation links they read cleanly.
+    os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
     level = os.environ.get("CUBLAB_LOG_LEVEL", "WARNING").upper()
     server = MCPServer(
         "cublab", title="cublab", version=__version__, instructions=INSTRUCTIONS, log_level=level,  # logs go to stderr
