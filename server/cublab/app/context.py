@@ -1,10 +1,11 @@
-"""What every use case needs: the database, the policy, the clock."""
+"""What every use case needs: the database, the policy, the clock, and the authority."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlmodel import Session
 
@@ -22,9 +23,20 @@ class AppContext:
     db: Database
     policy: LoadedPolicy
     clock: Callable[[], datetime] = field(default=utcnow)
+    remote: Any = None  # a remote authority (ConfigHubAuthority) when one is configured; None means embedded
 
     def authority(self, session: Session) -> Authority:
-        """The authority proposals go to; the embedded one shares the caller's transaction."""
+        """The authority proposals go to.
+
+        The embedded one shares the caller's transaction. A remote one does not:
+        use cases reach it outside their write transactions and through the
+        outbox (app/outbox.py), so a proposal is stored before it is exported.
+        """
+        if self.remote is not None:
+            return self.remote
         from cublab.authority.embedded import EmbeddedAuthority
 
         return EmbeddedAuthority(session, self.clock)
+
+    def is_remote(self, authority: Any) -> bool:
+        return getattr(authority, "remote", False)

@@ -7,6 +7,12 @@ transaction: the sandbox is destroyed if still live, the JSON Patch from the
 target's head is computed, the risk is classified, and the proposal and its
 change set are stored. The unit's head does not move: only a human decision can
 make the proposal current configuration.
+
+With a remote authority (ConfigHub) the target is read before the transaction,
+the proposal is committed as `queued` with its export request, and delivered
+right after the commit through the outbox (app/outbox.py): if ConfigHub cannot
+be reached, the agent gets the stored proposal, queued with the reason, instead
+of an error, and the outbox delivers it later.
 """
 
 from __future__ import annotations
@@ -20,15 +26,16 @@ from cublab.app import outputs as o
 from cublab.app.context import AppContext
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
 from cublab.app.ledger import Ledger, check_id
+from cublab.app.outbox import QUEUED, Outbox, assess
 from cublab.authority.base import ChangeRequest
+from cublab.authority.errors import AuthorityAuthFailed, AuthorityUnavailable
 from cublab.domain.canonical import content_hash
 from cublab.domain.errors import Conflict, InvalidInput, NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
 from cublab.domain.patch import make_patch
-from cublab.domain.proposals import OPEN_STATES, DecisionRecord, effective_state, requirement_record, requirement_status
-from cublab.domain.risk import classify, required_decision
-from cublab.store.tables import Experiment, Proposal, ProposalDecision, Sandbox, Variant
+from cublab.domain.proposals import OPEN_STATES, DecisionRecord, effective_state, requirement_status
+from cublab.store.tables import AuthorityExport, Experiment, Proposal, ProposalDecision, Sandbox, Variant
 
 
 def proposal_view(session: Session, p: Proposal, now, promoted_again: bool = False) -> o.ProposalView:
@@ -44,7 +51,7 @@ def proposal_view(session: Session, p: Proposal, now, promoted_again: bool = Fal
         risk=o.Risk(level=p.risk_class, rationale=p.risk_rationale), requirement=o.Requirement(**p.requirement),
         decisions=[o.DecisionView(actor=d.actor, role=d.role, decision=d.decision, reason=d.reason, at=d.created_at) for d in decisions],
         requirement_met=status.met, still_required=status.still_required,
-        authority=o.AuthorityRef(name=p.authority, change_set_slug=f"proposal-{p.id}", change_set_id=p.change_set_id, revision_id=p.revision_id),
+        authority=o.AuthorityRef(name=p.authority, change_set_slug=f"break-glass-{p.incident_id}" if p.kind == "capture" else f"proposal-{p.id}", change_set_id=p.change_set_id, revision_id=p.revision_id),
         policy_digest=p.policy_digest, created_at=p.created_at, expires_at=p.expires_at, promoted_again=promoted_again,
     )
 
@@ -82,22 +89,29 @@ class Promotion:
         config = json.loads(variant.config_json)
         refuse_secrets("config", config)
 
+        remote = self.ctx.remote
+        seen = self._read_remote(remote, space, unit) if remote is not None else None
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
             again = session.exec(select(Proposal).where(Proposal.variant_id == variant.id, Proposal.target_space == space,
-                                                        Proposal.target_unit == unit, Proposal.state.in_(OPEN_STATES),
+                                                        Proposal.target_unit == unit, Proposal.state.in_((*OPEN_STATES, QUEUED)),
                                                         Proposal.expires_at > now)).first()
             if again is not None:
                 return proposal_view(session, again, now, promoted_again=True)
             authority = self.ctx.authority(session)
-            target = authority.get_space(space)
-            if target is None:
-                raise NotFound(f"target_space: no space {space!r} in the {authority.name} authority")
-            head = authority.get_head(space, unit)
-            if head is None and not cmd.new_unit:
-                raise NotFound(f"target_unit: no unit {unit!r} in space {space!r}; pass new_unit=true to propose a new unit")
-            if head is not None and cmd.new_unit:
-                raise Conflict(f"new_unit: unit {unit!r} already exists in space {space!r} (head revision {head.head_revision_num}); propose a change to it instead")
+            offline, held = None, False
+            if seen is None:
+                target = authority.get_space(space)
+                if target is None:
+                    raise NotFound(f"target_space: no space {space!r} in the {authority.name} authority")
+                head = authority.get_head(space, unit)
+            else:
+                target, head, offline, held = seen
+            if offline is None:
+                if head is None and not cmd.new_unit:
+                    raise NotFound(f"target_unit: no unit {unit!r} in space {space!r}; pass new_unit=true to propose a new unit")
+                if head is not None and cmd.new_unit:
+                    raise Conflict(f"new_unit: unit {unit!r} already exists in space {space!r} (head revision {head.head_revision_num}); propose a change to it instead")
             patch = make_patch(head.data if head else {}, config)
             if not patch:
                 raise Conflict(f"variant_id: the configuration equals the head of {space}/{unit} (revision {head.head_revision_num}); there is nothing to propose")
@@ -106,10 +120,9 @@ class Promotion:
             if sandbox.status != "destroyed":
                 self.ledger._destroy(session, sandbox, actor, "destroyed before promotion: step 4 comes before step 5")
 
-            production = target.tier in self._rules.production_tiers
-            risk = classify(patch, production=production, new_unit=cmd.new_unit, policy=self._rules)
-            decision = required_decision(risk.level, production=production, policy=self._rules)
-            requirement = requirement_record(decision, high_approvals=self._rules.high_approvals)
+            # Unreachable: the tier is unknown too, so the provisional risk assumes production (an upper bound).
+            production = offline is not None or target.tier in self._rules.production_tiers
+            risk, requirement = assess(self.ctx, patch, production=production, new_unit=cmd.new_unit)
             proposal = Proposal(
                 id=new_id("proposal"), experiment_id=experiment.id, variant_id=variant.id, target_space=space, target_unit=unit,
                 new_unit=cmd.new_unit, base_revision_num=head.head_revision_num if head else None, base_version=head.version if head else None,
@@ -119,7 +132,7 @@ class Promotion:
                 authority=authority.name, change_set_id=None, revision_id=None, policy_digest=self.ctx.policy.digest,
                 created_at=now, expires_at=now + self._rules.proposal_expiry, decided_at=None,
             )
-            change = authority.propose(ChangeRequest(
+            change = ChangeRequest(
                 space=space, unit=unit, new_unit=cmd.new_unit, toolchain_type=head.toolchain_type if head else "AppConfig/JSON",
                 data=config, base_revision_num=proposal.base_revision_num, base_version=proposal.base_version,
                 change_set_slug=f"proposal-{proposal.id}",
@@ -130,17 +143,59 @@ class Promotion:
                              "rationale": cmd.rationale, "evidence": comparison.summary, "metrics-digest": content_hash(proposal.evidence),
                              "base-revision": str(proposal.base_revision_num or ""), "base-version": str(proposal.base_version or "")},
                 user_id=str(actor),
-            ))
-            proposal.change_set_id, proposal.revision_id = change.change_set_id, change.revision_id
-            session.add(proposal)
+            )
+            outbox = Outbox(self.ctx, self.ledger)
+            if offline is not None:
+                outbox.enqueue(session, proposal, change, authority, status="held" if held else QUEUED, reason=(
+                    f"{'held' if held else 'queued'}: {offline}. The target's head could not be read, so the patch and risk are "
+                    f"provisional (against {'an empty document' if head is None else 'the last head read'}, assuming a production "
+                    "space); they are computed against the head when the outbox delivers the proposal"
+                    + (" after an operator fixes the cause (`cublab outbox flush --retry-held`)" if held else
+                       " (`cublab outbox flush`, or the server's periodic flush)")))
+            else:
+                landed = outbox.submit(session, authority, proposal, change)
+                if landed is not None:
+                    proposal.change_set_id, proposal.revision_id = landed.change_set_id, landed.revision_id
+                    session.add(proposal)
+                else:
+                    self._keep_base(session, proposal.id, head)
             session.flush()
             self.ledger._audit(session, actor, "proposal.create", "proposal", proposal.id,
                                related={"experiment_id": experiment.id, "variant_id": variant.id, "sandbox_id": sandbox.id},
                                explanation=cmd.explanation,
                                details={"target": f"{space}/{unit}", "risk": risk.level, "requirement": requirement["kind"],
                                         "base_revision": proposal.base_revision_num, "patch_ops": len(patch),
-                                        "justification": bool(cmd.justification), "policy": self.ctx.policy.digest})
-            return proposal_view(session, proposal, now)
+                                        "justification": bool(cmd.justification), "policy": self.ctx.policy.digest,
+                                        **({"authority": authority.name, "state": proposal.state} if remote is not None else {})})
+            if remote is None:
+                return proposal_view(session, proposal, now)
+        if offline is None:
+            Outbox(self.ctx, self.ledger).deliver(proposal.id, actor)
+        return self.get(i.ProposalRef(proposal_id=proposal.id))
+
+    @staticmethod
+    def _read_remote(remote, space: str, unit: str):
+        """Read the target outside any transaction: (target, head, why unreadable, held).
+
+        A missing space or unit is the agent's to fix and raises at once; an
+        unreachable authority does not stop the proposal, which is queued.
+        """
+        try:
+            remote.preflight(space)
+            target = remote.get_space(space)
+            if target is None:
+                raise NotFound(f"target_space: no space {space!r} in the {remote.name} authority")
+            return target, remote.get_head(space, unit), None, False
+        except AuthorityUnavailable as exc:
+            return None, None, str(exc), False
+        except AuthorityAuthFailed as exc:
+            return None, None, str(exc), True
+
+    @staticmethod
+    def _keep_base(session: Session, proposal_id: str, head) -> None:
+        export = session.get(AuthorityExport, proposal_id)
+        export.request = {**export.request, "base_data": head.data if head else {}}
+        session.add(export)
 
     def get(self, cmd: i.ProposalRef) -> o.ProposalView:
         check_id("proposal", cmd.proposal_id, "proposal_id")
@@ -175,6 +230,10 @@ def base_and_target(session: Session, ctx: AppContext, p: Proposal) -> tuple[dic
     from cublab.authority.embedded import EmbeddedAuthority
     from cublab.domain.patch import apply_patch
 
+    if p.authority != "embedded":  # the authority holds the documents; cublab keeps what it proposed and the base it read
+        export = session.get(AuthorityExport, p.id)
+        if export is not None:
+            return dict(export.request.get("base_data") or {}), dict(export.request["data"])
     base: dict = {}
     if p.base_revision_num:
         authority = EmbeddedAuthority(session, ctx.clock)
