@@ -52,10 +52,52 @@ class Runtime:
 
                 db = Database(self.settings.db)
                 db.migrate()
-                self._ctx = AppContext(db=db, policy=self.policy)
+                self._ctx = AppContext(db=db, policy=self.policy, remote=self._remote_authority())
                 if self._clock is not None:
                     self._ctx.clock = self._clock
             return self._ctx
+
+    def _remote_authority(self):
+        """ConfigHub when the settings choose it (checked complete by Settings.check_authority)."""
+        if self.settings.authority != "confighub":
+            return None
+        from cublab.authority.confighub import ConfigHubAuthority, ConfigHubClient
+
+        self.settings.check_authority()
+        client = ConfigHubClient(self.settings.confighub_url, self.settings.confighub_token, timeout=self.settings.confighub_timeout,
+                                 connect_timeout=min(3.0, self.settings.confighub_timeout))
+        return ConfigHubAuthority(client, mode=self.settings.confighub_mode, in_place_confirmed=self.settings.confighub_in_place_confirmed)
+
+    @cached_property
+    def outbox(self):
+        from cublab.app.outbox import Outbox
+
+        return Outbox(self.ctx, self.ledger)
+
+    @cached_property
+    def proposal_sync(self):
+        from cublab.app.sync import ProposalSync
+
+        return ProposalSync(self.ctx, self.ledger)
+
+    def start_outbox_flusher(self, interval: float | None = None) -> Callable[[], None]:
+        """Flush the outbox every `interval` seconds in a daemon thread (remote authority only); returns stop()."""
+        import logging
+
+        stop = threading.Event()
+        if self.settings.authority == "embedded":
+            return stop.set
+        every = interval if interval is not None else self.settings.outbox_interval
+
+        def loop() -> None:
+            while not stop.wait(every):
+                try:
+                    self.outbox.flush()
+                except Exception:  # a failed flush must not end the loop; the next one retries
+                    logging.getLogger("cublab.outbox").exception("cublab: outbox flush failed")
+
+        threading.Thread(target=loop, name="cublab-outbox", daemon=True).start()
+        return stop.set
 
     @cached_property
     def ledger(self) -> Ledger:
@@ -89,4 +131,6 @@ class Runtime:
 
     def close(self) -> None:
         if self._ctx is not None:
+            if self._ctx.remote is not None:
+                self._ctx.remote.client.close()
             self._ctx.db.dispose()

@@ -21,6 +21,7 @@ from cublab.app import outputs as o
 from cublab.app.context import AppContext
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
 from cublab.app.ledger import Ledger
+from cublab.app.outbox import Outbox
 from cublab.app.promotion import proposal_view
 from cublab.authority.base import ChangeRequest
 from cublab.domain.durations import format_duration
@@ -132,6 +133,16 @@ class BreakGlass:
                               warnings=self.overdue_warnings(session))
 
     def capture(self, cmd: i.CaptureBreakGlass, actor: Identity) -> o.CaptureResult:
+        """Capture, then (remote authority) export the capture through the outbox once it is committed."""
+        result = self._capture(cmd, actor)
+        if result.proposal is None or result.proposal.state != "queued":
+            return result
+        delivery = Outbox(self.ctx, self.ledger).deliver(result.proposal.id, actor)
+        with self.ctx.db.read() as session:
+            view = proposal_view(session, session.get(Proposal, result.proposal.id), self.ctx.clock())
+        return result.model_copy(update={"proposal": view, "message": f"{result.message}; {delivery.message}"})
+
+    def _capture(self, cmd: i.CaptureBreakGlass, actor: Identity) -> o.CaptureResult:
         live = Ledger.parse_config(cmd.live_state)
         refuse_secrets("live_state", live)
         space, unit = cmd.unit.split("/", 1)
@@ -175,7 +186,7 @@ class BreakGlass:
                     state="pending", state_reason=None, authority=authority.name, change_set_id=None, revision_id=None,
                     policy_digest=self.ctx.policy.digest, created_at=now, expires_at=now + rules.proposal_expiry, decided_at=None,
                 )
-                change = authority.propose(ChangeRequest(
+                change = Outbox(self.ctx, self.ledger).submit(session, authority, proposal, ChangeRequest(
                     space=space, unit=unit, new_unit=head is None, toolchain_type=head.toolchain_type if head else "AppConfig/JSON",
                     data=live, base_revision_num=proposal.base_revision_num, base_version=proposal.base_version,
                     change_set_slug=f"break-glass-{incident.id}", description=description,
@@ -184,10 +195,11 @@ class BreakGlass:
                     annotations={"captured-by": str(actor), "captured-at": iso(now), "incident-reason": incident.reason},
                     user_id=str(actor), tags=BREAK_GLASS_TAGS,
                 ))
-                proposal.change_set_id, proposal.revision_id = change.change_set_id, change.revision_id
+                if change is not None:  # None: queued for a remote authority, delivered after the commit (capture below)
+                    proposal.change_set_id, proposal.revision_id = change.change_set_id, change.revision_id
                 session.add(proposal)
                 session.flush()
-                evidence = {"drift": True, "proposal_id": proposal.id, "revision_id": change.revision_id}
+                evidence = {"drift": True, "proposal_id": proposal.id, "revision_id": change.revision_id if change else None}
                 message = (f"{cmd.unit}: live state captured as a pending revision tagged break-glass (proposal {proposal.id}, "
                            f"{risk.level} risk); a human review persists it (approve and apply) or reverts it (reject)")
                 proposal_out = proposal

@@ -147,7 +147,7 @@ class ProposalRef(Input):
 
 
 class ListProposals(Input):
-    state: Literal["pending", "approved", "applied", "rejected", "expired", "stale"] | None = Field(default=None, description="Only proposals in this state.")
+    state: Literal["queued", "pending", "approved", "applied", "rejected", "expired", "stale"] | None = Field(default=None, description="Only proposals in this state.")
     experiment_id: Id | None = Field(default=None, description="Only proposals from this experiment.")
     limit: Limit
     cursor: Cursor

@@ -177,7 +177,8 @@ class AuthorityRef(BaseModel):
 
 class ProposalView(BaseModel):
     id: str
-    state: Literal["pending", "approved", "applied", "rejected", "expired", "stale"]
+    state: Literal["queued", "pending", "approved", "applied", "rejected", "expired", "stale"] = Field(
+        description="queued: stored in cublab, not yet exported to the authority (unreachable); the outbox delivers it later.")
     state_reason: str | None
     experiment_id: str
     variant_id: str
