@@ -26,11 +26,16 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(sandboxes_app, name="sandboxes")
 app.add_typer(proposals_app, name="proposals")
 app.add_typer(authority_app, name="authority")
+outbox_app = typer.Typer(help="Proposals waiting to be exported to ConfigHub.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
 
 Db = Annotated[str | None, typer.Option("--db", help="SQLite file or SQLAlchemy URL [env: CUBLAB_DB; default: the user data directory]")]
 As = Annotated[str | None, typer.Option("--as", help="Your identity, human:<name> [default: human:<your OS user>]")]
 Reason = Annotated[str, typer.Option("--reason", help="Why; recorded in the audit log")]
 Policy = Annotated[str | None, typer.Option("--policy", help="Policy file [env: CUBLAB_POLICY; default: the built-in seed policy]")]
+AuthorityOpt = Annotated[str | None, typer.Option("--authority", help="embedded or confighub (needs CONFIGHUB_URL and CONFIGHUB_TOKEN) [env: CUBLAB_AUTHORITY; default: embedded]")]
+ModeOpt = Annotated[str | None, typer.Option("--confighub-mode", help="shadow (a unit in <space>-proposals) or in-place (a head revision of the target) [env: CUBLAB_CONFIGHUB_MODE; default: shadow]")]
+InPlaceOpt = Annotated[bool, typer.Option("--in-place-confirmed-approval-trigger", help="Confirm every target space has an approval trigger (vet-approvedby); in-place mode is refused without it [env: CUBLAB_CONFIGHUB_IN_PLACE_CONFIRMED=1]")]
 
 
 def _fail(message: str) -> None:
@@ -55,17 +60,22 @@ def serve(
     http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP instead of stdio")] = False,
     host: Annotated[str, typer.Option(help="HTTP bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8765,
+    authority: AuthorityOpt = None,
+    confighub_mode: ModeOpt = None,
+    in_place_confirmed: InPlaceOpt = False,
 ) -> None:
     """Run the MCP server (stdio by default; nothing but protocol on stdout)."""
     from cublab.runtime import Runtime
 
-    try:  # check the identity before importing the MCP SDK, so a refusal is immediate
-        runtime = Runtime(Settings.resolve(db=db, agent=agent, policy=policy))
+    try:  # check the identity, the policy and the authority's settings before importing the MCP SDK, so a refusal is immediate
+        runtime = Runtime(Settings.resolve(db=db, agent=agent, policy=policy, authority=authority, confighub_mode=confighub_mode,
+                                           in_place_confirmed=in_place_confirmed))
     except CublabError as exc:
         _fail(str(exc))
     from cublab.mcp_server import build_server
 
     server = build_server(runtime)
+    stop_flusher = runtime.start_outbox_flusher()  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s
     try:
         if http:
             print(f"cublab: serving MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr)
@@ -73,6 +83,7 @@ def serve(
         else:
             server.run("stdio")
     finally:
+        stop_flusher()
         runtime.close()
 
 
@@ -236,6 +247,17 @@ def proposals_show(proposal_id: str, db: Db = None) -> None:
     except CublabError as exc:
         _fail(str(exc))
     _print_proposal(view, base, target)
+    if view.authority.name != "embedded":
+        from cublab.app.sync import review_commands
+        from cublab.store.tables import AuthorityExport, Proposal
+
+        with runtime.ctx.db.read() as session:
+            export = session.get(AuthorityExport, proposal_id)
+            commands = review_commands(session.get(Proposal, proposal_id), export)
+        status = f"export {export.status}" + (f": {export.last_error}" if export.last_error else "") if export else "not exported"
+        typer.echo(f"\nin ConfigHub ({status}); a reviewer runs:")
+        for line in commands:
+            typer.echo(f"  {line}")
 
 
 def _decide(action: str, proposal_id: str, reason: str, as_: str | None, db: str | None) -> None:
@@ -357,6 +379,57 @@ def authority_diff(space: str, unit: str, rev_a: int, rev_b: int, db: Db = None)
     typer.echo(unified_diff(a, b, f"{space}/{unit}@{rev_a}", f"{space}/{unit}@{rev_b}") or "(no difference)")
 
 
+def _remote_runtime(db: str | None, authority: str | None):
+    from cublab.runtime import Runtime
+
+    try:
+        return Runtime(Settings.resolve(db=db, agent="agent:cublab-cli", authority=authority or "confighub"))
+    except CublabError as exc:
+        _fail(str(exc))
+
+
+@proposals_app.command("sync")
+def proposals_sync(db: Db = None, authority: AuthorityOpt = None) -> None:
+    """Read ConfigHub (ApprovedBy, LiveRevisionNum, the change set) and move exported proposals to approved, applied, rejected or stale."""
+    runtime = _remote_runtime(db, authority)
+    try:
+        results = runtime.proposal_sync.sync()
+    except CublabError as exc:
+        _fail(str(exc))
+    moved = [r for r in results if r.after != r.before]
+    for r in results:
+        typer.echo(f"{r.proposal_id}: {r.before}{' -> ' + r.after if r.after != r.before else ''} ({r.reason})")
+    typer.echo(f"synced {len(results)} proposal(s), {len(moved)} changed state")
+    if any(r.reason.startswith("not read:") for r in results):
+        raise typer.Exit(1)
+
+
+@outbox_app.command("flush")
+def outbox_flush(
+    db: Db = None,
+    authority: AuthorityOpt = None,
+    retry_held: Annotated[bool, typer.Option("--retry-held", help="Also retry exports held by 401/403 or another refusal, once you fixed the cause")] = False,
+) -> None:
+    """Deliver queued proposals to ConfigHub now (the server also does it periodically)."""
+    runtime = _remote_runtime(db, authority)
+    results = runtime.outbox.flush(retry_held=retry_held)
+    for d in results:
+        typer.echo(f"{d.outcome:9} {d.message}")
+    delivered = sum(1 for d in results if d.outcome == "delivered")
+    typer.echo(f"delivered {delivered} of {len(results)} attempted; {len(runtime.outbox.pending())} still waiting")
+    if any(d.outcome in ("queued", "held") for d in results):
+        raise typer.Exit(1)
+
+
+@outbox_app.command("list")
+def outbox_list(db: Db = None) -> None:
+    """Exports not delivered yet: queued, held (needs an operator) or being delivered."""
+    rows = _runtime(db).outbox.pending()
+    for row in rows:
+        typer.echo(f"{row['proposal_id']}  {row['status']:10} attempts {row['attempts']}  {row['last_error'] or ''}")
+    typer.echo(f"{len(rows)} waiting")
+
+
 def _overdue_banner(runtime) -> None:
     """Overdue break-glass obligations are reported loudly on every listing until they are met."""
     lines = runtime.breakglass.overdue_warnings()
@@ -375,7 +448,7 @@ def policy_show(policy: Policy = None) -> None:
     from cublab.policies import load_policy
 
     try:
-        loaded = load_policy(policy or __import__("os").environ.get("CUBLAB_POLICY"))
+        loaded = load_policy(policy or __import__("os").environ.get("CUBLAB_POLICY") or None)  # empty means the default
     except CublabError as exc:
         _fail(str(exc))
     typer.echo(f"# source: {loaded.source}\n# version: {loaded.digest}")
