@@ -408,19 +408,26 @@ def _expand(doc: Any, pointer: str) -> list[str]:
     return [p for p, _ in found]
 
 
-def _walk_keys(node: Any, keys: set[str], path: str, skip: set[str], out: list[str]) -> None:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            here = f"{path}/{_escape(str(k))}"
+def _walk_keys(doc: Any, keys: set[str], skip: set[str]) -> list[str]:
+    """Pointers of every member named in `keys` (not descending into it). Iterative: any nesting depth is safe."""
+    out: list[str] = []
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            items = [(f"{path}/{_escape(str(k))}", str(k), v) for k, v in node.items()]
+        elif isinstance(node, list):
+            items = [(f"{path}/{i}", None, v) for i, v in enumerate(node)]
+        else:
+            continue
+        for here, key, value in items:
             if here in skip:
                 continue
-            if str(k) in keys:
+            if key is not None and key in keys:
                 out.append(here)
             else:
-                _walk_keys(v, keys, here, skip, out)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            _walk_keys(v, keys, f"{path}/{i}", skip, out)
+                stack.append((here, value))
+    return out
 
 
 def _metadata(doc: dict[str, Any] | None) -> dict[str, Any]:
@@ -482,8 +489,7 @@ def _observed_paths(res: _Resource, rules: ObservedStateRules) -> list[str]:
         )
         if owned_now:
             out += [p for pattern in owned.paths for p in _expand(doc, pattern)]
-    skip = set(out) | {"/metadata"}
-    _walk_keys(doc, set(rules.keys), "", skip, out)
+    out += _walk_keys(doc, set(rules.keys), set(out) | {"/metadata"})
     return sorted(set(out))
 
 
