@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -367,17 +368,14 @@ class Ledger:
             known = session.exec(select(Variant.id, Variant.name).where(Variant.experiment_id == experiment.id)).all()
             resolve = {vid: vid for vid, _ in known} | {name: vid for vid, name in known}
             experiment_id = experiment.id  # an ORM attribute: read once, not once per point
-            points: list[tuple[str, str, float, int | None, int | None]] = []
-            by_variant: dict[str, int] = {}
-            hasher = hashlib.sha256()
-            for n, point in enumerate(cmd.points):
-                variant_id = resolve.get(point.variant)
-                if variant_id is None:
-                    raise NotFound(f"points[{n}].variant: {point.variant[:70]!r} is neither the id nor the name of a variant of experiment {experiment_id}")
-                by_variant[variant_id] = by_variant.get(variant_id, 0) + 1
-                points.append((variant_id, point.metric, point.value, point.step, point.repetition))
-                hasher.update(f"{variant_id}\t{point.metric}\t{point.value!r}\t{point.step}\t{point.repetition}\n".encode())
-            digest = "sha256:" + hasher.hexdigest()
+            try:
+                points = [(resolve[p.variant], p.metric, p.value, p.step, p.repetition) for p in cmd.points]
+            except KeyError:
+                n, bad = next((n, p.variant) for n, p in enumerate(cmd.points) if p.variant not in resolve)
+                raise NotFound(f"points[{n}].variant: {bad[:70]!r} is neither the id nor the name of a variant of experiment {experiment_id}") from None
+            by_variant = dict(Counter(p[0] for p in points))
+            # The digest covers the rows as stored (json.dumps writes floats exactly, by repr), once per batch.
+            digest = "sha256:" + hashlib.sha256(json.dumps(points, separators=(",", ":")).encode()).hexdigest()
             batch = ResultBatch(experiment_id=experiment_id, point_count=len(points), digest=digest, created_by=str(actor), created_at=self.ctx.clock())
             session.add(batch)
             session.flush()
