@@ -70,6 +70,7 @@ def serve(
     try:  # check the identity, the policy and the authority's settings before importing the MCP SDK, so a refusal is immediate
         runtime = Runtime(Settings.resolve(db=db, agent=agent, policy=policy, authority=authority, confighub_mode=confighub_mode,
                                            in_place_confirmed=in_place_confirmed))
+        runtime.policy  # loaded lazily otherwise: a bad file must stop start-up, not the first tool call
     except CublabError as exc:
         _fail(str(exc))
     from cublab.mcp_server import build_server

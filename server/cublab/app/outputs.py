@@ -180,8 +180,8 @@ class ProposalView(BaseModel):
     state: Literal["queued", "pending", "approved", "applied", "rejected", "expired", "stale"] = Field(
         description="queued: stored in cublab, not yet exported to the authority (unreachable); the outbox delivers it later.")
     state_reason: str | None
-    experiment_id: str
-    variant_id: str
+    experiment_id: str | None = Field(description="The experiment whose winner this is; none for a break-glass capture.")
+    variant_id: str | None = Field(description="The promoted variant; none for a break-glass capture.")
     target: ProposalTarget
     patch: list[dict[str, Any]] = Field(description="RFC 6902 JSON Patch from the base revision to the proposed configuration.")
     rationale: str

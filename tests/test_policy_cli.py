@@ -1,0 +1,116 @@
+"""The policy as data, from the operator's side: `cublab policy show|check`, a bad file
+refused at start-up with the key named, and an operator's own limits honoured."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import AGENT, call, call_error
+from mcp import Client
+from typer.testing import CliRunner
+
+from cublab.cli import app as cli_app
+from cublab.config import Settings
+from cublab.mcp_server import build_server
+from cublab.policies import load_policy
+from cublab.runtime import Runtime
+
+DEFAULT = resources.files("cublab.policies").joinpath("default.yaml").read_text()
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def misspelt(tmp_path: Path) -> str:
+    assert DEFAULT.count("    capture_within: 1h") == 1
+    return write(tmp_path, "misspelt.yaml", DEFAULT.replace("    capture_within: 1h", "    capture_withn: 1h"))
+
+
+def without_criterion_8(tmp_path: Path) -> str:
+    data = yaml.safe_load(DEFAULT)
+    data["bypass"]["criteria"] = [c for c in data["bypass"]["criteria"] if c["number"] != 8]
+    return write(tmp_path, "seven.yaml", yaml.safe_dump(data, sort_keys=False))
+
+
+def test_policy_show_prints_the_version_hash_and_every_criterion() -> None:
+    result = CliRunner().invoke(cli_app, ["policy", "show"], env={"CUBLAB_POLICY": ""})
+    assert result.exit_code == 0, result.output
+    digest = load_policy().digest
+    assert digest in result.stdout and digest.startswith("sha256:")
+    for criterion in load_policy().policy.bypass.criteria:
+        assert criterion.name in result.stdout
+    assert "capture_within" in result.stdout and "review_within" in result.stdout
+
+
+def test_policy_show_of_an_operator_file_prints_its_hash(tmp_path) -> None:
+    path = write(tmp_path, "ops.yaml", DEFAULT.replace('version: "seed-1"', 'version: "ops-2"'))
+    result = CliRunner().invoke(cli_app, ["policy", "show", "--policy", path])
+    assert result.exit_code == 0, result.output
+    assert load_policy(path).digest in result.stdout and load_policy().digest not in result.stdout
+    assert "ops-2" in result.stdout
+
+
+def test_policy_check_passes_on_the_default_file(tmp_path) -> None:
+    path = write(tmp_path, "default.yaml", DEFAULT)
+    result = CliRunner().invoke(cli_app, ["policy", "check", path])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.stdout and load_policy().digest in result.stdout
+
+
+@pytest.mark.parametrize(("make", "names"), [
+    (misspelt, ["capture_withn"]),
+    (without_criterion_8, ["criteria", "8"]),
+    (lambda tmp: write(tmp, "broken.yaml", "bypass: [unclosed"), ["not valid YAML"]),
+    (lambda tmp: str(tmp / "missing.yaml"), ["cannot read"]),
+])
+def test_policy_check_fails_naming_the_key(tmp_path, make, names) -> None:
+    path = make(tmp_path)
+    result = CliRunner().invoke(cli_app, ["policy", "check", path])
+    assert result.exit_code != 0
+    for name in names:
+        assert name in result.stderr, result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("make", [misspelt, without_criterion_8])
+def test_serve_refuses_a_bad_policy_at_start_up(tmp_path, make) -> None:
+    path = make(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUBLAB_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "cublab", "serve", "--policy", path, "--db", str(tmp_path / "c.db"), "--agent", AGENT],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, env=env,
+    )
+    assert proc.returncode != 0, "a bad policy must stop the server before it serves"
+    assert proc.stdout == "", "nothing but protocol on stdout"
+    assert "capture_withn" in proc.stderr if make is misspelt else "criteria" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+
+@pytest.mark.anyio
+async def test_operator_policy_limits_are_honoured_by_sandbox_spawn(tmp_path, sqlite_url) -> None:
+    text = DEFAULT.replace("  default_ttl: 24h\n  max_ttl: 72h", "  default_ttl: 2h\n  max_ttl: 4h")
+    assert text != DEFAULT
+    path = write(tmp_path, "short.yaml", text)
+    runtime = Runtime(Settings(db=sqlite_url, agent=AGENT, policy_path=path))
+    try:
+        async with Client(build_server(runtime)) as client:
+            message = await call_error(client, "sandbox_spawn", name="long", purpose="p", ttl="5h")
+            assert "ttl" in message and "4h" in message
+            ok = await call(client, "sandbox_spawn", name="short", purpose="p", ttl="4h")
+            assert ok["ttl"] == "4h"
+            default = await call(client, "sandbox_spawn", name="default", purpose="p")
+            assert default["ttl"] == "2h"
+            answer = await call(client, "bypass_check", context="kind-dev", kind="Deployment")
+            assert answer["policy_version"] == load_policy(path).digest != load_policy().digest
+    finally:
+        runtime.close()
