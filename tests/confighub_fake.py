@@ -87,7 +87,8 @@ class FakeConfigHub:
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
         self.state = State()
-        self.requests: list[Recorded] = []
+        self.requests: list[Recorded] = []  # every request since start, for the module-wide approve/apply check
+        self.mark = 0  # calls() looks at requests from here on: tests set it with reset()
         self.faults: list[Fault] = []
         self.lock = threading.Lock()
         with socket.socket() as s:
@@ -191,7 +192,14 @@ class FakeConfigHub:
         return {self.state.tags[t]["Slug"] for t in ids}
 
     def calls(self, method: str | None = None, path: str = "") -> list[Recorded]:
-        return [r for r in self.requests if (method is None or r.method == method) and re.search(path, r.path)]
+        return [r for r in self.requests[self.mark:] if (method is None or r.method == method) and re.search(path, r.path)]
+
+    def reset(self) -> FakeConfigHub:
+        """Empty state and no faults for the next test; the request log is kept (calls() starts here)."""
+        self.state = State()
+        self.faults.clear()
+        self.mark = len(self.requests)
+        return self
 
     # ---- the model ----------------------------------------------------------------------
     def _new_unit(self, space_id: str, body: dict[str, Any], change_set_id: str | None, user: str) -> dict[str, Any]:

@@ -77,8 +77,7 @@ async def backend(request, sqlite_url, clock, fake):
         runtime = make_runtime(sqlite_url, clock)
         hub = None
     else:
-        fake.state.__init__()
-        fake.faults.clear()
+        fake.reset()
         runtime = confighub_runtime(sqlite_url, clock, fake)
         hub = fake
     b = Backend(request.param, runtime, hub)

@@ -34,8 +34,7 @@ def fake():
 
 @pytest.fixture
 def hub(fake):
-    fake.state.__init__()
-    fake.faults.clear()
+    fake.reset()
     seed_confighub(fake, "mw-staging", "handler", BASE, "staging")
     return fake
 
