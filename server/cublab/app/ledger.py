@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from types import SimpleNamespace
 from datetime import datetime, timedelta
 from typing import Any
 
 import yaml
-from sqlalchemy import bindparam, func
-from sqlalchemy import select as core_select
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -30,12 +30,11 @@ from cublab.domain.errors import Conflict, InvalidInput, NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.ids import PREFIXES, is_id_of, new_id
 from cublab.store import audit
-from cublab.store.db import insert_many
+from cublab.store.db import insert_many, select_one
 from cublab.store.tables import Experiment, Measurement, ResultBatch, Sandbox, Variant
 
 AGENT_EXPERIMENTATION = o.Criterion(number=7, name="Agent-Local Experimentation")
 _measurements = Measurement.__table__
-_SANDBOX_BY_ID = core_select(Sandbox.__table__).where(Sandbox.__table__.c.id == bindparam("id"))
 _MEASUREMENT_COLUMNS = ("experiment_id", "batch_id", "variant_id", "metric", "value", "step", "repetition")
 
 
@@ -179,13 +178,12 @@ class Ledger:
         return self._sandbox_view(sandbox)
 
     def get_sandbox(self, cmd: i.SandboxRef) -> o.SandboxView:
-        """A Core read on a bare connection: the hottest read skips the ORM session and identity map."""
+        """The hottest read goes straight through the driver (store.db.select_one)."""
         check_id("sandbox", cmd.sandbox_id, "sandbox_id")
-        with self.ctx.db.engine.connect() as conn:
-            row = conn.execute(_SANDBOX_BY_ID, {"id": cmd.sandbox_id}).one_or_none()
+        row = select_one(self.ctx.db.engine, Sandbox.__table__, "id", cmd.sandbox_id)
         if row is None:
             raise NotFound(f"sandbox_id: no sandbox {cmd.sandbox_id} exists")
-        return self._sandbox_view(row)  # a Row has the same attributes as a Sandbox
+        return self._sandbox_view(SimpleNamespace(**row))  # the view reads attributes only
 
     def list_sandboxes(self, cmd: i.ListSandboxes) -> o.SandboxPage:
         now = self.ctx.clock()

@@ -10,6 +10,7 @@ on the chain head row, so replicas behind a load balancer share one chain.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -36,6 +37,36 @@ def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
     conn.exec_driver_sql(sql, rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _select_plan(engine: Engine, table: Table, key: str) -> tuple[str, list[tuple[str, object]]]:
+    table.c[key]  # noqa: B018 -- KeyError on a column the table does not have
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    columns = [(c.name, c.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)) for c in table.c]
+    sql = f"SELECT {', '.join(name for name, _ in columns)} FROM {table.name} WHERE {key} = {mark}"
+    return sql, columns
+
+
+def select_one(engine: Engine, table: Table, key: str, value: object) -> dict | None:
+    """One row by a key column, straight through the driver, as the column types read it.
+
+    For the hottest reads (`sandbox_get`): SQLAlchemy's execution machinery costs
+    several times the query itself. The connection still comes from the pool and
+    goes back to it rolled back; names come from the table, never from input.
+    """
+    sql, columns = _select_plan(engine, table, key)
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(sql, (value,))
+        row = cursor.fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    if row is None:
+        return None
+    return {name: process(v) if process else v for (name, process), v in zip(columns, row, strict=True)}
 
 
 def database_url(db: str) -> str:
