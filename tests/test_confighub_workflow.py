@@ -79,6 +79,9 @@ async def test_promote_lands_a_change_set_and_a_shadow_unit_and_sync_follows_the
 
     synced = cli(runtime, hub, "proposals", "sync")
     assert synced.exit_code == 0 and "0 changed state" in synced.output, synced.output
+    refused = CliRunner().invoke(cli_app, ["proposals", "approve", proposal["id"], "--reason", "ok", "--as", "human:alice",
+                                           "--db", runtime.settings.db], env={"CUBLAB_AGENT": ""})
+    assert refused.exit_code == 2 and "decide in ConfigHub" in refused.output, "cublab records no decision on a ConfigHub proposal"
     hub.human_merge(proposal["id"])
     assert runtime.proposal_sync.sync()[0].after == "pending", "merged but not approved is still pending"
     hub.human_approve("mw-staging", "handler", "bob@example.com")

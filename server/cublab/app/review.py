@@ -56,6 +56,9 @@ class Review:
             raise NotFound(f"proposal_id: no proposal {proposal_id} exists")
         if who.value == proposal.proposer:
             raise Forbidden(f"as: {who} proposed {proposal_id}; the proposer never decides on its own proposal")
+        if proposal.authority != "embedded":  # ConfigHub decides there; `cublab proposals sync` brings the decision back
+            raise Conflict(f"proposal_id: {proposal_id} lives in the {proposal.authority} authority; it cannot be {doing} here: "
+                           "decide in ConfigHub (`cublab proposals show` prints the cub commands), then run `cublab proposals sync`")
         state = effective_state(proposal.state, proposal.expires_at, self.ctx.clock())
         if state not in OPEN_STATES:
             raise Conflict(f"proposal_id: {proposal_id} is {state}{' (' + proposal.state_reason + ')' if proposal.state_reason else ''}; it cannot be {doing}")
