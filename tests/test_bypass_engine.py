@@ -151,10 +151,12 @@ TABLE = [
         [PERSIST_YES, SECRETS_YES + " (/stringData/password)", AVAILABLE_YES, VALUE_YES, "-> Bypass (use secrets manager)"], check=secrets_at("/stringData/password")),
     row("c5-literal-in-deployment", dict(context="staging", document=DEPLOYMENT, secret_paths=["/spec/template/env/0/value", "/spec/apiKey"]), "bypass", 5,
         [SECRETS_YES], check=secrets_at("/spec/apiKey", "/spec/template/env/0/value")),
-    row("c5-secret-kind-without-document", dict(context="production", kind="Secret", name="oauth-client"), "bypass", 5, [SECRETS_YES], check=secrets_at()),
+    row("c5-secret-kind-without-document", dict(context="production", kind="Secret", name="oauth-client"), "bypass", 5, [SECRETS_YES],
+        check=all_of(secrets_at(), has_reason("ConfigHub Is Not a Secrets Manager: ConfigHub stores references, not values."))),
     # ---- criterion 6: real-time operational data ----
     row("c6-status-only", dict(context="production", document={"kind": "HorizontalPodAutoscaler", "metadata": {"name": "api"}, "status": {"currentReplicas": 7}}),
-        "bypass", 6, [PERSIST_NO + ": the document holds only observed state (/status), not configuration"], check=observed("/status")),
+        "bypass", 6, [PERSIST_NO + ": the document holds only observed state (/status), not configuration"],
+        check=all_of(observed("/status"), has_reason("ConfigHub Is Not a Service Mesh Control Plane"), has_reason("ConfigHub Is Not a Kubernetes API Server"))),
     row("c6-event-kind", dict(context="production", kind="Event", name="web.17a"), "bypass", 6, [PERSIST_NO + ": kind Event is observed state"]),
     row("c6-cache-contents", dict(context="production", document={"kind": "ConfigMap", "cacheContents": {"k": "v"}, "sessionData": {"s": 1}}), "bypass", 6,
         [PERSIST_NO], check=observed("/cacheContents", "/sessionData")),
@@ -189,7 +191,7 @@ TABLE = [
         check=all_of(has_reason("bootstrap runbook's change log"), lambda d: d.reconciliation.capture_within is None)),
     row("conflict-breakglass-with-secret", dict(context="production", document=DEPLOYMENT, secret_paths=["/spec/token"], incident_id="INC-3"), "bypass_then_reconcile", 4,
         [SECRETS_YES + " (/spec/token): the values bypass ConfigHub; the rest of the document continues", AVAILABLE_NO], also=[5],
-        check=all_of(deadlines(False), secrets_at("/spec/token"))),
+        check=all_of(deadlines(False), secrets_at("/spec/token"), has_reason("capture carries the references, never the values"))),
     row("conflict-local-with-secret", dict(context="kind-dev", document=K8S_SECRET), "bypass", 2, [SECRETS_YES, AVAILABLE_MOOT, VALUE_NO], also=[5],
         check=secrets_at("/stringData/password", reference_in="local configuration")),
     row("conflict-platform-with-secret", dict(context="production", document={**K8S_SECRET, "metadata": {"name": "argocd-secret", "namespace": "argocd"}}), "bypass", 3,
@@ -213,7 +215,8 @@ TABLE = [
         [AVAILABLE_NO + " (incident INC-2"], check=deadlines(False)),
     row("conflict-incident-on-ephemeral-needs-no-capture", dict(context="ci", kind="Namespace", incident_id="INC-4"), "bypass", 1, [PERSIST_NO],
         check=has_reason("needs no capture")),
-    row("conflict-local-while-confighub-down", dict(context="kind-dev", kind="Deployment", confighub_reachable=False, incident_id="INC-5"), "bypass", 2, [AVAILABLE_MOOT]),
+    row("conflict-local-while-confighub-down", dict(context="kind-dev", kind="Deployment", confighub_reachable=False, incident_id="INC-5"), "bypass", 2, [AVAILABLE_MOOT],
+        check=has_reason("Break-glass does not apply to a local context")),
     row("conflict-production-sandbox-is-not-criterion-7", dict(context="production", kind="Sandbox", ttl="2h", is_sandbox_experiment=True), "bypass", 1,
         [PERSIST_NO + ": ephemeral"], check=has_reason("production context never qualifies as a sandbox")),
     row("conflict-production-named-kind-is-not-local", dict(context="kind-prod", kind="Deployment"), "use_confighub", None, [PERSIST_YES, AVAILABLE_YES],
@@ -281,6 +284,18 @@ def test_policy_holds_the_rest_of_the_seed() -> None:
     assert "Secrets never go in ConfigHub" in POLICY.key_principles and len(POLICY.key_principles) == 5
     assert POLICY.platform.bootstrap_chain.not_in_confighub == ["Kubernetes cluster", "Crossplane", "Kyverno", "ArgoCD", "ConfigHub worker"]
     assert POLICY.ephemeral.max_ttl == load_policy().policy.sandbox.max_ttl
+
+
+@pytest.mark.parametrize("ttl", [timedelta(0), timedelta(seconds=-5), 0, "0m", "soon"])
+def test_facts_refuse_a_ttl_that_is_not_a_positive_duration(ttl) -> None:
+    with pytest.raises(ValueError, match="ttl"):
+        ChangeFacts(context="ci", ttl=ttl)
+
+
+def test_facts_read_ttl_as_people_write_it() -> None:
+    assert ChangeFacts(context="ci", ttl="1h30m").ttl == timedelta(minutes=90)
+    assert ChangeFacts(context="ci", ttl=7200).ttl == timedelta(hours=2)
+    assert ChangeFacts(context="ci", ttl="").ttl is None
 
 
 def test_secret_values_never_appear_in_the_decision() -> None:

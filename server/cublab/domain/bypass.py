@@ -289,10 +289,14 @@ class BypassPolicy(Strict):
 
 
 def _optional_duration(value: object) -> object:
-    if value is None or value == "" or isinstance(value, timedelta):
-        return value or None
+    if value is None or value == "":
+        return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=value)
+        value = timedelta(seconds=value)
+    if isinstance(value, timedelta):
+        if value <= timedelta(0):
+            raise ValueError("ttl: must be longer than zero")
+        return value
     try:
         return parse_duration(str(value), "ttl")
     except InvalidInput as exc:
@@ -386,8 +390,9 @@ def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
-def _tokens(pointer: str) -> list[str]:
-    return [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+@lru_cache(maxsize=1024)
+def _tokens(pointer: str) -> tuple[str, ...]:
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:])
 
 
 def _expand(doc: Any, pointer: str) -> list[str]:
@@ -728,6 +733,8 @@ def _answer(change: ChangeFacts, policy: BypassPolicy, f: _Finding, primary: int
             "This is a break-glass change to platform infrastructure: ConfigHub cannot hold its own prerequisites, so record the "
             "emergency change in the bootstrap runbook's change log and review it after the incident instead of capturing it into ConfigHub."
         )
+    if criterion is not None and criterion.number == 2 and (change.incident_id or not change.confighub_reachable):
+        reasons.append("Break-glass does not apply to a local context: local resources are personal, so there is nothing to capture.")
     if criterion is not None and criterion.number in (1, 7) and change.incident_id:
         reasons.append(f"The incident {change.incident_id} needs no capture for this change: the resource does not persist.")
     if 4 in numbers and criterion is not None and criterion.number != 3:
@@ -753,6 +760,8 @@ def _answer(change: ChangeFacts, policy: BypassPolicy, f: _Finding, primary: int
             f"Criterion 5: the literal secret values at {where} never go in ConfigHub: put a reference there "
             f"({', '.join(policy.secrets.reference_examples)}) and keep the value in a secrets manager ({', '.join(policy.secrets.managers)})."
         )
+        if criterion is not None and criterion.number == 4:
+            reasons.append("The break-glass capture carries the references, never the values.")
         if criterion is not None and criterion.number in (1, 7):
             reasons.append("Even in an ephemeral environment the secret value stays out of ConfigHub and out of any proposal made from it.")
     if f.observed_paths and not (criterion is not None and criterion.number == 6):
@@ -760,6 +769,12 @@ def _answer(change: ChangeFacts, policy: BypassPolicy, f: _Finding, primary: int
             "Criterion 6 applies to the observed part only (" + ", ".join(f.observed_paths) + "): leave it out of what is stored; "
             "desired state belongs in ConfigHub, observed state does not."
         )
+    cited = {criterion.number} if criterion is not None else set()
+    if f.has_secrets:
+        cited.add(5)
+    for entry in policy.not_for:
+        if cited & set(entry.criteria):
+            reasons.append(f"{entry.title}: {entry.statement}")
     return Decision(
         verdict=verdict,
         criterion=_ref(policy, criterion.number) if criterion else None,
