@@ -218,3 +218,36 @@ async def test_overdue_review_after_24_hours(client, seeded, clock) -> None:
     listed = await call(client, "obligation_list")
     assert [(o["kind"], o["status"]) for o in listed["obligations"]] == [("review", "overdue")]
     assert listed["warnings"] and listed["warnings"][0].startswith("OVERDUE review for incident INC-2041")
+
+
+async def test_break_glass_round_trip_on_every_database(any_client, any_runtime, clock) -> None:
+    """Declare, capture (as YAML text), persist: the same on SQLite and PostgreSQL."""
+    any_runtime.review.import_unit("mw-prod", "handler", BASE, ALICE, tier="production")
+    await declare(any_client, units=(HANDLER,))
+    clock.advance(minutes=10)
+    live_yaml = "lambdaMemory: 1536\nlambdaTimeout: 30\neventSource: sqs\nregion: eu-west-1\n"
+    result = await call(any_client, "breakglass_capture", incident_id="INC-2041", unit=HANDLER, live_state=live_yaml)
+    proposal = result["proposal"]
+    assert result["drift"] is True and proposal["patch"] == [{"op": "replace", "path": "/lambdaMemory", "value": 1536}]
+    kind = proposal["requirement"]["kind"]
+    for who in (ALICE, BOB)[: max(1, proposal["requirement"]["approvals_needed"])]:
+        (any_runtime.review.approve if kind == "approval" else any_runtime.review.acknowledge)(proposal["id"], who, "keep")
+    assert any_runtime.review.apply(proposal["id"], CAROL).applied
+    assert head(any_runtime).data == {**BASE, "lambdaMemory": 1536}
+    listed = await call(any_client, "obligation_list", status="all")
+    assert listed["met"] == 2 and listed["open"] == 0
+
+
+async def test_declare_and_capture_refuse_secrets_and_unknown_spaces(client, seeded) -> None:
+    before = audit_count(seeded)
+    message = await call_error(client, "breakglass_declare", incident_id="INC-1", reason=f"rotated password={SECRET_VALUE}", units=[HANDLER])
+    assert "reason" in message and SECRET_VALUE not in message
+    assert audit_count(seeded) == before
+    # A space the authority does not know could never be captured: its obligation would be overdue forever.
+    message = await call_error(client, "breakglass_declare", incident_id="INC-2", reason="typo", units=[HANDLER, "mw-nowhere/handler"])
+    assert "units" in message and "mw-nowhere" in message
+    assert audit_count(seeded) == before and (await call(client, "obligation_list", status="all"))["obligations"] == []
+    # A new unit in a known space is fine: it may have been created by hand during the outage.
+    await declare(client, incident="INC-3", units=("mw-prod/hotfix-cron",))
+    result = await capture(client, "mw-prod/hotfix-cron", {"schedule": "*/5 * * * *"}, incident="INC-3")
+    assert result["proposal"]["target"]["new_unit"] is True and head(seeded, unit="hotfix-cron") is None

@@ -242,3 +242,22 @@ async def test_normal_sandbox_is_criterion_7(client, runtime) -> None:
     with sqlite3.connect(runtime.settings.db) as conn:
         details = conn.execute("SELECT details FROM audit_event WHERE action = 'sandbox.spawn'").fetchone()[0]
     assert '"criterion": 7' in details and runtime.policy.digest in details
+
+
+GITHUB_TOKEN = "ghp_" + "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3hJ5"
+
+
+@pytest.mark.parametrize("field", ["name", "kind", "namespace", "space", "context", "incident_id"])
+async def test_literal_secret_in_a_described_field_is_refused_and_not_stored(client, runtime, field) -> None:
+    args = dict(context="staging", kind="ConfigMap", name="cm")
+    args[field] = f"x-{GITHUB_TOKEN}"
+    message = await call_error(client, "bypass_check", **args)
+    assert field in message and GITHUB_TOKEN not in message
+    assert GITHUB_TOKEN not in dump_database(runtime.settings.db)
+    assert audit_count(runtime) == 0
+
+
+async def test_literal_secret_in_the_sandbox_context_is_refused_and_not_stored(client, runtime) -> None:
+    message = await call_error(client, "sandbox_spawn", name="try", purpose="p", ttl="2h", context=f"kind-{GITHUB_TOKEN}")
+    assert "context" in message and GITHUB_TOKEN not in message
+    assert GITHUB_TOKEN not in dump_database(runtime.settings.db)

@@ -110,6 +110,11 @@ class BreakGlass:
                 if sorted(existing.units) != sorted(units):
                     raise Conflict(f"incident_id: {cmd.incident_id} was declared with units {existing.units}; declare a new incident for other units")
                 return self._incident_view(session, existing, declared_again=True)
+            if self.ctx.remote is None:  # a remote authority may be down (that is a break-glass reason): never ask it here
+                authority = self.ctx.authority(session)
+                unknown = sorted({u.split("/", 1)[0] for u in units if authority.get_space(u.split("/", 1)[0]) is None})
+                if unknown:  # an obligation no capture could ever meet would be overdue forever
+                    raise NotFound(f"units: no space {', '.join(unknown)} in the {authority.name} authority; name units as 'space/unit'")
             incident = Incident(id=cmd.incident_id, reason=cmd.reason, units=units, declared_by=str(actor),
                                 policy_digest=self.ctx.policy.digest, declared_at=now)
             session.add(incident)

@@ -18,6 +18,7 @@ from cublab.app import inputs as i
 from cublab.app import outputs as o
 from cublab.app.context import AppContext
 from cublab.app.errors import invalid_input
+from cublab.app.guards import refuse_secrets_in_text
 from cublab.app.ledger import Ledger
 from cublab.domain.bypass import ChangeFacts, decide
 from cublab.domain.canonical import canonical_json, content_hash
@@ -35,6 +36,9 @@ class BypassService:
         self._overdue = overdue  # () -> list[str]: loud lines for overdue obligations
 
     def check(self, cmd: i.BypassCheck, actor: Identity) -> o.BypassAnswer:
+        # The described fields are stored in the decision log's subject: no literal secret may ride in them.
+        refuse_secrets_in_text(kind=cmd.kind, name=cmd.name, space=cmd.space, namespace=cmd.namespace, context=cmd.context,
+                               incident_id=cmd.incident_id)
         if cmd.document is not None:
             size = len(canonical_json(cmd.document).encode("utf-8"))
             if size > i.MAX_CONFIG_BYTES:

@@ -140,7 +140,7 @@ class Ledger:
     # ---- sandboxes -------------------------------------------------------------------
 
     def spawn_sandbox(self, cmd: i.SpawnSandbox, actor: Identity) -> o.SandboxView:
-        refuse_secrets_in_text(name=cmd.name, purpose=cmd.purpose)
+        refuse_secrets_in_text(name=cmd.name, purpose=cmd.purpose, context=cmd.context)  # the context is audited
         refuse_secrets("labels", cmd.labels)
         ttl = self._ttl(cmd.ttl)
         eligibility = sandbox_eligibility(self.ctx.policy.policy.bypass, ttl=ttl, context=cmd.context, labels=cmd.labels, name=cmd.name)
