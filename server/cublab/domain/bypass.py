@@ -560,7 +560,6 @@ class _Finding:
         short_lived = facts.persist is not True and not self.ttl_over_max
         self.experiment = facts.is_sandbox_experiment and not self.production and short_lived and self.ttl_ok
         self.ephemeral = short_lived and (self.ttl_ok or cleaned_by_context)
-        self.cleaned_by_context = cleaned_by_context and self.ttl is None
         if self.ttl_over_max and self.claims:
             self.notes.append(
                 f"It claims to be ephemeral ({', '.join(self.claims)}), but its ttl {_span(self.ttl)} is over the policy maximum of "
