@@ -251,3 +251,20 @@ async def test_declare_and_capture_refuse_secrets_and_unknown_spaces(client, see
     await declare(client, incident="INC-3", units=("mw-prod/hotfix-cron",))
     result = await capture(client, "mw-prod/hotfix-cron", {"schedule": "*/5 * * * *"}, incident="INC-3")
     assert result["proposal"]["target"]["new_unit"] is True and head(seeded, unit="hotfix-cron") is None
+
+
+async def test_an_expired_capture_still_owes_its_review(client, seeded, clock) -> None:
+    """Expiry is not a decision: the review stays open until a human reverts (or persisted) the capture."""
+    from cublab.domain.identity import SYSTEM
+
+    await declare(client, units=(HANDLER,))
+    captured = await capture(client, HANDLER, {**BASE, "lambdaMemory": 3008})
+    proposal_id = captured["proposal"]["id"]
+    clock.advance(days=8)
+    assert seeded.review.expire_due(SYSTEM) == [proposal_id]
+    review = [o for o in (await call(client, "obligation_list", status="all"))["obligations"] if o["kind"] == "review"][0]
+    assert review["status"] == "overdue", "an expired capture was never reviewed"
+    seeded.review.reject(proposal_id, ALICE, "revert: the live system goes back to revision 1")
+    review = [o for o in (await call(client, "obligation_list", status="all"))["obligations"] if o["kind"] == "review"][0]
+    assert review["status"] == "met"
+    assert head(seeded).data == BASE

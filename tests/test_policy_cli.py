@@ -114,3 +114,19 @@ async def test_operator_policy_limits_are_honoured_by_sandbox_spawn(tmp_path, sq
             assert answer["policy_version"] == load_policy(path).digest != load_policy().digest
     finally:
         runtime.close()
+
+
+def test_a_sandbox_may_not_outlive_ephemeral(tmp_path) -> None:
+    from pathlib import Path
+
+    import yaml
+
+    import cublab.policies
+
+    data = yaml.safe_load((Path(cublab.policies.__file__).parent / "default.yaml").read_text())
+    data["sandbox"]["max_ttl"] = "96h"
+    bad = tmp_path / "long.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(cli_app, ["policy", "check", str(bad)])
+    assert result.exit_code == 2
+    assert "sandbox.max_ttl must not exceed bypass.ephemeral.max_ttl" in result.output

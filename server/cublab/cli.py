@@ -164,9 +164,12 @@ def _human(as_: str | None):
 
 
 def _console():
+    """Tables at full width when piped, so ids are never cut."""
+    import sys
+
     from rich.console import Console
 
-    return Console()
+    return Console() if sys.stdout.isatty() else Console(width=240)
 
 
 def _print_proposal(view, base: dict, target: dict) -> None:
@@ -481,7 +484,10 @@ def decisions_list(
 
     runtime = _runtime(db)
     _overdue_banner(runtime)
-    rows = runtime.bypass.decisions(verdict=verdict, criterion=criterion, actor=actor, limit=limit)
+    try:
+        rows = runtime.bypass.decisions(verdict=verdict, criterion=criterion, actor=actor, limit=limit)
+    except CublabError as exc:
+        _fail(str(exc))
     table = Table("id", "when", "actor", "subject", "context", "verdict", "criterion", "reconciliation")
     for d in rows:
         subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()

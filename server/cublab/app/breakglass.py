@@ -29,7 +29,7 @@ from cublab.domain.errors import Conflict, InvalidInput, NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
 from cublab.domain.patch import make_patch
-from cublab.domain.proposals import FINAL_STATES, requirement_record
+from cublab.domain.proposals import DECIDED_STATES, requirement_record
 from cublab.domain.risk import classify, required_decision
 from cublab.store.audit import iso
 from cublab.store.tables import Incident, Obligation, Proposal
@@ -58,8 +58,8 @@ class BreakGlass:
         if any(c.status != "met" for c in captures):
             return False, None, []
         proposals = session.exec(select(Proposal).where(Proposal.incident_id == incident_id)).all()
-        if any(p.state not in FINAL_STATES for p in proposals):
-            return False, None, []
+        if any(p.state not in DECIDED_STATES for p in proposals):
+            return False, None, []  # an expired capture was never reviewed: a human still persists or reverts it
         moments = [p.decided_at for p in proposals if p.decided_at] + [c.met_at for c in captures if c.met_at]
         return True, max(moments, default=None), [f"{p.id}: {p.state}" for p in proposals]
 
@@ -125,7 +125,7 @@ class BreakGlass:
             session.add(Obligation(id=new_id("obligation"), incident_id=incident.id, kind="review", unit=None, status="open",
                                    due_at=now + self._rules.review_within, evidence={}, created_by=str(actor), created_at=now))
             session.flush()
-            self.ledger._audit(session, actor, "breakglass.declare", "incident", incident.id, explanation=cmd.explanation,
+            self.ctx.record(session, actor, "breakglass.declare", "incident", incident.id, explanation=cmd.explanation,
                                details={"units": units, "capture_within": str(self._rules.capture_within),
                                         "review_within": str(self._rules.review_within), "policy": self.ctx.policy.digest})
             return self._incident_view(session, incident)
@@ -212,7 +212,7 @@ class BreakGlass:
             obligation.evidence = {**evidence, "late": late}
             session.add(obligation)
             session.flush()
-            self.ledger._audit(session, actor, "breakglass.capture", "incident", incident.id, explanation=cmd.explanation,
+            self.ctx.record(session, actor, "breakglass.capture", "incident", incident.id, explanation=cmd.explanation,
                                details={"unit": cmd.unit, **evidence, "late": late, "description": description})
             return o.CaptureResult(
                 incident_id=incident.id, unit=cmd.unit, drift=bool(patch),

@@ -77,13 +77,18 @@ class BypassService:
         with self.ctx.db.write() as session:
             session.add(row)
             session.flush()
-            self.ledger._audit(session, actor, "bypass.decide", "decision", row.id,
+            self.ctx.record(session, actor, "bypass.decide", "decision", row.id,
                                details={"verdict": row.verdict, "criterion": row.criterion, "inputs_digest": row.inputs_digest,
                                         "policy": row.policy_digest})
         return o.BypassAnswer(**decision.model_dump(), decision_id=row.id, policy_version=self.ctx.policy.digest, warnings=self._overdue())
 
     def decisions(self, *, verdict: str | None = None, criterion: int | None = None, actor: str | None = None, limit: int = 50) -> list[Decision]:
         """The decision log, newest first, for humans (`cublab decisions list`)."""
+        verdicts = ("bypass", "bypass_then_reconcile", "use_confighub")
+        if verdict is not None and verdict not in verdicts:
+            raise InvalidInput(f"verdict: {verdict!r} is not one of {', '.join(verdicts)}")
+        if criterion is not None and not 1 <= criterion <= 8:
+            raise InvalidInput(f"criterion: {criterion} is not a criterion number (1 to 8)")
         query = select(Decision).order_by(Decision.id.desc()).limit(limit)
         if verdict:
             query = query.where(Decision.verdict == verdict)

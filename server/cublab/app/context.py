@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from cublab.authority.base import Authority
+from cublab.domain.identity import Identity
 from cublab.policies import LoadedPolicy
 from cublab.store.db import Database
 
@@ -40,3 +41,17 @@ class AppContext:
 
     def is_remote(self, authority: Any) -> bool:
         return getattr(authority, "remote", False)
+
+    def record(self, session: Session, actor: Identity, action: str, object_type: str, object_id: str, *,
+               related: dict[str, Any] | None = None, explanation: str | None = None, details: dict[str, Any] | None = None) -> None:
+        """The audit event of a mutation, in the mutation's own transaction.
+
+        Every use case records through here, so every event names its actor and the
+        explanation passes the secret gate before it can reach the log.
+        """
+        from cublab.app.guards import refuse_secrets_in_text
+        from cublab.store import audit
+
+        refuse_secrets_in_text(explanation=explanation)
+        audit.append(session.connection(), at=self.clock(), actor=str(actor), action=action, object_type=object_type,
+                     object_id=object_id, related=related, explanation=explanation, details=details)

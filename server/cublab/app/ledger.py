@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from functools import cached_property
 from types import SimpleNamespace
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,7 +34,6 @@ from cublab.store import audit
 from cublab.store.db import insert_many, select_one
 from cublab.store.tables import Experiment, Measurement, ResultBatch, Sandbox, Variant
 
-AGENT_EXPERIMENTATION = o.Criterion(number=7, name="Agent-Local Experimentation")
 _measurements = Measurement.__table__
 _MEASUREMENT_COLUMNS = ("experiment_id", "batch_id", "variant_id", "metric", "value", "step", "repetition")
 
@@ -42,6 +42,11 @@ def check_id(kind: str, value: str, field: str) -> str:
     if not is_id_of(kind, value):
         raise InvalidInput(f"{field}: {value[:70]!r} is not a {kind} id; {kind} ids look like '{PREFIXES[kind]}_' followed by 26 characters")
     return value
+
+
+def label_value(name: str) -> str:
+    """'Agent-Local Experimentation' -> 'agent-local-experimentation'."""
+    return "-".join(name.lower().split())
 
 
 def effective_status(sandbox: Sandbox, now: datetime) -> str:
@@ -57,6 +62,12 @@ class Ledger:
 
     # ---- helpers -------------------------------------------------------------------
 
+    @cached_property
+    def _criterion(self) -> o.Criterion:
+        """Sandboxes bypass the authority under the seed's criterion 7, as the policy names it."""
+        criterion = self.ctx.policy.policy.bypass.criterion(7)
+        return o.Criterion(number=criterion.number, name=criterion.name)
+
     @property
     def _sandbox_policy(self):
         return self.ctx.policy.policy.sandbox
@@ -67,21 +78,6 @@ class Ledger:
         if ttl > limit:
             raise InvalidInput(f"{field}: {text} is longer than the policy maximum of {format_duration(limit)}; ask for at most {format_duration(limit)} and renew if you need more")
         return ttl
-
-    def _audit(self, session: Session, actor: Identity, action: str, obj_type: str, obj_id: str, *, related=None, explanation=None, details=None) -> None:
-        """Every mutation's event, in its transaction; the explanation passes the secret gate first."""
-        refuse_secrets_in_text(explanation=explanation)
-        audit.append(
-            session.connection(),
-            at=self.ctx.clock(),
-            actor=str(actor),
-            action=action,
-            object_type=obj_type,
-            object_id=obj_id,
-            related=related,
-            explanation=explanation,
-            details=details,
-        )
 
     def _sandbox(self, session: Session, sandbox_id: str, field: str = "sandbox_id") -> Sandbox:
         check_id("sandbox", sandbox_id, field)
@@ -113,7 +109,7 @@ class Ledger:
             status=effective_status(sandbox, self.ctx.clock()),
             ttl=format_duration(timedelta(seconds=sandbox.ttl_seconds)),
             labels=sandbox.labels,
-            bypass_criterion=AGENT_EXPERIMENTATION,
+            bypass_criterion=self._criterion,
             created_by=sandbox.created_by,
             created_at=sandbox.created_at,
             expires_at=sandbox.expires_at,
@@ -153,7 +149,7 @@ class Ledger:
                 "ephemeral": "true",
                 "ttl": format_duration(ttl),
                 "bypass-confighub": "true",
-                "bypass-criterion": "agent-local-experimentation",
+                "bypass-criterion": label_value(self._criterion.name),
             }
         )
         sandbox = Sandbox(
@@ -172,7 +168,7 @@ class Ledger:
         with self.ctx.db.write() as session:
             session.add(sandbox)
             session.flush()
-            self._audit(session, actor, "sandbox.spawn", "sandbox", sandbox.id, explanation=cmd.explanation,
+            self.ctx.record(session, actor, "sandbox.spawn", "sandbox", sandbox.id, explanation=cmd.explanation,
                         details={"name": cmd.name, "ttl": labels["ttl"], "expires_at": audit.iso(sandbox.expires_at), "criterion": 7,
                                  "context": cmd.context, "policy": self.ctx.policy.digest})
         return self._sandbox_view(sandbox)
@@ -210,7 +206,7 @@ class Ledger:
             sandbox.labels = {**sandbox.labels, "ttl": format_duration(ttl)}
             session.add(sandbox)
             session.flush()
-            self._audit(session, actor, "sandbox.renew", "sandbox", sandbox.id, explanation=cmd.explanation,
+            self.ctx.record(session, actor, "sandbox.renew", "sandbox", sandbox.id, explanation=cmd.explanation,
                         details={"ttl": format_duration(ttl), "expires_at": audit.iso(sandbox.expires_at)})
         return self._sandbox_view(sandbox)
 
@@ -219,16 +215,17 @@ class Ledger:
         with self.ctx.db.write() as session:
             sandbox = self._sandbox(session, cmd.sandbox_id)
             if sandbox.status != "destroyed":
-                self._destroy(session, sandbox, actor, cmd.explanation)
+                self.destroy_in(session, sandbox, actor, cmd.explanation)
         return self._sandbox_view(sandbox)
 
-    def _destroy(self, session: Session, sandbox: Sandbox, actor: Identity, explanation: str | None) -> None:
+    def destroy_in(self, session: Session, sandbox: Sandbox, actor: Identity, explanation: str | None) -> None:
+        """Destroy inside the caller's transaction (promotion destroys a live sandbox before step 5)."""
         was = effective_status(sandbox, self.ctx.clock())
         sandbox.status = "destroyed"
         sandbox.destroyed_at = self.ctx.clock()
         session.add(sandbox)
         session.flush()
-        self._audit(session, actor, "sandbox.destroy", "sandbox", sandbox.id, explanation=explanation, details={"was": was})
+        self.ctx.record(session, actor, "sandbox.destroy", "sandbox", sandbox.id, explanation=explanation, details={"was": was})
 
     def reap_sandboxes(self, actor: Identity) -> list[str]:
         """Persist the expiry of every active sandbox past its time; one audit event each."""
@@ -239,7 +236,7 @@ class Ledger:
                 sandbox.status = "expired"
                 session.add(sandbox)
                 session.flush()
-                self._audit(session, actor, "sandbox.expire", "sandbox", sandbox.id, details={"expires_at": audit.iso(sandbox.expires_at)})
+                self.ctx.record(session, actor, "sandbox.expire", "sandbox", sandbox.id, details={"expires_at": audit.iso(sandbox.expires_at)})
         return [s.id for s in due]
 
     # ---- experiments ----------------------------------------------------------------
@@ -262,7 +259,7 @@ class Ledger:
             )
             session.add(experiment)
             session.flush()
-            self._audit(session, actor, "experiment.create", "experiment", experiment.id, related={"sandbox_id": cmd.sandbox_id},
+            self.ctx.record(session, actor, "experiment.create", "experiment", experiment.id, related={"sandbox_id": cmd.sandbox_id},
                         explanation=cmd.explanation, details={"name": cmd.name, "objective": cmd.objective_metric, "direction": cmd.direction})
         return self._experiment_view(experiment)
 
@@ -349,7 +346,7 @@ class Ledger:
                     )
                     session.add(variant)
                     session.flush()
-                    self._audit(session, actor, "variant.log", "variant", variant.id, related={"experiment_id": cmd.experiment_id},
+                    self.ctx.record(session, actor, "variant.log", "variant", variant.id, related={"experiment_id": cmd.experiment_id},
                                 explanation=cmd.explanation, details={"name": cmd.name, "content_hash": digest})
                 return o.VariantLogged(variant=self._variant_view(variant), duplicate=False, message=f"logged variant {variant.id}")
             except IntegrityError:
@@ -380,7 +377,7 @@ class Ledger:
             batch_id = batch.id
             rows = [(experiment_id, batch_id, *p) for p in points]
             insert_many(session.connection(), _measurements, _MEASUREMENT_COLUMNS, rows)
-            self._audit(session, actor, "result.log", "result_batch", str(batch.id), related={"experiment_id": experiment.id},
+            self.ctx.record(session, actor, "result.log", "result_batch", str(batch.id), related={"experiment_id": experiment.id},
                         explanation=cmd.explanation, details={"points": len(rows), "by_variant": by_variant, "digest": digest})
         return o.ResultsLogged(experiment_id=experiment.id, batch_id=batch.id, points=len(rows), by_variant=by_variant, digest=digest)
 

@@ -177,7 +177,7 @@ class Outbox:
                     proposal.decided_at = now
                 session.add(proposal)
             session.flush()
-            self.ledger._audit(session, actor, f"proposal.export_{status}", "proposal", proposal_id,
+            self.ctx.record(session, actor, f"proposal.export_{status}", "proposal", proposal_id,
                                details={"authority": export.authority, "attempt": export.attempts, "reason": message[:500]})
         log.warning("cublab outbox: %s %s", proposal_id, message)
         return Delivery(proposal_id, status, f"{proposal_id}: {message}")
@@ -205,7 +205,7 @@ class Outbox:
             proposal.change_set_id, proposal.revision_id = landed.change_set_id, landed.revision_id
             session.add(proposal)
             session.flush()
-            self.ledger._audit(session, actor, "proposal.export", "proposal", proposal_id,
+            self.ctx.record(session, actor, "proposal.export", "proposal", proposal_id,
                                details={"authority": export.authority, "mode": export.mode, "change_set_id": landed.change_set_id,
                                         "unit": f"{export.unit_space}/{export.unit_slug}", "attempt": export.attempts,
                                         "base_revision": base_num, **changed})

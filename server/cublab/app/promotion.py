@@ -118,7 +118,7 @@ class Promotion:
 
             sandbox = session.get(Sandbox, experiment.sandbox_id)
             if sandbox.status != "destroyed":
-                self.ledger._destroy(session, sandbox, actor, "destroyed before promotion: step 4 comes before step 5")
+                self.ledger.destroy_in(session, sandbox, actor, "destroyed before promotion: step 4 comes before step 5")
 
             # Unreachable: the tier is unknown too, so the provisional risk assumes production (an upper bound).
             production = offline is not None or target.tier in self._rules.production_tiers
@@ -160,7 +160,7 @@ class Promotion:
                 else:
                     self._keep_base(session, proposal.id, head)
             session.flush()
-            self.ledger._audit(session, actor, "proposal.create", "proposal", proposal.id,
+            self.ctx.record(session, actor, "proposal.create", "proposal", proposal.id,
                                related={"experiment_id": experiment.id, "variant_id": variant.id, "sandbox_id": sandbox.id},
                                explanation=cmd.explanation,
                                details={"target": f"{space}/{unit}", "risk": risk.level, "requirement": requirement["kind"],

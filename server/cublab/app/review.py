@@ -47,7 +47,7 @@ class Review:
     def _authority(self, session: Session) -> EmbeddedAuthority:
         return EmbeddedAuthority(session, self.ctx.clock)
 
-    def _open(self, session: Session, proposal_id: str, who: Identity, doing: str) -> Proposal:
+    def _open(self, session: Session, proposal_id: str, who: Identity, doing: str, *, expired_capture_ok: bool = False) -> Proposal:
         """Load a proposal that a human may still decide on; persist expiry when it has passed."""
         _require_human(who)
         check_id("proposal", proposal_id, "proposal_id")
@@ -60,6 +60,8 @@ class Review:
             raise Conflict(f"proposal_id: {proposal_id} lives in the {proposal.authority} authority; it cannot be {doing} here: "
                            "decide in ConfigHub (`cublab proposals show` prints the cub commands), then run `cublab proposals sync`")
         state = effective_state(proposal.state, proposal.expires_at, self.ctx.clock())
+        if expired_capture_ok and proposal.kind == "capture" and state == "expired":
+            return proposal  # a break-glass capture still owes its review: a human may revert it after expiry
         if state not in OPEN_STATES:
             raise Conflict(f"proposal_id: {proposal_id} is {state}{' (' + proposal.state_reason + ')' if proposal.state_reason else ''}; it cannot be {doing}")
         return proposal
@@ -71,7 +73,7 @@ class Review:
     def _record(self, session: Session, proposal: Proposal, who: Identity, decision: str, reason: str, role: str) -> None:
         session.add(ProposalDecision(proposal_id=proposal.id, actor=str(who), role=role, decision=decision, reason=reason, created_at=self.ctx.clock()))
         session.flush()
-        self.ledger._audit(session, who, f"proposal.{decision}", "proposal", proposal.id, explanation=reason,
+        self.ctx.record(session, who, f"proposal.{decision}", "proposal", proposal.id, explanation=reason,
                            related={"experiment_id": proposal.experiment_id}, details={"role": role, "risk": proposal.risk_class})
 
     def _settle(self, session: Session, proposal: Proposal) -> None:
@@ -110,7 +112,7 @@ class Review:
             raise InvalidInput("reason: a rejection needs a reason the agent can learn from")
         refuse_secrets_in_text(reason=reason)
         with self.ctx.db.write() as session:
-            proposal = self._open(session, proposal_id, who, "rejected")
+            proposal = self._open(session, proposal_id, who, "rejected", expired_capture_ok=True)
             self._record(session, proposal, who, "reject", reason, role)
             proposal.state, proposal.state_reason, proposal.decided_at = "rejected", f"rejected by {who}: {reason}", self.ctx.clock()
             session.add(proposal)
@@ -162,7 +164,7 @@ class Review:
         if proposal.revision_id:
             self._authority(session).discard_pending(proposal.revision_id)
         session.flush()
-        self.ledger._audit(session, who, "proposal.stale", "proposal", proposal.id, details={"reason": reason})
+        self.ctx.record(session, who, "proposal.stale", "proposal", proposal.id, details={"reason": reason})
 
     def expire_due(self, who: Identity) -> list[str]:
         """Persist the expiry of open proposals past their time (7 days by default)."""
@@ -175,7 +177,7 @@ class Review:
                 if proposal.revision_id:
                     self._authority(session).discard_pending(proposal.revision_id)
                 session.flush()
-                self.ledger._audit(session, who, "proposal.expire", "proposal", proposal.id, details={"expires_at": proposal.expires_at.isoformat()})
+                self.ctx.record(session, who, "proposal.expire", "proposal", proposal.id, details={"expires_at": proposal.expires_at.isoformat()})
         return [p.id for p in due]
 
     # ---- the embedded authority, seeded and read by humans ------------------------------
@@ -192,7 +194,7 @@ class Review:
                 return {"space": space, "unit": unit, "revision": head.head_revision_num, "data_hash": content_hash(data), "unchanged": True}
             revision = authority.commit_revision(space, unit, data, by=str(who), description=description or f"imported by {who}",
                                                  source="import", toolchain_type=toolchain_type)
-            self.ledger._audit(session, who, "authority.import", "unit", f"{space}/{unit}",
+            self.ctx.record(session, who, "authority.import", "unit", f"{space}/{unit}",
                                details={"revision": revision.revision_num, "data_hash": revision.data_hash, "tier": tier})
             return {"space": space, "unit": unit, "revision": revision.revision_num, "data_hash": revision.data_hash, "unchanged": False}
 

@@ -106,7 +106,7 @@ class ProposalSync:
                 session.add(proposal)
             session.flush()
             if moves:
-                self.ledger._audit(session, actor, f"proposal.{state}", "proposal", proposal_id,
+                self.ctx.record(session, actor, f"proposal.{state}", "proposal", proposal_id,
                                    details={"source": "confighub sync", "reason": why, "head": obs.head_revision_num,
                                             "live": obs.live_revision_num, "proposed_revision": obs.proposed_revision_num,
                                             "approved_by": list(obs.approved_by)})

@@ -14,6 +14,7 @@ from typing import Any
 
 OPEN_STATES = ("pending", "approved")
 FINAL_STATES = ("applied", "rejected", "expired", "stale")
+DECIDED_STATES = ("applied", "rejected", "stale")  # a human acted (stale: another applied change won)
 
 
 @dataclass(frozen=True)
