@@ -11,7 +11,7 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-@pytest.mark.parametrize("name", ["ledger", "compare", "roundtrip", "coldstart"])
+@pytest.mark.parametrize("name", ["ledger", "compare", "roundtrip", "coldstart", "decisions"])
 def test_bench_runs_quick(name: str) -> None:
     done = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), "--quick"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]

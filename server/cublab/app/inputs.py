@@ -7,7 +7,6 @@ descriptions are what an agent reads: they say the unit and the limit.
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -35,12 +34,6 @@ def _labels(value: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"label key {key[:70]!r} must be 1 to 63 characters")
         if len(val) > 200:
             raise ValueError(f"label {key!r} value is {len(val)} characters; the limit is 200")
-    return value
-
-
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("must be a finite number (NaN and infinity are refused)")
     return value
 
 
@@ -114,7 +107,7 @@ class LogVariant(Input):
 class Point(Input):
     variant: Id = Field(description="The variant's id (var_…) or its name in this experiment.")
     metric: Name = Field(description="Metric name, e.g. 'p95_latency_ms'.")
-    value: Annotated[float, AfterValidator(_finite)] = Field(description="The measured value; must be finite.")
+    value: float = Field(allow_inf_nan=False, description="The measured value; must be finite (NaN and infinity are refused).")
     step: int | None = Field(default=None, ge=0, description="Optional step (e.g. load level or iteration).")
     repetition: int | None = Field(default=None, ge=0, description="Optional repetition number.")
 

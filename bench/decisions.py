@@ -1,0 +1,101 @@
+"""Bypass decisions per second (issue 4): the pure engine in-process, and
+`bypass_check` through the in-process MCP client (engine + secret gate + decision
+log + audit event, one write transaction each), against a bare MCPServer tool
+that returns a constant, measured in the same run.
+
+No target is set by the issue; the figures say what a framework that calls
+bypass_check before every out-of-band change can expect.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+from _common import Verdicts, header, median, parse_args, spread
+
+# A realistic request: a preview Deployment with ephemeral labels and its document.
+REQUEST = {
+    "context": "preview",
+    "labels": {"ephemeral": "true", "ttl": "2h", "bypass-confighub": "true"},
+    "ttl": "2h",
+    "document": {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web-pr-123", "namespace": "preview-123", "labels": {"app": "web"}},
+        "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "web", "image": "web:pr-123",
+                 "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]}]}}},
+    },
+}
+
+
+def engine_rate(seconds: float) -> float:
+    from cublab.domain.bypass import ChangeFacts, decide
+    from cublab.policies import load_policy
+
+    policy = load_policy().policy.bypass
+    facts = ChangeFacts(**{k: v for k, v in REQUEST.items()})
+    decide(facts, policy)
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        decide(facts, policy)
+        n += 1
+    return n / (time.perf_counter() - start)
+
+
+async def mcp_rates(db: Path, calls: int) -> tuple[float, float]:
+    from mcp import Client
+    from mcp.server import MCPServer
+
+    from cublab.config import Settings
+    from cublab.mcp_server import build_server
+    from cublab.runtime import Runtime
+
+    bare = MCPServer("bare", log_level="WARNING")
+
+    @bare.tool()
+    async def constant() -> dict[str, str]:
+        return {"verdict": "bypass"}
+
+    runtime = Runtime(Settings(db=str(db), agent="agent:bench-decisions", policy_path=None))
+    async with Client(build_server(runtime)) as cublab, Client(bare) as baseline:
+        for _ in range(20):  # warm up: imports, migrations, the secret detector
+            assert not (await cublab.call_tool("bypass_check", REQUEST)).is_error
+            await baseline.call_tool("constant", {})
+        start = time.perf_counter()
+        for _ in range(calls):
+            result = await cublab.call_tool("bypass_check", REQUEST)
+            assert not result.is_error, result.content[0].text
+        cublab_rate = calls / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for _ in range(calls):
+            await baseline.call_tool("constant", {})
+        bare_rate = calls / (time.perf_counter() - start)
+    runtime.close()
+    return cublab_rate, bare_rate
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    rounds, calls, seconds = (1, 30, 0.2) if args.quick else (5, 300, 1.0)
+    header("bench/decisions.py: bypass decisions per second", args, rounds=rounds, calls_per_round=calls)
+    verdicts = Verdicts(args)
+    engine, through_mcp, bare = [], [], []
+    for _ in range(rounds):
+        engine.append(engine_rate(seconds))
+        with tempfile.TemporaryDirectory() as tmp:
+            c, b = anyio.run(mcp_rates, Path(tmp) / "bench.db", calls)
+        through_mcp.append(c)
+        bare.append(b)
+    print(f"  engine decide() in-process: median {median(engine):,.0f} decisions/s ({spread(engine)})")
+    print(f"  bypass_check through MCP (logged, audited): median {median(through_mcp):,.0f} decisions/s ({spread(through_mcp)})")
+    print(f"  bare MCPServer constant tool (baseline): median {median(bare):,.0f} calls/s ({spread(bare)})")
+    print(f"  ratio bare/bypass_check: {median(bare) / median(through_mcp):.2f}x")
+    verdicts.check("no target in the issue; reported for information", True, f"{median(through_mcp):,.0f} decisions/s through MCP")
+    verdicts.exit()
+
+
+if __name__ == "__main__":
+    main()
