@@ -233,7 +233,7 @@ def _strict_tool(spec: ToolSpec, runtime: Runtime) -> Tool:
     config = {**loose.model_config, "extra": "forbid", "hide_input_in_errors": True}  # never echo a value back (it may be a secret)
     strict = type(f"{spec.name} arguments", (loose,), {"model_config": config, "__module__": __name__})
     tool.fn_metadata.arg_model = strict
-    tool.parameters = strict.model_json_schema(by_alias=True)
+    tool.parameters = {**tool.parameters, "title": strict.__name__, "additionalProperties": False}  # what strict's schema says
     return tool
 
 
