@@ -21,7 +21,7 @@ from cublab.app import outputs as o
 from cublab.app.context import AppContext
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
 from cublab.app.ledger import Ledger
-from cublab.app.outbox import Outbox
+from cublab.app.outbox import Outbox, assess
 from cublab.app.promotion import proposal_view
 from cublab.authority.base import ChangeRequest
 from cublab.domain.durations import format_duration
@@ -29,8 +29,7 @@ from cublab.domain.errors import Conflict, InvalidInput, NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
 from cublab.domain.patch import make_patch
-from cublab.domain.proposals import DECIDED_STATES, requirement_record
-from cublab.domain.risk import classify, required_decision
+from cublab.domain.proposals import DECIDED_STATES
 from cublab.store.audit import iso
 from cublab.store.tables import Incident, Obligation, Proposal
 
@@ -177,9 +176,7 @@ class BreakGlass:
                 message = f"{cmd.unit}: the live state equals head revision {head.head_revision_num if head else '-'}; nothing to reconcile"
             else:
                 rules = self.ctx.policy.policy.promotion
-                production = target.tier in rules.production_tiers
-                risk = classify(patch, production=production, new_unit=head is None, policy=rules)
-                decision = required_decision(risk.level, production=production, policy=rules)
+                risk, requirement = assess(self.ctx, patch, space=target, new_unit=head is None)
                 proposal = Proposal(
                     id=new_id("proposal"), kind="capture", experiment_id=None, variant_id=None, incident_id=incident.id,
                     target_space=space, target_unit=unit, new_unit=head is None,
@@ -187,7 +184,7 @@ class BreakGlass:
                     patch=patch, rationale=f"{description}. Incident: {incident.reason}", justification=None,
                     evidence={"incident_id": incident.id, "captured_at": iso(now), "declared_by": incident.declared_by, "summary": description},
                     proposer=str(actor), proposer_model=None, confidence=1.0, risk_class=risk.level, risk_rationale=list(risk.rationale),
-                    requirement=requirement_record(decision, high_approvals=rules.high_approvals),
+                    requirement=requirement,
                     state="pending", state_reason=None, authority=authority.name, change_set_id=None, revision_id=None,
                     policy_digest=self.ctx.policy.digest, created_at=now, expires_at=now + rules.proposal_expiry, decided_at=None,
                 )

@@ -59,9 +59,14 @@ class Delivery:
     message: str
 
 
-def assess(ctx: AppContext, patch: list[dict[str, Any]], *, production: bool, new_unit: bool) -> tuple[Any, dict[str, Any]]:
-    """Risk and the decision it requires, from the patch and whether the target space is production."""
+def assess(ctx: AppContext, patch: list[dict[str, Any]], *, space: Any, new_unit: bool) -> tuple[Any, dict[str, Any]]:
+    """Risk and the decision it requires, from the patch and the target space's tier.
+
+    `space` is the authority's SpaceInfo, or None when the authority could not be asked:
+    then the tier is unknown and production is assumed (an upper bound, recomputed at delivery).
+    """
     rules = ctx.policy.policy.promotion
+    production = space is None or rules.is_production(space.labels)
     risk = classify(patch, production=production, new_unit=new_unit, policy=rules)
     decision = required_decision(risk.level, production=production, policy=rules)
     return risk, requirement_record(decision, high_approvals=rules.high_approvals)
@@ -139,8 +144,7 @@ class Outbox:
             if not patch:
                 raise AuthorityStale(f"the head of {proposal.target_space}/{proposal.target_unit} (revision {head.head_revision_num}) "
                                      "already equals the proposed configuration")
-            production = target.tier in self.ctx.policy.policy.promotion.production_tiers
-            risk, requirement = assess(self.ctx, patch, production=production, new_unit=proposal.new_unit)
+            risk, requirement = assess(self.ctx, patch, space=target, new_unit=proposal.new_unit)
             base_num, base_version = (head.head_revision_num, head.version) if head else (None, None)
             description = request["description"].replace(f"({proposal.risk_class} risk)", f"({risk.level} risk)")
             change = ChangeRequest(

@@ -121,8 +121,7 @@ class Promotion:
                 self.ledger.destroy_in(session, sandbox, actor, "destroyed before promotion: step 4 comes before step 5")
 
             # Unreachable: the tier is unknown too, so the provisional risk assumes production (an upper bound).
-            production = offline is not None or target.tier in self._rules.production_tiers
-            risk, requirement = assess(self.ctx, patch, production=production, new_unit=cmd.new_unit)
+            risk, requirement = assess(self.ctx, patch, space=None if offline is not None else target, new_unit=cmd.new_unit)
             proposal = Proposal(
                 id=new_id("proposal"), experiment_id=experiment.id, variant_id=variant.id, target_space=space, target_unit=unit,
                 new_unit=cmd.new_unit, base_revision_num=head.head_revision_num if head else None, base_version=head.version if head else None,

@@ -188,7 +188,7 @@ class Review:
         refuse_secrets("file", data)
         with self.ctx.db.write() as session:
             authority = self._authority(session)
-            authority.ensure_space(space, {"tier": tier} if tier else {}, str(who))
+            authority.ensure_space(space, {self.ctx.policy.policy.promotion.tier_label: tier} if tier else {}, str(who))
             head = authority.get_head(space, unit)
             if head is not None and head.data == data:
                 return {"space": space, "unit": unit, "revision": head.head_revision_num, "data_hash": content_hash(data), "unchanged": True}

@@ -20,10 +20,6 @@ class SpaceInfo:
     slug: str
     labels: dict[str, str]
 
-    @property
-    def tier(self) -> str | None:
-        return self.labels.get("tier")
-
 
 @dataclass(frozen=True)
 class UnitHead:
