@@ -91,7 +91,7 @@ async def test_get_space_reads_slug_and_tier(backend) -> None:
     backend.seed("mw-prod", "handler", BASE, "production")
     with backend.runtime.ctx.db.read() as session:
         space = backend.authority(session).get_space("mw-prod")
-        assert (space.slug, space.tier) == ("mw-prod", "production")
+        assert (space.slug, space.labels.get("tier")) == ("mw-prod", "production")
         assert backend.authority(session).get_space("nope") is None
 
 
