@@ -9,6 +9,7 @@ come from a small, seeded latency model, so every run tells the same story.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 import secrets
 import sys
 from typing import Any
@@ -123,7 +124,9 @@ async def _run(db: str) -> None:
             console.print(f"     - {step}")
         console.print(f"   requires: {proposal['requirement']['description'].rstrip('.')}; the unit's head has not moved.\n")
 
-    flag = f" --db {db}"
+    from cublab.config import default_db_path
+
+    flag = "" if Path(db) == default_db_path() else f" --db {db}"
     decide = {"approval": "approve", "acknowledgment": "ack", "objection_window": "ack"}[proposal["requirement"]["kind"]]
     console.print("[bold]Agents propose; humans decide.[/] To review, decide and apply it:")
     commands = [f"cublab proposals show {proposal['id']}{flag}",
