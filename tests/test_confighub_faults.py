@@ -199,3 +199,21 @@ async def test_break_glass_capture_is_queued_when_the_export_fails_and_delivered
     assert runtime.outbox.flush()[0].outcome == "delivered"
     (unit,) = hub.units_in("mw-staging-proposals")
     assert "break-glass" in hub.tags_of(unit) and unit["LastChangeDescription"].startswith("break-glass (INC-9): captured live state at ")
+
+
+async def test_break_glass_capture_while_confighub_is_down_is_queued_and_meets_the_obligation(env, hub) -> None:
+    """ConfigHub down is a reason to break glass: the capture must still be recorded, and delivered later."""
+    runtime, client = env
+    await call(client, "breakglass_declare", incident_id="INC-10", reason="ConfigHub unreachable during an outage", units=["mw-staging/handler"])
+    hub.stop()
+    result = await call(client, "breakglass_capture", incident_id="INC-10", unit="mw-staging/handler", live_state={**BASE, "lambdaMemory": 4096})
+    assert result["obligation"]["status"] == "met" and result["proposal"]["state"] == "queued"
+    assert "unreachable" in result["proposal"]["state_reason"]
+    hub.start()
+    (delivery,) = runtime.outbox.flush()
+    assert delivery.outcome == "delivered", delivery.message
+    got = await call(client, "proposal_get", proposal_id=result["proposal"]["id"])
+    assert got["state"] == "pending" and got["target"]["base_revision_num"] == 1
+    assert got["patch"] == [{"op": "replace", "path": "/lambdaMemory", "value": 4096}], "recomputed against the real head"
+    (unit,) = hub.units_in("mw-staging-proposals")
+    assert "break-glass" in hub.tags_of(unit)

@@ -21,7 +21,7 @@ from cublab.app import outputs as o
 from cublab.app.context import AppContext
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
 from cublab.app.ledger import Ledger
-from cublab.app.outbox import Outbox, assess
+from cublab.app.outbox import QUEUED, Outbox, assess, read_target
 from cublab.app.promotion import proposal_view
 from cublab.authority.base import ChangeRequest
 from cublab.domain.durations import format_duration
@@ -138,18 +138,21 @@ class BreakGlass:
 
     def capture(self, cmd: i.CaptureBreakGlass, actor: Identity) -> o.CaptureResult:
         """Capture, then (remote authority) export the capture through the outbox once it is committed."""
-        result = self._capture(cmd, actor)
-        if result.proposal is None or result.proposal.state != "queued":
-            return result
+        result, offline = self._capture(cmd, actor)
+        if result.proposal is None or result.proposal.state != "queued" or offline:
+            return result  # unreachable: the outbox flusher delivers it later
         delivery = Outbox(self.ctx, self.ledger).deliver(result.proposal.id, actor)
         with self.ctx.db.read() as session:
             view = proposal_view(session, session.get(Proposal, result.proposal.id), self.ctx.clock())
         return result.model_copy(update={"proposal": view, "message": f"{result.message}; {delivery.message}"})
 
-    def _capture(self, cmd: i.CaptureBreakGlass, actor: Identity) -> o.CaptureResult:
+    def _capture(self, cmd: i.CaptureBreakGlass, actor: Identity) -> tuple[o.CaptureResult, bool]:
         live = Ledger.parse_config(cmd.live_state)
         refuse_secrets("live_state", live)
         space, unit = cmd.unit.split("/", 1)
+        # A remote authority is read before the transaction (no network wait holds the write lock); when it
+        # cannot be reached the capture is still recorded, queued, and its patch recomputed at delivery.
+        seen = read_target(self.ctx.remote, space, unit) if self.ctx.remote is not None else None
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
             incident = session.get(Incident, cmd.incident_id)
@@ -163,10 +166,14 @@ class BreakGlass:
                 raise Conflict(f"unit: {cmd.unit} was already captured for {incident.id} ({obligation.evidence.get('proposal_id') or 'no drift'}); "
                                "a later change is a new incident or a normal proposal")
             authority = self.ctx.authority(session)
-            target = authority.get_space(space)
-            if target is None:
-                raise NotFound(f"unit: no space {space!r} in the {authority.name} authority")
-            head = authority.get_head(space, unit)
+            offline, held = None, False
+            if seen is None:
+                target = authority.get_space(space)
+                if target is None:
+                    raise NotFound(f"unit: no space {space!r} in the {authority.name} authority")
+                head = authority.get_head(space, unit)
+            else:
+                target, head, offline, held = seen
             patch = make_patch(head.data if head else {}, live)
             late = now > obligation.due_at
             description = f"break-glass ({incident.id}): captured live state at {iso(now)}"
@@ -176,10 +183,11 @@ class BreakGlass:
                 message = f"{cmd.unit}: the live state equals head revision {head.head_revision_num if head else '-'}; nothing to reconcile"
             else:
                 rules = self.ctx.policy.policy.promotion
-                risk, requirement = assess(self.ctx, patch, space=target, new_unit=head is None)
+                new_unit = head is None and offline is None  # unreachable: the unit that broke is assumed to exist
+                risk, requirement = assess(self.ctx, patch, space=target if offline is None else None, new_unit=new_unit)
                 proposal = Proposal(
                     id=new_id("proposal"), kind="capture", experiment_id=None, variant_id=None, incident_id=incident.id,
-                    target_space=space, target_unit=unit, new_unit=head is None,
+                    target_space=space, target_unit=unit, new_unit=new_unit,
                     base_revision_num=head.head_revision_num if head else None, base_version=head.version if head else None,
                     patch=patch, rationale=f"{description}. Incident: {incident.reason}", justification=None,
                     evidence={"incident_id": incident.id, "captured_at": iso(now), "declared_by": incident.declared_by, "summary": description},
@@ -188,15 +196,23 @@ class BreakGlass:
                     state="pending", state_reason=None, authority=authority.name, change_set_id=None, revision_id=None,
                     policy_digest=self.ctx.policy.digest, created_at=now, expires_at=now + rules.proposal_expiry, decided_at=None,
                 )
-                change = Outbox(self.ctx, self.ledger).submit(session, authority, proposal, ChangeRequest(
-                    space=space, unit=unit, new_unit=head is None, toolchain_type=head.toolchain_type if head else "AppConfig/JSON",
+                request = ChangeRequest(
+                    space=space, unit=unit, new_unit=new_unit, toolchain_type=head.toolchain_type if head else "AppConfig/JSON",
                     data=live, base_revision_num=proposal.base_revision_num, base_version=proposal.base_version,
                     change_set_slug=f"break-glass-{incident.id}", description=description,
                     labels={"incident-id": incident.id, "proposal-id": proposal.id, "risk-class": risk.level, "bypass-criterion": "4",
                             **{tag: "true" for tag in BREAK_GLASS_TAGS}},
                     annotations={"captured-by": str(actor), "captured-at": iso(now), "incident-reason": incident.reason},
                     user_id=str(actor), tags=BREAK_GLASS_TAGS,
-                ))
+                )
+                outbox = Outbox(self.ctx, self.ledger)
+                if offline is not None:
+                    outbox.enqueue(session, proposal, request, authority, status="held" if held else QUEUED,
+                                   reason=f"{'held' if held else 'queued'}: {offline}. The head could not be read; the patch and "
+                                          "risk are recomputed when the capture is delivered")
+                    change = None
+                else:
+                    change = outbox.submit(session, authority, proposal, request)
                 if change is not None:  # None: queued for a remote authority, delivered after the commit (capture below)
                     proposal.change_set_id, proposal.revision_id = change.change_set_id, change.revision_id
                 session.add(proposal)
@@ -212,12 +228,12 @@ class BreakGlass:
             self.ctx.record(session, actor, "breakglass.capture", "incident", incident.id, explanation=cmd.explanation,
                                details={"unit": cmd.unit, **evidence, "late": late, "description": description})
             return o.CaptureResult(
-                incident_id=incident.id, unit=cmd.unit, drift=bool(patch),
+                incident_id=incident.id, unit=cmd.unit, drift=bool(patch) or offline is not None,
                 proposal=proposal_view(session, proposal_out, now) if proposal_out else None,
                 obligation=self._view(session, obligation, now),
                 message=message + (f" (captured late: it was due {iso(obligation.due_at)})" if late else ""),
                 warnings=self.overdue_warnings(session),
-            )
+            ), offline is not None
 
     def obligations(self, cmd: i.ListObligations) -> o.ObligationList:
         with self.ctx.db.read() as session:

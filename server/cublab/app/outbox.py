@@ -59,6 +59,25 @@ class Delivery:
     message: str
 
 
+def read_target(remote: Any, space: str, unit: str) -> tuple[Any, Any, str | None, bool]:
+    """Read a remote target outside any transaction: (space, head, why unreadable, held).
+
+    A missing space is the caller's to fix and raises at once; an unreachable
+    authority does not stop the change, which is queued (held, on an auth failure,
+    until an operator fixes the cause).
+    """
+    try:
+        remote.preflight(space)
+        target = remote.get_space(space)
+        if target is None:
+            raise NotFound(f"target_space: no space {space!r} in the {remote.name} authority")
+        return target, remote.get_head(space, unit), None, False
+    except AuthorityUnavailable as exc:
+        return None, None, str(exc), False
+    except AuthorityAuthFailed as exc:
+        return None, None, str(exc), True
+
+
 def assess(ctx: AppContext, patch: list[dict[str, Any]], *, space: Any, new_unit: bool) -> tuple[Any, dict[str, Any]]:
     """Risk and the decision it requires, from the patch and the target space's tier.
 

@@ -26,9 +26,8 @@ from cublab.app import outputs as o
 from cublab.app.context import AppContext
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
 from cublab.app.ledger import Ledger, check_id
-from cublab.app.outbox import QUEUED, Outbox, assess
+from cublab.app.outbox import QUEUED, Outbox, assess, read_target
 from cublab.authority.base import ChangeRequest
-from cublab.authority.errors import AuthorityAuthFailed, AuthorityUnavailable
 from cublab.domain.canonical import content_hash
 from cublab.domain.errors import Conflict, InvalidInput, NotFound
 from cublab.domain.identity import Identity
@@ -90,7 +89,7 @@ class Promotion:
         refuse_secrets("config", config)
 
         remote = self.ctx.remote
-        seen = self._read_remote(remote, space, unit) if remote is not None else None
+        seen = read_target(remote, space, unit) if remote is not None else None
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
             again = session.exec(select(Proposal).where(Proposal.variant_id == variant.id, Proposal.target_space == space,
@@ -171,24 +170,6 @@ class Promotion:
         if offline is None:
             Outbox(self.ctx, self.ledger).deliver(proposal.id, actor)
         return self.get(i.ProposalRef(proposal_id=proposal.id))
-
-    @staticmethod
-    def _read_remote(remote, space: str, unit: str):
-        """Read the target outside any transaction: (target, head, why unreadable, held).
-
-        A missing space or unit is the agent's to fix and raises at once; an
-        unreachable authority does not stop the proposal, which is queued.
-        """
-        try:
-            remote.preflight(space)
-            target = remote.get_space(space)
-            if target is None:
-                raise NotFound(f"target_space: no space {space!r} in the {remote.name} authority")
-            return target, remote.get_head(space, unit), None, False
-        except AuthorityUnavailable as exc:
-            return None, None, str(exc), False
-        except AuthorityAuthFailed as exc:
-            return None, None, str(exc), True
 
     @staticmethod
     def _keep_base(session: Session, proposal_id: str, head) -> None:
