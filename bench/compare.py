@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import random
 import sqlite3
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ def seed(runtime, experiment_id: str, variant_ids: list[str], total: int) -> dic
     """Raw inserts through the store's engine: one batch row, then the points in chunks."""
     from sqlalchemy import insert
 
-    from cublab.store.tables import Measurement, ResultBatch
+    from cublab.store.tables import ResultBatch
 
     rng = random.Random(42)
     values: dict[str, list[float]] = {v: [] for v in variant_ids}

@@ -93,7 +93,7 @@ def demo(db: Db = None) -> None:
     """Drive a real cublab server over stdio through the governed workflow, as an agent would."""
     from cublab.demo import run_demo
 
-    run_demo(Settings.resolve(db=db, agent="agent:cublab-demo").db)
+    run_demo(Settings.resolve(db=db, agent="agent:cublab-demo").db, _console().print)
 
 
 @audit_app.command("verify")

@@ -9,16 +9,15 @@ come from a small, seeded latency model, so every run tells the same story.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 import secrets
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
 
 VARIANTS = [
     ("mem-512", "baseline: 512 MB, as in production", {"lambdaMemory": 512, "lambdaTimeout": 30, "eventSource": "sqs", "resourcePrefix": "messagewall"}),
@@ -58,25 +57,25 @@ def _seed_authority(db: str) -> int:
     return result["revision"]
 
 
-async def _run(db: str) -> None:
+async def _run(db: str, emit: Callable[..., None]) -> None:
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
     revision = _seed_authority(db)
-    console.print(f"0. a human (human:demo-operator) holds [cyan]{TARGET_SPACE}/{TARGET_UNIT}[/] in the embedded authority at revision {revision}")
+    emit(f"0. a human (human:demo-operator) holds [cyan]{TARGET_SPACE}/{TARGET_UNIT}[/] in the embedded authority at revision {revision}")
 
     agent = f"agent:cublab-demo-{secrets.token_hex(3)}"
     params = StdioServerParameters(command=sys.executable, args=["-m", "cublab", "serve", "--db", db, "--agent", agent])
-    console.print(f"[bold]cublab demo[/]: an agent ([cyan]{agent}[/]) drives `cublab serve` over stdio\n")
+    emit(f"[bold]cublab demo[/]: an agent ([cyan]{agent}[/]) drives `cublab serve` over stdio\n")
     async with Client(params) as client:
         tools = await client.list_tools()
-        console.print(f"server offers {len(tools.tools)} tools: {', '.join(t.name for t in tools.tools)}\n")
+        emit(f"server offers {len(tools.tools)} tools: {', '.join(t.name for t in tools.tools)}\n")
 
         sandbox = await _call(client, "sandbox_spawn", {
             "name": "lambda-memory-tuning", "purpose": "find the Lambda memory size with the best p95 latency",
             "ttl": "2h", "explanation": "demo: tune messagewall's event handler",
         })
-        console.print(f"1. spawned sandbox [cyan]{sandbox['id']}[/] (expires {sandbox['expires_at']}, labels {sandbox['labels']})")
+        emit(f"1. spawned sandbox [cyan]{sandbox['id']}[/] (expires {sandbox['expires_at']}, labels {sandbox['labels']})")
 
         experiment = await _call(client, "experiment_create", {
             "sandbox_id": sandbox["id"], "name": "memory vs p95 latency",
@@ -84,13 +83,13 @@ async def _run(db: str) -> None:
             "objective_metric": "p95_latency_ms", "direction": "minimize",
             "target_space": TARGET_SPACE, "target_unit": TARGET_UNIT,
         })
-        console.print(f"   experiment [cyan]{experiment['id']}[/]: {experiment['hypothesis']}")
+        emit(f"   experiment [cyan]{experiment['id']}[/]: {experiment['hypothesis']}")
 
         ids = {}
         for name, description, config in VARIANTS:
             logged = await _call(client, "variant_log", {"experiment_id": experiment["id"], "name": name, "description": description, "config": config})
             ids[name] = logged["variant"]["id"]
-        console.print(f"2. logged {len(ids)} variants: {', '.join(ids)}")
+        emit(f"2. logged {len(ids)} variants: {', '.join(ids)}")
 
         rng = random.Random(7)
         points = [
@@ -98,7 +97,7 @@ async def _run(db: str) -> None:
             for name, _, config in VARIANTS for rep in range(12)
         ]
         logged = await _call(client, "result_log", {"experiment_id": experiment["id"], "points": points, "explanation": "12 load-test runs per variant"})
-        console.print(f"3. logged {logged['points']} measurements in one batch (digest {logged['digest'][:19]}…)")
+        emit(f"3. logged {logged['points']} measurements in one batch (digest {logged['digest'][:19]}…)")
 
         comparison = await _call(client, "experiment_compare", {"experiment_id": experiment["id"]})
         table = Table(title=f"p95_latency_ms by variant ({comparison['direction']})")
@@ -107,38 +106,39 @@ async def _run(db: str) -> None:
         for row in comparison["variants"]:
             table.add_row(str(row["rank"]), row["name"], str(row["n"]), f"{row['mean']:.1f}", f"{row['stddev']:.1f}",
                           f"{row['ci_low']:.1f} – {row['ci_high']:.1f}", f"{row['min']:.1f}", f"{row['max']:.1f}")
-        console.print(table)
-        console.print(f"   verdict: [bold]{comparison['verdict']}[/]: {comparison['summary']}")
+        emit(table)
+        emit(f"   verdict: [bold]{comparison['verdict']}[/]: {comparison['summary']}")
 
         destroyed = await _call(client, "sandbox_destroy", {"sandbox_id": sandbox["id"], "explanation": "experiment finished"})
-        console.print(f"4. destroyed sandbox {destroyed['id']} (status {destroyed['status']})")
+        emit(f"4. destroyed sandbox {destroyed['id']} (status {destroyed['status']})")
 
         proposal = await _call(client, "variant_promote", {
             "variant_id": comparison["winner"] or comparison["leader"], "confidence": 0.9, "model": "scripted-demo",
             "rationale": "2048 MB cut p95 latency of the event handler by a third in 12 load-test runs per variant",
             **({} if comparison["winner"] else {"justification": "demo: the leader is promoted for review"}),
         })
-        console.print(f"5. proposed [cyan]{proposal['id']}[/]: {len(proposal['patch'])} patch op(s) against revision "
+        emit(f"5. proposed [cyan]{proposal['id']}[/]: {len(proposal['patch'])} patch op(s) against revision "
                       f"{proposal['target']['base_revision_num']}, risk [bold]{proposal['risk']['level']}[/], state {proposal['state']}")
         for step in proposal["risk"]["rationale"]:
-            console.print(f"     - {step}")
-        console.print(f"   requires: {proposal['requirement']['description'].rstrip('.')}; the unit's head has not moved.\n")
+            emit(f"     - {step}")
+        emit(f"   requires: {proposal['requirement']['description'].rstrip('.')}; the unit's head has not moved.\n")
 
     from cublab.config import default_db_path
 
     flag = "" if Path(db) == default_db_path() else f" --db {db}"
     decide = {"approval": "approve", "acknowledgment": "ack", "objection_window": "ack"}[proposal["requirement"]["kind"]]
-    console.print("[bold]Agents propose; humans decide.[/] To review, decide and apply it:")
+    emit("[bold]Agents propose; humans decide.[/] To review, decide and apply it:")
     commands = [f"cublab proposals show {proposal['id']}{flag}",
                 f"cublab proposals {decide} {proposal['id']} --reason \"looks right\"{flag}"]
     if proposal["requirement"]["approvals_needed"] > 1:
         commands.append(f"cublab proposals approve {proposal['id']} --reason \"second approver\" --as human:<another-name>{flag}")
     commands += [f"cublab proposals apply {proposal['id']}{flag}", f"cublab authority show {TARGET_SPACE} {TARGET_UNIT}{flag}"]
     for command in commands:
-        console.print(f"  {command}", soft_wrap=True, highlight=False)
-    console.print(f"\ndatabase: [cyan]{db}[/]")
-    console.print(f"check the audit log:  cublab audit verify{flag}", soft_wrap=True)
+        emit(f"  {command}", soft_wrap=True, highlight=False)
+    emit(f"\ndatabase: [cyan]{db}[/]")
+    emit(f"check the audit log:  cublab audit verify{flag}", soft_wrap=True)
 
 
-def run_demo(db: str) -> None:
-    anyio.run(_run, db)
+def run_demo(db: str, emit: Callable[..., None]) -> None:
+    """Run the demo against `db`; `emit` renders each line or table (the CLI passes a rich console's print)."""
+    anyio.run(_run, db, emit)
