@@ -212,3 +212,10 @@ async def test_values_that_are_huge_but_finite_are_accepted(world) -> None:
 async def test_unknown_argument_is_refused(world) -> None:
     message = await call_error(world["client"], "sandbox_renew", sandbox_id=live_sbx(world), ttl="1h", explanaton="typo")
     assert "explanaton" in message
+
+
+async def test_a_metric_named_like_a_secret_is_refused(world) -> None:
+    key = "AKIA" + "IOSFODNN7EXAMPLE"
+    message = await call_error(world["client"], "result_log", experiment_id=live_exp(world),
+                               points=[*points(2), {"variant": "a", "metric": key, "value": 1.0}])
+    assert "points[2].metric" in message and "literal secret" in message and key not in message

@@ -357,6 +357,11 @@ class Ledger:
     # ---- results -----------------------------------------------------------------------
 
     def log_results(self, cmd: i.LogResults, actor: Identity) -> o.ResultsLogged:
+        # Metric names are stored too; a batch has only a handful of distinct ones to check.
+        first = {}
+        for n, point in enumerate(cmd.points):
+            first.setdefault(point.metric, n)
+        refuse_secrets_in_text(**{f"points[{n}].metric": metric for metric, n in first.items()})
         with self.ctx.db.write() as session:
             experiment = self._experiment(session, cmd.experiment_id)
             self._live_sandbox(session, experiment.sandbox_id, "new results")
