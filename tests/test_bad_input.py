@@ -219,3 +219,9 @@ async def test_a_metric_named_like_a_secret_is_refused(world) -> None:
     message = await call_error(world["client"], "result_log", experiment_id=live_exp(world),
                                points=[*points(2), {"variant": "a", "metric": key, "value": 1.0}])
     assert "points[2].metric" in message and "literal secret" in message and key not in message
+
+
+async def test_an_objective_metric_that_is_a_secret_is_refused(world) -> None:
+    key = "ghp_" + "a" * 10 + "B1c2D3e4F5g6H7i8J9k0L1"
+    message = await call_error(world["client"], "experiment_create", **new_exp(live_sbx(world), objective_metric=key))
+    assert "objective_metric" in message and key not in message

@@ -100,7 +100,7 @@ class BreakGlass:
     # ---- use cases -------------------------------------------------------------------
 
     def declare(self, cmd: i.DeclareBreakGlass, actor: Identity) -> o.IncidentView:
-        refuse_secrets_in_text(reason=cmd.reason)
+        refuse_secrets_in_text(incident_id=cmd.incident_id, reason=cmd.reason)
         units = list(dict.fromkeys(cmd.units))
         now = self.ctx.clock()
         with self.ctx.db.write() as session:

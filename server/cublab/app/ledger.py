@@ -242,7 +242,7 @@ class Ledger:
     # ---- experiments ----------------------------------------------------------------
 
     def create_experiment(self, cmd: i.CreateExperiment, actor: Identity) -> o.ExperimentView:
-        refuse_secrets_in_text(name=cmd.name, hypothesis=cmd.hypothesis)
+        refuse_secrets_in_text(name=cmd.name, hypothesis=cmd.hypothesis, objective_metric=cmd.objective_metric)
         with self.ctx.db.write() as session:
             self._live_sandbox(session, cmd.sandbox_id, "new experiments")
             experiment = Experiment(

@@ -66,7 +66,7 @@ class Promotion:
 
     def promote(self, cmd: i.PromoteVariant, actor: Identity) -> o.ProposalView:
         check_id("variant", cmd.variant_id, "variant_id")
-        refuse_secrets_in_text(rationale=cmd.rationale, justification=cmd.justification, explanation=cmd.explanation)
+        refuse_secrets_in_text(rationale=cmd.rationale, justification=cmd.justification, model=cmd.model, explanation=cmd.explanation)
         with self.ctx.db.read() as session:
             variant = session.get(Variant, cmd.variant_id)
             if variant is None:

@@ -186,6 +186,7 @@ class Review:
                     toolchain_type: str = "AppConfig/JSON", description: str = "") -> dict[str, Any]:
         _require_human(who)
         refuse_secrets("file", data)
+        refuse_secrets_in_text(description=description)
         with self.ctx.db.write() as session:
             authority = self._authority(session)
             authority.ensure_space(space, {self.ctx.policy.policy.promotion.tier_label: tier} if tier else {}, str(who))
