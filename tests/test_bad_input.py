@@ -222,6 +222,6 @@ async def test_a_metric_named_like_a_secret_is_refused(world) -> None:
 
 
 async def test_an_objective_metric_that_is_a_secret_is_refused(world) -> None:
-    key = "ghp_" + "a" * 10 + "B1c2D3e4F5g6H7i8J9k0L1"
+    key = "ghp_" + "a" * 14 + "B1c2D3e4F5g6H7i8J9k0L1"
     message = await call_error(world["client"], "experiment_create", **new_exp(live_sbx(world), objective_metric=key))
     assert "objective_metric" in message and key not in message
