@@ -288,3 +288,21 @@ async def test_proposal_resource_serves_the_diff(client, seeded) -> None:
     document = json.loads(result.contents[0].text)
     assert document["proposal"]["id"] == proposal["id"]
     assert "-lambdaMemory: 512" in document["diff"] and "+lambdaMemory: 2048" in document["diff"]
+
+
+async def test_promotion_and_decisions_on_every_database(any_client, any_runtime, clock) -> None:
+    """The governed path end to end on SQLite and PostgreSQL: promote, two approvals, apply, a stale rival."""
+    any_runtime.review.import_unit("mw-prod", "handler", BASE, ALICE, tier="production")
+    _, (_, first) = await experiment(any_client, space="mw-prod", changes=({"lambdaMemory": 1024}, {"awsAccountId": "222222222222"}))
+    _, (_, rival) = await experiment(any_client, space="mw-prod", changes=({"lambdaMemory": 1024}, {"lambdaTimeout": 60}))
+    proposal, other = await promote(any_client, first["id"]), await promote(any_client, rival["id"])
+    assert proposal["requirement"]["approvals_needed"] == 2
+    any_runtime.review.approve(proposal["id"], ALICE, "ok")
+    any_runtime.review.approve(proposal["id"], BOB, "ok")
+    outcome = any_runtime.review.apply(proposal["id"], ALICE)
+    assert outcome.applied and outcome.staled == [other["id"]]
+    assert head(any_runtime, "mw-prod").data["awsAccountId"] == "222222222222"
+    with any_runtime.ctx.db.engine.connect() as conn:
+        from cublab.store import audit
+
+        assert audit.verify(conn).ok
