@@ -261,3 +261,11 @@ async def test_literal_secret_in_the_sandbox_context_is_refused_and_not_stored(c
     message = await call_error(client, "sandbox_spawn", name="try", purpose="p", ttl="2h", context=f"kind-{GITHUB_TOKEN}")
     assert "context" in message and GITHUB_TOKEN not in message
     assert GITHUB_TOKEN not in dump_database(runtime.settings.db)
+
+
+async def test_decisions_are_logged_on_every_database(any_client, any_runtime) -> None:
+    answer = await call(any_client, "bypass_check", context="production", document=SECRET_DOC, persist=True)
+    assert answer["criterion"]["number"] == 5 and "/spec/database/password" in answer["secrets"]["paths"]
+    (logged,) = any_runtime.bypass.decisions(criterion=5)
+    assert logged.id == answer["decision_id"] and logged.policy_digest == answer["policy_version"]
+    assert SECRET_VALUE not in str(logged.subject) + str(logged.reasons) + str(logged.path)
