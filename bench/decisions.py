@@ -9,6 +9,7 @@ bypass_check before every out-of-band change can expect.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +30,14 @@ REQUEST = {
                  "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]}]}}},
     },
 }
+
+
+def varied(n: int) -> dict:
+    """REQUEST with its name, namespace and image changed: the secret gate sees new strings each call."""
+    doc = json.loads(json.dumps(REQUEST["document"]))
+    doc["metadata"].update(name=f"web-pr-{n}", namespace=f"preview-{n}")
+    doc["spec"]["template"]["spec"]["containers"][0]["image"] = f"registry.example.com/web:pr-{n}-{n * 7919:x}"
+    return {**REQUEST, "document": doc}
 
 
 def engine_rate(seconds: float) -> float:
@@ -64,9 +73,10 @@ async def mcp_rates(db: Path, calls: int) -> tuple[float, float]:
         for _ in range(20):  # warm up: imports, migrations, the secret detector
             assert not (await cublab.call_tool("bypass_check", REQUEST)).is_error
             await baseline.call_tool("constant", {})
+        requests = [varied(n) for n in range(calls)]  # new names and values each call, as real changes have
         start = time.perf_counter()
-        for _ in range(calls):
-            result = await cublab.call_tool("bypass_check", REQUEST)
+        for request in requests:
+            result = await cublab.call_tool("bypass_check", request)
             assert not result.is_error, result.content[0].text
         cublab_rate = calls / (time.perf_counter() - start)
         start = time.perf_counter()

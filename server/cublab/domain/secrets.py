@@ -255,8 +255,23 @@ def _looks_like_credential(value: str) -> bool:
 
 def _string_findings(text: str, path: str, *, named_secret: bool = False) -> list[Finding]:
     """Kinds of secret found in one string, most specific first; empty when it is clean."""
+    kinds = _kinds_cached(text, named_secret) if len(text) <= _CACHED_LENGTH else _kinds(text, named_secret)
+    return [Finding(path, kind) for kind in kinds]
+
+
+_CACHED_LENGTH = 256
+
+
+@lru_cache(maxsize=16384)
+def _kinds_cached(text: str, named_secret: bool) -> tuple[str, ...]:
+    """Configuration repeats its short strings (keys, kinds, names) across documents and calls:
+    the verdict on a string is a pure function of it, so it is computed once."""
+    return _kinds(text, named_secret)
+
+
+def _kinds(text: str, named_secret: bool) -> tuple[str, ...]:
     if not text.strip() or is_reference(text):
-        return []
+        return ()
     kinds: list[str] = []
     for plugin in _plugins():
         if any(True for _ in plugin.analyze_string(text)):
@@ -280,7 +295,7 @@ def _string_findings(text: str, path: str, *, named_secret: bool = False) -> lis
         scrubbed = _PUBLIC_BLOCK.sub(" ", text)
         if any(_looks_random(run) for run in _ENTROPY_RUN.findall(scrubbed)):
             kinds.append("high-entropy")
-    return [Finding(path, kind) for kind in dict.fromkeys(kinds)]
+    return tuple(dict.fromkeys(kinds))
 
 
 # --- walking documents -----------------------------------------------------------------------------

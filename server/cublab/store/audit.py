@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from cublab.domain.canonical import canonical_json
 from cublab.store.tables import AuditEvent, AuditHead
@@ -23,6 +23,10 @@ from cublab.store.tables import AuditEvent, AuditHead
 GENESIS = "sha256:" + "0" * 64
 _events = AuditEvent.__table__
 _head = AuditHead.__table__
+# Built once: every mutation appends, and constructing statements costs more than running them.
+_READ_HEAD = select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update()
+_INSERT_EVENT = insert(_events)
+_MOVE_HEAD = update(_head).where(_head.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 
 
 def iso(moment: datetime) -> str:
@@ -50,7 +54,7 @@ def append(
     details: dict[str, Any] | None = None,
 ) -> int:
     """Append one event; the caller's transaction commits it with the change it describes."""
-    head = conn.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update()).one()
+    head = conn.execute(_READ_HEAD).one()
     record = {
         "seq": head.seq + 1,
         "at": iso(at),
@@ -64,8 +68,8 @@ def append(
         "prev_hash": head.hash,
     }
     record["hash"] = event_hash(record)
-    conn.execute(insert(_events).values(**record))
-    conn.execute(update(_head).where(_head.c.id == 1).values(seq=record["seq"], hash=record["hash"]))
+    conn.execute(_INSERT_EVENT, record)
+    conn.execute(_MOVE_HEAD, {"new_seq": record["seq"], "new_hash": record["hash"]})
     return record["seq"]
 
 
