@@ -100,3 +100,21 @@ async def test_every_registered_tool_has_a_toolset_in_its_meta(client) -> None:
         meta = published_tools[spec.name].meta or {}
         assert meta.get("toolset") == spec.toolset and spec.toolset, spec.name
 
+
+
+async def test_published_schemas_carry_no_references(client) -> None:
+    """Clients validate every result against the output schema; written-out schemas are cheaper to check
+    and easier for tool-calling clients that resolve `$ref` poorly."""
+    for name, tool in (await published(client)).items():
+        assert "$ref" not in json.dumps([tool["inputSchema"], tool["outputSchema"]]), name
+
+
+def test_inline_refs_writes_references_out_and_keeps_recursive_ones() -> None:
+    from cublab.mcp_server import inline_refs
+
+    schema = {"$defs": {"A": {"type": "object", "properties": {"b": {"$ref": "#/$defs/B"}}}, "B": {"type": "integer"}},
+              "type": "object", "properties": {"a": {"$ref": "#/$defs/A", "description": "kept"}}}
+    assert inline_refs(schema) == {"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {"type": "integer"}},
+                                                                          "description": "kept"}}}
+    recursive = {"$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}}, "$ref": "#/$defs/N"}
+    assert inline_refs(recursive) == recursive, "a recursive model keeps its references"

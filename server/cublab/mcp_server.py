@@ -233,8 +233,41 @@ def _strict_tool(spec: ToolSpec, runtime: Runtime) -> Tool:
     config = {**loose.model_config, "extra": "forbid", "hide_input_in_errors": True}  # never echo a value back (it may be a secret)
     strict = type(f"{spec.name} arguments", (loose,), {"model_config": config, "__module__": __name__})
     tool.fn_metadata.arg_model = strict
-    tool.parameters = {**tool.parameters, "title": strict.__name__, "additionalProperties": False}  # what strict's schema says
+    tool.parameters = inline_refs({**tool.parameters, "title": strict.__name__, "additionalProperties": False})
+    if tool.fn_metadata.output_schema is not None:
+        tool.fn_metadata.output_schema = inline_refs(tool.fn_metadata.output_schema)
     return tool
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with every `$ref` to its `$defs` written out in place.
+
+    Clients validate every structured result against the output schema, and
+    resolving references is most of that cost; some tool-calling clients also
+    handle `$ref` poorly. A recursive model cannot be written out: it keeps its refs.
+    """
+    defs = schema.get("$defs", {})
+
+    def expand(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                name = ref.removeprefix("#/$defs/")
+                if name in seen:
+                    raise RecursionError(name)
+                rest = {k: expand(v, seen) for k, v in node.items() if k != "$ref"}
+                return {**expand(defs[name], (*seen, name)), **rest}
+            return {k: expand(v, seen) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [expand(v, seen) for v in node]
+        return node
+
+    if not defs:
+        return schema
+    try:
+        return expand(schema, ())
+    except RecursionError:
+        return schema
 
 
 def build_server(runtime: Runtime) -> MCPServer:
