@@ -9,6 +9,7 @@ don't rot); pass --strict to exit 1 on a missed target.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -72,3 +73,39 @@ def header(title: str, args: argparse.Namespace, **setup: object) -> None:
 
 def repeat(fn: Callable[[], float], times: int) -> list[float]:
     return [fn() for _ in range(times)]
+
+
+class Workbench:
+    """An in-process MCP client on a fresh cublab runtime, with one live experiment and its variants."""
+
+    def __init__(self, runtime, client, experiment_id: str, variant_ids: list[str]) -> None:
+        self.runtime, self.client, self.experiment_id, self.variant_ids = runtime, client, experiment_id, variant_ids
+
+    async def call(self, tool: str, **args):
+        result = await self.client.call_tool(tool, args)
+        assert not result.is_error, result.content[0].text
+        return result.structured_content
+
+
+@contextlib.asynccontextmanager
+async def workbench(db: Path, agent: str, variants: int):
+    from mcp import Client
+
+    from cublab.config import Settings
+    from cublab.mcp_server import build_server
+    from cublab.runtime import Runtime
+
+    runtime = Runtime(Settings(db=str(db), agent=agent, policy_path=None))
+    try:
+        async with Client(build_server(runtime)) as client:
+            bench = Workbench(runtime, client, "", [])
+            sandbox = await bench.call("sandbox_spawn", name="bench", purpose="benchmark", ttl="1h")
+            experiment = await bench.call("experiment_create", sandbox_id=sandbox["id"], name="bench", hypothesis="h",
+                                          objective_metric="latency_ms", direction="minimize")
+            bench.experiment_id = experiment["id"]
+            for k in range(variants):
+                logged = await bench.call("variant_log", experiment_id=bench.experiment_id, name=f"v{k:02d}", config={"k": k})
+                bench.variant_ids.append(logged["variant"]["id"])
+            yield bench
+    finally:
+        runtime.close()

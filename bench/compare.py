@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import anyio
-from _common import Verdicts, header, median, parse_args, spread
+from _common import Verdicts, header, median, parse_args, spread, workbench
 
 TARGET_MS = 150.0
 VARIANTS = 20
@@ -64,42 +64,25 @@ def check_numbers(comparison: dict, values: dict[str, list[float]]) -> list[str]
 
 
 async def run(db: Path, total: int, repeats: int) -> dict:
-    from mcp import Client
     from sqlalchemy import event
 
-    from cublab.config import Settings
-    from cublab.mcp_server import build_server
-    from cublab.runtime import Runtime
+    async with workbench(db, "agent:bench-compare", variants=VARIANTS) as bench:
+        runtime, experiment = bench.runtime, {"id": bench.experiment_id}
+        start = time.perf_counter()
+        values = seed(runtime, bench.experiment_id, bench.variant_ids, total)
+        seeded = time.perf_counter() - start
 
-    runtime = Runtime(Settings(db=str(db), agent="agent:bench-compare", policy_path=None))
-    try:
-        async with Client(build_server(runtime)) as client:
-            async def call(tool: str, **args):
-                result = await client.call_tool(tool, args)
-                assert not result.is_error, result.content[0].text
-                return result.structured_content
+        statements: list[str] = []
+        listener = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+        event.listen(runtime.ctx.db.engine, "before_cursor_execute", listener)
+        comparison = await bench.call("experiment_compare", experiment_id=bench.experiment_id)
+        event.remove(runtime.ctx.db.engine, "before_cursor_execute", listener)
 
-            sandbox = await call("sandbox_spawn", name="bench", purpose="compare benchmark", ttl="1h")
-            experiment = await call("experiment_create", sandbox_id=sandbox["id"], name="bench", hypothesis="h",
-                                    objective_metric="latency_ms", direction="minimize")
-            variant_ids = [(await call("variant_log", experiment_id=experiment["id"], name=f"v{k:02d}", config={"k": k}))["variant"]["id"] for k in range(VARIANTS)]
-            start = time.perf_counter()
-            values = seed(runtime, experiment["id"], variant_ids, total)
-            seeded = time.perf_counter() - start
-
-            statements: list[str] = []
-            listener = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
-            event.listen(runtime.ctx.db.engine, "before_cursor_execute", listener)
-            comparison = await call("experiment_compare", experiment_id=experiment["id"])
-            event.remove(runtime.ctx.db.engine, "before_cursor_execute", listener)
-
-            mcp_times = []
-            for _ in range(repeats):
-                t = time.perf_counter()
-                await call("experiment_compare", experiment_id=experiment["id"])
-                mcp_times.append((time.perf_counter() - t) * 1000)
-    finally:
-        runtime.close()
+        mcp_times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            await bench.call("experiment_compare", experiment_id=bench.experiment_id)
+            mcp_times.append((time.perf_counter() - t) * 1000)
 
     raw_times = []
     with sqlite3.connect(db) as conn:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import anyio
-from _common import Verdicts, header, median, parse_args, spread
+from _common import Verdicts, header, median, parse_args, spread, workbench
 
 TARGET_RATE = 100_000
 TARGET_RATIO = 5.0
@@ -37,32 +37,13 @@ def make_points(variants: list[str], total: int, seed: int) -> list[list[dict]]:
 
 async def run_mcp(db: Path, total: int, seed: int) -> tuple[float, list[tuple]]:
     """Points/s through result_log; also returns the rows as stored, for the baseline."""
-    from mcp import Client
-
-    from cublab.config import Settings
-    from cublab.mcp_server import build_server
-    from cublab.runtime import Runtime
-
-    runtime = Runtime(Settings(db=str(db), agent="agent:bench-ledger", policy_path=None))
-    try:
-        async with Client(build_server(runtime)) as client:
-            async def call(tool: str, **args):
-                result = await client.call_tool(tool, args)
-                assert not result.is_error, result.content[0].text
-                return result.structured_content
-
-            sandbox = await call("sandbox_spawn", name="bench", purpose="ledger benchmark", ttl="1h")
-            experiment = await call("experiment_create", sandbox_id=sandbox["id"], name="bench", hypothesis="h",
-                                    objective_metric="latency_ms", direction="minimize")
-            variants = [(await call("variant_log", experiment_id=experiment["id"], name=f"v{k}", config={"k": k}))["variant"]["id"] for k in range(4)]
-            batches = make_points(variants, total, seed)
-            start = time.perf_counter()
-            for batch in batches:
-                logged = await call("result_log", experiment_id=experiment["id"], points=batch)
-                assert logged["points"] == len(batch)
-            elapsed = time.perf_counter() - start
-    finally:
-        runtime.close()
+    async with workbench(db, "agent:bench-ledger", variants=4) as bench:
+        batches = make_points(bench.variant_ids, total, seed)
+        start = time.perf_counter()
+        for batch in batches:
+            logged = await bench.call("result_log", experiment_id=bench.experiment_id, points=batch)
+            assert logged["points"] == len(batch)
+        elapsed = time.perf_counter() - start
     with sqlite3.connect(db) as conn:
         stored = conn.execute("SELECT count(*) FROM measurement").fetchone()[0]
         assert stored == total, f"{stored} points stored, {total} sent"
