@@ -161,8 +161,8 @@ case("step-negative", "result_log",
 
 # ttl: zero, negative, unparseable, over the 72h maximum; on spawn and renew.
 for label, ttl, expect in (("zero", "0h", ("zero",)), ("zero-bare", "0", ("duration",)), ("negative", "-1h", ("duration",)),
-                           ("unparseable", "soon", ("duration",)), ("over-max", "73h", ("maximum", "3d")),
-                           ("over-max-days", "4d", ("maximum", "3d")), ("over-max-minutes", "4321m", ("maximum", "3d"))):
+                           ("unparseable", "soon", ("duration",)), ("over-max", "73h", ("maximum", "72h")),
+                           ("over-max-days", "4d", ("maximum", "72h")), ("over-max-minutes", "4321m", ("maximum", "72h"))):
     case(f"spawn-ttl-{label}", "sandbox_spawn", lambda w, t=ttl: {"name": "s", "purpose": "p", "ttl": t}, "ttl", *expect)
     case(f"renew-ttl-{label}", "sandbox_renew", lambda w, t=ttl: {"sandbox_id": live_sbx(w), "ttl": t}, "ttl", *expect)
 

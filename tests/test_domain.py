@@ -43,7 +43,7 @@ def test_duration_of_wrong_type_is_refused() -> None:
         parse_duration(7200, "ttl")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(5400, "1h30m"), (7200, "2h"), (259200, "3d"), (86400 + 1, "1d1s"), (0, "0s")])
+@pytest.mark.parametrize(("seconds", "text"), [(5400, "1h30m"), (7200, "2h"), (259200, "72h"), (86400 + 1, "24h1s"), (604800, "7d"), (691200 + 60, "8d1m"), (0, "0s")])
 def test_format_duration_is_exact_and_round_trips(seconds: int, text: str) -> None:
     assert format_duration(timedelta(seconds=seconds)) == text
     if seconds:

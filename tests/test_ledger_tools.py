@@ -57,8 +57,8 @@ async def test_spawn_sets_seed_labels_and_expiry_from_the_clock(any_client, cloc
 
 async def test_spawn_defaults_to_the_policy_ttl_and_seed_labels_win(client, clock) -> None:
     sandbox = await spawn(client, labels={"ephemeral": "false", "ttl": "99d"})
-    assert sandbox["labels"] == {**SEED_LABELS, "ttl": "1d"}
-    assert sandbox["ttl"] == "1d"
+    assert sandbox["labels"] == {**SEED_LABELS, "ttl": "24h"}
+    assert sandbox["ttl"] == "24h"
     assert when(sandbox["expires_at"]) == clock.now + timedelta(hours=24)
 
 

@@ -26,12 +26,14 @@ def parse_duration(text: str, field: str = "duration") -> timedelta:
 
 
 def format_duration(delta: timedelta) -> str:
-    """The shortest exact spelling of `delta` (`90m`, `2h`, `3d`, `1h30m`)."""
+    """An exact spelling of `delta` as the policy writes it: hours below a week (`90m` is `1h30m`,
+    `24h`, `72h`), days from a week on (`7d`)."""
     seconds = int(delta.total_seconds())
     if seconds <= 0:
         return "0s"
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)) if seconds >= 7 * 86400 else (("h", 3600), ("m", 60), ("s", 1))
     parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in units:
         count, seconds = divmod(seconds, size)
         if count:
             parts.append(f"{count}{unit}")
