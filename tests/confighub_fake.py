@@ -401,15 +401,7 @@ def seed_confighub(fake: FakeConfigHub, space: str, unit: str | None, data: dict
 
 async def finished_experiment(client: Any, space: str, unit: str, changes=({"lambdaMemory": 1024}, {"lambdaMemory": 2048}),
                               means=(200.0, 120.0)) -> tuple[dict, list[dict]]:
-    """A finished experiment whose last variant wins clearly."""
-    from conftest import call
+    """A finished experiment over this module's BASE whose last variant wins clearly."""
+    from conftest import finished_experiment as over
 
-    sandbox = await call(client, "sandbox_spawn", name="tune", purpose="tune the handler", ttl="2h")
-    exp = await call(client, "experiment_create", sandbox_id=sandbox["id"], name="memory", hypothesis="more memory is faster",
-                     objective_metric="p95", direction="minimize", target_space=space, target_unit=unit)
-    variants = []
-    for n, change in enumerate(changes):
-        variants.append((await call(client, "variant_log", experiment_id=exp["id"], name=f"v{n}", config={**BASE, **change}))["variant"])
-    points = [{"variant": v["id"], "metric": "p95", "value": mean + (k % 5)} for v, mean in zip(variants, means) for k in range(10)]
-    await call(client, "result_log", experiment_id=exp["id"], points=points)
-    return exp, variants
+    return await over(client, space, unit, BASE, changes, means)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import AGENT, call, call_error
+from conftest import AGENT, call, call_error, finished_experiment
 from typer.testing import CliRunner
 
 from cublab.cli import app as cli_app
@@ -29,16 +29,8 @@ def seeded(runtime):
 
 
 async def experiment(client, space="mw-staging", unit="handler", changes=({"lambdaMemory": 1024}, {"lambdaMemory": 2048}), means=(200.0, 120.0)):
-    """A finished experiment whose last variant wins clearly; returns (experiment, [variants])."""
-    sandbox = await call(client, "sandbox_spawn", name="tune", purpose="tune the handler", ttl="2h")
-    exp = await call(client, "experiment_create", sandbox_id=sandbox["id"], name="memory", hypothesis="more memory is faster",
-                     objective_metric="p95", direction="minimize", target_space=space, target_unit=unit)
-    variants = []
-    for n, change in enumerate(changes):
-        variants.append((await call(client, "variant_log", experiment_id=exp["id"], name=f"v{n}", config={**BASE, **change}))["variant"])
-    points = [{"variant": v["id"], "metric": "p95", "value": mean + (k % 5)} for v, mean in zip(variants, means) for k in range(10)]
-    await call(client, "result_log", experiment_id=exp["id"], points=points)
-    return exp, variants
+    """A finished experiment over BASE whose last variant wins clearly; returns (experiment, [variants])."""
+    return await finished_experiment(client, space, unit, BASE, changes, means)
 
 
 async def promote(client, variant_id, **extra):

@@ -21,7 +21,7 @@ from cublab.app import outputs as o
 from cublab.app.context import AppContext
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
 from cublab.app.ledger import Ledger
-from cublab.app.outbox import QUEUED, Outbox, assess, read_target
+from cublab.app.outbox import QUEUED, Outbox, assess, read_target, resolve_target
 from cublab.app.promotion import proposal_view
 from cublab.authority.base import ChangeRequest
 from cublab.domain.durations import format_duration
@@ -166,14 +166,7 @@ class BreakGlass:
                 raise Conflict(f"unit: {cmd.unit} was already captured for {incident.id} ({obligation.evidence.get('proposal_id') or 'no drift'}); "
                                "a later change is a new incident or a normal proposal")
             authority = self.ctx.authority(session)
-            offline, held = None, False
-            if seen is None:
-                target = authority.get_space(space)
-                if target is None:
-                    raise NotFound(f"unit: no space {space!r} in the {authority.name} authority")
-                head = authority.get_head(space, unit)
-            else:
-                target, head, offline, held = seen
+            target, head, offline, held = resolve_target(authority, seen, space, unit, "unit")
             patch = make_patch(head.data if head else {}, live)
             late = now > obligation.due_at
             description = f"break-glass ({incident.id}): captured live state at {iso(now)}"

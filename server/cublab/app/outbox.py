@@ -78,6 +78,17 @@ def read_target(remote: Any, space: str, unit: str) -> tuple[Any, Any, str | Non
         return None, None, str(exc), True
 
 
+def resolve_target(authority: Any, seen: tuple | None, space: str, unit: str, field: str) -> tuple[Any, Any, str | None, bool]:
+    """(space, head, why unreadable, held): what `read_target` saw for a remote authority, or
+    read now from the embedded one inside the caller's transaction."""
+    if seen is not None:
+        return seen
+    target = authority.get_space(space)
+    if target is None:
+        raise NotFound(f"{field}: no space {space!r} in the {authority.name} authority")
+    return target, authority.get_head(space, unit), None, False
+
+
 def assess(ctx: AppContext, patch: list[dict[str, Any]], *, space: Any, new_unit: bool) -> tuple[Any, dict[str, Any]]:
     """Risk and the decision it requires, from the patch and the target space's tier.
 

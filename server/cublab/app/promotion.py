@@ -26,7 +26,7 @@ from cublab.app import outputs as o
 from cublab.app.context import AppContext
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
 from cublab.app.ledger import Ledger, check_id
-from cublab.app.outbox import QUEUED, Outbox, assess, read_target
+from cublab.app.outbox import QUEUED, Outbox, assess, read_target, resolve_target
 from cublab.authority.base import ChangeRequest
 from cublab.domain.canonical import content_hash
 from cublab.domain.errors import Conflict, InvalidInput, NotFound
@@ -98,14 +98,7 @@ class Promotion:
             if again is not None:
                 return proposal_view(session, again, now, promoted_again=True)
             authority = self.ctx.authority(session)
-            offline, held = None, False
-            if seen is None:
-                target = authority.get_space(space)
-                if target is None:
-                    raise NotFound(f"target_space: no space {space!r} in the {authority.name} authority")
-                head = authority.get_head(space, unit)
-            else:
-                target, head, offline, held = seen
+            target, head, offline, held = resolve_target(authority, seen, space, unit, "target_space")
             if offline is None:
                 if head is None and not cmd.new_unit:
                     raise NotFound(f"target_unit: no unit {unit!r} in space {space!r}; pass new_unit=true to propose a new unit")
