@@ -100,11 +100,19 @@ async def workbench(db: Path, agent: str, variants: int):
         async with Client(build_server(runtime)) as client:
             bench = Workbench(runtime, client, "", [])
             sandbox = await bench.call("sandbox_spawn", name="bench", purpose="benchmark", ttl="1h")
-            experiment = await bench.call("experiment_create", sandbox_id=sandbox["id"], name="bench", hypothesis="h",
-                                          objective_metric="latency_ms", direction="minimize")
+            experiment = await bench.call(
+                "experiment_create",
+                sandbox_id=sandbox["id"],
+                name="bench",
+                hypothesis="h",
+                objective_metric="latency_ms",
+                direction="minimize",
+            )
             bench.experiment_id = experiment["id"]
             for k in range(variants):
-                logged = await bench.call("variant_log", experiment_id=bench.experiment_id, name=f"v{k:02d}", config={"k": k})
+                logged = await bench.call(
+                    "variant_log", experiment_id=bench.experiment_id, name=f"v{k:02d}", config={"k": k}
+                )
                 bench.variant_ids.append(logged["variant"]["id"])
             yield bench
     finally:

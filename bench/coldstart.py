@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import anyio
+
 from _common import Verdicts, header, median, parse_args, spread
 
 TARGET_RATIO = 1.3
@@ -67,28 +68,51 @@ async def time_to_tools_list(command: list[str]) -> tuple[float, int]:
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     runs = 1 if args.quick else 10
-    header("bench/coldstart.py: spawn to tools/list over stdio", args, runs=f"{runs} each, interleaved", cublab=" ".join(cublab_command()))
+    header(
+        "bench/coldstart.py: spawn to tools/list over stdio",
+        args,
+        runs=f"{runs} each, interleaved",
+        cublab=" ".join(cublab_command()),
+    )
     cublab_times, bare_times = [], []
     with tempfile.TemporaryDirectory(prefix="cublab-bench-") as tmp:
         bare = Path(tmp, "bare_server.py")
         bare.write_text(BARE)
         for run in range(runs):
             db = str(Path(tmp, f"cold{run}.db"))
-            t, n_cublab = anyio.run(time_to_tools_list, [*cublab_command(), "serve", "--db", db, "--agent", "agent:bench-coldstart"])
+            t, n_cublab = anyio.run(
+                time_to_tools_list, [*cublab_command(), "serve", "--db", db, "--agent", "agent:bench-coldstart"]
+            )
             cublab_times.append(t)
             t, _ = anyio.run(time_to_tools_list, [sys.executable, str(bare)])
             bare_times.append(t)
-        lazy = subprocess.run([sys.executable, "-c", LAZY_CHECK, str(Path(tmp, "lazy.db"))], capture_output=True, text=True, check=True, env=os.environ)
+        lazy = subprocess.run(
+            [sys.executable, "-c", LAZY_CHECK, str(Path(tmp, "lazy.db"))],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=os.environ,
+        )
         import_time, heavy = lazy.stdout.split()
         created = Path(tmp, "lazy.db").exists()
     cublab, base = median(cublab_times), median(bare_times)
-    print(f"  cublab serve -> tools/list ({n_cublab} tools): median {cublab * 1000:.0f} ms ({spread([x * 1000 for x in cublab_times])})")
-    print(f"  bare MCPServer script -> tools/list (1 tool): median {base * 1000:.0f} ms ({spread([x * 1000 for x in bare_times])})")
+    print(
+        f"  cublab serve -> tools/list ({n_cublab} tools): median {cublab * 1000:.0f} ms ({spread([x * 1000 for x in cublab_times])})"
+    )
+    print(
+        f"  bare MCPServer script -> tools/list (1 tool): median {base * 1000:.0f} ms ({spread([x * 1000 for x in bare_times])})"
+    )
     print(f"  ratio: {cublab / base:.2f}x")
-    print(f"  importing cublab.cli + building the server: {float(import_time) * 1000:.0f} ms; heavy modules loaded: {heavy}; database file touched: {created}")
+    print(
+        f"  importing cublab.cli + building the server: {float(import_time) * 1000:.0f} ms; heavy modules loaded: {heavy}; database file touched: {created}"
+    )
     verdicts = Verdicts(args)
     verdicts.check("cold start ratio < 1.3", cublab / base < TARGET_RATIO, f"{cublab / base:.2f}x")
-    verdicts.check("no SQLAlchemy/alembic before the first tool call", heavy == "-" and not created, f"loaded: {heavy}, db created: {created}")
+    verdicts.check(
+        "no SQLAlchemy/alembic before the first tool call",
+        heavy == "-" and not created,
+        f"loaded: {heavy}, db created: {created}",
+    )
     verdicts.exit()
 
 

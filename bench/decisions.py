@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import anyio
+
 from _common import Verdicts, header, median, parse_args, spread
 
 # A realistic request: a preview Deployment with ephemeral labels and its document.
@@ -26,8 +27,25 @@ REQUEST = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "web-pr-123", "namespace": "preview-123", "labels": {"app": "web"}},
-        "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "web", "image": "web:pr-123",
-                 "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]}]}}},
+        "spec": {
+            "replicas": 1,
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": "web:pr-123",
+                            "env": [
+                                {
+                                    "name": "DB_PASSWORD",
+                                    "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}},
+                                }
+                            ],
+                        }
+                    ]
+                }
+            },
+        },
     },
 }
 
@@ -100,10 +118,14 @@ def main() -> None:
         through_mcp.append(c)
         bare.append(b)
     print(f"  engine decide() in-process: median {median(engine):,.0f} decisions/s ({spread(engine)})")
-    print(f"  bypass_check through MCP (logged, audited): median {median(through_mcp):,.0f} decisions/s ({spread(through_mcp)})")
+    print(
+        f"  bypass_check through MCP (logged, audited): median {median(through_mcp):,.0f} decisions/s ({spread(through_mcp)})"
+    )
     print(f"  bare MCPServer constant tool (baseline): median {median(bare):,.0f} calls/s ({spread(bare)})")
     print(f"  ratio bare/bypass_check: {median(bare) / median(through_mcp):.2f}x")
-    verdicts.check("no target in the issue; reported for information", True, f"{median(through_mcp):,.0f} decisions/s through MCP")
+    verdicts.check(
+        "no target in the issue; reported for information", True, f"{median(through_mcp):,.0f} decisions/s through MCP"
+    )
     verdicts.exit()
 
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import anyio
+
 from _common import Verdicts, header, median, parse_args, spread, workbench
 
 TARGET_RATE = 100_000
@@ -29,7 +30,13 @@ BATCH = 1_000
 def make_points(variants: list[str], total: int, seed: int) -> list[list[dict]]:
     rng = random.Random(seed)
     points = [
-        {"variant": variants[k % len(variants)], "metric": "latency_ms", "value": rng.gauss(100.0, 10.0), "step": k // len(variants), "repetition": k % 7}
+        {
+            "variant": variants[k % len(variants)],
+            "metric": "latency_ms",
+            "value": rng.gauss(100.0, 10.0),
+            "step": k // len(variants),
+            "repetition": k % 7,
+        }
         for k in range(total)
     ]
     return [points[i : i + BATCH] for i in range(0, total, BATCH)]
@@ -47,13 +54,20 @@ async def run_mcp(db: Path, total: int, seed: int) -> tuple[float, list[tuple]]:
     with sqlite3.connect(db) as conn:
         stored = conn.execute("SELECT count(*) FROM measurement").fetchone()[0]
         assert stored == total, f"{stored} points stored, {total} sent"
-        rows = conn.execute("SELECT experiment_id, variant_id, batch_id, metric, value, step, repetition FROM measurement ORDER BY id").fetchall()
+        rows = conn.execute(
+            "SELECT experiment_id, variant_id, batch_id, metric, value, step, repetition FROM measurement ORDER BY id"
+        ).fetchall()
     return total / elapsed, rows
 
 
 def run_raw(source_db: Path, target: Path, rows: list[tuple]) -> float:
     with sqlite3.connect(source_db) as src:
-        ddl = [sql for (sql,) in src.execute("SELECT sql FROM sqlite_master WHERE tbl_name = 'measurement' AND sql IS NOT NULL ORDER BY type DESC")]
+        ddl = [
+            sql
+            for (sql,) in src.execute(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = 'measurement' AND sql IS NOT NULL ORDER BY type DESC"
+            )
+        ]
     conn = sqlite3.connect(target, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -74,8 +88,13 @@ def run_raw(source_db: Path, target: Path, rows: list[tuple]) -> float:
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     total, runs = (5_000, 1) if args.quick else (100_000, 5)
-    header("bench/ledger.py: result_log throughput", args, points=f"{total:,} per run in batches of {BATCH:,}", runs=runs,
-           database="a fresh SQLite file per run (WAL, synchronous=NORMAL)")
+    header(
+        "bench/ledger.py: result_log throughput",
+        args,
+        points=f"{total:,} per run in batches of {BATCH:,}",
+        runs=runs,
+        database="a fresh SQLite file per run (WAL, synchronous=NORMAL)",
+    )
     mcp_rates, raw_rates, ratios = [], [], []
     with tempfile.TemporaryDirectory(prefix="cublab-bench-") as tmp:
         for run in range(runs):
@@ -85,7 +104,9 @@ def main() -> None:
             mcp_rates.append(mcp_rate)
             raw_rates.append(raw_rate)
             ratios.append(raw_rate / mcp_rate)
-            print(f"  run {run + 1}: MCP {mcp_rate:,.0f} points/s, raw sqlite3 {raw_rate:,.0f} points/s, raw/MCP {raw_rate / mcp_rate:.2f}x")
+            print(
+                f"  run {run + 1}: MCP {mcp_rate:,.0f} points/s, raw sqlite3 {raw_rate:,.0f} points/s, raw/MCP {raw_rate / mcp_rate:.2f}x"
+            )
     mcp, raw, ratio = median(mcp_rates), median(raw_rates), median(ratios)
     print(f"  MCP result_log (in-process client): median {mcp:,.0f} points/s ({spread(mcp_rates)})")
     print(f"  raw sqlite3.executemany (baseline): median {raw:,.0f} points/s ({spread(raw_rates)})")

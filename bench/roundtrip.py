@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import anyio
-from _common import Verdicts, header, median, parse_args, spread
 
+from _common import Verdicts, header, median, parse_args, spread
 from cublab.app.outputs import SandboxView  # module level: the tool's annotation is evaluated from here
 
 TARGET_RATIO = 2.0
@@ -69,10 +69,14 @@ async def run(db: Path, calls: int, rounds: int) -> dict[str, list[float]]:
     baseline = bare_server()
     try:
         async with Client(build_server(runtime)) as cublab, Client(baseline) as bare:
-            sandbox = (await cublab.call_tool("sandbox_spawn", {"name": "bench", "purpose": "round trip", "ttl": "1h"})).structured_content
+            sandbox = (
+                await cublab.call_tool("sandbox_spawn", {"name": "bench", "purpose": "round trip", "ttl": "1h"})
+            ).structured_content
             baseline.constant_view_data.update(sandbox)
             for _ in range(rounds):  # interleaved, so load on the machine hits all three alike
-                medians["sandbox_get"].append(median(await timed(cublab, "sandbox_get", {"sandbox_id": sandbox["id"]}, calls)))
+                medians["sandbox_get"].append(
+                    median(await timed(cublab, "sandbox_get", {"sandbox_id": sandbox["id"]}, calls))
+                )
                 medians["bare async"].append(median(await timed(bare, "constant_async", {}, calls)))
                 medians["bare sync"].append(median(await timed(bare, "constant_sync", {}, calls)))
                 medians["bare view"].append(median(await timed(bare, "constant_view", {}, calls)))
@@ -84,19 +88,31 @@ async def run(db: Path, calls: int, rounds: int) -> dict[str, list[float]]:
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     calls, rounds = (50, 1) if args.quick else (500, 4)
-    header("bench/roundtrip.py: one tool call in-process", args, calls=f"{calls} per round x {rounds} rounds per tool ({calls * rounds:,} each)")
+    header(
+        "bench/roundtrip.py: one tool call in-process",
+        args,
+        calls=f"{calls} per round x {rounds} rounds per tool ({calls * rounds:,} each)",
+    )
     with tempfile.TemporaryDirectory(prefix="cublab-bench-") as tmp:
         m = anyio.run(run, Path(tmp, "cublab.db"), calls, rounds)
     get, bare_async, bare_sync = (median(m[k]) for k in ("sandbox_get", "bare async", "bare sync"))
-    print(f"  sandbox_get (cublab, sync tool + SQLite read): median {get:.0f} us ({spread(m['sandbox_get'])} round medians)")
+    print(
+        f"  sandbox_get (cublab, sync tool + SQLite read): median {get:.0f} us ({spread(m['sandbox_get'])} round medians)"
+    )
     print(f"  bare MCPServer async tool returning a constant: median {bare_async:.0f} us ({spread(m['bare async'])})")
     print(f"  bare MCPServer sync tool returning a constant:  median {bare_sync:.0f} us ({spread(m['bare sync'])})")
     bare_view = median(m["bare view"])
-    print(f"  bare MCPServer async tool returning a constant SandboxView (same output schema): median {bare_view:.0f} us ({spread(m['bare view'])})")
-    print(f"  ratio vs async bare tool: {get / bare_async:.2f}x; vs sync bare tool: {get / bare_sync:.2f}x; "
-          f"vs the same output schema: {get / bare_view:.2f}x")
+    print(
+        f"  bare MCPServer async tool returning a constant SandboxView (same output schema): median {bare_view:.0f} us ({spread(m['bare view'])})"
+    )
+    print(
+        f"  ratio vs async bare tool: {get / bare_async:.2f}x; vs sync bare tool: {get / bare_sync:.2f}x; "
+        f"vs the same output schema: {get / bare_view:.2f}x"
+    )
     print("  (the client validates every structured result against the tool's output schema with jsonschema;")
-    print("   the same-schema baseline shows how much of the gap that is, and how much is cublab's thread hop and read)")
+    print(
+        "   the same-schema baseline shows how much of the gap that is, and how much is cublab's thread hop and read)"
+    )
     verdicts = Verdicts(args)
     verdicts.check("sandbox_get / bare async tool < 2", get / bare_async < TARGET_RATIO, f"{get / bare_async:.2f}x")
     verdicts.exit()

@@ -43,18 +43,34 @@ async def main(db: str, agent: str) -> None:
     # An MCP host would run `cublab serve` the same way (command "cublab", args ["serve"]).
     server = StdioServerParameters(command=sys.executable, args=["-m", "cublab", "serve", "--db", db, "--agent", agent])
     async with Client(server) as client:
-        sandbox = await call(client, "sandbox_spawn", name="worker-tuning", purpose="find the worker count with the best p95",
-                             ttl="1h", explanation="example: tune the worker pool")
+        sandbox = await call(
+            client,
+            "sandbox_spawn",
+            name="worker-tuning",
+            purpose="find the worker count with the best p95",
+            ttl="1h",
+            explanation="example: tune the worker pool",
+        )
         print(f"1. spawned {sandbox['id']}, expires {sandbox['expires_at']}")
 
-        experiment = await call(client, "experiment_create", sandbox_id=sandbox["id"], name="workers vs p95",
-                                hypothesis="more workers lower p95 latency", objective_metric="p95_ms", direction="minimize")
+        experiment = await call(
+            client,
+            "experiment_create",
+            sandbox_id=sandbox["id"],
+            name="workers vs p95",
+            hypothesis="more workers lower p95 latency",
+            objective_metric="p95_ms",
+            direction="minimize",
+        )
         for name, config in VARIANTS.items():
             await call(client, "variant_log", experiment_id=experiment["id"], name=name, config=config)
         print(f"2. experiment {experiment['id']} with variants {', '.join(VARIANTS)}")
 
-        points = [{"variant": name, "metric": "p95_ms", "value": measure(config, run), "repetition": run}
-                  for name, config in VARIANTS.items() for run in range(6)]
+        points = [
+            {"variant": name, "metric": "p95_ms", "value": measure(config, run), "repetition": run}
+            for name, config in VARIANTS.items()
+            for run in range(6)
+        ]
         logged = await call(client, "result_log", experiment_id=experiment["id"], points=points)
         print(f"3. logged {logged['points']} measurements")
 
@@ -70,7 +86,9 @@ async def main(db: str, agent: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="SQLite file or SQLAlchemy URL (default: a temporary file)")
-    parser.add_argument("--agent", default="agent:example-scripted", help="the identity recorded on everything this agent does")
+    parser.add_argument(
+        "--agent", default="agent:example-scripted", help="the identity recorded on everything this agent does"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         anyio.run(main, args.db or str(Path(tmp) / "cublab.db"), args.agent)

@@ -67,7 +67,7 @@ def _where(items: list[dict[str, Any]], where: str | None) -> list[dict[str, Any
 
     def value(item: dict[str, Any], name: str) -> Any:
         if name.startswith("Labels."):
-            return (item.get("Labels") or {}).get(name[len("Labels."):])
+            return (item.get("Labels") or {}).get(name[len("Labels.") :])
         return item.get(name)
 
     return [i for i in items if all(value(i, f) is not None and str(value(i, f)) == v for f, v in clauses)]
@@ -101,8 +101,9 @@ class FakeConfigHub:
 
     # ---- life ---------------------------------------------------------------------------
     def start(self) -> FakeConfigHub:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off",
-                                timeout_graceful_shutdown=1)
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off", timeout_graceful_shutdown=1
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -149,27 +150,58 @@ class FakeConfigHub:
         sid = self.space(space)["SpaceID"]
         return [c for c in self.state.change_sets.values() if c["SpaceID"] == sid]
 
-    def seed_unit(self, space: str, slug: str, text: str, toolchain: str = "AppConfig/JSON", user: str = "alice@example.com") -> dict[str, Any]:
+    def seed_unit(
+        self, space: str, slug: str, text: str, toolchain: str = "AppConfig/JSON", user: str = "alice@example.com"
+    ) -> dict[str, Any]:
         sid = self.space(space)["SpaceID"]
-        unit = self._new_unit(sid, {"Slug": slug, "ToolchainType": toolchain, "Data": base64.b64encode(text.encode()).decode(),
-                                    "LastChangeDescription": "seeded"}, None, user)
+        unit = self._new_unit(
+            sid,
+            {
+                "Slug": slug,
+                "ToolchainType": toolchain,
+                "Data": base64.b64encode(text.encode()).decode(),
+                "LastChangeDescription": "seeded",
+            },
+            None,
+            user,
+        )
         unit["LiveRevisionNum"] = unit["HeadRevisionNum"]
         return unit
 
-    def human_update(self, space: str, slug: str, text: str, *, description: str, change_set_id: str | None = None,
-                     user: str = "alice@example.com") -> dict[str, Any]:
+    def human_update(
+        self,
+        space: str,
+        slug: str,
+        text: str,
+        *,
+        description: str,
+        change_set_id: str | None = None,
+        user: str = "alice@example.com",
+    ) -> dict[str, Any]:
         unit = self.unit(space, slug)
-        return self._update(unit, {**unit, "Data": base64.b64encode(text.encode()).decode(), "LastChangeDescription": description},
-                            change_set_id, user)
+        return self._update(
+            unit,
+            {**unit, "Data": base64.b64encode(text.encode()).decode(), "LastChangeDescription": description},
+            change_set_id,
+            user,
+        )
 
     def human_merge(self, proposal_id: str, user: str = "alice@example.com") -> dict[str, Any]:
         """Copy a shadow unit's data into its upstream target, in the proposal's change set (a reviewer's merge)."""
-        shadow = next(u for u in self.state.units.values() if (u.get("Labels") or {}).get("proposal-id") == proposal_id
-                      and u["SpaceID"] != self._space_of_target(u))
+        shadow = next(
+            u
+            for u in self.state.units.values()
+            if (u.get("Labels") or {}).get("proposal-id") == proposal_id and u["SpaceID"] != self._space_of_target(u)
+        )
         target_space, target_unit = shadow["Labels"]["target-space"], shadow["Labels"]["target-unit"]
         change_set = shadow["Annotations"]["change-set-id"]
         target = self.unit(target_space, target_unit)
-        return self._update(target, {**target, "Data": shadow["Data"], "LastChangeDescription": f"merge {proposal_id}"}, change_set, user)
+        return self._update(
+            target,
+            {**target, "Data": shadow["Data"], "LastChangeDescription": f"merge {proposal_id}"},
+            change_set,
+            user,
+        )
 
     def _space_of_target(self, unit: dict[str, Any]) -> str | None:
         labels = unit.get("Labels") or {}
@@ -192,7 +224,9 @@ class FakeConfigHub:
         return {self.state.tags[t]["Slug"] for t in ids}
 
     def calls(self, method: str | None = None, path: str = "") -> list[Recorded]:
-        return [r for r in self.requests[self.mark:] if (method is None or r.method == method) and re.search(path, r.path)]
+        return [
+            r for r in self.requests[self.mark :] if (method is None or r.method == method) and re.search(path, r.path)
+        ]
 
     def reset(self) -> FakeConfigHub:
         """Empty state and no faults for the next test; the request log is kept (calls() starts here)."""
@@ -204,25 +238,58 @@ class FakeConfigHub:
     # ---- the model ----------------------------------------------------------------------
     def _new_unit(self, space_id: str, body: dict[str, Any], change_set_id: str | None, user: str) -> dict[str, Any]:
         unit_id = str(uuid.uuid4())
-        unit = {"UnitID": unit_id, "SpaceID": space_id, "Slug": body["Slug"], "DisplayName": body.get("DisplayName") or body["Slug"],
-                "ToolchainType": body.get("ToolchainType") or "AppConfig/JSON", "Data": body.get("Data") or "",
-                "Labels": dict(body.get("Labels") or {}), "Annotations": dict(body.get("Annotations") or {}),
-                "ChangeSetID": change_set_id, "ApprovedBy": [], "ApplyGates": {}, "HeadRevisionNum": 0, "LiveRevisionNum": 0,
-                "LastChangeDescription": "", "UpstreamUnitID": body.get("UpstreamUnitID"), "Version": 0}
+        unit = {
+            "UnitID": unit_id,
+            "SpaceID": space_id,
+            "Slug": body["Slug"],
+            "DisplayName": body.get("DisplayName") or body["Slug"],
+            "ToolchainType": body.get("ToolchainType") or "AppConfig/JSON",
+            "Data": body.get("Data") or "",
+            "Labels": dict(body.get("Labels") or {}),
+            "Annotations": dict(body.get("Annotations") or {}),
+            "ChangeSetID": change_set_id,
+            "ApprovedBy": [],
+            "ApplyGates": {},
+            "HeadRevisionNum": 0,
+            "LiveRevisionNum": 0,
+            "LastChangeDescription": "",
+            "UpstreamUnitID": body.get("UpstreamUnitID"),
+            "Version": 0,
+        }
         self.state.units[unit_id] = unit
         self.state.revisions[unit_id] = []
         return self._commit(unit, body.get("Data") or "", body.get("LastChangeDescription") or "", change_set_id, user)
 
-    def _commit(self, unit: dict[str, Any], data: str, description: str, change_set_id: str | None, user: str) -> dict[str, Any]:
+    def _commit(
+        self, unit: dict[str, Any], data: str, description: str, change_set_id: str | None, user: str
+    ) -> dict[str, Any]:
         unit["HeadRevisionNum"] += 1
         unit["Version"] += 1
-        unit["Data"], unit["LastChangeDescription"], unit["ChangeSetID"], unit["ApprovedBy"] = data, description, change_set_id, []
-        self.state.revisions[unit["UnitID"]].append({
-            "RevisionID": str(uuid.uuid4()), "UnitID": unit["UnitID"], "RevisionNum": unit["HeadRevisionNum"], "Description": description,
-            "Source": "api", "UserID": user, "ApprovedBy": [], "ApplyGates": {}, "ChangeSetID": change_set_id, "Data": data})
+        unit["Data"], unit["LastChangeDescription"], unit["ChangeSetID"], unit["ApprovedBy"] = (
+            data,
+            description,
+            change_set_id,
+            [],
+        )
+        self.state.revisions[unit["UnitID"]].append(
+            {
+                "RevisionID": str(uuid.uuid4()),
+                "UnitID": unit["UnitID"],
+                "RevisionNum": unit["HeadRevisionNum"],
+                "Description": description,
+                "Source": "api",
+                "UserID": user,
+                "ApprovedBy": [],
+                "ApplyGates": {},
+                "ChangeSetID": change_set_id,
+                "Data": data,
+            }
+        )
         return unit
 
-    def _update(self, unit: dict[str, Any], body: dict[str, Any], change_set_id: str | None, user: str) -> dict[str, Any]:
+    def _update(
+        self, unit: dict[str, Any], body: dict[str, Any], change_set_id: str | None, user: str
+    ) -> dict[str, Any]:
         for key in ("Labels", "Annotations", "DisplayName"):
             if key in body:
                 unit[key] = body[key]
@@ -231,10 +298,20 @@ class FakeConfigHub:
     # ---- HTTP ---------------------------------------------------------------------------
     def _routes(self) -> list[Route]:
         r = self._handle
-        paths = ["/api/space", "/api/space/{sid}", "/api/space/{sid}/unit", "/api/space/{sid}/unit/tag", "/api/space/{sid}/unit/{uid}",
-                 "/api/space/{sid}/unit/{uid}/data", "/api/space/{sid}/unit/{uid}/revision", "/api/space/{sid}/unit/{uid}/approve",
-                 "/api/space/{sid}/unit/{uid}/apply", "/api/space/{sid}/change_set", "/api/space/{sid}/change_set/{cid}",
-                 "/api/space/{sid}/tag"]
+        paths = [
+            "/api/space",
+            "/api/space/{sid}",
+            "/api/space/{sid}/unit",
+            "/api/space/{sid}/unit/tag",
+            "/api/space/{sid}/unit/{uid}",
+            "/api/space/{sid}/unit/{uid}/data",
+            "/api/space/{sid}/unit/{uid}/revision",
+            "/api/space/{sid}/unit/{uid}/approve",
+            "/api/space/{sid}/unit/{uid}/apply",
+            "/api/space/{sid}/change_set",
+            "/api/space/{sid}/change_set/{cid}",
+            "/api/space/{sid}/tag",
+        ]
         return [Route(p, r, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]) for p in paths]
 
     def _fault(self, method: str, path: str) -> Fault | None:
@@ -246,7 +323,7 @@ class FakeConfigHub:
         return None
 
     async def _handle(self, request: Request) -> Response:
-        path = request.url.path[len("/api"):]
+        path = request.url.path[len("/api") :]
         rec = Recorded(request.method, path, dict(request.query_params))
         self.requests.append(rec)
         if request.headers.get("authorization") != f"Bearer {self.token}":
@@ -278,7 +355,9 @@ class FakeConfigHub:
         server = self._server
         server.should_exit = True
         deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and (not getattr(server, "servers", None) or any(s.is_serving() for s in server.servers)):
+        while time.monotonic() < deadline and (
+            not getattr(server, "servers", None) or any(s.is_serving() for s in server.servers)
+        ):
             await asyncio.sleep(0.01)
 
     def _dispatch(self, method: str, path: str, query: dict[str, str], body: Any) -> Response:
@@ -294,7 +373,9 @@ class FakeConfigHub:
                 return JSONResponse(self.state.spaces[sid])
             if rest == ["unit"]:
                 if method == "GET":
-                    return JSONResponse(_where([u for u in self.state.units.values() if u["SpaceID"] == sid], query.get("where")))
+                    return JSONResponse(
+                        _where([u for u in self.state.units.values() if u["SpaceID"] == sid], query.get("where"))
+                    )
                 if method == "POST":
                     return self._create_unit(sid, body, query.get("change_set_id"))
             if rest == ["unit", "tag"] and method == "POST":
@@ -313,7 +394,10 @@ class FakeConfigHub:
                     return JSONResponse(unit)
                 if len(rest) == 2 and method == "PUT":
                     if (body or {}).get("Version") != unit["Version"]:
-                        return JSONResponse({"Message": f"Version {body.get('Version')} is stale; the unit is at {unit['Version']}"}, status_code=409)
+                        return JSONResponse(
+                            {"Message": f"Version {body.get('Version')} is stale; the unit is at {unit['Version']}"},
+                            status_code=409,
+                        )
                     if not self._valid_b64((body or {}).get("Data")):
                         return JSONResponse({"Message": "Data is not base64"}, status_code=400)
                     if query.get("change_set_id") and query["change_set_id"] not in self.state.change_sets:
@@ -329,18 +413,30 @@ class FakeConfigHub:
                     return JSONResponse({"Message": f"{rest[2]} recorded (a test must never see this from cublab)"})
             if rest == ["change_set"]:
                 if method == "GET":
-                    return JSONResponse(_where([c for c in self.state.change_sets.values() if c["SpaceID"] == sid], query.get("where")))
+                    return JSONResponse(
+                        _where([c for c in self.state.change_sets.values() if c["SpaceID"] == sid], query.get("where"))
+                    )
                 if method == "POST":
                     if any(c["SpaceID"] == sid and c["Slug"] == body["Slug"] for c in self.state.change_sets.values()):
                         return JSONResponse({"Message": f"change set {body['Slug']} exists"}, status_code=409)
-                    cs = {"ChangeSetID": str(uuid.uuid4()), "SpaceID": sid, "Slug": body["Slug"], "Description": body.get("Description", ""),
-                          "Labels": dict(body.get("Labels") or {}), "Annotations": dict(body.get("Annotations") or {}), "State": "Open",
-                          "StartTagID": None, "EndTagID": None}
+                    cs = {
+                        "ChangeSetID": str(uuid.uuid4()),
+                        "SpaceID": sid,
+                        "Slug": body["Slug"],
+                        "Description": body.get("Description", ""),
+                        "Labels": dict(body.get("Labels") or {}),
+                        "Annotations": dict(body.get("Annotations") or {}),
+                        "State": "Open",
+                        "StartTagID": None,
+                        "EndTagID": None,
+                    }
                     self.state.change_sets[cs["ChangeSetID"]] = cs
                     return JSONResponse(cs)
             if rest == ["tag"]:
                 if method == "GET":
-                    return JSONResponse(_where([t for t in self.state.tags.values() if t["SpaceID"] == sid], query.get("where")))
+                    return JSONResponse(
+                        _where([t for t in self.state.tags.values() if t["SpaceID"] == sid], query.get("where"))
+                    )
                 if method == "POST":
                     tag = {"TagID": str(uuid.uuid4()), "SpaceID": sid, "Slug": body["Slug"]}
                     self.state.tags[tag["TagID"]] = tag
@@ -379,14 +475,31 @@ def approve_or_apply_calls(fake: FakeConfigHub) -> list[Recorded]:
 BASE = {"lambdaMemory": 512, "lambdaTimeout": 30, "eventSource": "sqs", "region": "eu-west-1"}
 
 
-def confighub_runtime(db: str, clock: Any, fake: FakeConfigHub, *, token: str | None = None, timeout: float = 0.5,
-                      mode: str = "shadow", confirmed: bool = False, agent: str = "agent:pytest-session1") -> Any:
+def confighub_runtime(
+    db: str,
+    clock: Any,
+    fake: FakeConfigHub,
+    *,
+    token: str | None = None,
+    timeout: float = 0.5,
+    mode: str = "shadow",
+    confirmed: bool = False,
+    agent: str = "agent:pytest-session1",
+) -> Any:
     from cublab.config import Settings
     from cublab.runtime import Runtime
 
-    settings = Settings(db=db, agent=agent, policy_path=None, authority="confighub", confighub_url=fake.url,
-                        confighub_token=token or fake.token, confighub_mode=mode, confighub_in_place_confirmed=confirmed,
-                        confighub_timeout=timeout)
+    settings = Settings(
+        db=db,
+        agent=agent,
+        policy_path=None,
+        authority="confighub",
+        confighub_url=fake.url,
+        confighub_token=token or fake.token,
+        confighub_mode=mode,
+        confighub_in_place_confirmed=confirmed,
+        confighub_timeout=timeout,
+    )
     return Runtime(settings, clock=clock)
 
 
@@ -399,8 +512,9 @@ def seed_confighub(fake: FakeConfigHub, space: str, unit: str | None, data: dict
         fake.seed_unit(space, unit, json.dumps(data, sort_keys=True))
 
 
-async def finished_experiment(client: Any, space: str, unit: str, changes=({"lambdaMemory": 1024}, {"lambdaMemory": 2048}),
-                              means=(200.0, 120.0)) -> tuple[dict, list[dict]]:
+async def finished_experiment(
+    client: Any, space: str, unit: str, changes=({"lambdaMemory": 1024}, {"lambdaMemory": 2048}), means=(200.0, 120.0)
+) -> tuple[dict, list[dict]]:
     """A finished experiment over this module's BASE whose last variant wins clearly."""
     from conftest import finished_experiment as over
 

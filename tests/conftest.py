@@ -157,15 +157,38 @@ async def call_error(client: Client, tool: str, **arguments: Any) -> str:
     return text
 
 
-async def finished_experiment(client: Client, space: str, unit: str, base: dict[str, Any],
-                              changes=({"lambdaMemory": 1024}, {"lambdaMemory": 2048}), means=(200.0, 120.0)) -> tuple[dict, list[dict]]:
+async def finished_experiment(
+    client: Client,
+    space: str,
+    unit: str,
+    base: dict[str, Any],
+    changes=({"lambdaMemory": 1024}, {"lambdaMemory": 2048}),
+    means=(200.0, 120.0),
+) -> tuple[dict, list[dict]]:
     """A finished experiment on `space/unit`: one variant per change over `base`, 10 points each; the last wins clearly."""
     sandbox = await call(client, "sandbox_spawn", name="tune", purpose="tune the handler", ttl="2h")
-    exp = await call(client, "experiment_create", sandbox_id=sandbox["id"], name="memory", hypothesis="more memory is faster",
-                     objective_metric="p95", direction="minimize", target_space=space, target_unit=unit)
+    exp = await call(
+        client,
+        "experiment_create",
+        sandbox_id=sandbox["id"],
+        name="memory",
+        hypothesis="more memory is faster",
+        objective_metric="p95",
+        direction="minimize",
+        target_space=space,
+        target_unit=unit,
+    )
     variants = []
     for n, change in enumerate(changes):
-        variants.append((await call(client, "variant_log", experiment_id=exp["id"], name=f"v{n}", config={**base, **change}))["variant"])
-    points = [{"variant": v["id"], "metric": "p95", "value": mean + (k % 5)} for v, mean in zip(variants, means, strict=True) for k in range(10)]
+        variants.append(
+            (await call(client, "variant_log", experiment_id=exp["id"], name=f"v{n}", config={**base, **change}))[
+                "variant"
+            ]
+        )
+    points = [
+        {"variant": v["id"], "metric": "p95", "value": mean + (k % 5)}
+        for v, mean in zip(variants, means, strict=True)
+        for k in range(10)
+    ]
     await call(client, "result_log", experiment_id=exp["id"], points=points)
     return exp, variants

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -9,8 +10,8 @@ import sys
 
 import pytest
 import sqlalchemy as sa
-from conftest import AGENT, call
 
+from conftest import AGENT, call
 from cublab.store import audit
 
 pytestmark = pytest.mark.anyio
@@ -32,22 +33,40 @@ async def test_every_mutation_writes_exactly_one_event_with_actor_and_explanatio
         assert len(log) == seen + 1, f"{tool} wrote {len(log) - seen} events"
         seen += 1
         event = log[-1]
-        assert (event["actor"], event["action"], event["object_type"], event["explanation"]) == (AGENT, action, object_type, why)
+        assert (event["actor"], event["action"], event["object_type"], event["explanation"]) == (
+            AGENT,
+            action,
+            object_type,
+            why,
+        )
         return {"result": result, "event": event}
 
     spawn = await mutate("sandbox_spawn", "sandbox.spawn", "sandbox", name="s", purpose="p", ttl="2h")
     sandbox_id = spawn["result"]["id"]
     assert spawn["event"]["object_id"] == sandbox_id
-    exp = await mutate("experiment_create", "experiment.create", "experiment", sandbox_id=sandbox_id, name="e", hypothesis="h",
-                       objective_metric="m", direction="maximize")
+    exp = await mutate(
+        "experiment_create",
+        "experiment.create",
+        "experiment",
+        sandbox_id=sandbox_id,
+        name="e",
+        hypothesis="h",
+        objective_metric="m",
+        direction="maximize",
+    )
     exp_id = exp["result"]["id"]
     assert exp["event"]["object_id"] == exp_id
     related = exp["event"]["related"]
     assert (json.loads(related) if isinstance(related, str) else related) == {"sandbox_id": sandbox_id}
     variant = await mutate("variant_log", "variant.log", "variant", experiment_id=exp_id, name="a", config={"x": 1})
     assert variant["event"]["object_id"] == variant["result"]["variant"]["id"]
-    results = await mutate("result_log", "result.log", "result_batch", experiment_id=exp_id,
-                           points=[{"variant": "a", "metric": "m", "value": 1.0}] * 3)
+    results = await mutate(
+        "result_log",
+        "result.log",
+        "result_batch",
+        experiment_id=exp_id,
+        points=[{"variant": "a", "metric": "m", "value": 1.0}] * 3,
+    )
     assert results["event"]["object_id"] == str(results["result"]["batch_id"])
     details = results["event"]["details"]
     assert (json.loads(details) if isinstance(details, str) else details)["digest"] == results["result"]["digest"]
@@ -55,8 +74,13 @@ async def test_every_mutation_writes_exactly_one_event_with_actor_and_explanatio
     await mutate("sandbox_destroy", "sandbox.destroy", "sandbox", sandbox_id=sandbox_id)
 
     # Reads and no-op writes write nothing.
-    for tool, args in (("sandbox_get", {"sandbox_id": sandbox_id}), ("sandbox_list", {}), ("experiment_get", {"experiment_id": exp_id}),
-                       ("experiment_list", {}), ("experiment_compare", {"experiment_id": exp_id})):
+    for tool, args in (
+        ("sandbox_get", {"sandbox_id": sandbox_id}),
+        ("sandbox_list", {}),
+        ("experiment_get", {"experiment_id": exp_id}),
+        ("experiment_list", {}),
+        ("experiment_compare", {"experiment_id": exp_id}),
+    ):
         await call(any_client, tool, **args)
     await call(any_client, "sandbox_destroy", sandbox_id=sandbox_id)
     assert len(events(any_runtime)) == seen
@@ -64,7 +88,7 @@ async def test_every_mutation_writes_exactly_one_event_with_actor_and_explanatio
     log = events(any_runtime)
     assert [e["seq"] for e in log] == list(range(1, seen + 1))
     assert log[0]["prev_hash"] == audit.GENESIS
-    assert all(later["prev_hash"] == earlier["hash"] for earlier, later in zip(log, log[1:]))
+    assert all(later["prev_hash"] == earlier["hash"] for earlier, later in itertools.pairwise(log))
     with any_runtime.ctx.db.engine.connect() as conn:
         result = audit.verify(conn)
     assert result.ok and result.events == seen
@@ -72,12 +96,24 @@ async def test_every_mutation_writes_exactly_one_event_with_actor_and_explanatio
 
 async def test_a_failed_mutation_leaves_no_event(client, runtime) -> None:
     sandbox = await call(client, "sandbox_spawn", name="s", purpose="p")
-    exp = await call(client, "experiment_create", sandbox_id=sandbox["id"], name="e", hypothesis="h", objective_metric="m",
-                     direction="minimize")
+    exp = await call(
+        client,
+        "experiment_create",
+        sandbox_id=sandbox["id"],
+        name="e",
+        hypothesis="h",
+        objective_metric="m",
+        direction="minimize",
+    )
     await call(client, "variant_log", experiment_id=exp["id"], name="a", config={"x": 1})
     before = events(runtime)
-    bad = await client.call_tool("result_log", {"experiment_id": exp["id"], "points": [{"variant": "a", "metric": "m", "value": 1.0},
-                                                                                         {"variant": "zz", "metric": "m", "value": 1.0}]})
+    bad = await client.call_tool(
+        "result_log",
+        {
+            "experiment_id": exp["id"],
+            "points": [{"variant": "a", "metric": "m", "value": 1.0}, {"variant": "zz", "metric": "m", "value": 1.0}],
+        },
+    )
     assert bad.is_error
     assert events(runtime) == before
 
@@ -88,14 +124,25 @@ async def test_a_failed_mutation_leaves_no_event(client, runtime) -> None:
 async def populated(client, n: int = 8) -> None:
     """A few events to tamper with: 1 spawn + 1 experiment + variants + results."""
     sandbox = await call(client, "sandbox_spawn", name="s", purpose="p")
-    exp = await call(client, "experiment_create", sandbox_id=sandbox["id"], name="e", hypothesis="h", objective_metric="m",
-                     direction="minimize")
+    exp = await call(
+        client,
+        "experiment_create",
+        sandbox_id=sandbox["id"],
+        name="e",
+        hypothesis="h",
+        objective_metric="m",
+        direction="minimize",
+    )
     for k in range(n - 2):
-        await call(client, "variant_log", experiment_id=exp["id"], name=f"v{k}", config={"k": k}, explanation=f"try {k}")
+        await call(
+            client, "variant_log", experiment_id=exp["id"], name=f"v{k}", config={"k": k}, explanation=f"try {k}"
+        )
 
 
 def verify_cli(db: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cublab", "audit", "verify", "--db", db], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "cublab", "audit", "verify", "--db", db], capture_output=True, text=True, timeout=60
+    )
 
 
 def tamper(db: str, *statements: str) -> None:
@@ -113,13 +160,18 @@ async def test_verify_passes_on_an_intact_log(client, sqlite_url) -> None:
 
 async def test_verify_names_an_edited_and_a_deleted_event(client, sqlite_url) -> None:
     await populated(client)
-    tamper(sqlite_url, "UPDATE audit_event SET explanation = 'nothing to see' WHERE seq = 3",
-           "DELETE FROM audit_event WHERE seq = 6")
+    tamper(
+        sqlite_url,
+        "UPDATE audit_event SET explanation = 'nothing to see' WHERE seq = 3",
+        "DELETE FROM audit_event WHERE seq = 6",
+    )
     result = verify_cli(sqlite_url)
     assert result.returncode != 0
     assert "event 3: contents do not match its hash" in result.stderr
     assert "event 6: missing" in result.stderr
-    assert "event 7" not in result.stderr and "event 2" not in result.stderr  # names the tampered events, not their neighbours
+    assert (
+        "event 7" not in result.stderr and "event 2" not in result.stderr
+    )  # names the tampered events, not their neighbours
 
 
 @pytest.mark.parametrize("column", ["actor", "action", "object_id", "at", "details", "related", "prev_hash"])
@@ -144,12 +196,16 @@ async def test_rewriting_an_event_and_its_hash_is_caught_by_the_next_link(client
     await populated(client)
     row = events(runtime)[3]  # seq 4
     row["explanation"] = "rewritten history"
-    forged = audit.event_hash({k: (json.loads(v) if k in ("related", "details") and isinstance(v, str) else v) for k, v in row.items()})
+    forged = audit.event_hash(
+        {k: (json.loads(v) if k in ("related", "details") and isinstance(v, str) else v) for k, v in row.items()}
+    )
     with sqlite3.connect(sqlite_url) as conn:
         conn.execute("UPDATE audit_event SET explanation = ?, hash = ? WHERE seq = 4", ("rewritten history", forged))
     with runtime.ctx.db.engine.connect() as conn:
         problems = audit.verify(conn).problems
-    assert [str(p) for p in problems] == ["event 5: prev_hash does not match the event before it: the previous event was rewritten"]
+    assert [str(p) for p in problems] == [
+        "event 5: prev_hash does not match the event before it: the previous event was rewritten"
+    ]
     result = verify_cli(sqlite_url)
     assert result.returncode != 0 and "event 5: prev_hash does not match" in result.stderr
 

@@ -12,11 +12,18 @@ import re
 from typing import Any
 
 import pytest
-from confighub_fake import BASE, FakeConfigHub, approve_or_apply_calls, confighub_runtime, finished_experiment, seed_confighub
-from conftest import call, make_runtime
 from mcp import Client
 from sqlmodel import select
 
+from confighub_fake import (
+    BASE,
+    FakeConfigHub,
+    approve_or_apply_calls,
+    confighub_runtime,
+    finished_experiment,
+    seed_confighub,
+)
+from conftest import call, make_runtime
 from cublab.domain.errors import NotFound
 from cublab.domain.identity import human_identity
 from cublab.mcp_server import build_server
@@ -56,7 +63,10 @@ class Backend:
     def change_sets(self, slug: str) -> list[dict[str, Any]]:
         if self.fake is None:
             with self.runtime.ctx.db.read() as session:
-                return [{"Slug": c.slug, "Labels": c.labels} for c in session.exec(select(ChangeSet).where(ChangeSet.slug == slug)).all()]
+                return [
+                    {"Slug": c.slug, "Labels": c.labels}
+                    for c in session.exec(select(ChangeSet).where(ChangeSet.slug == slug)).all()
+                ]
         return [c for c in self.fake.state.change_sets.values() if c["Slug"] == slug]
 
     def proposed(self, proposal: dict) -> tuple[dict, set[str], str]:
@@ -113,11 +123,15 @@ async def test_a_proposal_lands_in_one_change_set_and_the_head_does_not_move(bac
     assert proposal["patch"] == [{"op": "replace", "path": "/lambdaMemory", "value": 2048}]
     assert proposal["target"]["base_revision_num"] == 1
     after = backend.head("mw-staging", "handler")
-    assert (after.data, after.head_revision_num) == (before.data, before.head_revision_num), "a proposal must not move the head"
+    assert (after.data, after.head_revision_num) == (before.data, before.head_revision_num), (
+        "a proposal must not move the head"
+    )
     sets = backend.change_sets(f"proposal-{proposal['id']}")
     assert len(sets) == 1
     assert sets[0]["Labels"]["proposal-id"] == proposal["id"] and sets[0]["Labels"]["variant-id"] == fast["id"]
-    assert sets[0]["Labels"]["proposer-type"] == "agent" and sets[0]["Labels"]["risk-class"] == proposal["risk"]["level"]
+    assert (
+        sets[0]["Labels"]["proposer-type"] == "agent" and sets[0]["Labels"]["risk-class"] == proposal["risk"]["level"]
+    )
     data, tags, _ = backend.proposed(proposal)
     assert data == fast["config"] and tags == set()
 
@@ -134,8 +148,14 @@ async def test_promoting_again_returns_the_same_proposal_and_no_second_change_se
 async def test_a_new_unit_is_proposed_without_creating_it(backend) -> None:
     backend.seed("mw-staging", "handler", BASE, "staging")
     _, (_, fast) = await finished_experiment(backend.client, "mw-staging", "worker")
-    proposal = await call(backend.client, "variant_promote", variant_id=fast["id"], rationale="new worker", confidence=0.7, new_unit=True)
-    assert proposal["state"] == "pending" and proposal["target"]["new_unit"] is True and proposal["target"]["base_revision_num"] is None
+    proposal = await call(
+        backend.client, "variant_promote", variant_id=fast["id"], rationale="new worker", confidence=0.7, new_unit=True
+    )
+    assert (
+        proposal["state"] == "pending"
+        and proposal["target"]["new_unit"] is True
+        and proposal["target"]["base_revision_num"] is None
+    )
     assert backend.head("mw-staging", "worker") is None, "a proposed new unit does not exist until a human applies it"
     assert len(backend.change_sets(f"proposal-{proposal['id']}")) == 1
     assert backend.proposed(proposal)[0] == fast["config"]
@@ -143,13 +163,19 @@ async def test_a_new_unit_is_proposed_without_creating_it(backend) -> None:
 
 async def test_break_glass_capture_is_tagged_and_names_incident_and_time(backend) -> None:
     backend.seed("mw-prod", "handler", BASE, "production")
-    await call(backend.client, "breakglass_declare", incident_id="INC-7", reason="OOM under load", units=["mw-prod/handler"])
+    await call(
+        backend.client, "breakglass_declare", incident_id="INC-7", reason="OOM under load", units=["mw-prod/handler"]
+    )
     live = {**BASE, "lambdaMemory": 4096}
-    result = await call(backend.client, "breakglass_capture", incident_id="INC-7", unit="mw-prod/handler", live_state=live)
+    result = await call(
+        backend.client, "breakglass_capture", incident_id="INC-7", unit="mw-prod/handler", live_state=live
+    )
     proposal = result["proposal"]
     assert result["drift"] is True and proposal["state"] == "pending"
     data, tags, description = backend.proposed(proposal)
     assert data == live and "break-glass" in tags
-    assert re.fullmatch(r"break-glass \(INC-7\): captured live state at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", description), description
+    assert re.fullmatch(
+        r"break-glass \(INC-7\): captured live state at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", description
+    ), description
     assert backend.head("mw-prod", "handler").data == BASE
     assert len(backend.change_sets("break-glass-INC-7")) == 1

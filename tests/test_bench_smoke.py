@@ -13,6 +13,8 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 @pytest.mark.parametrize("name", ["ledger", "compare", "roundtrip", "coldstart", "decisions"])
 def test_bench_runs_quick(name: str) -> None:
-    done = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), "--quick"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / f"{name}.py"), "--quick"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "target " in done.stdout, done.stdout

@@ -8,9 +8,9 @@ import sqlite3
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import AGENT, call, call_error
 from typer.testing import CliRunner
 
+from conftest import AGENT, call, call_error
 from cublab.cli import app as cli_app
 from cublab.domain.identity import human_identity
 
@@ -47,8 +47,13 @@ def when(text: str) -> datetime:
 
 
 async def declare(client, incident="INC-2041", units=(HANDLER, QUEUE_UNIT)):
-    return await call(client, "breakglass_declare", incident_id=incident, reason="handler OOM-killed under load; memory raised by hand",
-                      units=list(units))
+    return await call(
+        client,
+        "breakglass_declare",
+        incident_id=incident,
+        reason="handler OOM-killed under load; memory raised by hand",
+        units=list(units),
+    )
 
 
 async def capture(client, unit, live, incident="INC-2041"):
@@ -97,7 +102,9 @@ async def test_capture_records_a_pending_break_glass_revision_and_meets_the_obli
     with sqlite3.connect(seeded.settings.db) as conn:
         conn.row_factory = sqlite3.Row
         rev = conn.execute("SELECT * FROM ch_revision WHERE state = 'pending'").fetchone()
-        change_set = conn.execute("SELECT * FROM ch_change_set WHERE change_set_id = ?", (rev["change_set_id"],)).fetchone()
+        change_set = conn.execute(
+            "SELECT * FROM ch_change_set WHERE change_set_id = ?", (rev["change_set_id"],)
+        ).fetchone()
         tags = {r[0] for r in conn.execute("SELECT slug FROM ch_tag")}
     assert "break-glass" in rev["tags"] and rev["source"] == "capture"
     stamp = clock.now.strftime("%Y-%m-%dT%H:%M:%S")
@@ -136,12 +143,17 @@ async def test_capture_refusals_name_the_field_and_store_nothing(client, seeded)
         assert SECRET_VALUE not in message
     assert audit_count(seeded) == before
     await capture(client, HANDLER, {**BASE, "lambdaMemory": 1024})
-    message = await call_error(client, "breakglass_capture", incident_id="INC-2041", unit=HANDLER, live_state={**BASE, "lambdaMemory": 4096})
+    message = await call_error(
+        client, "breakglass_capture", incident_id="INC-2041", unit=HANDLER, live_state={**BASE, "lambdaMemory": 4096}
+    )
     assert "unit" in message and "already captured" in message
     with sqlite3.connect(seeded.settings.db) as conn:
         assert conn.execute("SELECT count(*) FROM proposal").fetchone()[0] == 1
-        dump = "\n".join(repr(r) for t in ("ch_revision", "proposal", "audit_event", "incident", "obligation")
-                         for r in conn.execute(f"SELECT * FROM {t}"))
+        dump = "\n".join(
+            repr(r)
+            for t in ("ch_revision", "proposal", "audit_event", "incident", "obligation")
+            for r in conn.execute(f"SELECT * FROM {t}")
+        )
     assert SECRET_VALUE not in dump
 
 
@@ -169,7 +181,9 @@ async def test_review_persists_one_capture_and_reverts_the_other(client, seeded,
     review = next(o for o in everything["obligations"] if o["kind"] == "review")
     assert sorted(review["evidence"]["decisions"]) == sorted([f"{keep['id']}: applied", f"{undo['id']}: rejected"])
     with sqlite3.connect(seeded.settings.db) as conn:
-        states = dict(conn.execute("SELECT change_set_id, state FROM ch_change_set WHERE slug LIKE '%INC-2041%'").fetchall())
+        states = dict(
+            conn.execute("SELECT change_set_id, state FROM ch_change_set WHERE slug LIKE '%INC-2041%'").fetchall()
+        )
     assert list(states.values()) == ["applied"]
     verify = CliRunner().invoke(cli_app, ["audit", "verify", "--db", seeded.settings.db])
     assert verify.exit_code == 0, verify.output
@@ -231,7 +245,9 @@ async def test_break_glass_round_trip_on_every_database(any_client, any_runtime,
     assert result["drift"] is True and proposal["patch"] == [{"op": "replace", "path": "/lambdaMemory", "value": 1536}]
     kind = proposal["requirement"]["kind"]
     for who in (ALICE, BOB)[: max(1, proposal["requirement"]["approvals_needed"])]:
-        (any_runtime.review.approve if kind == "approval" else any_runtime.review.acknowledge)(proposal["id"], who, "keep")
+        (any_runtime.review.approve if kind == "approval" else any_runtime.review.acknowledge)(
+            proposal["id"], who, "keep"
+        )
     assert any_runtime.review.apply(proposal["id"], CAROL).applied
     assert head(any_runtime).data == {**BASE, "lambdaMemory": 1536}
     listed = await call(any_client, "obligation_list", status="all")
@@ -240,11 +256,15 @@ async def test_break_glass_round_trip_on_every_database(any_client, any_runtime,
 
 async def test_declare_and_capture_refuse_secrets_and_unknown_spaces(client, seeded) -> None:
     before = audit_count(seeded)
-    message = await call_error(client, "breakglass_declare", incident_id="INC-1", reason=f"rotated password={SECRET_VALUE}", units=[HANDLER])
+    message = await call_error(
+        client, "breakglass_declare", incident_id="INC-1", reason=f"rotated password={SECRET_VALUE}", units=[HANDLER]
+    )
     assert "reason" in message and SECRET_VALUE not in message
     assert audit_count(seeded) == before
     # A space the authority does not know could never be captured: its obligation would be overdue forever.
-    message = await call_error(client, "breakglass_declare", incident_id="INC-2", reason="typo", units=[HANDLER, "mw-nowhere/handler"])
+    message = await call_error(
+        client, "breakglass_declare", incident_id="INC-2", reason="typo", units=[HANDLER, "mw-nowhere/handler"]
+    )
     assert "units" in message and "mw-nowhere" in message
     assert audit_count(seeded) == before and (await call(client, "obligation_list", status="all"))["obligations"] == []
     # A new unit in a known space is fine: it may have been created by hand during the outage.
@@ -262,9 +282,13 @@ async def test_an_expired_capture_still_owes_its_review(client, seeded, clock) -
     proposal_id = captured["proposal"]["id"]
     clock.advance(days=8)
     assert seeded.review.expire_due(SYSTEM) == [proposal_id]
-    review = [o for o in (await call(client, "obligation_list", status="all"))["obligations"] if o["kind"] == "review"][0]
+    review = next(
+        o for o in (await call(client, "obligation_list", status="all"))["obligations"] if o["kind"] == "review"
+    )
     assert review["status"] == "overdue", "an expired capture was never reviewed"
     seeded.review.reject(proposal_id, ALICE, "revert: the live system goes back to revision 1")
-    review = [o for o in (await call(client, "obligation_list", status="all"))["obligations"] if o["kind"] == "review"][0]
+    review = next(
+        o for o in (await call(client, "obligation_list", status="all"))["obligations"] if o["kind"] == "review"
+    )
     assert review["status"] == "met"
     assert head(seeded).data == BASE

@@ -14,10 +14,36 @@ POLICY = load_policy().policy.bypass
 SECRET_VALUE = "s3cr3t-literal-value-do-not-store"
 FAST = settings(max_examples=200, deadline=None)
 
-KINDS = ["", "Deployment", "ConfigMap", "Secret", "ServiceMonitor", "Provider", "Event", "TestEnvironment", "DaemonSet", "Sandbox"]
+KINDS = [
+    "",
+    "Deployment",
+    "ConfigMap",
+    "Secret",
+    "ServiceMonitor",
+    "Provider",
+    "Event",
+    "TestEnvironment",
+    "DaemonSet",
+    "Sandbox",
+]
 NAMES = ["", "web", "argocd-server", "confighub-worker", "prometheus", "fluent-bit", "datadog-agent", "api"]
-CONTEXTS = ["local", "ci", "preview", "sandbox", "staging", "production", "prod-eu", "kind-dev", "kind-prod", "minikube",
-            "docker-desktop", "k3d-x", "qa", "preview-pr-9", "localhost"]
+CONTEXTS = [
+    "local",
+    "ci",
+    "preview",
+    "sandbox",
+    "staging",
+    "production",
+    "prod-eu",
+    "kind-dev",
+    "kind-prod",
+    "minikube",
+    "docker-desktop",
+    "k3d-x",
+    "qa",
+    "preview-pr-9",
+    "localhost",
+]
 SPACES = [None, "messagewall-prod", "messagewall-dev", "platform"]
 NAMESPACES = [None, "default", "argocd", "monitoring", "kube-system", "prod"]
 LABELS = st.dictionaries(
@@ -28,10 +54,20 @@ LABELS = st.dictionaries(
 
 
 def _documents() -> st.SearchStrategy:
-    plain = st.just({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}})
-    observed = st.just({"kind": "Deployment", "spec": {"replicas": 5, "autoscaling": {"minReplicas": 1}}, "status": {"currentReplicas": 5}})
+    plain = st.just(
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}}
+    )
+    observed = st.just(
+        {
+            "kind": "Deployment",
+            "spec": {"replicas": 5, "autoscaling": {"minReplicas": 1}},
+            "status": {"currentReplicas": 5},
+        }
+    )
     status_only = st.just({"kind": "HorizontalPodAutoscaler", "status": {"currentReplicas": 3}})
-    secret = st.just({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "stringData": {"password": SECRET_VALUE}})
+    secret = st.just(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "stringData": {"password": SECRET_VALUE}}
+    )
     with_literal = st.just({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"password": SECRET_VALUE}})
     compose = st.just({"services": {"db": {"image": "postgres"}}})
     scrape = st.just({"scrape_configs": [{"job_name": "x"}]})
@@ -73,7 +109,10 @@ def test_exactly_one_verdict_and_a_criterion_consistent_with_it(change: ChangeFa
     if d.verdict == "use_confighub":
         # No criterion, nothing owed; a bypass label, if any, is refused in so many words.
         assert d.criterion is None and d.reconciliation is None and d.audit_requirement is None
-        bypass_label = change.labels.get("bypass-confighub", (change.document or {}).get("metadata", {}).get("labels", {}).get("bypass-confighub", ""))
+        bypass_label = change.labels.get(
+            "bypass-confighub",
+            (change.document or {}).get("metadata", {}).get("labels", {}).get("bypass-confighub", ""),
+        )
         assert (d.refused_label is not None) == (bypass_label.lower() == "true")
     else:
         # Any bypass names exactly one criterion whose reconciliation matches the verdict:
@@ -144,7 +183,12 @@ def test_deterministic(change: ChangeFacts) -> None:
 )
 def test_sandbox_eligible_iff_criterion_7_without_problems(context, ttl, secret_paths, space) -> None:
     result = sandbox_eligibility(POLICY, ttl=ttl, context=context, secret_paths=secret_paths, space=space)
-    expected = result.decision.context_class != "production" and ttl is not None and ttl <= POLICY.ephemeral.max_ttl and not secret_paths
+    expected = (
+        result.decision.context_class != "production"
+        and ttl is not None
+        and ttl <= POLICY.ephemeral.max_ttl
+        and not secret_paths
+    )
     assert result.eligible == expected
     assert result.eligible == (not result.problems)
     if result.eligible:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from conftest import AGENT, call, call_error
 from typer.testing import CliRunner
 
+from conftest import AGENT, call, call_error
 from cublab.cli import app as cli_app
 
 pytestmark = pytest.mark.anyio
@@ -21,7 +21,9 @@ pytestmark = pytest.mark.anyio
 # A literal password the secret gate recognises; it must never be stored anywhere.
 SECRET_VALUE = "Tr0ub4dor-" + "x9Qz7Lk2"
 SECRET_DOC = {
-    "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "default"},
     "spec": {"template": {"env": [{"name": "MODE", "value": "fast"}]}, "database": {"password": SECRET_VALUE}},
 }
 
@@ -52,24 +54,71 @@ def decision_row(runtime, decision_id: str) -> dict:
 
 # One change per criterion, as an agent would describe it: (arguments, verdict, criterion, reconciliation kind).
 CRITERIA = [
-    pytest.param(dict(context="staging", document={"kind": "TestEnvironment", "metadata": {"name": "t", "labels": {"ephemeral": "true", "ttl": "2h", "bypass-confighub": "true"}}}),
-                 "bypass", 1, "none", "None", id="c1-ephemeral"),
+    pytest.param(
+        dict(
+            context="staging",
+            document={
+                "kind": "TestEnvironment",
+                "metadata": {"name": "t", "labels": {"ephemeral": "true", "ttl": "2h", "bypass-confighub": "true"}},
+            },
+        ),
+        "bypass",
+        1,
+        "none",
+        "None",
+        id="c1-ephemeral",
+    ),
     pytest.param(dict(context="kind-dev", kind="Deployment", name="web"), "bypass", 2, "none", "None", id="c2-local"),
-    pytest.param(dict(context="production", kind="Deployment", name="confighub-worker", namespace="confighub"), "bypass", 3, "separate_bootstrap",
-                 "Bootstrap runbook with change log", id="c3-platform"),
-    pytest.param(dict(context="production", kind="Deployment", name="web", incident_id="INC-7"), "bypass_then_reconcile", 4, "required",
-                 "Mandatory capture within 1 hour", id="c4-breakglass"),
-    pytest.param(dict(context="production", kind="Secret", name="oauth-client"), "bypass", 5, "reference_only",
-                 "Secret management system's audit log", id="c5-secret-kind"),
-    pytest.param(dict(context="production", kind="Event", name="web.17a"), "bypass", 6, "none", "Not configuration; no audit", id="c6-observed"),
-    pytest.param(dict(context="production", kind="ServiceMonitor", name="web"), "bypass", 8, "optional", "Optional; bootstrap runbook", id="c8-observability"),
-    pytest.param(dict(context="production", kind="Deployment", name="web"), "use_confighub", None, None, None, id="use-confighub"),
+    pytest.param(
+        dict(context="production", kind="Deployment", name="confighub-worker", namespace="confighub"),
+        "bypass",
+        3,
+        "separate_bootstrap",
+        "Bootstrap runbook with change log",
+        id="c3-platform",
+    ),
+    pytest.param(
+        dict(context="production", kind="Deployment", name="web", incident_id="INC-7"),
+        "bypass_then_reconcile",
+        4,
+        "required",
+        "Mandatory capture within 1 hour",
+        id="c4-breakglass",
+    ),
+    pytest.param(
+        dict(context="production", kind="Secret", name="oauth-client"),
+        "bypass",
+        5,
+        "reference_only",
+        "Secret management system's audit log",
+        id="c5-secret-kind",
+    ),
+    pytest.param(
+        dict(context="production", kind="Event", name="web.17a"),
+        "bypass",
+        6,
+        "none",
+        "Not configuration; no audit",
+        id="c6-observed",
+    ),
+    pytest.param(
+        dict(context="production", kind="ServiceMonitor", name="web"),
+        "bypass",
+        8,
+        "optional",
+        "Optional; bootstrap runbook",
+        id="c8-observability",
+    ),
+    pytest.param(
+        dict(context="production", kind="Deployment", name="web"), "use_confighub", None, None, None, id="use-confighub"
+    ),
 ]
 
 
 @pytest.mark.parametrize(("args", "verdict", "criterion", "reconciliation", "audit_requirement"), CRITERIA)
 async def test_each_criterion_through_the_tool_is_logged_with_the_policy_version(
-        client, runtime, args, verdict, criterion, reconciliation, audit_requirement) -> None:
+    client, runtime, args, verdict, criterion, reconciliation, audit_requirement
+) -> None:
     answer = await call(client, "bypass_check", **args)
     assert answer["verdict"] == verdict
     assert (answer["criterion"] or {}).get("number") == criterion
@@ -95,7 +144,11 @@ async def test_criterion_7_cannot_be_claimed_through_bypass_check(client) -> Non
 
 async def test_literal_secret_names_paths_and_reference_and_is_never_stored(client, runtime) -> None:
     answer = await call(client, "bypass_check", context="staging", document=SECRET_DOC)
-    criteria = [answer["criterion"]["number"]] + [c["number"] for c in answer["also_matched"]] if answer["criterion"] else [c["number"] for c in answer["also_matched"]]
+    criteria = (
+        [answer["criterion"]["number"]] + [c["number"] for c in answer["also_matched"]]
+        if answer["criterion"]
+        else [c["number"] for c in answer["also_matched"]]
+    )
     assert answer["criterion"]["number"] == 5, answer
     assert answer["verdict"] == "bypass" and 5 in criteria
     assert answer["secrets"]["paths"] == ["/spec/database/password"]
@@ -151,7 +204,9 @@ async def test_reachability_omitted_asks_the_authority(client, runtime) -> None:
 
 
 async def test_bypass_label_without_a_criterion_is_refused(client) -> None:
-    answer = await call(client, "bypass_check", context="production", kind="Deployment", name="web", labels={"bypass-confighub": "true"})
+    answer = await call(
+        client, "bypass_check", context="production", kind="Deployment", name="web", labels={"bypass-confighub": "true"}
+    )
     assert answer["verdict"] == "use_confighub" and answer["criterion"] is None
     assert answer["refused_label"] and "bypass-confighub" in answer["refused_label"]
 
@@ -162,7 +217,9 @@ async def test_ephemeral_label_with_ttl_over_the_maximum_is_not_ephemeral(client
     assert answer["verdict"] == "use_confighub" and answer["criterion"] is None
     assert answer["refused_label"]
     assert any("72h" in r for r in answer["reasons"] + answer["path"])
-    within = await call(client, "bypass_check", context="staging", kind="Deployment", name="web", labels={**labels, "ttl": "72h"})
+    within = await call(
+        client, "bypass_check", context="staging", kind="Deployment", name="web", labels={**labels, "ttl": "72h"}
+    )
     assert within["criterion"]["number"] == 1
 
 
@@ -176,13 +233,16 @@ async def test_each_decision_is_audited_and_the_chain_verifies(client, runtime) 
     assert verify.exit_code == 0, verify.output
 
 
-@pytest.mark.parametrize(("args", "field"), [
-    (dict(context="staging", document={"blob": "x" * (1024 * 1024 + 10)}), "document"),
-    (dict(context="staging", kind="Job", ttl="soon"), "ttl"),
-    (dict(context="", kind="Job"), "context"),
-    (dict(context="   ", kind="Job"), "context"),
-    (dict(kind="Job"), "context"),
-])
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (dict(context="staging", document={"blob": "x" * (1024 * 1024 + 10)}), "document"),
+        (dict(context="staging", kind="Job", ttl="soon"), "ttl"),
+        (dict(context="", kind="Job"), "context"),
+        (dict(context="   ", kind="Job"), "context"),
+        (dict(kind="Job"), "context"),
+    ],
+)
 async def test_bad_input_names_the_field_and_logs_nothing(client, runtime, args, field) -> None:
     message = await call_error(client, "bypass_check", **args)
     assert field in message
@@ -204,8 +264,15 @@ async def test_decisions_list_filters_by_verdict_and_criterion(client, runtime) 
     everything = listing()
     assert all(n in everything for n in ("local-web", "scrape-web", "prod-web", "hot-fix"))
     bypassed = listing("--verdict", "bypass")
-    assert "local-web" in bypassed and "scrape-web" in bypassed and "prod-web" not in bypassed and "hot-fix" not in bypassed
-    assert "prod-web" in listing("--verdict", "use_confighub") and "local-web" not in listing("--verdict", "use_confighub")
+    assert (
+        "local-web" in bypassed
+        and "scrape-web" in bypassed
+        and "prod-web" not in bypassed
+        and "hot-fix" not in bypassed
+    )
+    assert "prod-web" in listing("--verdict", "use_confighub") and "local-web" not in listing(
+        "--verdict", "use_confighub"
+    )
     c8 = listing("--criterion", "8")
     assert "scrape-web" in c8 and "local-web" not in c8
     c4 = listing("--verdict", "bypass_then_reconcile", "--criterion", "4")
@@ -215,14 +282,17 @@ async def test_decisions_list_filters_by_verdict_and_criterion(client, runtime) 
 # ---- sandbox_spawn through the engine -------------------------------------------------------
 
 
-@pytest.mark.parametrize(("args", "field"), [
-    (dict(context="production"), "context"),
-    (dict(context="prod-eu-1"), "context"),
-    (dict(context="kind-prod"), "context"),
-    (dict(labels={"db-password": SECRET_VALUE}), "labels"),
-    (dict(ttl="5d"), "ttl"),
-    (dict(ttl="forever"), "ttl"),
-])
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (dict(context="production"), "context"),
+        (dict(context="prod-eu-1"), "context"),
+        (dict(context="kind-prod"), "context"),
+        (dict(labels={"db-password": SECRET_VALUE}), "labels"),
+        (dict(ttl="5d"), "ttl"),
+        (dict(ttl="forever"), "ttl"),
+    ],
+)
 async def test_sandbox_spawn_refuses_what_does_not_qualify_and_writes_nothing(client, runtime, args, field) -> None:
     before = audit_count(runtime)
     message = await call_error(client, "sandbox_spawn", name="try", purpose="tune memory", **args)
@@ -258,7 +328,9 @@ async def test_literal_secret_in_a_described_field_is_refused_and_not_stored(cli
 
 
 async def test_literal_secret_in_the_sandbox_context_is_refused_and_not_stored(client, runtime) -> None:
-    message = await call_error(client, "sandbox_spawn", name="try", purpose="p", ttl="2h", context=f"kind-{GITHUB_TOKEN}")
+    message = await call_error(
+        client, "sandbox_spawn", name="try", purpose="p", ttl="2h", context=f"kind-{GITHUB_TOKEN}"
+    )
     assert "context" in message and GITHUB_TOKEN not in message
     assert GITHUB_TOKEN not in dump_database(runtime.settings.db)
 

@@ -9,9 +9,9 @@ import textwrap
 import anyio
 import pytest
 import sqlalchemy as sa
-from conftest import call, make_runtime
 from mcp import Client
 
+from conftest import call, make_runtime
 from cublab.mcp_server import build_server
 from cublab.store import audit
 
@@ -24,8 +24,15 @@ POINTS = 50
 
 async def setup_experiment(client) -> str:
     sandbox = await call(client, "sandbox_spawn", name="load", purpose="concurrency")
-    exp = await call(client, "experiment_create", sandbox_id=sandbox["id"], name="e", hypothesis="h", objective_metric="m",
-                     direction="minimize")
+    exp = await call(
+        client,
+        "experiment_create",
+        sandbox_id=sandbox["id"],
+        name="e",
+        hypothesis="h",
+        objective_metric="m",
+        direction="minimize",
+    )
     for k in range(2):
         await call(client, "variant_log", experiment_id=exp["id"], name=f"v{k}", config={"k": k})
     return exp["id"]
@@ -33,7 +40,9 @@ async def setup_experiment(client) -> str:
 
 async def hammer(client: Client, experiment_id: str, who: int, errors: list[str]) -> None:
     for batch in range(BATCHES):
-        points = [{"variant": f"v{k % 2}", "metric": "m", "value": float(who * 1000 + batch * 100 + k)} for k in range(POINTS)]
+        points = [
+            {"variant": f"v{k % 2}", "metric": "m", "value": float(who * 1000 + batch * 100 + k)} for k in range(POINTS)
+        ]
         result = await client.call_tool("result_log", {"experiment_id": experiment_id, "points": points})
         if result.is_error:
             errors.append(result.content[0].text)
@@ -43,9 +52,15 @@ async def hammer(client: Client, experiment_id: str, who: int, errors: list[str]
 
 def check(rt, experiment_id: str, writers: int) -> None:
     with rt.ctx.db.engine.connect() as conn:
-        n = conn.execute(sa.text("SELECT count(*) FROM measurement WHERE experiment_id = :e"), {"e": experiment_id}).scalar()
-        distinct = conn.execute(sa.text("SELECT count(DISTINCT value) FROM measurement WHERE experiment_id = :e"), {"e": experiment_id}).scalar()
-        batches = conn.execute(sa.text("SELECT count(*) FROM result_batch WHERE experiment_id = :e"), {"e": experiment_id}).scalar()
+        n = conn.execute(
+            sa.text("SELECT count(*) FROM measurement WHERE experiment_id = :e"), {"e": experiment_id}
+        ).scalar()
+        distinct = conn.execute(
+            sa.text("SELECT count(DISTINCT value) FROM measurement WHERE experiment_id = :e"), {"e": experiment_id}
+        ).scalar()
+        batches = conn.execute(
+            sa.text("SELECT count(*) FROM result_batch WHERE experiment_id = :e"), {"e": experiment_id}
+        ).scalar()
         verification = audit.verify(conn)
     assert n == distinct == writers * BATCHES * POINTS
     assert batches == writers * BATCHES
@@ -113,10 +128,17 @@ async def test_four_processes_on_one_sqlite_file(sqlite_url, clock) -> None:
     try:
         async with Client(build_server(rt)) as first:
             experiment_id = await setup_experiment(first)
-        procs = [subprocess.Popen([sys.executable, "-c", WRITER, sqlite_url, experiment_id, str(who)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for who in range(4)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", WRITER, sqlite_url, experiment_id, str(who)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for who in range(4)
+        ]
         outputs = [p.communicate(timeout=120) for p in procs]
-        for p, (out, err) in zip(procs, outputs):
+        for p, (_out, err) in zip(procs, outputs, strict=False):
             assert p.returncode == 0, err
             assert "locked" not in err.lower()
         check(rt, experiment_id, 4)

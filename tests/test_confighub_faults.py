@@ -10,10 +10,18 @@ import threading
 import time
 
 import pytest
-from confighub_fake import BASE, Fault, FakeConfigHub, approve_or_apply_calls, confighub_runtime, finished_experiment, seed_confighub
-from conftest import call
 from mcp import Client
 
+from confighub_fake import (
+    BASE,
+    FakeConfigHub,
+    Fault,
+    approve_or_apply_calls,
+    confighub_runtime,
+    finished_experiment,
+    seed_confighub,
+)
+from conftest import call
 from cublab.mcp_server import build_server
 from cublab.store.tables import AuthorityExport
 
@@ -102,7 +110,9 @@ async def test_a_refused_connection_queues_with_a_provisional_patch_recomputed_a
     assert runtime.outbox.flush()[0].outcome == "delivered"
     got = await call(client, "proposal_get", proposal_id=proposal["id"])
     assert got["state"] == "pending" and got["target"]["base_revision_num"] == 1
-    assert got["patch"] == [{"op": "replace", "path": "/lambdaMemory", "value": 2048}], "the patch is computed against the real head"
+    assert got["patch"] == [{"op": "replace", "path": "/lambdaMemory", "value": 2048}], (
+        "the patch is computed against the real head"
+    )
     exactly_one_each(hub, proposal["id"])
 
 
@@ -124,7 +134,11 @@ async def test_auth_failures_are_held_with_what_to_check_and_not_retried_blindly
     runtime, client = env
     hub.faults.append(Fault("POST", r"/change_set$", status=status))
     proposal = await promote(client)
-    assert proposal["state"] == "queued" and check in proposal["state_reason"] and "--retry-held" in proposal["state_reason"]
+    assert (
+        proposal["state"] == "queued"
+        and check in proposal["state_reason"]
+        and "--retry-held" in proposal["state_reason"]
+    )
     assert export_of(runtime, proposal["id"]).status == "held"
     before = len(hub.requests)
     assert runtime.outbox.flush() == [] and len(hub.requests) == before, "a held export is not retried by a plain flush"
@@ -136,7 +150,11 @@ async def test_a_wrong_token_is_refused_before_any_write(hub, sqlite_url, clock)
     runtime = confighub_runtime(sqlite_url, clock, hub, token="wrong-token", timeout=0.3)
     async with Client(build_server(runtime)) as client:
         proposal = await promote(client)
-    assert proposal["state"] == "queued" and "401" in proposal["state_reason"] and "cub auth get-token" in proposal["state_reason"]
+    assert (
+        proposal["state"] == "queued"
+        and "401" in proposal["state_reason"]
+        and "cub auth get-token" in proposal["state_reason"]
+    )
     assert export_of(runtime, proposal["id"]).status == "held"
     assert hub.change_sets_in("mw-staging") == [] and all(r.method == "GET" for r in hub.calls())
     runtime.close()
@@ -165,7 +183,9 @@ async def test_two_flushers_deliver_a_proposal_once(env, hub) -> None:
     hub.start()
     hub.faults.append(Fault("GET", r"^/space$", delay=0.1, times=2))  # widen the race window
     results = []
-    threads = [threading.Thread(target=lambda: results.append(runtime.outbox.deliver(proposal["id"]))) for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: results.append(runtime.outbox.deliver(proposal["id"]))) for _ in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -194,19 +214,39 @@ async def test_break_glass_capture_is_queued_when_the_export_fails_and_delivered
     runtime, client = env
     await call(client, "breakglass_declare", incident_id="INC-9", reason="OOM", units=["mw-staging/handler"])
     hub.faults.append(Fault("POST", r"/unit$", status=503))
-    result = await call(client, "breakglass_capture", incident_id="INC-9", unit="mw-staging/handler", live_state={**BASE, "lambdaMemory": 4096})
+    result = await call(
+        client,
+        "breakglass_capture",
+        incident_id="INC-9",
+        unit="mw-staging/handler",
+        live_state={**BASE, "lambdaMemory": 4096},
+    )
     assert result["obligation"]["status"] == "met" and result["proposal"]["state"] == "queued"
     assert runtime.outbox.flush()[0].outcome == "delivered"
     (unit,) = hub.units_in("mw-staging-proposals")
-    assert "break-glass" in hub.tags_of(unit) and unit["LastChangeDescription"].startswith("break-glass (INC-9): captured live state at ")
+    assert "break-glass" in hub.tags_of(unit) and unit["LastChangeDescription"].startswith(
+        "break-glass (INC-9): captured live state at "
+    )
 
 
 async def test_break_glass_capture_while_confighub_is_down_is_queued_and_meets_the_obligation(env, hub) -> None:
     """ConfigHub down is a reason to break glass: the capture must still be recorded, and delivered later."""
     runtime, client = env
-    await call(client, "breakglass_declare", incident_id="INC-10", reason="ConfigHub unreachable during an outage", units=["mw-staging/handler"])
+    await call(
+        client,
+        "breakglass_declare",
+        incident_id="INC-10",
+        reason="ConfigHub unreachable during an outage",
+        units=["mw-staging/handler"],
+    )
     hub.stop()
-    result = await call(client, "breakglass_capture", incident_id="INC-10", unit="mw-staging/handler", live_state={**BASE, "lambdaMemory": 4096})
+    result = await call(
+        client,
+        "breakglass_capture",
+        incident_id="INC-10",
+        unit="mw-staging/handler",
+        live_state={**BASE, "lambdaMemory": 4096},
+    )
     assert result["obligation"]["status"] == "met" and result["proposal"]["state"] == "queued"
     assert "unreachable" in result["proposal"]["state_reason"]
     hub.start()
@@ -214,6 +254,8 @@ async def test_break_glass_capture_while_confighub_is_down_is_queued_and_meets_t
     assert delivery.outcome == "delivered", delivery.message
     got = await call(client, "proposal_get", proposal_id=result["proposal"]["id"])
     assert got["state"] == "pending" and got["target"]["base_revision_num"] == 1
-    assert got["patch"] == [{"op": "replace", "path": "/lambdaMemory", "value": 4096}], "recomputed against the real head"
+    assert got["patch"] == [{"op": "replace", "path": "/lambdaMemory", "value": 4096}], (
+        "recomputed against the real head"
+    )
     (unit,) = hub.units_in("mw-staging-proposals")
     assert "break-glass" in hub.tags_of(unit)

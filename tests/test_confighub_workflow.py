@@ -10,11 +10,18 @@ from __future__ import annotations
 import json
 
 import pytest
-from confighub_fake import BASE, FakeConfigHub, approve_or_apply_calls, confighub_runtime, finished_experiment, seed_confighub
-from conftest import call
 from mcp import Client
 from typer.testing import CliRunner
 
+from confighub_fake import (
+    BASE,
+    FakeConfigHub,
+    approve_or_apply_calls,
+    confighub_runtime,
+    finished_experiment,
+    seed_confighub,
+)
+from conftest import call
 from cublab.authority.base import ChangeRequest
 from cublab.cli import app as cli_app
 from cublab.domain.errors import InvalidInput
@@ -48,14 +55,21 @@ async def env(hub, sqlite_url, clock):
 
 
 def cli(runtime, hub, *args):
-    environ = {"CUBLAB_AUTHORITY": "confighub", "CONFIGHUB_URL": hub.url, "CONFIGHUB_TOKEN": hub.token, "CUBLAB_AGENT": ""}
+    environ = {
+        "CUBLAB_AUTHORITY": "confighub",
+        "CONFIGHUB_URL": hub.url,
+        "CONFIGHUB_TOKEN": hub.token,
+        "CUBLAB_AGENT": "",
+    }
     result = CliRunner().invoke(cli_app, [*args, "--db", runtime.settings.db], env=environ)
     return result
 
 
 async def promote(client, space="mw-staging", unit="handler", **extra):
     _, (_, fast) = await finished_experiment(client, space, unit)
-    return fast, await call(client, "variant_promote", variant_id=fast["id"], rationale="faster", confidence=0.8, **extra)
+    return fast, await call(
+        client, "variant_promote", variant_id=fast["id"], rationale="faster", confidence=0.8, **extra
+    )
 
 
 async def test_promote_lands_a_change_set_and_a_shadow_unit_and_sync_follows_the_humans(env, hub) -> None:
@@ -64,7 +78,10 @@ async def test_promote_lands_a_change_set_and_a_shadow_unit_and_sync_follows_the
     fast, proposal = await promote(client)
     assert proposal["state"] == "pending"
     (change_set,) = hub.change_sets_in("mw-staging")
-    assert change_set["Slug"] == f"proposal-{proposal['id']}" and change_set["ChangeSetID"] == proposal["authority"]["change_set_id"]
+    assert (
+        change_set["Slug"] == f"proposal-{proposal['id']}"
+        and change_set["ChangeSetID"] == proposal["authority"]["change_set_id"]
+    )
     assert change_set["Annotations"]["base-revision"] == "1" and change_set["Annotations"]["rationale"] == "faster"
     (shadow,) = hub.units_in("mw-staging-proposals")
     assert shadow["UpstreamUnitID"] == target["UnitID"] and shadow["Labels"]["proposal-id"] == proposal["id"]
@@ -79,9 +96,14 @@ async def test_promote_lands_a_change_set_and_a_shadow_unit_and_sync_follows_the
 
     synced = cli(runtime, hub, "proposals", "sync")
     assert synced.exit_code == 0 and "0 changed state" in synced.output, synced.output
-    refused = CliRunner().invoke(cli_app, ["proposals", "approve", proposal["id"], "--reason", "ok", "--as", "human:alice",
-                                           "--db", runtime.settings.db], env={"CUBLAB_AGENT": ""})
-    assert refused.exit_code == 2 and "decide in ConfigHub" in refused.output, "cublab records no decision on a ConfigHub proposal"
+    refused = CliRunner().invoke(
+        cli_app,
+        ["proposals", "approve", proposal["id"], "--reason", "ok", "--as", "human:alice", "--db", runtime.settings.db],
+        env={"CUBLAB_AGENT": ""},
+    )
+    assert refused.exit_code == 2 and "decide in ConfigHub" in refused.output, (
+        "cublab records no decision on a ConfigHub proposal"
+    )
     hub.human_merge(proposal["id"])
     assert runtime.proposal_sync.sync()[0].after == "pending", "merged but not approved is still pending"
     hub.human_approve("mw-staging", "handler", "bob@example.com")
@@ -98,15 +120,19 @@ async def test_a_restore_naming_the_proposal_is_a_rejection(env, hub) -> None:
     runtime, client = env
     _, proposal = await promote(client)
     hub.human_merge(proposal["id"])
-    hub.human_update("mw-staging", "handler", json.dumps(BASE), description=f"restore revision 1: reject {proposal['id']}")
+    hub.human_update(
+        "mw-staging", "handler", json.dumps(BASE), description=f"restore revision 1: reject {proposal['id']}"
+    )
     (result,) = runtime.proposal_sync.sync()
     assert result.after == "rejected" and "revision 3" in result.reason
 
 
 async def test_a_head_that_moved_without_the_proposal_makes_it_stale(env, hub) -> None:
     runtime, client = env
-    _, proposal = await promote(client)
-    hub.human_update("mw-staging", "handler", json.dumps({**BASE, "region": "us-east-1"}), description="unrelated change")
+    _, _proposal = await promote(client)
+    hub.human_update(
+        "mw-staging", "handler", json.dumps({**BASE, "region": "us-east-1"}), description="unrelated change"
+    )
     (result,) = runtime.proposal_sync.sync()
     assert result.after == "stale" and "from base revision 1 to 2" in result.reason
     assert runtime.proposal_sync.sync() == [], "a stale proposal is not read again"
@@ -123,10 +149,22 @@ async def test_an_approval_by_the_proposer_does_not_count(env, hub) -> None:
 async def test_in_place_mode_is_refused_unless_the_approval_trigger_is_confirmed(hub, sqlite_url, clock) -> None:
     refused = confighub_runtime(sqlite_url, clock, hub, mode="in-place")
     with pytest.raises(InvalidInput, match="approval trigger"):
-        refused.ctx
-    result = CliRunner().invoke(cli_app, ["serve", "--db", sqlite_url, "--agent", "agent:pytest-x1", "--authority", "confighub",
-                                          "--confighub-mode", "in-place"],
-                                env={"CONFIGHUB_URL": hub.url, "CONFIGHUB_TOKEN": hub.token})
+        _ = refused.ctx
+    result = CliRunner().invoke(
+        cli_app,
+        [
+            "serve",
+            "--db",
+            sqlite_url,
+            "--agent",
+            "agent:pytest-x1",
+            "--authority",
+            "confighub",
+            "--confighub-mode",
+            "in-place",
+        ],
+        env={"CONFIGHUB_URL": hub.url, "CONFIGHUB_TOKEN": hub.token},
+    )
     assert result.exit_code == 2 and "--in-place-confirmed-approval-trigger" in result.output
 
 
@@ -142,10 +180,22 @@ async def test_in_place_mode_writes_a_head_revision_in_the_change_set_once(hub, 
     assert hub.units_in("mw-staging-proposals") == []
     # Exporting again (a retry after a lost response) finds the revision and writes nothing.
     (change_set,) = hub.change_sets_in("mw-staging")
-    again = runtime.ctx.remote.propose(ChangeRequest(
-        space="mw-staging", unit="handler", new_unit=False, toolchain_type="AppConfig/JSON", data={**BASE, "lambdaMemory": 2048},
-        base_revision_num=1, base_version=1, change_set_slug=change_set["Slug"], description=change_set["Description"],
-        labels=change_set["Labels"], annotations={}, user_id=proposal["proposer"]["identity"]))
+    again = runtime.ctx.remote.propose(
+        ChangeRequest(
+            space="mw-staging",
+            unit="handler",
+            new_unit=False,
+            toolchain_type="AppConfig/JSON",
+            data={**BASE, "lambdaMemory": 2048},
+            base_revision_num=1,
+            base_version=1,
+            change_set_slug=change_set["Slug"],
+            description=change_set["Description"],
+            labels=change_set["Labels"],
+            annotations={},
+            user_id=proposal["proposer"]["identity"],
+        )
+    )
     assert again.change_set_id == change_set["ChangeSetID"] and again.unit_id == target["UnitID"]
     assert len(hub.calls("PUT")) == 1 and target["HeadRevisionNum"] == 2 and len(hub.change_sets_in("mw-staging")) == 1
     hub.human_approve("mw-staging", "handler")
@@ -155,7 +205,10 @@ async def test_in_place_mode_writes_a_head_revision_in_the_change_set_once(hub, 
 
 
 def test_serve_refuses_confighub_without_url_or_token(sqlite_url) -> None:
-    result = CliRunner().invoke(cli_app, ["serve", "--db", sqlite_url, "--agent", "agent:pytest-x1", "--authority", "confighub"],
-                                env={"CONFIGHUB_URL": "", "CONFIGHUB_TOKEN": ""})
+    result = CliRunner().invoke(
+        cli_app,
+        ["serve", "--db", sqlite_url, "--agent", "agent:pytest-x1", "--authority", "confighub"],
+        env={"CONFIGHUB_URL": "", "CONFIGHUB_TOKEN": ""},
+    )
     assert result.exit_code == 2
     assert "CONFIGHUB_URL and CONFIGHUB_TOKEN" in result.output and "cub auth get-token" in result.output

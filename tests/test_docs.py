@@ -12,7 +12,9 @@ README = (Path(__file__).parent.parent / "README.md").read_text()
 
 def test_readme_lists_every_tool_with_its_toolset() -> None:
     for spec in TOOLS:
-        assert f"| `{spec.name}` | {spec.toolset} |" in README, f"README's tool table lacks {spec.name} ({spec.toolset})"
+        assert f"| `{spec.name}` | {spec.toolset} |" in README, (
+            f"README's tool table lacks {spec.name} ({spec.toolset})"
+        )
 
 
 def test_readme_names_every_cli_command() -> None:

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import AGENT, call, make_runtime
 from typer.testing import CliRunner
 
+from conftest import AGENT, call, make_runtime
 from cublab.domain.canonical import content_hash
 
 pytestmark = pytest.mark.anyio
@@ -34,8 +34,17 @@ async def spawn(client, name: str = "sbx", **extra) -> dict:
 
 
 async def experiment(client, sandbox_id: str, name: str = "e", direction: str = "minimize") -> dict:
-    return await call(client, "experiment_create", sandbox_id=sandbox_id, name=name, hypothesis="smaller is faster",
-                      objective_metric="latency_ms", direction=direction, target_space="messagewall-prod", target_unit="app")
+    return await call(
+        client,
+        "experiment_create",
+        sandbox_id=sandbox_id,
+        name=name,
+        hypothesis="smaller is faster",
+        objective_metric="latency_ms",
+        direction=direction,
+        target_space="messagewall-prod",
+        target_unit="app",
+    )
 
 
 # ---- sandboxes ---------------------------------------------------------------------------
@@ -79,7 +88,9 @@ async def test_sandbox_list_pages_newest_first_each_item_once(any_client) -> Non
             break
     assert pages == 3
     assert seen == list(reversed(made))
-    assert [s["name"] for s in (await call(any_client, "sandbox_list"))["sandboxes"]] == [f"s{k}" for k in reversed(range(7))]
+    assert [s["name"] for s in (await call(any_client, "sandbox_list"))["sandboxes"]] == [
+        f"s{k}" for k in reversed(range(7))
+    ]
 
 
 async def test_sandbox_list_exact_page_boundary_has_no_empty_last_page(client) -> None:
@@ -137,7 +148,9 @@ async def test_reap_command_persists_expiry_with_one_audit_event_each(sqlite_url
     try:
         from cublab.app.inputs import SpawnSandbox
 
-        old = [rt.ledger.spawn_sandbox(SpawnSandbox(name=f"old{k}", purpose="p", ttl="1h"), rt.agent).id for k in range(2)]
+        old = [
+            rt.ledger.spawn_sandbox(SpawnSandbox(name=f"old{k}", purpose="p", ttl="1h"), rt.agent).id for k in range(2)
+        ]
         fresh = rt.ledger.spawn_sandbox(SpawnSandbox(name="fresh", purpose="p", ttl="72h"), rt.agent).id
     finally:
         rt.close()
@@ -164,9 +177,27 @@ async def test_experiment_create_and_get(any_client, clock) -> None:
     sandbox = await spawn(any_client)
     made = await experiment(any_client, sandbox["id"])
     assert made["id"].startswith("exp_")
-    assert {k: made[k] for k in ("sandbox_id", "name", "hypothesis", "objective_metric", "direction", "target_space", "target_unit", "created_by")} == {
-        "sandbox_id": sandbox["id"], "name": "e", "hypothesis": "smaller is faster", "objective_metric": "latency_ms",
-        "direction": "minimize", "target_space": "messagewall-prod", "target_unit": "app", "created_by": AGENT,
+    assert {
+        k: made[k]
+        for k in (
+            "sandbox_id",
+            "name",
+            "hypothesis",
+            "objective_metric",
+            "direction",
+            "target_space",
+            "target_unit",
+            "created_by",
+        )
+    } == {
+        "sandbox_id": sandbox["id"],
+        "name": "e",
+        "hypothesis": "smaller is faster",
+        "objective_metric": "latency_ms",
+        "direction": "minimize",
+        "target_space": "messagewall-prod",
+        "target_unit": "app",
+        "created_by": AGENT,
     }
     assert when(made["created_at"]) == clock.now
     log = await call(any_client, "experiment_get", experiment_id=made["id"])
@@ -197,8 +228,14 @@ async def test_experiment_list_pages_and_filters_by_sandbox(any_client) -> None:
 
 async def test_variant_log_stores_canonical_config_and_reports_duplicates(any_client, any_runtime, clock) -> None:
     exp = await experiment(any_client, (await spawn(any_client))["id"])
-    first = await call(any_client, "variant_log", experiment_id=exp["id"], name="a", config={"b": 2, "a": {"y": 1, "x": [1, 2]}},
-                       description="bigger pool")
+    first = await call(
+        any_client,
+        "variant_log",
+        experiment_id=exp["id"],
+        name="a",
+        config={"b": 2, "a": {"y": 1, "x": [1, 2]}},
+        description="bigger pool",
+    )
     v = first["variant"]
     assert first["duplicate"] is False
     assert v["id"].startswith("var_")
@@ -211,7 +248,9 @@ async def test_variant_log_stores_canonical_config_and_reports_duplicates(any_cl
     variants, events = count(any_runtime, "variant"), count(any_runtime, "audit_event")
 
     # Same content, other key order, other name: reported, nothing stored.
-    again = await call(any_client, "variant_log", experiment_id=exp["id"], name="a-again", config={"a": {"x": [1, 2], "y": 1}, "b": 2})
+    again = await call(
+        any_client, "variant_log", experiment_id=exp["id"], name="a-again", config={"a": {"x": [1, 2], "y": 1}, "b": 2}
+    )
     assert again["duplicate"] is True
     assert again["variant"] == v
     assert v["id"] in again["message"]
@@ -247,24 +286,41 @@ async def test_result_log_by_id_and_by_name(any_client, any_runtime, clock) -> N
     exp = await experiment(any_client, (await spawn(any_client))["id"])
     a = (await call(any_client, "variant_log", experiment_id=exp["id"], name="a", config={"x": 1}))["variant"]
     b = (await call(any_client, "variant_log", experiment_id=exp["id"], name="b", config={"x": 2}))["variant"]
-    points = [{"variant": a["id"], "metric": "latency_ms", "value": 10.0 + k, "step": k, "repetition": 0} for k in range(3)]
-    points += [{"variant": "b", "metric": "latency_ms", "value": 20.5}, {"variant": "b", "metric": "errors", "value": -1.0}]
+    points = [
+        {"variant": a["id"], "metric": "latency_ms", "value": 10.0 + k, "step": k, "repetition": 0} for k in range(3)
+    ]
+    points += [
+        {"variant": "b", "metric": "latency_ms", "value": 20.5},
+        {"variant": "b", "metric": "errors", "value": -1.0},
+    ]
     logged = await call(any_client, "result_log", experiment_id=exp["id"], points=points, explanation="first run")
     assert logged["experiment_id"] == exp["id"]
     assert logged["points"] == 5
     assert logged["by_variant"] == {a["id"]: 3, b["id"]: 2}
     assert logged["digest"].startswith("sha256:") and len(logged["digest"]) == 71
-    stored = rows(any_runtime, "SELECT variant_id, metric, value, step, repetition, batch_id FROM measurement ORDER BY id")
-    assert stored == [(a["id"], "latency_ms", 10.0, 0, 0, logged["batch_id"]), (a["id"], "latency_ms", 11.0, 1, 0, logged["batch_id"]),
-                      (a["id"], "latency_ms", 12.0, 2, 0, logged["batch_id"]), (b["id"], "latency_ms", 20.5, None, None, logged["batch_id"]),
-                      (b["id"], "errors", -1.0, None, None, logged["batch_id"])]
-    assert rows(any_runtime, "SELECT point_count, digest, created_by FROM result_batch") == [(5, logged["digest"], AGENT)]
+    stored = rows(
+        any_runtime, "SELECT variant_id, metric, value, step, repetition, batch_id FROM measurement ORDER BY id"
+    )
+    assert stored == [
+        (a["id"], "latency_ms", 10.0, 0, 0, logged["batch_id"]),
+        (a["id"], "latency_ms", 11.0, 1, 0, logged["batch_id"]),
+        (a["id"], "latency_ms", 12.0, 2, 0, logged["batch_id"]),
+        (b["id"], "latency_ms", 20.5, None, None, logged["batch_id"]),
+        (b["id"], "errors", -1.0, None, None, logged["batch_id"]),
+    ]
+    assert rows(any_runtime, "SELECT point_count, digest, created_by FROM result_batch") == [
+        (5, logged["digest"], AGENT)
+    ]
     log = await call(any_client, "experiment_get", experiment_id=exp["id"])
     assert [v["id"] for v in log["variants"]] == [a["id"], b["id"]]
-    assert log["measurements"] == sorted([{"variant_id": a["id"], "metric": "latency_ms", "n": 3},
-                                          {"variant_id": b["id"], "metric": "errors", "n": 1},
-                                          {"variant_id": b["id"], "metric": "latency_ms", "n": 1}],
-                                         key=lambda m: (m["variant_id"], m["metric"]))
+    assert log["measurements"] == sorted(
+        [
+            {"variant_id": a["id"], "metric": "latency_ms", "n": 3},
+            {"variant_id": b["id"], "metric": "errors", "n": 1},
+            {"variant_id": b["id"], "metric": "latency_ms", "n": 1},
+        ],
+        key=lambda m: (m["variant_id"], m["metric"]),
+    )
 
 
 async def test_compare_reports_exact_statistics(any_client) -> None:
@@ -275,16 +331,37 @@ async def test_compare_reports_exact_statistics(any_client) -> None:
     points = [{"variant": v, "metric": "latency_ms", "value": float(x)} for v, xs in values.items() for x in xs]
     await call(any_client, "result_log", experiment_id=exp["id"], points=points)
     cmp = await call(any_client, "experiment_compare", experiment_id=exp["id"])
-    assert (cmp["metric"], cmp["direction"], cmp["is_objective"], cmp["verdict"]) == ("latency_ms", "minimize", True, "winner")
+    assert (cmp["metric"], cmp["direction"], cmp["is_objective"], cmp["verdict"]) == (
+        "latency_ms",
+        "minimize",
+        True,
+        "winner",
+    )
     rows_ = {r["name"]: r for r in cmp["variants"]}
     assert [r["name"] for r in cmp["variants"]] == ["a", "b", "c"]
-    assert (rows_["a"]["rank"], rows_["a"]["n"], rows_["a"]["mean"], rows_["a"]["min"], rows_["a"]["max"]) == (1, 5, 12.0, 10.0, 14.0)
+    assert (rows_["a"]["rank"], rows_["a"]["n"], rows_["a"]["mean"], rows_["a"]["min"], rows_["a"]["max"]) == (
+        1,
+        5,
+        12.0,
+        10.0,
+        14.0,
+    )
     assert rows_["a"]["stddev"] == pytest.approx(1.5811388300841898)  # sqrt(2.5)
     assert rows_["b"]["stddev"] == pytest.approx(3.1622776601683795)  # sqrt(10)
     # 95% CI: mean +- t(0.975, 4) * s / sqrt(n); t(0.975, 4) = 2.7764451051977934 (scipy.stats.t.ppf)
     assert rows_["a"]["ci_low"] == pytest.approx(12.0 - 2.7764451051977934 * 1.5811388300841898 / 5**0.5, rel=1e-9)
     assert rows_["a"]["ci_high"] == pytest.approx(12.0 + 2.7764451051977934 * 1.5811388300841898 / 5**0.5, rel=1e-9)
-    assert rows_["c"] == {"rank": None, "variant_id": rows_["c"]["variant_id"], "name": "c", "n": 0, "mean": None, "stddev": None,
-                          "min": None, "max": None, "ci_low": None, "ci_high": None}
+    assert rows_["c"] == {
+        "rank": None,
+        "variant_id": rows_["c"]["variant_id"],
+        "name": "c",
+        "n": 0,
+        "mean": None,
+        "stddev": None,
+        "min": None,
+        "max": None,
+        "ci_low": None,
+        "ci_high": None,
+    }
     assert cmp["winner"] == cmp["leader"] == rows_["a"]["variant_id"]
     assert cmp["runner_up"] == rows_["b"]["variant_id"]

@@ -17,8 +17,11 @@ CASES = [
     ("nested dict", {"spec": {"db": {"size": "s"}}}, {"spec": {"db": {"size": "m", "tier": 2}}}),
     ("list append", {"l": [1, 2]}, {"l": [1, 2, 3]}),
     ("list shrink", {"l": [1, 2, 3, 4]}, {"l": [4]}),
-    ("list of dicts", {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
-     {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "3"}, {"name": "C", "value": "x"}]}),
+    (
+        "list of dicts",
+        {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
+        {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "3"}, {"name": "C", "value": "x"}]},
+    ),
     ("nested lists", {"m": [[1, 2], [3, [4, 5]]]}, {"m": [[1], [3, [4, 5, 6]], []]}),
     ("key with slash", {"labels": {"app.kubernetes.io/name": "a"}}, {"labels": {"app.kubernetes.io/name": "b"}}),
     ("key with tilde", {"a~b": 1, "c": {"~": 2}}, {"a~b": 3, "c": {"~": 2, "/~": 4}}),
@@ -43,8 +46,11 @@ def test_changed_paths_escape_keys():
 
 
 def test_changed_paths_of_move_and_test():
-    ops = [{"op": "test", "path": "/a", "value": 1}, {"op": "move", "from": "/a", "path": "/b"},
-           {"op": "replace", "path": "/b", "value": 2}]
+    ops = [
+        {"op": "test", "path": "/a", "value": 1},
+        {"op": "move", "from": "/a", "path": "/b"},
+        {"op": "replace", "path": "/b", "value": 2},
+    ]
     assert changed_paths(ops) == ["/a", "/b"]
 
 

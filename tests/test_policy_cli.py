@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import AGENT, call, call_error
 from mcp import Client
 from typer.testing import CliRunner
 
+from conftest import AGENT, call, call_error
 from cublab.cli import app as cli_app
 from cublab.config import Settings
 from cublab.mcp_server import build_server
@@ -66,12 +66,15 @@ def test_policy_check_passes_on_the_default_file(tmp_path) -> None:
     assert "valid" in result.stdout and load_policy().digest in result.stdout
 
 
-@pytest.mark.parametrize(("make", "names"), [
-    (misspelt, ["capture_withn"]),
-    (without_criterion_8, ["criteria", "8"]),
-    (lambda tmp: write(tmp, "broken.yaml", "bypass: [unclosed"), ["not valid YAML"]),
-    (lambda tmp: str(tmp / "missing.yaml"), ["cannot read"]),
-])
+@pytest.mark.parametrize(
+    ("make", "names"),
+    [
+        (misspelt, ["capture_withn"]),
+        (without_criterion_8, ["criteria", "8"]),
+        (lambda tmp: write(tmp, "broken.yaml", "bypass: [unclosed"), ["not valid YAML"]),
+        (lambda tmp: str(tmp / "missing.yaml"), ["cannot read"]),
+    ],
+)
 def test_policy_check_fails_naming_the_key(tmp_path, make, names) -> None:
     path = make(tmp_path)
     result = CliRunner().invoke(cli_app, ["policy", "check", path])
@@ -87,13 +90,16 @@ def test_serve_refuses_a_bad_policy_at_start_up(tmp_path, make) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUBLAB_")}
     proc = subprocess.run(
         [sys.executable, "-m", "cublab", "serve", "--policy", path, "--db", str(tmp_path / "c.db"), "--agent", AGENT],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
     )
     assert proc.returncode != 0, "a bad policy must stop the server before it serves"
     assert proc.stdout == "", "nothing but protocol on stdout"
     assert "capture_withn" in proc.stderr if make is misspelt else "criteria" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
-
 
 
 @pytest.mark.anyio

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import AGENT, call, call_error, finished_experiment
 from typer.testing import CliRunner
 
+from conftest import AGENT, call, call_error, finished_experiment
 from cublab.cli import app as cli_app
 from cublab.domain.errors import Conflict, Forbidden
 from cublab.domain.identity import Identity, human_identity
@@ -18,7 +18,13 @@ pytestmark = pytest.mark.anyio
 
 ALICE = human_identity("human:alice")
 BOB = human_identity("human:bob")
-BASE = {"lambdaMemory": 512, "lambdaTimeout": 30, "eventSource": "sqs", "region": "eu-west-1", "awsAccountId": "111111111111"}
+BASE = {
+    "lambdaMemory": 512,
+    "lambdaTimeout": 30,
+    "eventSource": "sqs",
+    "region": "eu-west-1",
+    "awsAccountId": "111111111111",
+}
 
 
 @pytest.fixture
@@ -28,13 +34,21 @@ def seeded(runtime):
     return runtime
 
 
-async def experiment(client, space="mw-staging", unit="handler", changes=({"lambdaMemory": 1024}, {"lambdaMemory": 2048}), means=(200.0, 120.0)):
+async def experiment(
+    client,
+    space="mw-staging",
+    unit="handler",
+    changes=({"lambdaMemory": 1024}, {"lambdaMemory": 2048}),
+    means=(200.0, 120.0),
+):
     """A finished experiment over BASE whose last variant wins clearly; returns (experiment, [variants])."""
     return await finished_experiment(client, space, unit, BASE, changes, means)
 
 
 async def promote(client, variant_id, **extra):
-    return await call(client, "variant_promote", variant_id=variant_id, rationale="faster at the same cost", confidence=0.8, **extra)
+    return await call(
+        client, "variant_promote", variant_id=variant_id, rationale="faster at the same cost", confidence=0.8, **extra
+    )
 
 
 def head(runtime, space="mw-staging", unit="handler"):
@@ -43,7 +57,9 @@ def head(runtime, space="mw-staging", unit="handler"):
 
 
 async def test_whole_workflow_ends_with_the_variant_as_head(client, seeded, clock) -> None:
-    exp, (slow, fast) = await experiment(client, space="mw-staging", changes=({"lambdaMemory": 1024}, {"region": "eu-central-1"}))
+    exp, (_slow, fast) = await experiment(
+        client, space="mw-staging", changes=({"lambdaMemory": 1024}, {"region": "eu-central-1"})
+    )
     proposal = await promote(client, fast["id"], model="test-model")
     assert proposal["state"] == "pending"
     assert proposal["target"] == {"space": "mw-staging", "unit": "handler", "new_unit": False, "base_revision_num": 1}
@@ -61,9 +77,13 @@ async def test_whole_workflow_ends_with_the_variant_as_head(client, seeded, cloc
     assert shown.exit_code == 0, shown.output
     assert "-region: eu-west-1" in shown.output and "+region: eu-central-1" in shown.output
     assert "still required" in shown.output
-    decide = {"approval": "approve", "acknowledgment": "ack", "objection_window": "ack"}[proposal["requirement"]["kind"]]
+    decide = {"approval": "approve", "acknowledgment": "ack", "objection_window": "ack"}[
+        proposal["requirement"]["kind"]
+    ]
     for who in ("human:alice", "human:bob")[: max(1, proposal["requirement"]["approvals_needed"])]:
-        result = runner.invoke(cli_app, ["proposals", decide, proposal["id"], "--reason", "ok", "--as", who, "--db", db])
+        result = runner.invoke(
+            cli_app, ["proposals", decide, proposal["id"], "--reason", "ok", "--as", who, "--db", db]
+        )
         assert result.exit_code == 0, result.output
     applied = runner.invoke(cli_app, ["proposals", "apply", proposal["id"], "--as", "human:carol", "--db", db])
     assert applied.exit_code == 0, applied.output
@@ -85,16 +105,29 @@ async def test_promoting_twice_returns_the_same_proposal(client, seeded) -> None
 
 async def test_precondition_results_for_the_objective(client, seeded) -> None:
     sandbox = await call(client, "sandbox_spawn", name="t", purpose="p")
-    exp = await call(client, "experiment_create", sandbox_id=sandbox["id"], name="e", hypothesis="h", objective_metric="p95",
-                     direction="minimize", target_space="mw-staging", target_unit="handler")
-    variant = (await call(client, "variant_log", experiment_id=exp["id"], name="v", config={**BASE, "lambdaMemory": 1024}))["variant"]
-    await call(client, "result_log", experiment_id=exp["id"], points=[{"variant": "v", "metric": "other", "value": 1.0}])
+    exp = await call(
+        client,
+        "experiment_create",
+        sandbox_id=sandbox["id"],
+        name="e",
+        hypothesis="h",
+        objective_metric="p95",
+        direction="minimize",
+        target_space="mw-staging",
+        target_unit="handler",
+    )
+    variant = (
+        await call(client, "variant_log", experiment_id=exp["id"], name="v", config={**BASE, "lambdaMemory": 1024})
+    )["variant"]
+    await call(
+        client, "result_log", experiment_id=exp["id"], points=[{"variant": "v", "metric": "other", "value": 1.0}]
+    )
     message = await call_error(client, "variant_promote", variant_id=variant["id"], rationale="r", confidence=0.5)
     assert "no results for the objective metric 'p95'" in message
 
 
 async def test_precondition_winner_or_justification(client, seeded) -> None:
-    _, (slow, fast) = await experiment(client)
+    _, (slow, _fast) = await experiment(client)
     message = await call_error(client, "variant_promote", variant_id=slow["id"], rationale="r", confidence=0.5)
     assert "variant_promote: justification:" in message and "not the winner" in message
     proposal = await promote(client, slow["id"], justification="cheaper, and latency is within budget")
@@ -105,7 +138,9 @@ async def test_not_enough_data_needs_a_justification(client, seeded) -> None:
     _, (_, fast) = await experiment(client)
     exp_id = fast["experiment_id"]
     await call(client, "variant_log", experiment_id=exp_id, name="v3", config={**BASE, "lambdaMemory": 4096})
-    await call(client, "result_log", experiment_id=exp_id, points=[{"variant": "v3", "metric": "p95", "value": 90.0}] * 2)
+    await call(
+        client, "result_log", experiment_id=exp_id, points=[{"variant": "v3", "metric": "p95", "value": 90.0}] * 2
+    )
     message = await call_error(client, "variant_promote", variant_id=fast["id"], rationale="r", confidence=0.5)
     assert "not enough data to name a winner" in message
 
@@ -121,7 +156,9 @@ async def test_precondition_target_exists_or_new_unit(client, seeded) -> None:
 
 async def test_new_unit_refused_when_it_exists(client, seeded) -> None:
     _, (_, fast) = await experiment(client)
-    message = await call_error(client, "variant_promote", variant_id=fast["id"], rationale="r", confidence=0.5, new_unit=True)
+    message = await call_error(
+        client, "variant_promote", variant_id=fast["id"], rationale="r", confidence=0.5, new_unit=True
+    )
     assert "variant_promote: new_unit:" in message and "already exists" in message
 
 
@@ -148,8 +185,13 @@ async def test_secret_in_a_stored_variant_is_refused_at_promotion(client, seeded
 
 async def test_secret_in_rationale_is_refused(client, seeded) -> None:
     _, (_, fast) = await experiment(client)
-    message = await call_error(client, "variant_promote", variant_id=fast["id"], confidence=0.5,
-                               rationale="works with key AKIAIOSFODNN7EXAMPLE")
+    message = await call_error(
+        client,
+        "variant_promote",
+        variant_id=fast["id"],
+        confidence=0.5,
+        rationale="works with key AKIAIOSFODNN7EXAMPLE",
+    )
     assert "AKIAIOSFODNN7EXAMPLE" not in message and "rationale" in message
 
 
@@ -172,9 +214,15 @@ async def test_agents_cannot_decide_by_any_path(client, seeded) -> None:
     with pytest.raises(Forbidden):
         seeded.review.apply(proposal["id"], agent)
     runner = CliRunner()
-    result = runner.invoke(cli_app, ["proposals", "approve", proposal["id"], "--reason", "x", "--as", AGENT, "--db", seeded.settings.db])
+    result = runner.invoke(
+        cli_app, ["proposals", "approve", proposal["id"], "--reason", "x", "--as", AGENT, "--db", seeded.settings.db]
+    )
     assert result.exit_code == 2 and "not 'human:<name>'" in result.output
-    result = runner.invoke(cli_app, ["proposals", "approve", proposal["id"], "--reason", "x", "--db", seeded.settings.db], env={"CUBLAB_AGENT": AGENT})
+    result = runner.invoke(
+        cli_app,
+        ["proposals", "approve", proposal["id"], "--reason", "x", "--db", seeded.settings.db],
+        env={"CUBLAB_AGENT": AGENT},
+    )
     assert result.exit_code == 2 and "CUBLAB_AGENT" in result.output
     assert (await call(client, "proposal_get", proposal_id=proposal["id"]))["decisions"] == []
 
@@ -191,7 +239,9 @@ async def test_proposer_never_counts(client, seeded) -> None:
 
 
 async def test_production_high_needs_two_distinct_approvers(client, seeded) -> None:
-    _, (_, fast) = await experiment(client, space="mw-prod", changes=({"lambdaMemory": 1024}, {"awsAccountId": "222222222222"}))
+    _, (_, fast) = await experiment(
+        client, space="mw-prod", changes=({"lambdaMemory": 1024}, {"awsAccountId": "222222222222"})
+    )
     proposal = await promote(client, fast["id"])
     assert proposal["risk"]["level"] == "HIGH"
     assert proposal["requirement"]["kind"] == "approval" and proposal["requirement"]["approvals_needed"] == 2
@@ -285,8 +335,12 @@ async def test_proposal_resource_serves_the_diff(client, seeded) -> None:
 async def test_promotion_and_decisions_on_every_database(any_client, any_runtime, clock) -> None:
     """The governed path end to end on SQLite and PostgreSQL: promote, two approvals, apply, a stale rival."""
     any_runtime.review.import_unit("mw-prod", "handler", BASE, ALICE, tier="production")
-    _, (_, first) = await experiment(any_client, space="mw-prod", changes=({"lambdaMemory": 1024}, {"awsAccountId": "222222222222"}))
-    _, (_, rival) = await experiment(any_client, space="mw-prod", changes=({"lambdaMemory": 1024}, {"lambdaTimeout": 60}))
+    _, (_, first) = await experiment(
+        any_client, space="mw-prod", changes=({"lambdaMemory": 1024}, {"awsAccountId": "222222222222"})
+    )
+    _, (_, rival) = await experiment(
+        any_client, space="mw-prod", changes=({"lambdaMemory": 1024}, {"lambdaTimeout": 60})
+    )
     proposal, other = await promote(any_client, first["id"]), await promote(any_client, rival["id"])
     assert proposal["requirement"]["approvals_needed"] == 2
     any_runtime.review.approve(proposal["id"], ALICE, "ok")

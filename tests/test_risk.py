@@ -58,7 +58,14 @@ ROWS = [
     ("environment staging", _change("environment"), False, {}, "MEDIUM", ["environment", "MEDIUM (lifecycle)"]),
     ("environment production", _change("environment"), True, {}, "HIGH", ["environment", "production tier +1"]),
     ("resourcePrefix staging", _change("resourcePrefix"), False, {}, "LOW", ["resourcePrefix", "LOW (identity)"]),
-    ("resourcePrefix production", _change("resourcePrefix"), True, {}, "MEDIUM", ["resourcePrefix", "production column"]),
+    (
+        "resourcePrefix production",
+        _change("resourcePrefix"),
+        True,
+        {},
+        "MEDIUM",
+        ["resourcePrefix", "production column"],
+    ),
     ("region staging", _change("region"), False, {}, "MEDIUM", ["region", "MEDIUM (location)"]),
     ("region production", _change("region"), True, {}, "HIGH", ["region", "HIGH in production"]),
     ("lambdaMemory staging", _change("lambdaMemory"), False, {}, "LOW", ["lambdaMemory", "LOW (compute)"]),
@@ -70,26 +77,103 @@ ROWS = [
     ("artifactBucket staging", _change("artifactBucket"), False, {}, "MEDIUM", ["artifactBucket", "(source)"]),
     ("artifactBucket production", _change("artifactBucket"), True, {}, "HIGH", ["artifactBucket", "production column"]),
     # nested paths match the same field
-    ("nested lambdaMemory", _change("lambdaMemory", nested=True), False, {}, "LOW", ["lambdaMemory at /spec/lambdaMemory"]),
+    (
+        "nested lambdaMemory",
+        _change("lambdaMemory", nested=True),
+        False,
+        {},
+        "LOW",
+        ["lambdaMemory at /spec/lambdaMemory"],
+    ),
     # same concern twice is one concern
     ("memory and timeout: one concern", _change("lambdaMemory", "lambdaTimeout"), False, {}, "LOW", ["lambdaTimeout"]),
     # two unrelated concerns +1
-    ("compute and source: +1", _change("lambdaMemory", "eventSource"), False, {}, "MEDIUM", ["2 unrelated concerns", "compute", "source"]),
-    ("compute and lifecycle: +1", _change("lambdaMemory", "environment"), False, {}, "HIGH", ["unrelated concerns", "lifecycle"]),
+    (
+        "compute and source: +1",
+        _change("lambdaMemory", "eventSource"),
+        False,
+        {},
+        "MEDIUM",
+        ["2 unrelated concerns", "compute", "source"],
+    ),
+    (
+        "compute and lifecycle: +1",
+        _change("lambdaMemory", "environment"),
+        False,
+        {},
+        "HIGH",
+        ["unrelated concerns", "lifecycle"],
+    ),
     # related concerns (identity and location) do not elevate
-    ("prefix and region: related", _change("resourcePrefix", "region"), False, {}, "MEDIUM", ["highest changed field is region"]),
+    (
+        "prefix and region: related",
+        _change("resourcePrefix", "region"),
+        False,
+        {},
+        "MEDIUM",
+        ["highest changed field is region"],
+    ),
     # field not in the table: MEDIUM
     ("unclassified field", make_patch({"x": 1}, {"x": 2}), False, {}, "MEDIUM", ["/x (unclassified)", "default"]),
     # new unit / deletion
-    ("new unit staging", make_patch({}, {"lambdaMemory": 512}), False, {"new_unit": True}, "MEDIUM", ["creates a new unit"]),
-    ("new unit production", make_patch({}, {"lambdaMemory": 512}), True, {"new_unit": True}, "HIGH", ["creates a new unit", "production tier"]),
+    (
+        "new unit staging",
+        make_patch({}, {"lambdaMemory": 512}),
+        False,
+        {"new_unit": True},
+        "MEDIUM",
+        ["creates a new unit"],
+    ),
+    (
+        "new unit production",
+        make_patch({}, {"lambdaMemory": 512}),
+        True,
+        {"new_unit": True},
+        "HIGH",
+        ["creates a new unit", "production tier"],
+    ),
     ("delete unit", [], False, {"deletes_unit": True}, "HIGH", ["deletes the unit"]),
-    ("remove a field", make_patch(BASE, {k: v for k, v in BASE.items() if k != "lambdaTimeout"}), False, {}, "HIGH", ["deletion", "/lambdaTimeout"]),
+    (
+        "remove a field",
+        make_patch(BASE, {k: v for k, v in BASE.items() if k != "lambdaTimeout"}),
+        False,
+        {},
+        "HIGH",
+        ["deletion", "/lambdaTimeout"],
+    ),
     # security
-    ("iam role", make_patch({"lambdaMemory": 1}, {"lambdaMemory": 1, "executionRoleArn": "arn:aws:iam::1:role/x"}), False, {}, "HIGH", ["security", "/executionRoleArn"]),
-    ("encryption", make_patch({"bucket": {"encryption": "none"}}, {"bucket": {"encryption": "aws:kms"}}), False, {}, "HIGH", ["security", "/bucket/encryption"]),
-    ("network", make_patch({"vpc": {"securityGroupIds": ["sg-1"]}}, {"vpc": {"securityGroupIds": ["sg-2"]}}), False, {}, "HIGH", ["security"]),
-    ("security inside a new unit", make_patch({}, {"spec": {"iam": {"policy": "x"}}}), False, {"new_unit": True}, "HIGH", ["security", "/spec/iam"]),
+    (
+        "iam role",
+        make_patch({"lambdaMemory": 1}, {"lambdaMemory": 1, "executionRoleArn": "arn:aws:iam::1:role/x"}),
+        False,
+        {},
+        "HIGH",
+        ["security", "/executionRoleArn"],
+    ),
+    (
+        "encryption",
+        make_patch({"bucket": {"encryption": "none"}}, {"bucket": {"encryption": "aws:kms"}}),
+        False,
+        {},
+        "HIGH",
+        ["security", "/bucket/encryption"],
+    ),
+    (
+        "network",
+        make_patch({"vpc": {"securityGroupIds": ["sg-1"]}}, {"vpc": {"securityGroupIds": ["sg-2"]}}),
+        False,
+        {},
+        "HIGH",
+        ["security"],
+    ),
+    (
+        "security inside a new unit",
+        make_patch({}, {"spec": {"iam": {"policy": "x"}}}),
+        False,
+        {"new_unit": True},
+        "HIGH",
+        ["security", "/spec/iam"],
+    ),
     # batches
     ("batch of 1", _change("lambdaMemory"), False, {"batch_size": 1}, "LOW", ["lambdaMemory"]),
     ("batch of 2", _change("lambdaMemory"), False, {"batch_size": 2}, "MEDIUM", ["batch of 2 resources: +1"]),
@@ -100,7 +184,9 @@ ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("ops", "production", "kwargs", "level", "words"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
+@pytest.mark.parametrize(
+    ("ops", "production", "kwargs", "level", "words"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS]
+)
 def test_risk_table(policy, ops, production, kwargs, level, words):
     options = {"new_unit": False} | kwargs
     result = classify(ops, production=production, policy=policy, **options)
@@ -123,11 +209,13 @@ def test_assessment_lists_fields_and_concerns(policy):
 
 
 def test_glob_field_keys_match_whole_pointer(policy):
-    custom = policy.model_copy(
-        update={"fields": policy.fields | {"/spec/*/replicas": policy.fields["lambdaMemory"]}}
+    custom = policy.model_copy(update={"fields": policy.fields | {"/spec/*/replicas": policy.fields["lambdaMemory"]}})
+    result = classify(
+        make_patch({"spec": {"api": {"replicas": 1}}}, {"spec": {"api": {"replicas": 2}}}),
+        production=False,
+        new_unit=False,
+        policy=custom,
     )
-    result = classify(make_patch({"spec": {"api": {"replicas": 1}}}, {"spec": {"api": {"replicas": 2}}}),
-                      production=False, new_unit=False, policy=custom)
     assert result.level == "LOW"
     assert "/spec/*/replicas" in result.rationale[0]
 
@@ -155,7 +243,9 @@ def test_escalation_timings(policy):
     medium = required_decision("MEDIUM", production=False, policy=policy)
     assert medium.escalations == (timedelta(hours=4),) and medium.as_high_after == timedelta(hours=8)
     assert required_decision("HIGH", production=False, policy=policy).escalations == (
-        timedelta(hours=4), timedelta(hours=24))
+        timedelta(hours=4),
+        timedelta(hours=24),
+    )
     assert policy.proposal_expiry == timedelta(days=7)
 
 

@@ -47,7 +47,9 @@ async def test_tool_schemas_match_the_snapshot(client) -> None:
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(text, encoding="utf-8")
         return
-    assert SNAPSHOT.exists(), f"no snapshot at {SNAPSHOT}; create it with: CUBLAB_UPDATE_SNAPSHOTS=1 pytest tests/test_schemas.py"
+    assert SNAPSHOT.exists(), (
+        f"no snapshot at {SNAPSHOT}; create it with: CUBLAB_UPDATE_SNAPSHOTS=1 pytest tests/test_schemas.py"
+    )
     recorded = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
     how = "if the change is intended, update the snapshot: CUBLAB_UPDATE_SNAPSHOTS=1 pytest tests/test_schemas.py"
     added, removed = sorted(set(current) - set(recorded)), sorted(set(recorded) - set(current))
@@ -90,7 +92,9 @@ async def test_every_tool_has_an_object_output_schema(client) -> None:
 
 async def test_no_tool_lets_an_agent_approve_apply_or_reject(client) -> None:
     for tool in (await client.list_tools()).tools:
-        assert not any(act in tool.name.lower() for act in HUMAN_ACTS), f"{tool.name}: agents never approve, apply or reject"
+        assert not any(act in tool.name.lower() for act in HUMAN_ACTS), (
+            f"{tool.name}: agents never approve, apply or reject"
+        )
 
 
 async def test_every_registered_tool_has_a_toolset_in_its_meta(client) -> None:
@@ -99,7 +103,6 @@ async def test_every_registered_tool_has_a_toolset_in_its_meta(client) -> None:
     for spec in TOOLS:
         meta = published_tools[spec.name].meta or {}
         assert meta.get("toolset") == spec.toolset and spec.toolset, spec.name
-
 
 
 async def test_published_schemas_carry_no_references(client) -> None:
@@ -112,9 +115,14 @@ async def test_published_schemas_carry_no_references(client) -> None:
 def test_inline_refs_writes_references_out_and_keeps_recursive_ones() -> None:
     from cublab.mcp_server import inline_refs
 
-    schema = {"$defs": {"A": {"type": "object", "properties": {"b": {"$ref": "#/$defs/B"}}}, "B": {"type": "integer"}},
-              "type": "object", "properties": {"a": {"$ref": "#/$defs/A", "description": "kept"}}}
-    assert inline_refs(schema) == {"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {"type": "integer"}},
-                                                                          "description": "kept"}}}
+    schema = {
+        "$defs": {"A": {"type": "object", "properties": {"b": {"$ref": "#/$defs/B"}}}, "B": {"type": "integer"}},
+        "type": "object",
+        "properties": {"a": {"$ref": "#/$defs/A", "description": "kept"}},
+    }
+    assert inline_refs(schema) == {
+        "type": "object",
+        "properties": {"a": {"type": "object", "properties": {"b": {"type": "integer"}}, "description": "kept"}},
+    }
     recursive = {"$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}}, "$ref": "#/$defs/N"}
     assert inline_refs(recursive) == recursive, "a recursive model keeps its references"

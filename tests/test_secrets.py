@@ -34,7 +34,11 @@ def _jwt() -> str:
 
 
 PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA" + _fake(60, 1) + "\n-----END RSA PRIVATE KEY-----\n"
-OPENSSH = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA" + _fake(40, 2) + "\n-----END OPENSSH PRIVATE KEY-----"
+OPENSSH = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA"
+    + _fake(40, 2)
+    + "\n-----END OPENSSH PRIVATE KEY-----"
+)
 EC_PEM = "-----BEGIN EC PRIVATE KEY-----\n" + _fake(64, 4) + "\n-----END EC PRIVATE KEY-----"
 PKCS8 = "-----BEGIN PRIVATE KEY-----\n" + _fake(64, 5) + "\n-----END PRIVATE KEY-----"
 AWS_ID = "AKIA" + "IOSFODNN7" + "ZQXWYV3"
@@ -50,9 +54,19 @@ LITERALS: list[tuple[str, dict | list, str, str | None]] = [
     ("openssh private key", {"ssh": {"identity": OPENSSH}}, "/ssh/identity", "private-key"),
     ("ec private key", {"signer": EC_PEM}, "/signer", "private-key"),
     ("pkcs8 private key", {"gcp": {"sa": PKCS8}}, "/gcp/sa", "private-key"),
-    ("postgres url credentials", {"db": {"url": "postgres://app:" + "S3cr3t-pw" + "@db:5432/app"}}, "/db/url", "url-credentials"),
+    (
+        "postgres url credentials",
+        {"db": {"url": "postgres://app:" + "S3cr3t-pw" + "@db:5432/app"}},
+        "/db/url",
+        "url-credentials",
+    ),
     ("amqp url credentials", {"broker": "amqp://guest:" + "Gu3st!pass" + "@rabbit/"}, "/broker", "url-credentials"),
-    ("https url credentials", {"repo": "https://bot:" + "hunter22" + "@git.example.com/x.git"}, "/repo", "url-credentials"),
+    (
+        "https url credentials",
+        {"repo": "https://bot:" + "hunter22" + "@git.example.com/x.git"},
+        "/repo",
+        "url-credentials",
+    ),
     ("password", {"spec": {"db": {"password": "hunter2"}}}, "/spec/db/password", "secret-named-key"),
     ("passwd", {"passwd": "letmein"}, "/passwd", "secret-named-key"),
     ("db_password snake", {"db_password": "correct horse battery"}, "/db_password", "secret-named-key"),
@@ -66,13 +80,28 @@ LITERALS: list[tuple[str, dict | list, str, str | None]] = [
     ("access_key", {"access_key": "abcd1234"}, "/access_key", "secret-named-key"),
     ("credentials", {"credentials": "user:pass"}, "/credentials", "secret-named-key"),
     ("bare secret member", {"webhook": {"secret": "whsec-local"}}, "/webhook/secret", "secret-named-key"),
-    ("k8s env named secret", {"env": [{"name": "x"}, {"name": "y"}, {"name": "z"}, {"name": "DB_PASSWORD", "value": "pw"}]}, "/env/3/value", "secret-named-key"),
+    (
+        "k8s env named secret",
+        {"env": [{"name": "x"}, {"name": "y"}, {"name": "z"}, {"name": "DB_PASSWORD", "value": "pw"}]},
+        "/env/3/value",
+        "secret-named-key",
+    ),
     ("jwt", {"auth": {"bearer": _jwt()}}, "/auth/bearer", "jwt"),
     ("github classic token", {"ci": {"gh": "ghp_" + _fake(36, 6)}}, "/ci/gh", "github-token"),
     ("github fine-grained token", {"gh": "github_pat_" + _fake(22, 7) + "_" + _fake(59, 8)}, "/gh", "github-token"),
     ("gitlab token", {"gl": "glpat-" + _fake(20, 9)}, "/gl", "gitlab-token"),
-    ("slack bot token", {"notify": "xoxb-" + "123456789012-123456789012-" + _fake(24, 10).lower()}, "/notify", "slack-token"),
-    ("slack webhook", {"hook": "https://hooks.slack.com/services/T" + "ABCDEFGH/B12345678/" + _fake(24, 11)}, "/hook", "slack-token"),
+    (
+        "slack bot token",
+        {"notify": "xoxb-" + "123456789012-123456789012-" + _fake(24, 10).lower()},
+        "/notify",
+        "slack-token",
+    ),
+    (
+        "slack webhook",
+        {"hook": "https://hooks.slack.com/services/T" + "ABCDEFGH/B12345678/" + _fake(24, 11)},
+        "/hook",
+        "slack-token",
+    ),
     ("stripe live key", {"billing": "sk_live_" + _fake(24, 12)}, "/billing", "stripe-key"),
     ("stripe test key", {"billing": "sk_test_" + _fake(24, 13)}, "/billing", "stripe-key"),
     ("sendgrid key", {"mail": "SG." + _fake(22, 14) + "." + _fake(43, 15)}, "/mail", "sendgrid-key"),
@@ -81,9 +110,24 @@ LITERALS: list[tuple[str, dict | list, str, str | None]] = [
     ("openai project key", {"llm": "sk-proj-" + _fake(48, 18)}, "/llm", "openai-key"),
     ("twilio key", {"sms": "SK" + "0123456789abcdef0123456789abcdef"}, "/sms", "twilio-key"),
     ("npm token", {"npmrc": "//registry.npmjs.org/:_authToken=npm_" + _fake(36, 19)}, "/npmrc", "npm-token"),
-    ("azure storage key", {"conn": "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=" + (_fake(86, 20) + "==")}, "/conn", "azure-storage-key"),
-    ("random base64 under neutral key", {"data": {"blob": base64.b64encode(bytes(range(7, 47))).decode()}}, "/data/blob", "high-entropy"),
-    ("embedded assignment in a string", {"script": "export API_KEY=Zx81-qq-Pt7 && run"}, "/script", "secret-assignment"),
+    (
+        "azure storage key",
+        {"conn": "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=" + (_fake(86, 20) + "==")},
+        "/conn",
+        "azure-storage-key",
+    ),
+    (
+        "random base64 under neutral key",
+        {"data": {"blob": base64.b64encode(bytes(range(7, 47))).decode()}},
+        "/data/blob",
+        "high-entropy",
+    ),
+    (
+        "embedded assignment in a string",
+        {"script": "export API_KEY=Zx81-qq-Pt7 && run"},
+        "/script",
+        "secret-assignment",
+    ),
     ("secret in a key's list", {"args": ["--verbose", "--password=Hunter2!"]}, "/args/1", "secret-assignment"),
     ("literal default of env ref", {"password": "${DB_PASSWORD:-hunter2}"}, "/password", None),
 ]
@@ -131,14 +175,20 @@ SHA = "sha256:" + "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00
 ACCEPTED: list[tuple[str, object]] = [
     ("secretKeyRef object", {"password": {"secretKeyRef": {"name": "messagewall-db-creds", "key": "password"}}}),
     ("secretRef object", {"envFrom": [{"secretRef": {"name": "messagewall-db-creds"}}]}),
-    ("k8s env valueFrom", {"env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]}),
+    (
+        "k8s env valueFrom",
+        {"env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pw"}}}]},
+    ),
     ("vault uri", {"db": {"password": "vault://secret/data/messagewall/db#password"}}),
     ("1password uri", {"apiKey": "op://Platform/messagewall/api-key"}),
     ("env uri", {"token": "env://GITHUB_TOKEN"}),
     ("env var", {"password": "${DB_PASSWORD}"}),
     ("env var empty default", {"password": "${DB_PASSWORD:-}"}),
     ("env var with plain default", {"logLevel": "${LOG_LEVEL:-info}"}),
-    ("aws secrets manager arn", {"clientSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:messagewall/db-AbC123"}),
+    (
+        "aws secrets manager arn",
+        {"clientSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:messagewall/db-AbC123"},
+    ),
     ("awssm uri", {"password": "awssm://messagewall/prod/db"}),
     ("helm template", {"password": "{{ .Values.db.password }}"}),
     ("resource name", {"secretName": "messagewall-db-creds", "existingSecret": "messagewall-db-creds"}),
@@ -150,16 +200,36 @@ ACCEPTED: list[tuple[str, object]] = [
     ("image digest", {"image": "ghcr.io/acme/messagewall@" + SHA, "digest": SHA}),
     ("git commit sha", {"revision": "4b825dc642cb6eb9a060e54bf8d69288fbee4904"}),
     ("uuid", {"requestId": "123e4567-e89b-12d3-a456-426614174000"}),
-    ("ordinary serverless config", {
-        "awsAccountId": "123456789012", "region": "us-east-1", "resourcePrefix": "messagewall-prod",
-        "lambdaMemory": 512, "lambdaTimeout": 30, "eventSource": "eventbridge",
-        "artifactBucket": "messagewall-artifacts-123456789012", "environment": "production",
-    }),
+    (
+        "ordinary serverless config",
+        {
+            "awsAccountId": "123456789012",
+            "region": "us-east-1",
+            "resourcePrefix": "messagewall-prod",
+            "lambdaMemory": 512,
+            "lambdaTimeout": 30,
+            "eventSource": "eventbridge",
+            "artifactBucket": "messagewall-artifacts-123456789012",
+            "environment": "production",
+        },
+    ),
     ("iam role arn", {"role": "arn:aws:iam::123456789012:role/service-role/MyLambdaExecutionRole-abc123XyZ"}),
     ("generated stack resource", {"function": "messagewall-prod-EventBridgeRule-A1B2C3D4E5"}),
-    ("url with user but no password", {"repo": "https://git@github.com/acme/messagewall.git", "ssh": "ssh://deploy@host:22/srv"}),
+    (
+        "url with user but no password",
+        {"repo": "https://git@github.com/acme/messagewall.git", "ssh": "ssh://deploy@host:22/srv"},
+    ),
     ("url with referenced password", {"db": "postgres://app:${DB_PASSWORD}@db:5432/app"}),
-    ("public certificate", {"caBundle": "-----BEGIN CERTIFICATE-----\n" + _fake(64, 21) + "\n" + _fake(64, 22) + "\n-----END CERTIFICATE-----"}),
+    (
+        "public certificate",
+        {
+            "caBundle": "-----BEGIN CERTIFICATE-----\n"
+            + _fake(64, 21)
+            + "\n"
+            + _fake(64, 22)
+            + "\n-----END CERTIFICATE-----"
+        },
+    ),
     ("short words and numbers", {"mode": "fast", "replicas": 3, "ratio": 0.25, "tags": ["a", "b"], "enabled": True}),
     ("gcp resource path", {"fn": "projects/my-project-123/locations/us-central1/functions/HandleOrderEvents2"}),
 ]
@@ -193,7 +263,15 @@ def test_is_reference_accepts_the_grammar(value):
 
 @pytest.mark.parametrize(
     "value",
-    ["hunter2", "${DB_PASSWORD:-hunter2}", {"name": "db", "password": "x"}, {"secretKeyRef": "db"}, 42, None, "vault:/x"],
+    [
+        "hunter2",
+        "${DB_PASSWORD:-hunter2}",
+        {"name": "db", "password": "x"},
+        {"secretKeyRef": "db"},
+        42,
+        None,
+        "vault:/x",
+    ],
 )
 def test_is_reference_refuses_literals_and_malformed_refs(value):
     assert not is_reference(value)
@@ -207,7 +285,9 @@ def test_json_pointer_escapes_tilde_and_slash():
 
 
 def test_nested_lists_report_indices():
-    doc = {"spec": {"containers": [{"env": [{"name": "A", "value": "1"}, {"name": "API_TOKEN", "value": "plain-tok-9"}]}]}}
+    doc = {
+        "spec": {"containers": [{"env": [{"name": "A", "value": "1"}, {"name": "API_TOKEN", "value": "plain-tok-9"}]}]}
+    }
     assert find_secrets(doc) == [Finding("/spec/containers/0/env/1/value", "secret-named-key")]
 
 

@@ -1,6 +1,7 @@
 """The workflow's spine through the in-process MCP client, on every configured database."""
 
 import pytest
+
 from conftest import call
 
 pytestmark = pytest.mark.anyio
@@ -8,8 +9,15 @@ pytestmark = pytest.mark.anyio
 
 async def test_spawn_experiment_variants_results_compare(any_client) -> None:
     sandbox = await call(any_client, "sandbox_spawn", name="smoke", purpose="smoke test", ttl="1h")
-    experiment = await call(any_client, "experiment_create", sandbox_id=sandbox["id"], name="e", hypothesis="h",
-                            objective_metric="latency", direction="minimize")
+    experiment = await call(
+        any_client,
+        "experiment_create",
+        sandbox_id=sandbox["id"],
+        name="e",
+        hypothesis="h",
+        objective_metric="latency",
+        direction="minimize",
+    )
     a = (await call(any_client, "variant_log", experiment_id=experiment["id"], name="a", config={"x": 1}))["variant"]
     b = (await call(any_client, "variant_log", experiment_id=experiment["id"], name="b", config="x: 2"))["variant"]
     points = [{"variant": a["id"], "metric": "latency", "value": 10.0 + k % 3} for k in range(6)]

@@ -11,27 +11,50 @@ import math
 import random
 
 import pytest
-from conftest import call
 
+from conftest import call
 from cublab.domain import stats
 
 # (p, df, scipy.stats.t.ppf(p, df))
 QUANTILES = [
-    (0.975, 1, 12.706204736174694), (0.975, 2, 4.302652729749462), (0.975, 4, 2.7764451051977934),
-    (0.975, 9, 2.262157162798205), (0.975, 30, 2.0422724563012378), (0.975, 1000, 1.9623390808264083),
-    (0.95, 10, 1.8124611228116756), (0.995, 5, 4.032142983555228), (0.975, 2.5, 3.5746548420036817),
+    (0.975, 1, 12.706204736174694),
+    (0.975, 2, 4.302652729749462),
+    (0.975, 4, 2.7764451051977934),
+    (0.975, 9, 2.262157162798205),
+    (0.975, 30, 2.0422724563012378),
+    (0.975, 1000, 1.9623390808264083),
+    (0.95, 10, 1.8124611228116756),
+    (0.995, 5, 4.032142983555228),
+    (0.975, 2.5, 3.5746548420036817),
     (0.975, 17.3, 2.1070320037534676),
 ]
 # (t, df, 2 * scipy.stats.t.sf(|t|, df))
 TWO_SIDED = [
-    (2.0, 5, 0.10193947882985835), (0.5, 3, 0.651447964848151), (10.0, 2, 0.00985245702332569),
-    (1.96, 1e6, 0.04999606758526985), (3.5, 12.7, 0.004043839925700646), (0.0, 7, 1.0), (-2.0, 5, 0.10193947882985835),
+    (2.0, 5, 0.10193947882985835),
+    (0.5, 3, 0.651447964848151),
+    (10.0, 2, 0.00985245702332569),
+    (1.96, 1e6, 0.04999606758526985),
+    (3.5, 12.7, 0.004043839925700646),
+    (0.0, 7, 1.0),
+    (-2.0, 5, 0.10193947882985835),
 ]
 # (a, b, t statistic, Welch df, p) from scipy.stats.ttest_ind(a, b, equal_var=False)
 WELCH = [
     ([10, 11, 12, 13, 14], [20, 22, 24, 26, 28], -7.58946638440411, 5.882352941176471, 0.000299143232052741),
-    ([5.1, 4.9, 5.3, 5.0, 5.2, 4.8], [5.4, 5.6, 5.2, 5.9, 5.5, 5.3, 5.7], -3.9054714928197134, 10.923060780949628, 0.002485688072871255),
-    ([1.0, 2.0, 3.0, 4.0, 5.0], [1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 2.0], -0.7148938759235873, 9.593434894177808, 0.4917046142572305),
+    (
+        [5.1, 4.9, 5.3, 5.0, 5.2, 4.8],
+        [5.4, 5.6, 5.2, 5.9, 5.5, 5.3, 5.7],
+        -3.9054714928197134,
+        10.923060780949628,
+        0.002485688072871255,
+    ),
+    (
+        [1.0, 2.0, 3.0, 4.0, 5.0],
+        [1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 2.0],
+        -0.7148938759235873,
+        9.593434894177808,
+        0.4917046142572305,
+    ),
 ]
 
 
@@ -98,11 +121,20 @@ def test_shifted_variance_keeps_digits_on_large_means() -> None:
 
 async def make(client, direction: str, data: dict[str, list[float]], metric: str = "m") -> tuple[dict, dict[str, str]]:
     sandbox = await call(client, "sandbox_spawn", name="s", purpose="p")
-    exp = await call(client, "experiment_create", sandbox_id=sandbox["id"], name="e", hypothesis="h", objective_metric=metric,
-                     direction=direction)
+    exp = await call(
+        client,
+        "experiment_create",
+        sandbox_id=sandbox["id"],
+        name="e",
+        hypothesis="h",
+        objective_metric=metric,
+        direction=direction,
+    )
     ids = {}
     for k, name in enumerate(data):
-        ids[name] = (await call(client, "variant_log", experiment_id=exp["id"], name=name, config={"k": k}))["variant"]["id"]
+        ids[name] = (await call(client, "variant_log", experiment_id=exp["id"], name=name, config={"k": k}))["variant"][
+            "id"
+        ]
     points = [{"variant": name, "metric": metric, "value": float(v)} for name, values in data.items() for v in values]
     if points:
         await call(client, "result_log", experiment_id=exp["id"], points=points)
@@ -121,7 +153,9 @@ async def test_winner_when_significant(client) -> None:
 
 @pytest.mark.anyio
 async def test_maximize_ranks_descending(client) -> None:
-    exp, ids = await make(client, "maximize", {"low": [10, 11, 12, 13, 14], "mid": [15, 16, 17, 18, 19], "high": [20, 22, 24, 26, 28]})
+    exp, ids = await make(
+        client, "maximize", {"low": [10, 11, 12, 13, 14], "mid": [15, 16, 17, 18, 19], "high": [20, 22, 24, 26, 28]}
+    )
     c = await call(client, "experiment_compare", experiment_id=exp["id"])
     assert [v["variant_id"] for v in c["variants"]] == [ids["high"], ids["mid"], ids["low"]]
     assert [v["rank"] for v in c["variants"]] == [1, 2, 3]
@@ -130,7 +164,9 @@ async def test_maximize_ranks_descending(client) -> None:
 
 @pytest.mark.anyio
 async def test_no_significant_difference(client) -> None:
-    exp, ids = await make(client, "minimize", {"a": [1.0, 2.0, 3.0, 4.0, 5.0], "b": [1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 2.0]})
+    exp, ids = await make(
+        client, "minimize", {"a": [1.0, 2.0, 3.0, 4.0, 5.0], "b": [1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 2.0]}
+    )
     c = await call(client, "experiment_compare", experiment_id=exp["id"])
     assert c["verdict"] == "no_significant_difference"
     assert c["winner"] is None and c["leader"] == ids["a"]
@@ -140,7 +176,9 @@ async def test_no_significant_difference(client) -> None:
 @pytest.mark.anyio
 async def test_not_enough_data_below_min_samples(client, runtime) -> None:
     need = runtime.policy.policy.compare.min_samples
-    exp, ids = await make(client, "minimize", {"a": [1.0] * (need - 1) + [1.1], "b": [50.0 + k for k in range(need - 1)]})
+    exp, _ids = await make(
+        client, "minimize", {"a": [1.0] * (need - 1) + [1.1], "b": [50.0 + k for k in range(need - 1)]}
+    )
     c = await call(client, "experiment_compare", experiment_id=exp["id"])
     assert c["verdict"] == "not_enough_data" and c["winner"] is None and c["p_value"] is None
     assert c["min_samples"] == need and f"({need - 1})" in c["summary"]
@@ -158,7 +196,7 @@ async def test_single_variant_is_not_enough(client) -> None:
 
 @pytest.mark.anyio
 async def test_other_metric_and_empty_experiment(client) -> None:
-    exp, ids = await make(client, "minimize", {"a": [1, 2, 3, 4, 5], "b": [9, 8, 7, 6, 5]})
+    exp, _ids = await make(client, "minimize", {"a": [1, 2, 3, 4, 5], "b": [9, 8, 7, 6, 5]})
     c = await call(client, "experiment_compare", experiment_id=exp["id"], metric="errors")
     assert c["metric"] == "errors" and c["is_objective"] is False and c["verdict"] == "not_enough_data"
     assert all(v["n"] == 0 for v in c["variants"])

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import AGENT, call, make_runtime
 
+from conftest import AGENT, call, make_runtime
 from cublab.app.inputs import SandboxRef
 from cublab.store import db as store_db
 
@@ -30,7 +30,7 @@ def alembic_head() -> str:
 
 
 def test_schema_head_is_the_newest_migration() -> None:
-    assert store_db.SCHEMA_HEAD == alembic_head()
+    assert alembic_head() == store_db.SCHEMA_HEAD
     # And that migration exists as a file in versions/.
     revisions = {re.search(r"^revision = ['\"](\w+)['\"]", p.read_text(), re.M).group(1) for p in VERSIONS.glob("*.py")}
     assert store_db.SCHEMA_HEAD in revisions
@@ -96,20 +96,34 @@ def test_sqlite_pragmas_are_set_on_every_connection(runtime) -> None:
 def test_foreign_keys_are_enforced(any_runtime) -> None:
     with pytest.raises(sa.exc.IntegrityError):
         with any_runtime.ctx.db.write() as session:
-            session.connection().execute(sa.text(
-                "INSERT INTO experiment (id, sandbox_id, name, hypothesis, objective_metric, direction, created_by, created_at) "
-                "VALUES ('exp_x', 'sbx_missing', 'e', 'h', 'm', 'minimize', 'agent:x-1', '2026-01-01 00:00:00')"))
+            session.connection().execute(
+                sa.text(
+                    "INSERT INTO experiment (id, sandbox_id, name, hypothesis, objective_metric, direction, created_by, created_at) "
+                    "VALUES ('exp_x', 'sbx_missing', 'e', 'h', 'm', 'minimize', 'agent:x-1', '2026-01-01 00:00:00')"
+                )
+            )
 
 
 async def workflow(client) -> dict:
     sandbox = await call(client, "sandbox_spawn", name="s", purpose="p", ttl="2h")
-    exp = await call(client, "experiment_create", sandbox_id=sandbox["id"], name="e", hypothesis="h", objective_metric="m",
-                     direction="minimize")
+    exp = await call(
+        client,
+        "experiment_create",
+        sandbox_id=sandbox["id"],
+        name="e",
+        hypothesis="h",
+        objective_metric="m",
+        direction="minimize",
+    )
     for k in range(2):
         await call(client, "variant_log", experiment_id=exp["id"], name=f"v{k}", config={"k": k})
     for _ in range(2):
-        await call(client, "result_log", experiment_id=exp["id"],
-                   points=[{"variant": f"v{k}", "metric": "m", "value": float(k)} for k in range(2)])
+        await call(
+            client,
+            "result_log",
+            experiment_id=exp["id"],
+            points=[{"variant": f"v{k}", "metric": "m", "value": float(k)} for k in range(2)],
+        )
     await call(client, "sandbox_renew", sandbox_id=sandbox["id"], ttl="3h")
     await call(client, "sandbox_destroy", sandbox_id=sandbox["id"])
     return {"sandbox": sandbox, "experiment": exp}
@@ -123,8 +137,11 @@ async def test_every_row_is_attributed(any_client, any_runtime) -> None:
             assert creators == [AGENT], table
         assert conn.execute(sa.text("SELECT owner FROM sandbox")).scalars().all() == [AGENT]
         # Measurements carry their identity through their batch.
-        unattributed = conn.execute(sa.text(
-            "SELECT count(*) FROM measurement m LEFT JOIN result_batch b ON b.id = m.batch_id WHERE b.created_by IS NULL")).scalar()
+        unattributed = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM measurement m LEFT JOIN result_batch b ON b.id = m.batch_id WHERE b.created_by IS NULL"
+            )
+        ).scalar()
         assert unattributed == 0
         assert conn.execute(sa.text("SELECT count(*) FROM measurement")).scalar() == 4
         assert conn.execute(sa.text("SELECT DISTINCT actor FROM audit_event")).scalars().all() == [AGENT]

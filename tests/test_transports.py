@@ -24,11 +24,11 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from conftest import AGENT, call, call_error, make_runtime
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from conftest import AGENT, call, call_error, make_runtime
 from cublab.app.inputs import ListSandboxes
 from cublab.mcp_server import build_server
 
@@ -93,28 +93,56 @@ async def scripted_session(client: Client) -> list[dict[str, Any]]:
         transcript.append({"tool": tool, "result": normalise(result.structured_content)})
         return result.structured_content
 
-    sandbox = await step("sandbox_spawn", name="parity", purpose="same calls, same answers", ttl="2h",
-                         labels={"team": "lab"}, explanation="parity across transports")
+    sandbox = await step(
+        "sandbox_spawn",
+        name="parity",
+        purpose="same calls, same answers",
+        ttl="2h",
+        labels={"team": "lab"},
+        explanation="parity across transports",
+    )
     assert sandbox is not None, transcript[-1]
-    experiment = await step("experiment_create", sandbox_id=sandbox["id"], name="workers vs p95",
-                            hypothesis="more workers lower p95", objective_metric="p95_ms", direction="minimize",
-                            target_space="app-dev", target_unit="worker-pool")
+    experiment = await step(
+        "experiment_create",
+        sandbox_id=sandbox["id"],
+        name="workers vs p95",
+        hypothesis="more workers lower p95",
+        objective_metric="p95_ms",
+        direction="minimize",
+        target_space="app-dev",
+        target_unit="worker-pool",
+    )
     assert experiment is not None, transcript[-1]
     exp_id = experiment["id"]
     first = await step("variant_log", experiment_id=exp_id, name="w2", config={"workers": 2, "queue": "sqs"})
-    await step("variant_log", experiment_id=exp_id, name="w4", config="workers: 4\nqueue: sqs\n", description="YAML text")
+    await step(
+        "variant_log", experiment_id=exp_id, name="w4", config="workers: 4\nqueue: sqs\n", description="YAML text"
+    )
     await step("variant_log", experiment_id=exp_id, name="w8", config={"workers": 8, "queue": "sqs"})
     assert first is not None, transcript[-3]
-    points = [{"variant": first["variant"]["id"], "metric": "p95_ms", "value": 250.0 + r % 3, "repetition": r} for r in range(6)]
-    points += [{"variant": name, "metric": "p95_ms", "value": base + (r % 3) * 1.5, "repetition": r, "step": 1}
-               for name, base in (("w4", 150.0), ("w8", 100.0)) for r in range(6)]
+    points = [
+        {"variant": first["variant"]["id"], "metric": "p95_ms", "value": 250.0 + r % 3, "repetition": r}
+        for r in range(6)
+    ]
+    points += [
+        {"variant": name, "metric": "p95_ms", "value": base + (r % 3) * 1.5, "repetition": r, "step": 1}
+        for name, base in (("w4", 150.0), ("w8", 100.0))
+        for r in range(6)
+    ]
     await step("result_log", experiment_id=exp_id, points=points, explanation="six runs each")
     await step("experiment_compare", experiment_id=exp_id)
     await step("experiment_get", experiment_id=exp_id)
     await step("sandbox_list")
     # bad input: each must be a tool error with the same message on every transport
     await step("variant_log", experiment_id=exp_id, name="n" * 201, config={"workers": 1})
-    await step("experiment_create", sandbox_id=sandbox["id"], name="e", hypothesis="h", objective_metric="m", direction="sideways")
+    await step(
+        "experiment_create",
+        sandbox_id=sandbox["id"],
+        name="e",
+        hypothesis="h",
+        objective_metric="m",
+        direction="sideways",
+    )
     await step("sandbox_spawn", name="too long", purpose="ttl over the maximum", ttl="100h")
     await step("sandbox_get", sandbox_id="sbx_00000000000000000000000000")
     await step("sandbox_destroy", sandbox_id=sandbox["id"], explanation="done")
@@ -177,8 +205,13 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer
     tmp = tmp_path_factory.mktemp("http")
     port, db, log = free_port(), str(tmp / "cublab.db"), tmp / "server.log"
     with log.open("wb") as err:
-        proc = subprocess.Popen([*cublab_command(), "serve", "--http", "--port", str(port), "--db", db, "--agent", AGENT],
-                                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=child_env())
+        proc = subprocess.Popen(
+            [*cublab_command(), "serve", "--http", "--port", str(port), "--db", db, "--agent", AGENT],
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
+            env=child_env(),
+        )
     try:
         wait_for_port(proc, port, log)
         url = f"http://127.0.0.1:{port}/mcp"
@@ -201,7 +234,9 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer
 def stdio_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The installed `cublab serve` over stdio, spawned by the MCP client: its tools and the scripted session."""
     db = str(tmp_path_factory.mktemp("stdio") / "cublab.db")
-    params = StdioServerParameters(command=cublab_command()[0], args=[*cublab_command()[1:], "serve", "--db", db, "--agent", AGENT])
+    params = StdioServerParameters(
+        command=cublab_command()[0], args=[*cublab_command()[1:], "serve", "--db", db, "--agent", AGENT]
+    )
 
     async def play() -> dict[str, Any]:
         async with Client(params) as client:
@@ -215,7 +250,14 @@ def stdio_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_stdio_serve_runs_the_workflow(stdio_run: dict[str, Any]) -> None:
-    assert {"sandbox_spawn", "experiment_create", "variant_log", "result_log", "experiment_compare", "sandbox_destroy"} <= set(stdio_run["tools"])
+    assert {
+        "sandbox_spawn",
+        "experiment_create",
+        "variant_log",
+        "result_log",
+        "experiment_compare",
+        "sandbox_destroy",
+    } <= set(stdio_run["tools"])
     check_transcript(stdio_run["transcript"])
     runtime = make_runtime(stdio_run["db"])  # what the subprocess wrote is really in its database
     try:
@@ -232,7 +274,9 @@ async def test_http_serve_runs_the_workflow(http_server: HttpServer) -> None:
     assert [s["name"] for s in page["sandboxes"]] == ["parity"]
 
 
-async def test_same_calls_same_results_in_process_stdio_http(runtime, stdio_run: dict[str, Any], http_server: HttpServer) -> None:
+async def test_same_calls_same_results_in_process_stdio_http(
+    runtime, stdio_run: dict[str, Any], http_server: HttpServer
+) -> None:
     async with Client(build_server(runtime)) as client:
         in_process = await scripted_session(client)
     check_transcript(in_process)
@@ -271,10 +315,17 @@ def read_message(proc: subprocess.Popen[str], deadline: float) -> str:
 
 def test_stdio_stdout_carries_only_json_rpc(tmp_path: Path) -> None:
     """A raw client: legacy initialize handshake, tools/list, and a call that opens the database."""
-    proc = subprocess.Popen([*cublab_command(), "serve", "--db", str(tmp_path / "cublab.db"), "--agent", AGENT],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=child_env())
+    proc = subprocess.Popen(
+        [*cublab_command(), "serve", "--db", str(tmp_path / "cublab.db"), "--agent", AGENT],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=child_env(),
+    )
     lines: list[str] = []
     try:
+
         def send(message: dict[str, Any]) -> None:
             proc.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")  # type: ignore[union-attr]
             proc.stdin.flush()  # type: ignore[union-attr]
@@ -287,13 +338,28 @@ def test_stdio_stdout_carries_only_json_rpc(tmp_path: Path) -> None:
                 if message.get("id") == request_id:
                     return message
 
-        send({"id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {},
-                                                          "clientInfo": {"name": "raw-test", "version": "0"}}})
+        send(
+            {
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw-test", "version": "0"},
+                },
+            }
+        )
         assert answer_to(1)["result"]["serverInfo"]["name"] == "cublab"
         send({"method": "notifications/initialized"})
         send({"id": 2, "method": "tools/list"})
         assert "sandbox_spawn" in {t["name"] for t in answer_to(2)["result"]["tools"]}
-        send({"id": 3, "method": "tools/call", "params": {"name": "sandbox_spawn", "arguments": {"name": "raw", "purpose": "stdout check"}}})
+        send(
+            {
+                "id": 3,
+                "method": "tools/call",
+                "params": {"name": "sandbox_spawn", "arguments": {"name": "raw", "purpose": "stdout check"}},
+            }
+        )
         assert answer_to(3)["result"]["structuredContent"]["created_by"] == AGENT
         proc.stdin.close()  # type: ignore[union-attr]
         lines.extend(proc.stdout.read().splitlines(keepends=True))  # type: ignore[union-attr]
@@ -309,8 +375,14 @@ def test_stdio_stdout_carries_only_json_rpc(tmp_path: Path) -> None:
 
 
 def test_stdio_serve_refuses_a_human_identity(tmp_path: Path) -> None:
-    done = subprocess.run([*cublab_command(), "serve", "--db", str(tmp_path / "cublab.db"), "--agent", "human:alice"],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=START_TIMEOUT, env=child_env())
+    done = subprocess.run(
+        [*cublab_command(), "serve", "--db", str(tmp_path / "cublab.db"), "--agent", "human:alice"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+        env=child_env(),
+    )
     assert done.returncode != 0
     assert done.stdout == ""
     assert "human:alice" in done.stderr and "agent:<type>-<session>" in done.stderr
@@ -319,8 +391,20 @@ def test_stdio_serve_refuses_a_human_identity(tmp_path: Path) -> None:
 
 def test_scripted_agent_example_runs(tmp_path: Path) -> None:
     db = tmp_path / "example.db"
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "scripted_agent.py"), "--db", str(db), "--agent", "agent:example-test"],
-                          capture_output=True, text=True, timeout=60, env=child_env())
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "scripted_agent.py"),
+            "--db",
+            str(db),
+            "--agent",
+            "agent:example-test",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+    )
     assert done.returncode == 0, done.stderr
     assert "verdict: winner" in done.stdout
     runtime = make_runtime(str(db))

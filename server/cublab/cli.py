@@ -13,10 +13,16 @@ import typer
 from cublab.config import Settings
 from cublab.domain.errors import CublabError
 
-app = typer.Typer(help="cublab: agents experiment beside the configuration authority; humans decide what enters it.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="cublab: agents experiment beside the configuration authority; humans decide what enters it.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 sandboxes_app = typer.Typer(help="Sandboxes (test environments) recorded by agents.", no_args_is_help=True)
-proposals_app = typer.Typer(help="Proposals: review, approve, acknowledge, reject, apply (humans only).", no_args_is_help=True)
+proposals_app = typer.Typer(
+    help="Proposals: review, approve, acknowledge, reject, apply (humans only).", no_args_is_help=True
+)
 authority_app = typer.Typer(help="The embedded authority: import, show and diff units.", no_args_is_help=True)
 policy_app = typer.Typer(help="The bypass and promotion policy in force.", no_args_is_help=True)
 decisions_app = typer.Typer(help="The bypass decision log (every bypass_check answer).", no_args_is_help=True)
@@ -29,13 +35,36 @@ app.add_typer(authority_app, name="authority")
 outbox_app = typer.Typer(help="Proposals waiting to be exported to ConfigHub.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
 
-Db = Annotated[str | None, typer.Option("--db", help="SQLite file or SQLAlchemy URL [env: CUBLAB_DB; default: the user data directory]")]
+Db = Annotated[
+    str | None,
+    typer.Option("--db", help="SQLite file or SQLAlchemy URL [env: CUBLAB_DB; default: the user data directory]"),
+]
 As = Annotated[str | None, typer.Option("--as", help="Your identity, human:<name> [default: human:<your OS user>]")]
 Reason = Annotated[str, typer.Option("--reason", help="Why; recorded in the audit log")]
-Policy = Annotated[str | None, typer.Option("--policy", help="Policy file [env: CUBLAB_POLICY; default: the built-in seed policy]")]
-AuthorityOpt = Annotated[str | None, typer.Option("--authority", help="embedded or confighub (needs CONFIGHUB_URL and CONFIGHUB_TOKEN) [env: CUBLAB_AUTHORITY; default: embedded]")]
-ModeOpt = Annotated[str | None, typer.Option("--confighub-mode", help="shadow (a unit in <space>-proposals) or in-place (a head revision of the target) [env: CUBLAB_CONFIGHUB_MODE; default: shadow]")]
-InPlaceOpt = Annotated[bool, typer.Option("--in-place-confirmed-approval-trigger", help="Confirm every target space has an approval trigger (vet-approvedby); in-place mode is refused without it [env: CUBLAB_CONFIGHUB_IN_PLACE_CONFIRMED=1]")]
+Policy = Annotated[
+    str | None, typer.Option("--policy", help="Policy file [env: CUBLAB_POLICY; default: the built-in seed policy]")
+]
+AuthorityOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--authority",
+        help="embedded or confighub (needs CONFIGHUB_URL and CONFIGHUB_TOKEN) [env: CUBLAB_AUTHORITY; default: embedded]",
+    ),
+]
+ModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--confighub-mode",
+        help="shadow (a unit in <space>-proposals) or in-place (a head revision of the target) [env: CUBLAB_CONFIGHUB_MODE; default: shadow]",
+    ),
+]
+InPlaceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--in-place-confirmed-approval-trigger",
+        help="Confirm every target space has an approval trigger (vet-approvedby); in-place mode is refused without it [env: CUBLAB_CONFIGHUB_IN_PLACE_CONFIRMED=1]",
+    ),
+]
 
 
 def _fail(message: str) -> None:
@@ -56,7 +85,12 @@ def _runtime(db: str | None, policy: str | None = None):
 def serve(
     db: Db = None,
     policy: Policy = None,
-    agent: Annotated[str | None, typer.Option("--agent", help="Identity of the agent this server acts for, agent:<type>-<session> [env: CUBLAB_AGENT]")] = None,
+    agent: Annotated[
+        str | None,
+        typer.Option(
+            "--agent", help="Identity of the agent this server acts for, agent:<type>-<session> [env: CUBLAB_AGENT]"
+        ),
+    ] = None,
     http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP instead of stdio")] = False,
     host: Annotated[str, typer.Option(help="HTTP bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8765,
@@ -68,15 +102,25 @@ def serve(
     from cublab.runtime import Runtime
 
     try:  # check the identity, the policy and the authority's settings before importing the MCP SDK, so a refusal is immediate
-        runtime = Runtime(Settings.resolve(db=db, agent=agent, policy=policy, authority=authority, confighub_mode=confighub_mode,
-                                           in_place_confirmed=in_place_confirmed))
-        runtime.policy  # loaded lazily otherwise: a bad file must stop start-up, not the first tool call
+        runtime = Runtime(
+            Settings.resolve(
+                db=db,
+                agent=agent,
+                policy=policy,
+                authority=authority,
+                confighub_mode=confighub_mode,
+                in_place_confirmed=in_place_confirmed,
+            )
+        )
+        _ = runtime.policy  # loaded lazily otherwise: a bad file must stop start-up, not the first tool call
     except CublabError as exc:
         _fail(str(exc))
     from cublab.mcp_server import build_server
 
     server = build_server(runtime)
-    stop_flusher = runtime.start_outbox_flusher()  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s
+    stop_flusher = (
+        runtime.start_outbox_flusher()
+    )  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s
     try:
         if http:
             print(f"cublab: serving MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr)
@@ -107,7 +151,9 @@ def audit_verify(db: Db = None) -> None:
     if result.ok:
         typer.echo(f"audit log OK: {result.events} events, chain intact ({runtime.ctx.db.location})")
         return
-    typer.secho(f"audit log BROKEN: {len(result.problems)} problem(s) in {result.events} events", fg=typer.colors.RED, err=True)
+    typer.secho(
+        f"audit log BROKEN: {len(result.problems)} problem(s) in {result.events} events", fg=typer.colors.RED, err=True
+    )
     for problem in result.problems:
         typer.echo(f"  {problem}", err=True)
     raise typer.Exit(1)
@@ -155,8 +201,10 @@ def _human(as_: str | None):
     from cublab.domain.identity import human_identity
 
     if os.environ.get("CUBLAB_AGENT"):
-        _fail("CUBLAB_AGENT is set in this environment, so it belongs to an agent; decisions are made by humans. "
-              "Unset it to decide as yourself.")
+        _fail(
+            "CUBLAB_AGENT is set in this environment, so it belongs to an agent; decisions are made by humans. "
+            "Unset it to decide as yourself."
+        )
     try:
         return human_identity(as_ or f"human:{getpass.getuser()}", "--as")
     except CublabError as exc:
@@ -181,12 +229,14 @@ def _print_proposal(view, base: dict, target: dict) -> None:
 
     console = _console()
     t = view.target
-    header = (f"[bold]{view.id}[/]  state [bold]{view.state}[/]{'  (' + view.state_reason + ')' if view.state_reason else ''}\n"
-              f"target {t.space}/{t.unit} {'(new unit)' if t.new_unit else f'at base revision {t.base_revision_num}'}\n"
-              f"proposer {view.proposer.identity} (model {view.proposer.model or 'not given'}, confidence {view.proposer.confidence:g})\n"
-              f"risk [bold]{view.risk.level}[/]; requires: {view.requirement.description}\n"
-              f"created {view.created_at:%Y-%m-%d %H:%M:%S} UTC, expires {view.expires_at:%Y-%m-%d %H:%M:%S} UTC\n"
-              f"authority {view.authority.name}, change set {view.authority.change_set_slug}")
+    header = (
+        f"[bold]{view.id}[/]  state [bold]{view.state}[/]{'  (' + view.state_reason + ')' if view.state_reason else ''}\n"
+        f"target {t.space}/{t.unit} {'(new unit)' if t.new_unit else f'at base revision {t.base_revision_num}'}\n"
+        f"proposer {view.proposer.identity} (model {view.proposer.model or 'not given'}, confidence {view.proposer.confidence:g})\n"
+        f"risk [bold]{view.risk.level}[/]; requires: {view.requirement.description}\n"
+        f"created {view.created_at:%Y-%m-%d %H:%M:%S} UTC, expires {view.expires_at:%Y-%m-%d %H:%M:%S} UTC\n"
+        f"authority {view.authority.name}, change set {view.authority.change_set_slug}"
+    )
     console.print(Panel(header, title="proposal"))
     console.print(f"[bold]rationale[/]: {view.rationale}")
     if view.justification:
@@ -194,7 +244,9 @@ def _print_proposal(view, base: dict, target: dict) -> None:
     diff = unified_diff(base, target, f"{t.space}/{t.unit}@{t.base_revision_num or 'new'}", f"proposal {view.id}")
     console.print(Panel(Syntax(diff or "(no change)", "diff", theme="ansi_dark"), title="diff"))
     evidence = view.evidence
-    table = Table(title=f"evidence: {evidence.get('metric')} ({evidence.get('direction')}), verdict {evidence.get('verdict')}")
+    table = Table(
+        title=f"evidence: {evidence.get('metric')} ({evidence.get('direction')}), verdict {evidence.get('verdict')}"
+    )
     for col in ("rank", "variant", "n", "mean", "stddev", "95% CI"):
         table.add_column(col)
     for row in evidence.get("variants", []):
@@ -237,8 +289,15 @@ def proposals_list(
         _fail(str(exc))
     table = Table("id", "state", "target", "risk", "still required", "proposer", "expires")
     for p in page.proposals:
-        table.add_row(p.id, p.state, f"{p.target.space}/{p.target.unit}", p.risk.level,
-                      p.still_required if p.state in ("pending", "approved") else "-", p.proposer.identity, f"{p.expires_at:%Y-%m-%d %H:%M}")
+        table.add_row(
+            p.id,
+            p.state,
+            f"{p.target.space}/{p.target.unit}",
+            p.risk.level,
+            p.still_required if p.state in ("pending", "approved") else "-",
+            p.proposer.identity,
+            f"{p.expires_at:%Y-%m-%d %H:%M}",
+        )
     _console().print(table)
 
 
@@ -258,7 +317,11 @@ def proposals_show(proposal_id: str, db: Db = None) -> None:
         with runtime.ctx.db.read() as session:
             export = session.get(AuthorityExport, proposal_id)
             commands = review_commands(session.get(Proposal, proposal_id), export)
-        status = f"export {export.status}" + (f": {export.last_error}" if export.last_error else "") if export else "not exported"
+        status = (
+            f"export {export.status}" + (f": {export.last_error}" if export.last_error else "")
+            if export
+            else "not exported"
+        )
         typer.echo(f"\nin ConfigHub ({status}); a reviewer runs:")
         for line in commands:
             typer.echo(f"  {line}")
@@ -278,10 +341,14 @@ def _decide(action: str, proposal_id: str, reason: str, as_: str | None, db: str
             if not outcome.applied:
                 raise typer.Exit(1)
             return
-        view = {"approve": review.approve, "ack": review.acknowledge, "reject": review.reject}[action](proposal_id, who, reason)
+        view = {"approve": review.approve, "ack": review.acknowledge, "reject": review.reject}[action](
+            proposal_id, who, reason
+        )
     except CublabError as exc:
         _fail(str(exc))
-    typer.echo(f"{action} recorded for {proposal_id} as {who}: state {view.state}; still required: {view.still_required}")
+    typer.echo(
+        f"{action} recorded for {proposal_id} as {who}: state {view.state}; still required: {view.still_required}"
+    )
 
 
 @proposals_app.command("approve")
@@ -340,7 +407,9 @@ def authority_import(
     if not isinstance(data, dict):
         _fail(f"{file}: must hold one mapping (a JSON object), not {type(data).__name__}")
     try:
-        result = _runtime(db).review.import_unit(space, unit, data, who, tier=tier, toolchain_type=toolchain, description=f"imported from {Path(file).name}")
+        result = _runtime(db).review.import_unit(
+            space, unit, data, who, tier=tier, toolchain_type=toolchain, description=f"imported from {Path(file).name}"
+        )
     except CublabError as exc:
         _fail(str(exc))
     note = " (unchanged: the file equals the head)" if result["unchanged"] else ""
@@ -362,11 +431,21 @@ def authority_show(space: str, unit: str, db: Db = None) -> None:
     import json
 
     console = _console()
-    console.print(f"[bold]{space}/{unit}[/]  head {row.head_revision_num}, live {row.live_revision_num}, version {row.version}, {row.toolchain_type}")
+    console.print(
+        f"[bold]{space}/{unit}[/]  head {row.head_revision_num}, live {row.live_revision_num}, version {row.version}, {row.toolchain_type}"
+    )
     console.print(Syntax(as_yaml(json.loads(row.data)), "yaml", theme="ansi_dark"))
     table = Table("rev", "when", "by", "source", "approved by", "tags", "description", title="revisions")
     for r in revisions:
-        table.add_row(str(r.revision_num), f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.user_id, r.source, ", ".join(r.approved_by), ", ".join(r.tags), r.description)
+        table.add_row(
+            str(r.revision_num),
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+            r.user_id,
+            r.source,
+            ", ".join(r.approved_by),
+            ", ".join(r.tags),
+            r.description,
+        )
     console.print(table)
 
 
@@ -412,7 +491,12 @@ def proposals_sync(db: Db = None, authority: AuthorityOpt = None) -> None:
 def outbox_flush(
     db: Db = None,
     authority: AuthorityOpt = None,
-    retry_held: Annotated[bool, typer.Option("--retry-held", help="Also retry exports held by 401/403 or another refusal, once you fixed the cause")] = False,
+    retry_held: Annotated[
+        bool,
+        typer.Option(
+            "--retry-held", help="Also retry exports held by 401/403 or another refusal, once you fixed the cause"
+        ),
+    ] = False,
 ) -> None:
     """Deliver queued proposals to ConfigHub now (the server also does it periodically)."""
     runtime = _remote_runtime(db, authority)
@@ -438,8 +522,12 @@ def _overdue_banner(runtime) -> None:
     """Overdue break-glass obligations are reported loudly on every listing until they are met."""
     lines = runtime.breakglass.overdue_warnings()
     if lines:
-        typer.secho(f"!!! {len(lines)} reconciliation obligation(s) OVERDUE (seed criterion 4: capture within 1 hour, review within 24 hours):",
-                    fg=typer.colors.RED, bold=True, err=True)
+        typer.secho(
+            f"!!! {len(lines)} reconciliation obligation(s) OVERDUE (seed criterion 4: capture within 1 hour, review within 24 hours):",
+            fg=typer.colors.RED,
+            bold=True,
+            err=True,
+        )
         for line in lines:
             typer.secho(f"!!!   {line}", fg=typer.colors.RED, err=True)
 
@@ -491,8 +579,16 @@ def decisions_list(
     table = Table("id", "when", "actor", "subject", "context", "verdict", "criterion", "reconciliation")
     for d in rows:
         subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()
-        table.add_row(d.id, f"{d.created_at:%Y-%m-%d %H:%M:%S}", d.actor, subject, str(d.subject.get("context")), d.verdict,
-                      str(d.criterion or "-"), d.reconciliation.get("kind", "-") if d.reconciliation else "-")
+        table.add_row(
+            d.id,
+            f"{d.created_at:%Y-%m-%d %H:%M:%S}",
+            d.actor,
+            subject,
+            str(d.subject.get("context")),
+            d.verdict,
+            str(d.criterion or "-"),
+            d.reconciliation.get("kind", "-") if d.reconciliation else "-",
+        )
     _console().print(table)
 
 
@@ -513,10 +609,28 @@ def obligations(
     except (CublabError, ValueError) as exc:
         _fail(str(exc))
     _overdue_banner(runtime)
-    table = Table("id", "incident", "kind", "unit", "status", "due", "met by", title=f"{result.open} open ({result.overdue} overdue), {result.met} met")
+    table = Table(
+        "id",
+        "incident",
+        "kind",
+        "unit",
+        "status",
+        "due",
+        "met by",
+        title=f"{result.open} open ({result.overdue} overdue), {result.met} met",
+    )
     for ob in result.obligations:
         style = "bold red" if ob.status == "overdue" else None
-        table.add_row(ob.id, ob.incident_id, ob.kind, ob.unit or "-", ob.status, f"{ob.due_at:%Y-%m-%d %H:%M:%S}", ob.met_by or "-", style=style)
+        table.add_row(
+            ob.id,
+            ob.incident_id,
+            ob.kind,
+            ob.unit or "-",
+            ob.status,
+            f"{ob.due_at:%Y-%m-%d %H:%M:%S}",
+            ob.met_by or "-",
+            style=style,
+        )
     _console().print(table)
 
 

@@ -18,11 +18,22 @@ from typing import Any
 import anyio
 from rich.table import Table
 
-
 VARIANTS = [
-    ("mem-512", "baseline: 512 MB, as in production", {"lambdaMemory": 512, "lambdaTimeout": 30, "eventSource": "sqs", "resourcePrefix": "messagewall"}),
-    ("mem-1024", "double the memory", {"lambdaMemory": 1024, "lambdaTimeout": 30, "eventSource": "sqs", "resourcePrefix": "messagewall"}),
-    ("mem-2048", "quadruple the memory", {"lambdaMemory": 2048, "lambdaTimeout": 30, "eventSource": "sqs", "resourcePrefix": "messagewall"}),
+    (
+        "mem-512",
+        "baseline: 512 MB, as in production",
+        {"lambdaMemory": 512, "lambdaTimeout": 30, "eventSource": "sqs", "resourcePrefix": "messagewall"},
+    ),
+    (
+        "mem-1024",
+        "double the memory",
+        {"lambdaMemory": 1024, "lambdaTimeout": 30, "eventSource": "sqs", "resourcePrefix": "messagewall"},
+    ),
+    (
+        "mem-2048",
+        "quadruple the memory",
+        {"lambdaMemory": 2048, "lambdaTimeout": 30, "eventSource": "sqs", "resourcePrefix": "messagewall"},
+    ),
 ]
 
 
@@ -50,8 +61,14 @@ def _seed_authority(db: str) -> int:
 
     runtime = Runtime(Settings(db=db, agent="agent:cublab-demo", policy_path=None))
     try:
-        result = runtime.review.import_unit(TARGET_SPACE, TARGET_UNIT, CURRENT, human_identity("human:demo-operator"),
-                                            tier="production", description="demo: current production configuration")
+        result = runtime.review.import_unit(
+            TARGET_SPACE,
+            TARGET_UNIT,
+            CURRENT,
+            human_identity("human:demo-operator"),
+            tier="production",
+            description="demo: current production configuration",
+        )
     finally:
         runtime.close()
     return result["revision"]
@@ -62,7 +79,9 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
     from mcp.client.stdio import StdioServerParameters
 
     revision = _seed_authority(db)
-    emit(f"0. a human (human:demo-operator) holds [cyan]{TARGET_SPACE}/{TARGET_UNIT}[/] in the embedded authority at revision {revision}")
+    emit(
+        f"0. a human (human:demo-operator) holds [cyan]{TARGET_SPACE}/{TARGET_UNIT}[/] in the embedded authority at revision {revision}"
+    )
 
     agent = f"agent:cublab-demo-{secrets.token_hex(3)}"
     params = StdioServerParameters(command=sys.executable, args=["-m", "cublab", "serve", "--db", db, "--agent", agent])
@@ -71,32 +90,61 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
         tools = await client.list_tools()
         emit(f"server offers {len(tools.tools)} tools: {', '.join(t.name for t in tools.tools)}\n")
 
-        sandbox = await _call(client, "sandbox_spawn", {
-            "name": "lambda-memory-tuning", "purpose": "find the Lambda memory size with the best p95 latency",
-            "ttl": "2h", "explanation": "demo: tune messagewall's event handler",
-        })
-        emit(f"1. spawned sandbox [cyan]{sandbox['id']}[/] (expires {sandbox['expires_at']}, labels {sandbox['labels']})")
+        sandbox = await _call(
+            client,
+            "sandbox_spawn",
+            {
+                "name": "lambda-memory-tuning",
+                "purpose": "find the Lambda memory size with the best p95 latency",
+                "ttl": "2h",
+                "explanation": "demo: tune messagewall's event handler",
+            },
+        )
+        emit(
+            f"1. spawned sandbox [cyan]{sandbox['id']}[/] (expires {sandbox['expires_at']}, labels {sandbox['labels']})"
+        )
 
-        experiment = await _call(client, "experiment_create", {
-            "sandbox_id": sandbox["id"], "name": "memory vs p95 latency",
-            "hypothesis": "more memory lowers p95 latency of the event handler",
-            "objective_metric": "p95_latency_ms", "direction": "minimize",
-            "target_space": TARGET_SPACE, "target_unit": TARGET_UNIT,
-        })
+        experiment = await _call(
+            client,
+            "experiment_create",
+            {
+                "sandbox_id": sandbox["id"],
+                "name": "memory vs p95 latency",
+                "hypothesis": "more memory lowers p95 latency of the event handler",
+                "objective_metric": "p95_latency_ms",
+                "direction": "minimize",
+                "target_space": TARGET_SPACE,
+                "target_unit": TARGET_UNIT,
+            },
+        )
         emit(f"   experiment [cyan]{experiment['id']}[/]: {experiment['hypothesis']}")
 
         ids = {}
         for name, description, config in VARIANTS:
-            logged = await _call(client, "variant_log", {"experiment_id": experiment["id"], "name": name, "description": description, "config": config})
+            logged = await _call(
+                client,
+                "variant_log",
+                {"experiment_id": experiment["id"], "name": name, "description": description, "config": config},
+            )
             ids[name] = logged["variant"]["id"]
         emit(f"2. logged {len(ids)} variants: {', '.join(ids)}")
 
         rng = random.Random(7)
         points = [
-            {"variant": ids[name], "metric": "p95_latency_ms", "value": round(simulated_p95_ms(config["lambdaMemory"], rng), 3), "repetition": rep}
-            for name, _, config in VARIANTS for rep in range(12)
+            {
+                "variant": ids[name],
+                "metric": "p95_latency_ms",
+                "value": round(simulated_p95_ms(config["lambdaMemory"], rng), 3),
+                "repetition": rep,
+            }
+            for name, _, config in VARIANTS
+            for rep in range(12)
         ]
-        logged = await _call(client, "result_log", {"experiment_id": experiment["id"], "points": points, "explanation": "12 load-test runs per variant"})
+        logged = await _call(
+            client,
+            "result_log",
+            {"experiment_id": experiment["id"], "points": points, "explanation": "12 load-test runs per variant"},
+        )
         emit(f"3. logged {logged['points']} measurements in one batch (digest {logged['digest'][:19]}…)")
 
         comparison = await _call(client, "experiment_compare", {"experiment_id": experiment["id"]})
@@ -104,21 +152,39 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
         for column in ("rank", "variant", "n", "mean", "stddev", "95% CI", "min", "max"):
             table.add_column(column, justify="right" if column not in ("variant",) else "left")
         for row in comparison["variants"]:
-            table.add_row(str(row["rank"]), row["name"], str(row["n"]), f"{row['mean']:.1f}", f"{row['stddev']:.1f}",
-                          f"{row['ci_low']:.1f} – {row['ci_high']:.1f}", f"{row['min']:.1f}", f"{row['max']:.1f}")
+            table.add_row(
+                str(row["rank"]),
+                row["name"],
+                str(row["n"]),
+                f"{row['mean']:.1f}",
+                f"{row['stddev']:.1f}",
+                f"{row['ci_low']:.1f} – {row['ci_high']:.1f}",
+                f"{row['min']:.1f}",
+                f"{row['max']:.1f}",
+            )
         emit(table)
         emit(f"   verdict: [bold]{comparison['verdict']}[/]: {comparison['summary']}")
 
-        destroyed = await _call(client, "sandbox_destroy", {"sandbox_id": sandbox["id"], "explanation": "experiment finished"})
+        destroyed = await _call(
+            client, "sandbox_destroy", {"sandbox_id": sandbox["id"], "explanation": "experiment finished"}
+        )
         emit(f"4. destroyed sandbox {destroyed['id']} (status {destroyed['status']})")
 
-        proposal = await _call(client, "variant_promote", {
-            "variant_id": comparison["winner"] or comparison["leader"], "confidence": 0.9, "model": "scripted-demo",
-            "rationale": "2048 MB cut p95 latency of the event handler by a third in 12 load-test runs per variant",
-            **({} if comparison["winner"] else {"justification": "demo: the leader is promoted for review"}),
-        })
-        emit(f"5. proposed [cyan]{proposal['id']}[/]: {len(proposal['patch'])} patch op(s) against revision "
-                      f"{proposal['target']['base_revision_num']}, risk [bold]{proposal['risk']['level']}[/], state {proposal['state']}")
+        proposal = await _call(
+            client,
+            "variant_promote",
+            {
+                "variant_id": comparison["winner"] or comparison["leader"],
+                "confidence": 0.9,
+                "model": "scripted-demo",
+                "rationale": "2048 MB cut p95 latency of the event handler by a third in 12 load-test runs per variant",
+                **({} if comparison["winner"] else {"justification": "demo: the leader is promoted for review"}),
+            },
+        )
+        emit(
+            f"5. proposed [cyan]{proposal['id']}[/]: {len(proposal['patch'])} patch op(s) against revision "
+            f"{proposal['target']['base_revision_num']}, risk [bold]{proposal['risk']['level']}[/], state {proposal['state']}"
+        )
         for step in proposal["risk"]["rationale"]:
             emit(f"     - {step}")
         emit(f"   requires: {proposal['requirement']['description'].rstrip('.')}; the unit's head has not moved.\n")
@@ -126,13 +192,22 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
     from cublab.config import default_db_path
 
     flag = "" if Path(db) == default_db_path() else f" --db {db}"
-    decide = {"approval": "approve", "acknowledgment": "ack", "objection_window": "ack"}[proposal["requirement"]["kind"]]
+    decide = {"approval": "approve", "acknowledgment": "ack", "objection_window": "ack"}[
+        proposal["requirement"]["kind"]
+    ]
     emit("[bold]Agents propose; humans decide.[/] To review, decide and apply it:")
-    commands = [f"cublab proposals show {proposal['id']}{flag}",
-                f"cublab proposals {decide} {proposal['id']} --reason \"looks right\"{flag}"]
+    commands = [
+        f"cublab proposals show {proposal['id']}{flag}",
+        f'cublab proposals {decide} {proposal["id"]} --reason "looks right"{flag}',
+    ]
     if proposal["requirement"]["approvals_needed"] > 1:
-        commands.append(f"cublab proposals approve {proposal['id']} --reason \"second approver\" --as human:<another-name>{flag}")
-    commands += [f"cublab proposals apply {proposal['id']}{flag}", f"cublab authority show {TARGET_SPACE} {TARGET_UNIT}{flag}"]
+        commands.append(
+            f'cublab proposals approve {proposal["id"]} --reason "second approver" --as human:<another-name>{flag}'
+        )
+    commands += [
+        f"cublab proposals apply {proposal['id']}{flag}",
+        f"cublab authority show {TARGET_SPACE} {TARGET_UNIT}{flag}",
+    ]
     for command in commands:
         emit(f"  {command}", soft_wrap=True, highlight=False)
     emit(f"\ndatabase: [cyan]{db}[/]")

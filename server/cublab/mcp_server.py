@@ -67,119 +67,223 @@ class ToolSpec:
 
 TOOLS: list[ToolSpec] = [
     ToolSpec(
-        "sandbox_spawn", "Spawn a sandbox", "sandboxes",
+        "sandbox_spawn",
+        "Spawn a sandbox",
+        "sandboxes",
         "Record a new test environment for experiments (step 1). It bypasses the authority under the seed's "
         "criterion 7 and is ephemeral: it expires after its ttl (default 24h, at most 72h) and then refuses "
         "new experiments and results. Returns the sandbox with its id (sbx_…), labels and expires_at.",
-        i.SpawnSandbox, o.SandboxView, lambda rt, cmd, who: rt.ledger.spawn_sandbox(cmd, who), read_only=False,
+        i.SpawnSandbox,
+        o.SandboxView,
+        lambda rt, cmd, who: rt.ledger.spawn_sandbox(cmd, who),
+        read_only=False,
     ),
     ToolSpec(
-        "sandbox_get", "Get a sandbox", "sandboxes",
+        "sandbox_get",
+        "Get a sandbox",
+        "sandboxes",
         "Read one sandbox; its status is 'expired' once expires_at has passed.",
-        i.SandboxRef, o.SandboxView, lambda rt, cmd, who: rt.ledger.get_sandbox(cmd), read_only=True, idempotent=True,
+        i.SandboxRef,
+        o.SandboxView,
+        lambda rt, cmd, who: rt.ledger.get_sandbox(cmd),
+        read_only=True,
+        idempotent=True,
     ),
     ToolSpec(
-        "sandbox_list", "List sandboxes", "sandboxes",
+        "sandbox_list",
+        "List sandboxes",
+        "sandboxes",
         "List sandboxes, newest first, a page at a time (pass next_cursor back as cursor).",
-        i.ListSandboxes, o.SandboxPage, lambda rt, cmd, who: rt.ledger.list_sandboxes(cmd), read_only=True, idempotent=True,
+        i.ListSandboxes,
+        o.SandboxPage,
+        lambda rt, cmd, who: rt.ledger.list_sandboxes(cmd),
+        read_only=True,
+        idempotent=True,
     ),
     ToolSpec(
-        "sandbox_renew", "Renew a sandbox", "sandboxes",
+        "sandbox_renew",
+        "Renew a sandbox",
+        "sandboxes",
         "Extend a live sandbox: it now expires ttl from now (default its current ttl, at most 72h).",
-        i.RenewSandbox, o.SandboxView, lambda rt, cmd, who: rt.ledger.renew_sandbox(cmd, who), read_only=False, idempotent=True,
+        i.RenewSandbox,
+        o.SandboxView,
+        lambda rt, cmd, who: rt.ledger.renew_sandbox(cmd, who),
+        read_only=False,
+        idempotent=True,
     ),
     ToolSpec(
-        "sandbox_destroy", "Destroy a sandbox", "sandboxes",
+        "sandbox_destroy",
+        "Destroy a sandbox",
+        "sandboxes",
         "End a test environment (step 4). Its experiments stay readable; it accepts nothing new. "
         "Destroying a destroyed sandbox changes nothing.",
-        i.DestroySandbox, o.SandboxView, lambda rt, cmd, who: rt.ledger.destroy_sandbox(cmd, who), read_only=False, destructive=True, idempotent=True,
+        i.DestroySandbox,
+        o.SandboxView,
+        lambda rt, cmd, who: rt.ledger.destroy_sandbox(cmd, who),
+        read_only=False,
+        destructive=True,
+        idempotent=True,
     ),
     ToolSpec(
-        "experiment_create", "Create an experiment", "experiments",
+        "experiment_create",
+        "Create an experiment",
+        "experiments",
         "Start an experiment in a live sandbox: a hypothesis, the objective metric and whether to minimize or "
         "maximize it, and the authority space/unit the winner would change.",
-        i.CreateExperiment, o.ExperimentView, lambda rt, cmd, who: rt.ledger.create_experiment(cmd, who), read_only=False,
+        i.CreateExperiment,
+        o.ExperimentView,
+        lambda rt, cmd, who: rt.ledger.create_experiment(cmd, who),
+        read_only=False,
     ),
     ToolSpec(
-        "experiment_get", "Get an experiment's log", "experiments",
+        "experiment_get",
+        "Get an experiment's log",
+        "experiments",
         "The full log of one experiment: its definition, every variant with its configuration, and how many "
         "measurements each variant has per metric.",
-        i.ExperimentRef, o.ExperimentLog, lambda rt, cmd, who: rt.ledger.get_experiment(cmd), read_only=True, idempotent=True,
+        i.ExperimentRef,
+        o.ExperimentLog,
+        lambda rt, cmd, who: rt.ledger.get_experiment(cmd),
+        read_only=True,
+        idempotent=True,
     ),
     ToolSpec(
-        "experiment_list", "List experiments", "experiments",
+        "experiment_list",
+        "List experiments",
+        "experiments",
         "List experiments, newest first, optionally in one sandbox, a page at a time.",
-        i.ListExperiments, o.ExperimentPage, lambda rt, cmd, who: rt.ledger.list_experiments(cmd), read_only=True, idempotent=True,
+        i.ListExperiments,
+        o.ExperimentPage,
+        lambda rt, cmd, who: rt.ledger.list_experiments(cmd),
+        read_only=True,
+        idempotent=True,
     ),
     ToolSpec(
-        "variant_log", "Log a configuration variant", "experiments",
+        "variant_log",
+        "Log a configuration variant",
+        "experiments",
         "Record one configuration you will try (step 2): a JSON object or YAML text, at most 1 MiB. Stored "
         "canonicalised with a content hash; logging the same content twice returns the first variant with "
         "duplicate=true instead of storing it again.",
-        i.LogVariant, o.VariantLogged, lambda rt, cmd, who: rt.ledger.log_variant(cmd, who), read_only=False,
+        i.LogVariant,
+        o.VariantLogged,
+        lambda rt, cmd, who: rt.ledger.log_variant(cmd, who),
+        read_only=False,
     ),
     ToolSpec(
-        "result_log", "Log measurements", "experiments",
+        "result_log",
+        "Log measurements",
+        "experiments",
         "Record measurements (step 3) for one or more variants of an experiment: up to 10,000 points per call, "
         "stored together or not at all. Values must be finite.",
-        i.LogResults, o.ResultsLogged, lambda rt, cmd, who: rt.ledger.log_results(cmd, who), read_only=False,
+        i.LogResults,
+        o.ResultsLogged,
+        lambda rt, cmd, who: rt.ledger.log_results(cmd, who),
+        read_only=False,
     ),
     ToolSpec(
-        "experiment_compare", "Compare variants", "experiments",
+        "experiment_compare",
+        "Compare variants",
+        "experiments",
         "Per-variant n, mean, standard deviation, min, max and confidence interval for one metric (default: "
         "the objective), ranked by the objective's direction, with a winner only when Welch's t-test against "
         "the runner-up is significant, and 'not_enough_data' below the policy's minimum sample size.",
-        i.CompareExperiment, o.Comparison, lambda rt, cmd, who: rt.ledger.compare(cmd), read_only=True, idempotent=True,
+        i.CompareExperiment,
+        o.Comparison,
+        lambda rt, cmd, who: rt.ledger.compare(cmd),
+        read_only=True,
+        idempotent=True,
     ),
     ToolSpec(
-        "variant_promote", "Propose a variant to the authority", "promotion",
+        "variant_promote",
+        "Propose a variant to the authority",
+        "promotion",
         "Step 5: turn the winning variant into a proposal in the configuration authority. Requires results for the "
         "objective; a non-winner needs a justification; literal secrets are refused. Destroys the sandbox if still "
         "live, computes an RFC 6902 patch against the target's head, classifies the risk (LOW/MEDIUM/HIGH) and "
         "stores a pending proposal (expires after 7 days) with a change set proposal-<id>. Nothing becomes current "
         "configuration until humans decide. Promoting the same variant again returns the open proposal.",
-        i.PromoteVariant, o.ProposalView, lambda rt, cmd, who: rt.promotion.promote(cmd, who), read_only=False, idempotent=True,
+        i.PromoteVariant,
+        o.ProposalView,
+        lambda rt, cmd, who: rt.promotion.promote(cmd, who),
+        read_only=False,
+        idempotent=True,
     ),
     ToolSpec(
-        "proposal_get", "Get a proposal", "promotion",
+        "proposal_get",
+        "Get a proposal",
+        "promotion",
         "Read one proposal: its state (pending, approved, applied, rejected, expired, stale), patch, risk, the "
         "human decision it requires and what is still missing.",
-        i.ProposalRef, o.ProposalView, lambda rt, cmd, who: rt.promotion.get(cmd), read_only=True, idempotent=True,
+        i.ProposalRef,
+        o.ProposalView,
+        lambda rt, cmd, who: rt.promotion.get(cmd),
+        read_only=True,
+        idempotent=True,
     ),
     ToolSpec(
-        "proposal_list", "List proposals", "promotion",
+        "proposal_list",
+        "List proposals",
+        "promotion",
         "List proposals, newest first, optionally by state or experiment, a page at a time.",
-        i.ListProposals, o.ProposalPage, lambda rt, cmd, who: rt.promotion.list(cmd), read_only=True, idempotent=True,
+        i.ListProposals,
+        o.ProposalPage,
+        lambda rt, cmd, who: rt.promotion.list(cmd),
+        read_only=True,
+        idempotent=True,
     ),
     ToolSpec(
-        "bypass_check", "May this change bypass the authority?", "policy",
+        "bypass_check",
+        "May this change bypass the authority?",
+        "policy",
         "Call before changing configuration outside the authority (ConfigHub). Answers, per the seed policy's "
         "decision framework, whether the change may bypass it (verdict bypass, bypass_then_reconcile or "
         "use_confighub), under which of the eight criteria, the path through the decision tree, what "
         "reconciliation is owed (with deadlines for break-glass) and the audit requirement. Classifies from the "
         "document itself where it can (literal secrets, observed state, platform and observability components, "
         "local contexts, ephemeral labels). Read-only: it changes nothing, and records the decision in the log.",
-        i.BypassCheck, o.BypassAnswer, lambda rt, cmd, who: rt.bypass.check(cmd, who), read_only=True, idempotent=True,
+        i.BypassCheck,
+        o.BypassAnswer,
+        lambda rt, cmd, who: rt.bypass.check(cmd, who),
+        read_only=True,
+        idempotent=True,
     ),
     ToolSpec(
-        "breakglass_declare", "Declare a break-glass emergency", "breakglass",
+        "breakglass_declare",
+        "Declare a break-glass emergency",
+        "breakglass",
         "After (or while) changing configuration outside the authority in an emergency (criterion 4): name the "
         "incident, the reason and the affected units ('space/unit'). Opens obligations: capture each unit's live "
         "state within 1 hour, and a human review within 24 hours. Declaring the same incident again returns it.",
-        i.DeclareBreakGlass, o.IncidentView, lambda rt, cmd, who: rt.breakglass.declare(cmd, who), read_only=False, idempotent=True,
+        i.DeclareBreakGlass,
+        o.IncidentView,
+        lambda rt, cmd, who: rt.breakglass.declare(cmd, who),
+        read_only=False,
+        idempotent=True,
     ),
     ToolSpec(
-        "breakglass_capture", "Capture live state after break-glass", "breakglass",
+        "breakglass_capture",
+        "Capture live state after break-glass",
+        "breakglass",
         "Record a unit's live configuration into the authority as a pending revision tagged break-glass, in the "
         "incident's change set, and meet the capture obligation. Humans then persist it (approve and apply) or "
         "revert it (reject). Literal secrets are refused.",
-        i.CaptureBreakGlass, o.CaptureResult, lambda rt, cmd, who: rt.breakglass.capture(cmd, who), read_only=False,
+        i.CaptureBreakGlass,
+        o.CaptureResult,
+        lambda rt, cmd, who: rt.breakglass.capture(cmd, who),
+        read_only=False,
     ),
     ToolSpec(
-        "obligation_list", "List reconciliation obligations", "breakglass",
+        "obligation_list",
+        "List reconciliation obligations",
+        "breakglass",
         "Open, overdue and met reconciliation obligations (break-glass captures due within 1 hour, reviews within "
         "24 hours). Overdue ones are also listed as warnings.",
-        i.ListObligations, o.ObligationList, lambda rt, cmd, who: rt.breakglass.obligations(cmd), read_only=True, idempotent=True,
+        i.ListObligations,
+        o.ObligationList,
+        lambda rt, cmd, who: rt.breakglass.obligations(cmd),
+        read_only=True,
+        idempotent=True,
     ),
 ]
 
@@ -210,7 +314,9 @@ def _tool_function(spec: ToolSpec, runtime: Runtime) -> Callable[..., BaseModel]
     for name, field in spec.input.model_fields.items():
         default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
         annotation = Annotated[(field.annotation, *field.metadata, Field(description=field.description))]
-        parameters.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        )
     tool.__signature__ = inspect.Signature(parameters, return_annotation=spec.output)  # type: ignore[attr-defined]
     tool.__annotations__ = {"ctx": Context, "return": spec.output}
     tool.__name__ = spec.name
@@ -230,7 +336,11 @@ def _strict_tool(spec: ToolSpec, runtime: Runtime) -> Tool:
         structured_output=True,
     )
     loose = tool.fn_metadata.arg_model
-    config = {**loose.model_config, "extra": "forbid", "hide_input_in_errors": True}  # never echo a value back (it may be a secret)
+    config = {
+        **loose.model_config,
+        "extra": "forbid",
+        "hide_input_in_errors": True,
+    }  # never echo a value back (it may be a secret)
     strict = type(f"{spec.name} arguments", (loose,), {"model_config": config, "__module__": __name__})
     tool.fn_metadata.arg_model = strict
     tool.parameters = inline_refs({**tool.parameters, "title": strict.__name__, "additionalProperties": False})
@@ -275,16 +385,27 @@ def build_server(runtime: Runtime) -> MCPServer:
     os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
     level = os.environ.get("CUBLAB_LOG_LEVEL", "WARNING").upper()
     server = MCPServer(
-        "cublab", title="cublab", version=__version__, instructions=INSTRUCTIONS, log_level=level,  # logs go to stderr
+        "cublab",
+        title="cublab",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level=level,  # logs go to stderr
         tools=[_strict_tool(spec, runtime) for spec in TOOLS],
     )
 
     @server.resource("cublab://policy", name="policy", title="The active policy", mime_type="application/json")
     def policy_resource() -> str:
         loaded = runtime.policy
-        return o.PolicyDocument(source=loaded.source, digest=loaded.digest, policy=loaded.policy.model_dump(mode="json")).model_dump_json(indent=2)
+        return o.PolicyDocument(
+            source=loaded.source, digest=loaded.digest, policy=loaded.policy.model_dump(mode="json")
+        ).model_dump_json(indent=2)
 
-    @server.resource("cublab://experiments/{experiment_id}", name="experiment", title="An experiment's full log", mime_type="application/json")
+    @server.resource(
+        "cublab://experiments/{experiment_id}",
+        name="experiment",
+        title="An experiment's full log",
+        mime_type="application/json",
+    )
     def experiment_resource(experiment_id: str) -> str:
         try:
             log = runtime.ledger.get_experiment(i.ExperimentRef(experiment_id=experiment_id))
@@ -294,7 +415,12 @@ def build_server(runtime: Runtime) -> MCPServer:
             raise ResourceNotFoundError(str(exc)) from None
         return log.model_dump_json(indent=2)
 
-    @server.resource("cublab://proposals/{proposal_id}", name="proposal", title="A proposal with its diff", mime_type="application/json")
+    @server.resource(
+        "cublab://proposals/{proposal_id}",
+        name="proposal",
+        title="A proposal with its diff",
+        mime_type="application/json",
+    )
     def proposal_resource(proposal_id: str) -> str:
         from cublab.domain.diff import unified_diff
 

@@ -17,9 +17,9 @@ from cublab.config import Settings
 from cublab.domain.identity import Identity, agent_identity
 
 if TYPE_CHECKING:
-    from cublab.app.context import AppContext
     from cublab.app.breakglass import BreakGlass
     from cublab.app.bypass import BypassService
+    from cublab.app.context import AppContext
     from cublab.app.ledger import Ledger
     from cublab.app.promotion import Promotion
     from cublab.app.review import Review
@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, policy: LoadedPolicy | None = None, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, policy: LoadedPolicy | None = None, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.settings = settings
         self._clock = clock
         self.agent: Identity = agent_identity(settings.agent, "agent")  # refuses human: identities
@@ -64,9 +66,15 @@ class Runtime:
         from cublab.authority.confighub import ConfigHubAuthority, ConfigHubClient
 
         self.settings.check_authority()
-        client = ConfigHubClient(self.settings.confighub_url, self.settings.confighub_token, timeout=self.settings.confighub_timeout,
-                                 connect_timeout=min(3.0, self.settings.confighub_timeout))
-        return ConfigHubAuthority(client, mode=self.settings.confighub_mode, in_place_confirmed=self.settings.confighub_in_place_confirmed)
+        client = ConfigHubClient(
+            self.settings.confighub_url,
+            self.settings.confighub_token,
+            timeout=self.settings.confighub_timeout,
+            connect_timeout=min(3.0, self.settings.confighub_timeout),
+        )
+        return ConfigHubAuthority(
+            client, mode=self.settings.confighub_mode, in_place_confirmed=self.settings.confighub_in_place_confirmed
+        )
 
     @cached_property
     def outbox(self):

@@ -53,7 +53,9 @@ class BreakGlass:
 
     def _review_met(self, session: Session, incident_id: str) -> tuple[bool, datetime | None, list[str]]:
         """The review is met when every unit is captured and every capture has a human decision."""
-        captures = session.exec(select(Obligation).where(Obligation.incident_id == incident_id, Obligation.kind == "capture")).all()
+        captures = session.exec(
+            select(Obligation).where(Obligation.incident_id == incident_id, Obligation.kind == "capture")
+        ).all()
         if any(c.status != "met" for c in captures):
             return False, None, []
         proposals = session.exec(select(Proposal).where(Proposal.incident_id == incident_id)).all()
@@ -76,8 +78,18 @@ class BreakGlass:
             what = "review the captured changes: persist (approve and apply) or revert (reject) each"
         if status == "overdue":
             what += f": OVERDUE by {_late(now - ob.due_at)}"
-        return o.ObligationView(id=ob.id, incident_id=ob.incident_id, kind=ob.kind, unit=ob.unit, status=status,
-                                due_at=ob.due_at, met_at=met_at, met_by=ob.met_by, evidence=evidence, description=what)
+        return o.ObligationView(
+            id=ob.id,
+            incident_id=ob.incident_id,
+            kind=ob.kind,
+            unit=ob.unit,
+            status=status,
+            due_at=ob.due_at,
+            met_at=met_at,
+            met_by=ob.met_by,
+            evidence=evidence,
+            description=what,
+        )
 
     def _views(self, session: Session, obligations: list[Obligation]) -> list[o.ObligationView]:
         now = self.ctx.clock()
@@ -89,12 +101,16 @@ class BreakGlass:
             with self.ctx.db.read() as s:
                 return self.overdue_warnings(s)
         now = self.ctx.clock()
-        due = session.exec(select(Obligation).where(Obligation.status == "open", Obligation.due_at <= now).order_by(Obligation.due_at)).all()
+        due = session.exec(
+            select(Obligation).where(Obligation.status == "open", Obligation.due_at <= now).order_by(Obligation.due_at)
+        ).all()
         lines = []
         for view in self._views(session, list(due)):
             if view.status == "overdue":
-                lines.append(f"OVERDUE {view.kind} for incident {view.incident_id}{' (' + view.unit + ')' if view.unit else ''}: "
-                             f"due {iso(view.due_at)}, late by {_late(now - view.due_at)}")
+                lines.append(
+                    f"OVERDUE {view.kind} for incident {view.incident_id}{' (' + view.unit + ')' if view.unit else ''}: "
+                    f"due {iso(view.due_at)}, late by {_late(now - view.due_at)}"
+                )
         return lines
 
     # ---- use cases -------------------------------------------------------------------
@@ -107,34 +123,88 @@ class BreakGlass:
             existing = session.get(Incident, cmd.incident_id)
             if existing is not None:
                 if sorted(existing.units) != sorted(units):
-                    raise Conflict(f"incident_id: {cmd.incident_id} was declared with units {existing.units}; declare a new incident for other units")
+                    raise Conflict(
+                        f"incident_id: {cmd.incident_id} was declared with units {existing.units}; declare a new incident for other units"
+                    )
                 return self._incident_view(session, existing, declared_again=True)
-            if self.ctx.remote is None:  # a remote authority may be down (that is a break-glass reason): never ask it here
+            if (
+                self.ctx.remote is None
+            ):  # a remote authority may be down (that is a break-glass reason): never ask it here
                 authority = self.ctx.authority(session)
                 unknown = sorted({u.split("/", 1)[0] for u in units if authority.get_space(u.split("/", 1)[0]) is None})
                 if unknown:  # an obligation no capture could ever meet would be overdue forever
-                    raise NotFound(f"units: no space {', '.join(unknown)} in the {authority.name} authority; name units as 'space/unit'")
-            incident = Incident(id=cmd.incident_id, reason=cmd.reason, units=units, declared_by=str(actor),
-                                policy_digest=self.ctx.policy.digest, declared_at=now)
+                    raise NotFound(
+                        f"units: no space {', '.join(unknown)} in the {authority.name} authority; name units as 'space/unit'"
+                    )
+            incident = Incident(
+                id=cmd.incident_id,
+                reason=cmd.reason,
+                units=units,
+                declared_by=str(actor),
+                policy_digest=self.ctx.policy.digest,
+                declared_at=now,
+            )
             session.add(incident)
             session.flush()
             for unit in units:
-                session.add(Obligation(id=new_id("obligation"), incident_id=incident.id, kind="capture", unit=unit, status="open",
-                                       due_at=now + self._rules.capture_within, evidence={}, created_by=str(actor), created_at=now))
-            session.add(Obligation(id=new_id("obligation"), incident_id=incident.id, kind="review", unit=None, status="open",
-                                   due_at=now + self._rules.review_within, evidence={}, created_by=str(actor), created_at=now))
+                session.add(
+                    Obligation(
+                        id=new_id("obligation"),
+                        incident_id=incident.id,
+                        kind="capture",
+                        unit=unit,
+                        status="open",
+                        due_at=now + self._rules.capture_within,
+                        evidence={},
+                        created_by=str(actor),
+                        created_at=now,
+                    )
+                )
+            session.add(
+                Obligation(
+                    id=new_id("obligation"),
+                    incident_id=incident.id,
+                    kind="review",
+                    unit=None,
+                    status="open",
+                    due_at=now + self._rules.review_within,
+                    evidence={},
+                    created_by=str(actor),
+                    created_at=now,
+                )
+            )
             session.flush()
-            self.ctx.record(session, actor, "breakglass.declare", "incident", incident.id, explanation=cmd.explanation,
-                               details={"units": units, "capture_within": str(self._rules.capture_within),
-                                        "review_within": str(self._rules.review_within), "policy": self.ctx.policy.digest})
+            self.ctx.record(
+                session,
+                actor,
+                "breakglass.declare",
+                "incident",
+                incident.id,
+                explanation=cmd.explanation,
+                details={
+                    "units": units,
+                    "capture_within": str(self._rules.capture_within),
+                    "review_within": str(self._rules.review_within),
+                    "policy": self.ctx.policy.digest,
+                },
+            )
             return self._incident_view(session, incident)
 
     def _incident_view(self, session: Session, incident: Incident, declared_again: bool = False) -> o.IncidentView:
-        obligations = session.exec(select(Obligation).where(Obligation.incident_id == incident.id).order_by(Obligation.id)).all()
-        return o.IncidentView(incident_id=incident.id, reason=incident.reason, units=incident.units, declared_by=incident.declared_by,
-                              declared_at=incident.declared_at, policy_version=incident.policy_digest,
-                              obligations=self._views(session, list(obligations)), declared_again=declared_again,
-                              warnings=self.overdue_warnings(session))
+        obligations = session.exec(
+            select(Obligation).where(Obligation.incident_id == incident.id).order_by(Obligation.id)
+        ).all()
+        return o.IncidentView(
+            incident_id=incident.id,
+            reason=incident.reason,
+            units=incident.units,
+            declared_by=incident.declared_by,
+            declared_at=incident.declared_at,
+            policy_version=incident.policy_digest,
+            obligations=self._views(session, list(obligations)),
+            declared_again=declared_again,
+            warnings=self.overdue_warnings(session),
+        )
 
     def capture(self, cmd: i.CaptureBreakGlass, actor: Identity) -> o.CaptureResult:
         """Capture, then (remote authority) export the capture through the outbox once it is committed."""
@@ -157,14 +227,23 @@ class BreakGlass:
         with self.ctx.db.write() as session:
             incident = session.get(Incident, cmd.incident_id)
             if incident is None:
-                raise NotFound(f"incident_id: no incident {cmd.incident_id} was declared; call breakglass_declare first")
+                raise NotFound(
+                    f"incident_id: no incident {cmd.incident_id} was declared; call breakglass_declare first"
+                )
             if cmd.unit not in incident.units:
-                raise InvalidInput(f"unit: {cmd.unit} is not one of incident {incident.id}'s units ({', '.join(incident.units)})")
-            obligation = session.exec(select(Obligation).where(Obligation.incident_id == incident.id, Obligation.kind == "capture",
-                                                               Obligation.unit == cmd.unit)).one()
+                raise InvalidInput(
+                    f"unit: {cmd.unit} is not one of incident {incident.id}'s units ({', '.join(incident.units)})"
+                )
+            obligation = session.exec(
+                select(Obligation).where(
+                    Obligation.incident_id == incident.id, Obligation.kind == "capture", Obligation.unit == cmd.unit
+                )
+            ).one()
             if obligation.status == "met":
-                raise Conflict(f"unit: {cmd.unit} was already captured for {incident.id} ({obligation.evidence.get('proposal_id') or 'no drift'}); "
-                               "a later change is a new incident or a normal proposal")
+                raise Conflict(
+                    f"unit: {cmd.unit} was already captured for {incident.id} ({obligation.evidence.get('proposal_id') or 'no drift'}); "
+                    "a later change is a new incident or a normal proposal"
+                )
             authority = self.ctx.authority(session)
             target, head, offline, held = resolve_target(authority, seen, space, unit, "unit")
             patch = make_patch(head.data if head else {}, live)
@@ -177,51 +256,117 @@ class BreakGlass:
             else:
                 rules = self.ctx.policy.policy.promotion
                 new_unit = head is None and offline is None  # unreachable: the unit that broke is assumed to exist
-                risk, requirement = assess(self.ctx, patch, space=target if offline is None else None, new_unit=new_unit)
+                risk, requirement = assess(
+                    self.ctx, patch, space=target if offline is None else None, new_unit=new_unit
+                )
                 proposal = Proposal(
-                    id=new_id("proposal"), kind="capture", experiment_id=None, variant_id=None, incident_id=incident.id,
-                    target_space=space, target_unit=unit, new_unit=new_unit,
-                    base_revision_num=head.head_revision_num if head else None, base_version=head.version if head else None,
-                    patch=patch, rationale=f"{description}. Incident: {incident.reason}", justification=None,
-                    evidence={"incident_id": incident.id, "captured_at": iso(now), "declared_by": incident.declared_by, "summary": description},
-                    proposer=str(actor), proposer_model=None, confidence=1.0, risk_class=risk.level, risk_rationale=list(risk.rationale),
+                    id=new_id("proposal"),
+                    kind="capture",
+                    experiment_id=None,
+                    variant_id=None,
+                    incident_id=incident.id,
+                    target_space=space,
+                    target_unit=unit,
+                    new_unit=new_unit,
+                    base_revision_num=head.head_revision_num if head else None,
+                    base_version=head.version if head else None,
+                    patch=patch,
+                    rationale=f"{description}. Incident: {incident.reason}",
+                    justification=None,
+                    evidence={
+                        "incident_id": incident.id,
+                        "captured_at": iso(now),
+                        "declared_by": incident.declared_by,
+                        "summary": description,
+                    },
+                    proposer=str(actor),
+                    proposer_model=None,
+                    confidence=1.0,
+                    risk_class=risk.level,
+                    risk_rationale=list(risk.rationale),
                     requirement=requirement,
-                    state="pending", state_reason=None, authority=authority.name, change_set_id=None, revision_id=None,
-                    policy_digest=self.ctx.policy.digest, created_at=now, expires_at=now + rules.proposal_expiry, decided_at=None,
+                    state="pending",
+                    state_reason=None,
+                    authority=authority.name,
+                    change_set_id=None,
+                    revision_id=None,
+                    policy_digest=self.ctx.policy.digest,
+                    created_at=now,
+                    expires_at=now + rules.proposal_expiry,
+                    decided_at=None,
                 )
                 request = ChangeRequest(
-                    space=space, unit=unit, new_unit=new_unit, toolchain_type=head.toolchain_type if head else "AppConfig/JSON",
-                    data=live, base_revision_num=proposal.base_revision_num, base_version=proposal.base_version,
-                    change_set_slug=f"break-glass-{incident.id}", description=description,
-                    labels={"incident-id": incident.id, "proposal-id": proposal.id, "risk-class": risk.level, "bypass-criterion": "4",
-                            **{tag: "true" for tag in BREAK_GLASS_TAGS}},
-                    annotations={"captured-by": str(actor), "captured-at": iso(now), "incident-reason": incident.reason},
-                    user_id=str(actor), tags=BREAK_GLASS_TAGS,
+                    space=space,
+                    unit=unit,
+                    new_unit=new_unit,
+                    toolchain_type=head.toolchain_type if head else "AppConfig/JSON",
+                    data=live,
+                    base_revision_num=proposal.base_revision_num,
+                    base_version=proposal.base_version,
+                    change_set_slug=f"break-glass-{incident.id}",
+                    description=description,
+                    labels={
+                        "incident-id": incident.id,
+                        "proposal-id": proposal.id,
+                        "risk-class": risk.level,
+                        "bypass-criterion": "4",
+                        **{tag: "true" for tag in BREAK_GLASS_TAGS},
+                    },
+                    annotations={
+                        "captured-by": str(actor),
+                        "captured-at": iso(now),
+                        "incident-reason": incident.reason,
+                    },
+                    user_id=str(actor),
+                    tags=BREAK_GLASS_TAGS,
                 )
                 outbox = Outbox(self.ctx, self.ledger)
                 if offline is not None:
-                    outbox.enqueue(session, proposal, request, authority, status="held" if held else QUEUED,
-                                   reason=f"{'held' if held else 'queued'}: {offline}. The head could not be read; the patch and "
-                                          "risk are recomputed when the capture is delivered")
+                    outbox.enqueue(
+                        session,
+                        proposal,
+                        request,
+                        authority,
+                        status="held" if held else QUEUED,
+                        reason=f"{'held' if held else 'queued'}: {offline}. The head could not be read; the patch and "
+                        "risk are recomputed when the capture is delivered",
+                    )
                     change = None
                 else:
                     change = outbox.submit(session, authority, proposal, request)
-                if change is not None:  # None: queued for a remote authority, delivered after the commit (capture below)
+                if (
+                    change is not None
+                ):  # None: queued for a remote authority, delivered after the commit (capture below)
                     proposal.change_set_id, proposal.revision_id = change.change_set_id, change.revision_id
                 session.add(proposal)
                 session.flush()
-                evidence = {"drift": True, "proposal_id": proposal.id, "revision_id": change.revision_id if change else None}
-                message = (f"{cmd.unit}: live state captured as a pending revision tagged break-glass (proposal {proposal.id}, "
-                           f"{risk.level} risk); a human review persists it (approve and apply) or reverts it (reject)")
+                evidence = {
+                    "drift": True,
+                    "proposal_id": proposal.id,
+                    "revision_id": change.revision_id if change else None,
+                }
+                message = (
+                    f"{cmd.unit}: live state captured as a pending revision tagged break-glass (proposal {proposal.id}, "
+                    f"{risk.level} risk); a human review persists it (approve and apply) or reverts it (reject)"
+                )
                 proposal_out = proposal
             obligation.status, obligation.met_at, obligation.met_by = "met", now, str(actor)
             obligation.evidence = {**evidence, "late": late}
             session.add(obligation)
             session.flush()
-            self.ctx.record(session, actor, "breakglass.capture", "incident", incident.id, explanation=cmd.explanation,
-                               details={"unit": cmd.unit, **evidence, "late": late, "description": description})
+            self.ctx.record(
+                session,
+                actor,
+                "breakglass.capture",
+                "incident",
+                incident.id,
+                explanation=cmd.explanation,
+                details={"unit": cmd.unit, **evidence, "late": late, "description": description},
+            )
             return o.CaptureResult(
-                incident_id=incident.id, unit=cmd.unit, drift=bool(patch) or offline is not None,
+                incident_id=incident.id,
+                unit=cmd.unit,
+                drift=bool(patch) or offline is not None,
                 proposal=proposal_view(session, proposal_out, now) if proposal_out else None,
                 obligation=self._view(session, obligation, now),
                 message=message + (f" (captured late: it was due {iso(obligation.due_at)})" if late else ""),
@@ -236,6 +381,17 @@ class BreakGlass:
             views = self._views(session, list(session.exec(query).all()))
             warnings = self.overdue_warnings(session)
         counts = {s: sum(1 for v in views if v.status == s) for s in ("open", "overdue", "met")}
-        wanted = {"open": ("open", "overdue"), "overdue": ("overdue",), "met": ("met",), "all": ("open", "overdue", "met")}[cmd.status]
+        wanted = {
+            "open": ("open", "overdue"),
+            "overdue": ("overdue",),
+            "met": ("met",),
+            "all": ("open", "overdue", "met"),
+        }[cmd.status]
         shown = [v for v in views if v.status in wanted][: cmd.limit]
-        return o.ObligationList(obligations=shown, open=counts["open"] + counts["overdue"], overdue=counts["overdue"], met=counts["met"], warnings=warnings)
+        return o.ObligationList(
+            obligations=shown,
+            open=counts["open"] + counts["overdue"],
+            overdue=counts["overdue"],
+            met=counts["met"],
+            warnings=warnings,
+        )

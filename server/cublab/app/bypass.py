@@ -37,12 +37,20 @@ class BypassService:
 
     def check(self, cmd: i.BypassCheck, actor: Identity) -> o.BypassAnswer:
         # The described fields are stored in the decision log's subject: no literal secret may ride in them.
-        refuse_secrets_in_text(kind=cmd.kind, name=cmd.name, space=cmd.space, namespace=cmd.namespace, context=cmd.context,
-                               incident_id=cmd.incident_id)
+        refuse_secrets_in_text(
+            kind=cmd.kind,
+            name=cmd.name,
+            space=cmd.space,
+            namespace=cmd.namespace,
+            context=cmd.context,
+            incident_id=cmd.incident_id,
+        )
         if cmd.document is not None:
             size = len(canonical_json(cmd.document).encode("utf-8"))
             if size > i.MAX_CONFIG_BYTES:
-                raise InvalidInput(f"document: {size:,} bytes is over the limit of 1 MiB ({i.MAX_CONFIG_BYTES:,} bytes)")
+                raise InvalidInput(
+                    f"document: {size:,} bytes is over the limit of 1 MiB ({i.MAX_CONFIG_BYTES:,} bytes)"
+                )
         findings = find_secrets(cmd.document) if cmd.document is not None else []
         findings += find_secrets({"labels": cmd.labels}) if cmd.labels else []
         reachable = cmd.confighub_reachable
@@ -51,38 +59,76 @@ class BypassService:
                 reachable = self.ctx.authority(session).reachable()
         try:
             facts = ChangeFacts(
-                kind=cmd.kind, name=cmd.name, space=cmd.space, namespace=cmd.namespace, context=cmd.context, labels=cmd.labels,
-                ttl=cmd.ttl, persist=cmd.persist, document=cmd.document, confighub_reachable=reachable,
-                incident_id=cmd.incident_id, adds_value=cmd.adds_value, secret_paths=[f.path for f in findings],
+                kind=cmd.kind,
+                name=cmd.name,
+                space=cmd.space,
+                namespace=cmd.namespace,
+                context=cmd.context,
+                labels=cmd.labels,
+                ttl=cmd.ttl,
+                persist=cmd.persist,
+                document=cmd.document,
+                confighub_reachable=reachable,
+                incident_id=cmd.incident_id,
+                adds_value=cmd.adds_value,
+                secret_paths=[f.path for f in findings],
             )
         except ValidationError as exc:  # e.g. a ttl the engine cannot read
             raise invalid_input(exc) from None
         decision = decide(facts, self.ctx.policy.policy.bypass)
         subject = {
-            "kind": facts.kind, "name": facts.name, "space": facts.space, "namespace": facts.namespace, "context": facts.context,
+            "kind": facts.kind,
+            "name": facts.name,
+            "space": facts.space,
+            "namespace": facts.namespace,
+            "context": facts.context,
             "labels": {k: v for k, v in facts.labels.items() if not any(f.path == f"/labels/{k}" for f in findings)},
-            "ttl": str(facts.ttl) if facts.ttl else None, "persist": facts.persist, "confighub_reachable": reachable,
-            "incident_id": facts.incident_id, "adds_value": facts.adds_value, "secret_paths": facts.secret_paths,
+            "ttl": str(facts.ttl) if facts.ttl else None,
+            "persist": facts.persist,
+            "confighub_reachable": reachable,
+            "incident_id": facts.incident_id,
+            "adds_value": facts.adds_value,
+            "secret_paths": facts.secret_paths,
             "document_digest": content_hash(cmd.document) if cmd.document is not None else None,
         }
         row = Decision(
-            id=new_id("decision"), actor=str(actor), verdict=decision.verdict,
+            id=new_id("decision"),
+            actor=str(actor),
+            verdict=decision.verdict,
             criterion=decision.criterion.number if decision.criterion else None,
-            also_matched=[c.number for c in decision.also_matched], path=decision.path, reasons=decision.reasons,
+            also_matched=[c.number for c in decision.also_matched],
+            path=decision.path,
+            reasons=decision.reasons,
             reconciliation=decision.reconciliation.model_dump(mode="json") if decision.reconciliation else {},
-            audit_requirement=decision.audit_requirement or "", subject=subject,
-            inputs_digest=content_hash(cmd.model_dump(mode="json")), policy_digest=self.ctx.policy.digest,
+            audit_requirement=decision.audit_requirement or "",
+            subject=subject,
+            inputs_digest=content_hash(cmd.model_dump(mode="json")),
+            policy_digest=self.ctx.policy.digest,
             created_at=self.ctx.clock(),
         )
         with self.ctx.db.write() as session:
             session.add(row)
             session.flush()
-            self.ctx.record(session, actor, "bypass.decide", "decision", row.id,
-                               details={"verdict": row.verdict, "criterion": row.criterion, "inputs_digest": row.inputs_digest,
-                                        "policy": row.policy_digest})
-        return o.BypassAnswer(**decision.model_dump(), decision_id=row.id, policy_version=self.ctx.policy.digest, warnings=self._overdue())
+            self.ctx.record(
+                session,
+                actor,
+                "bypass.decide",
+                "decision",
+                row.id,
+                details={
+                    "verdict": row.verdict,
+                    "criterion": row.criterion,
+                    "inputs_digest": row.inputs_digest,
+                    "policy": row.policy_digest,
+                },
+            )
+        return o.BypassAnswer(
+            **decision.model_dump(), decision_id=row.id, policy_version=self.ctx.policy.digest, warnings=self._overdue()
+        )
 
-    def decisions(self, *, verdict: str | None = None, criterion: int | None = None, actor: str | None = None, limit: int = 50) -> list[Decision]:
+    def decisions(
+        self, *, verdict: str | None = None, criterion: int | None = None, actor: str | None = None, limit: int = 50
+    ) -> list[Decision]:
         """The decision log, newest first, for humans (`cublab decisions list`)."""
         verdicts = ("bypass", "bypass_then_reconcile", "use_confighub")
         if verdict is not None and verdict not in verdicts:

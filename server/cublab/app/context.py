@@ -42,8 +42,18 @@ class AppContext:
     def is_remote(self, authority: Any) -> bool:
         return getattr(authority, "remote", False)
 
-    def record(self, session: Session, actor: Identity, action: str, object_type: str, object_id: str, *,
-               related: dict[str, Any] | None = None, explanation: str | None = None, details: dict[str, Any] | None = None) -> None:
+    def record(
+        self,
+        session: Session,
+        actor: Identity,
+        action: str,
+        object_type: str,
+        object_id: str,
+        *,
+        related: dict[str, Any] | None = None,
+        explanation: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         """The audit event of a mutation, in the mutation's own transaction.
 
         Every use case records through here, so every event names its actor and the
@@ -53,5 +63,14 @@ class AppContext:
         from cublab.store import audit
 
         refuse_secrets_in_text(explanation=explanation)
-        audit.append(session.connection(), at=self.clock(), actor=str(actor), action=action, object_type=object_type,
-                     object_id=object_id, related=related, explanation=explanation, details=details)
+        audit.append(
+            session.connection(),
+            at=self.clock(),
+            actor=str(actor),
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            related=related,
+            explanation=explanation,
+            details=details,
+        )

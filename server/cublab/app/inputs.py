@@ -16,14 +16,21 @@ MAX_CONFIG_BYTES = 1024 * 1024
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
-Slug = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+Slug = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+]
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Explanation = Annotated[
     str | None,
-    Field(default=None, max_length=2000, description="Why you are doing this, in a sentence; recorded in the audit log."),
+    Field(
+        default=None, max_length=2000, description="Why you are doing this, in a sentence; recorded in the audit log."
+    ),
 ]
 Limit = Annotated[int, Field(default=50, ge=1, le=200, description="Page size, 1 to 200.")]
-Cursor = Annotated[str | None, Field(default=None, max_length=64, description="`next_cursor` of the previous page; omit for the first page.")]
+Cursor = Annotated[
+    str | None,
+    Field(default=None, max_length=64, description="`next_cursor` of the previous page; omit for the first page."),
+]
 
 
 def _labels(value: dict[str, str]) -> dict[str, str]:
@@ -47,10 +54,19 @@ class Input(BaseModel):
 class SpawnSandbox(Input):
     name: Name = Field(description="A short name for the test environment, 1 to 200 characters.")
     purpose: Text = Field(min_length=1, description="What the sandbox is for, in a sentence.")
-    ttl: str | None = Field(default=None, max_length=32, description="Lifetime such as '90m', '2h' or '3d'; default 24h, at most 72h (the policy's limits).")
-    labels: Labels = Field(default_factory=dict, description="Extra labels (string to string, at most 64); cublab adds ephemeral, ttl, bypass-confighub and bypass-criterion.")
+    ttl: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Lifetime such as '90m', '2h' or '3d'; default 24h, at most 72h (the policy's limits).",
+    )
+    labels: Labels = Field(
+        default_factory=dict,
+        description="Extra labels (string to string, at most 64); cublab adds ephemeral, ttl, bypass-confighub and bypass-criterion.",
+    )
     context: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
-        default="sandbox", description="Where the test environment runs: sandbox, local, ci, preview, or a cluster context such as 'kind-dev'. Production is refused.")
+        default="sandbox",
+        description="Where the test environment runs: sandbox, local, ci, preview, or a cluster context such as 'kind-dev'. Production is refused.",
+    )
     explanation: Explanation
 
 
@@ -59,14 +75,20 @@ class SandboxRef(Input):
 
 
 class ListSandboxes(Input):
-    status: Literal["active", "destroyed", "expired"] | None = Field(default=None, description="Only sandboxes in this state.")
+    status: Literal["active", "destroyed", "expired"] | None = Field(
+        default=None, description="Only sandboxes in this state."
+    )
     limit: Limit
     cursor: Cursor
 
 
 class RenewSandbox(Input):
     sandbox_id: Id = Field(description="The sandbox's id (sbx_…).")
-    ttl: str | None = Field(default=None, max_length=32, description="New lifetime from now, e.g. '2h'; default: the sandbox's current ttl; at most 72h.")
+    ttl: str | None = Field(
+        default=None,
+        max_length=32,
+        description="New lifetime from now, e.g. '2h'; default: the sandbox's current ttl; at most 72h.",
+    )
     explanation: Explanation
 
 
@@ -80,9 +102,16 @@ class CreateExperiment(Input):
     name: Name = Field(description="A short name, 1 to 200 characters.")
     hypothesis: Text = Field(min_length=1, description="What you expect to find, in a sentence.")
     objective_metric: Name = Field(description="The metric that decides the winner, e.g. 'p95_latency_ms'.")
-    direction: Literal["minimize", "maximize"] = Field(description="Whether lower ('minimize') or higher ('maximize') values of the objective are better.")
-    target_space: Slug | None = Field(default=None, description="The authority space the winner would change, e.g. 'messagewall-prod'. Needed before promotion.")
-    target_unit: Slug | None = Field(default=None, description="The unit (configuration document) in that space the winner would change.")
+    direction: Literal["minimize", "maximize"] = Field(
+        description="Whether lower ('minimize') or higher ('maximize') values of the objective are better."
+    )
+    target_space: Slug | None = Field(
+        default=None,
+        description="The authority space the winner would change, e.g. 'messagewall-prod'. Needed before promotion.",
+    )
+    target_unit: Slug | None = Field(
+        default=None, description="The unit (configuration document) in that space the winner would change."
+    )
     explanation: Explanation
 
 
@@ -99,7 +128,9 @@ class ListExperiments(Input):
 class LogVariant(Input):
     experiment_id: Id = Field(description="The experiment's id (exp_…).")
     name: Name = Field(description="A short name for this variant, unique in the experiment.")
-    config: dict[str, Any] | str = Field(description="The configuration: a JSON object, or YAML text of a mapping; at most 1 MiB. Secrets only as references.")
+    config: dict[str, Any] | str = Field(
+        description="The configuration: a JSON object, or YAML text of a mapping; at most 1 MiB. Secrets only as references."
+    )
     description: Text = Field(default="", description="What differs in this variant.")
     explanation: Explanation
 
@@ -107,31 +138,48 @@ class LogVariant(Input):
 class Point(Input):
     variant: Id = Field(description="The variant's id (var_…) or its name in this experiment.")
     metric: Name = Field(description="Metric name, e.g. 'p95_latency_ms'.")
-    value: float = Field(allow_inf_nan=False, description="The measured value; must be finite (NaN and infinity are refused).")
+    value: float = Field(
+        allow_inf_nan=False, description="The measured value; must be finite (NaN and infinity are refused)."
+    )
     step: int | None = Field(default=None, ge=0, description="Optional step (e.g. load level or iteration).")
     repetition: int | None = Field(default=None, ge=0, description="Optional repetition number.")
 
 
 class LogResults(Input):
     experiment_id: Id = Field(description="The experiment's id (exp_…).")
-    points: list[Point] = Field(min_length=1, max_length=MAX_POINTS_PER_CALL, description="1 to 10,000 measurements, inserted together or not at all.")
+    points: list[Point] = Field(
+        min_length=1,
+        max_length=MAX_POINTS_PER_CALL,
+        description="1 to 10,000 measurements, inserted together or not at all.",
+    )
     explanation: Explanation
 
 
 class CompareExperiment(Input):
     experiment_id: Id = Field(description="The experiment's id (exp_…).")
-    metric: Name | None = Field(default=None, description="Metric to compare; default: the experiment's objective metric.")
+    metric: Name | None = Field(
+        default=None, description="Metric to compare; default: the experiment's objective metric."
+    )
 
 
 class PromoteVariant(Input):
     variant_id: Id = Field(description="The variant to propose (var_…); normally the experiment's winner.")
-    rationale: Text = Field(min_length=1, description="Why this change should be made, in a few sentences; reviewers read it.")
+    rationale: Text = Field(
+        min_length=1, description="Why this change should be made, in a few sentences; reviewers read it."
+    )
     confidence: float = Field(ge=0.0, le=1.0, description="How sure you are this change is right, 0 to 1.")
-    model: Annotated[str, StringConstraints(max_length=200)] | None = Field(default=None, description="The model you run on, e.g. 'claude-sonnet-4'; recorded as provenance.")
-    justification: Text | None = Field(default=None, description="Required to promote a variant that is not the winner by experiment_compare: why anyway. Shown to reviewers.")
+    model: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="The model you run on, e.g. 'claude-sonnet-4'; recorded as provenance."
+    )
+    justification: Text | None = Field(
+        default=None,
+        description="Required to promote a variant that is not the winner by experiment_compare: why anyway. Shown to reviewers.",
+    )
     target_space: Slug | None = Field(default=None, description="Override the experiment's target space.")
     target_unit: Slug | None = Field(default=None, description="Override the experiment's target unit.")
-    new_unit: bool = Field(default=False, description="True to propose a unit that does not exist yet (risk at least MEDIUM).")
+    new_unit: bool = Field(
+        default=False, description="True to propose a unit that does not exist yet (risk at least MEDIUM)."
+    )
     explanation: Explanation
 
 
@@ -140,7 +188,9 @@ class ProposalRef(Input):
 
 
 class ListProposals(Input):
-    state: Literal["queued", "pending", "approved", "applied", "rejected", "expired", "stale"] | None = Field(default=None, description="Only proposals in this state.")
+    state: Literal["queued", "pending", "approved", "applied", "rejected", "expired", "stale"] | None = Field(
+        default=None, description="Only proposals in this state."
+    )
     experiment_id: Id | None = Field(default=None, description="Only proposals from this experiment.")
     limit: Limit
     cursor: Cursor
@@ -151,39 +201,76 @@ class BypassCheck(Input):
     what cublab computes itself (secret paths, whether it is a cublab sandbox), so a caller cannot claim them."""
 
     context: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
-        description="Where: local, ci, preview, sandbox, staging, production, or a cluster context such as 'kind-dev'.")
-    kind: Annotated[str, StringConstraints(max_length=200)] = Field(default="", description="Resource kind, e.g. 'Deployment'; default: the document's `kind`.")
-    name: Annotated[str, StringConstraints(max_length=253)] = Field(default="", description="Resource name; default: the document's metadata.name.")
-    space: Annotated[str, StringConstraints(max_length=200)] | None = Field(default=None, description="The authority space it belongs to, e.g. 'messagewall-prod'.")
-    namespace: Annotated[str, StringConstraints(max_length=253)] | None = Field(default=None, description="Kubernetes namespace; default: the document's metadata.namespace.")
-    labels: Labels = Field(default_factory=dict, description="The resource's labels, e.g. ephemeral, ttl, bypass-confighub.")
-    ttl: str | None = Field(default=None, max_length=32, description="Intended lifetime, e.g. '2h'; omit if it should persist.")
+        description="Where: local, ci, preview, sandbox, staging, production, or a cluster context such as 'kind-dev'."
+    )
+    kind: Annotated[str, StringConstraints(max_length=200)] = Field(
+        default="", description="Resource kind, e.g. 'Deployment'; default: the document's `kind`."
+    )
+    name: Annotated[str, StringConstraints(max_length=253)] = Field(
+        default="", description="Resource name; default: the document's metadata.name."
+    )
+    space: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        default=None, description="The authority space it belongs to, e.g. 'messagewall-prod'."
+    )
+    namespace: Annotated[str, StringConstraints(max_length=253)] | None = Field(
+        default=None, description="Kubernetes namespace; default: the document's metadata.namespace."
+    )
+    labels: Labels = Field(
+        default_factory=dict, description="The resource's labels, e.g. ephemeral, ttl, bypass-confighub."
+    )
+    ttl: str | None = Field(
+        default=None, max_length=32, description="Intended lifetime, e.g. '2h'; omit if it should persist."
+    )
     persist: bool | None = Field(default=None, description="Whether the configuration should persist; omit if unknown.")
-    document: dict[str, Any] | None = Field(default=None, description="The configuration document itself (at most 1 MiB); cublab classifies from it.")
-    confighub_reachable: bool | None = Field(default=None, description="Whether the authority is reachable; default: cublab asks the configured authority.")
-    incident_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None = Field(default=None, description="The incident id, for an emergency change.")
-    adds_value: bool | None = Field(default=None, description="Would the authority add value? Default: yes unless a criterion says no.")
+    document: dict[str, Any] | None = Field(
+        default=None, description="The configuration document itself (at most 1 MiB); cublab classifies from it."
+    )
+    confighub_reachable: bool | None = Field(
+        default=None, description="Whether the authority is reachable; default: cublab asks the configured authority."
+    )
+    incident_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None = Field(
+        default=None, description="The incident id, for an emergency change."
+    )
+    adds_value: bool | None = Field(
+        default=None, description="Would the authority add value? Default: yes unless a criterion says no."
+    )
 
 
-UnitRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=401, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")]
-IncidentId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+UnitRef = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=3,
+        max_length=401,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$",
+    ),
+]
+IncidentId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
 
 
 class DeclareBreakGlass(Input):
     incident_id: IncidentId = Field(description="The incident's id as responders name it, e.g. 'INC-2041'.")
     reason: Text = Field(min_length=1, description="What broke and why the normal workflow was bypassed.")
-    units: list[UnitRef] = Field(min_length=1, max_length=50, description="Affected units as 'space/unit'; each owes a capture within 1 hour.")
+    units: list[UnitRef] = Field(
+        min_length=1, max_length=50, description="Affected units as 'space/unit'; each owes a capture within 1 hour."
+    )
     explanation: Explanation
 
 
 class CaptureBreakGlass(Input):
     incident_id: IncidentId = Field(description="The declared incident.")
     unit: UnitRef = Field(description="The unit as 'space/unit'; must be one the incident named.")
-    live_state: dict[str, Any] | str = Field(description="The unit's live configuration now (JSON object or YAML text, at most 1 MiB); secrets only as references.")
+    live_state: dict[str, Any] | str = Field(
+        description="The unit's live configuration now (JSON object or YAML text, at most 1 MiB); secrets only as references."
+    )
     explanation: Explanation
 
 
 class ListObligations(Input):
-    status: Literal["open", "overdue", "met", "all"] = Field(default="open", description="'open' includes overdue ones.")
+    status: Literal["open", "overdue", "met", "all"] = Field(
+        default="open", description="'open' includes overdue ones."
+    )
     incident_id: IncidentId | None = Field(default=None, description="Only this incident's obligations.")
     limit: Limit

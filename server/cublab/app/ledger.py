@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from datetime import datetime, timedelta
 from functools import cached_property
 from types import SimpleNamespace
-from datetime import datetime, timedelta
 from typing import Any
 
 import yaml
@@ -40,7 +40,9 @@ _MEASUREMENT_COLUMNS = ("experiment_id", "batch_id", "variant_id", "metric", "va
 
 def check_id(kind: str, value: str, field: str) -> str:
     if not is_id_of(kind, value):
-        raise InvalidInput(f"{field}: {value[:70]!r} is not a {kind} id; {kind} ids look like '{PREFIXES[kind]}_' followed by 26 characters")
+        raise InvalidInput(
+            f"{field}: {value[:70]!r} is not a {kind} id; {kind} ids look like '{PREFIXES[kind]}_' followed by 26 characters"
+        )
     return value
 
 
@@ -76,7 +78,9 @@ class Ledger:
         limit = self._sandbox_policy.max_ttl
         ttl = parse_duration(text, field) if text is not None else (default or self._sandbox_policy.default_ttl)
         if ttl > limit:
-            raise InvalidInput(f"{field}: {text} is longer than the policy maximum of {format_duration(limit)}; ask for at most {format_duration(limit)} and renew if you need more")
+            raise InvalidInput(
+                f"{field}: {text} is longer than the policy maximum of {format_duration(limit)}; ask for at most {format_duration(limit)} and renew if you need more"
+            )
         return ttl
 
     def _sandbox(self, session: Session, sandbox_id: str, field: str = "sandbox_id") -> Sandbox:
@@ -90,7 +94,9 @@ class Ledger:
         sandbox = self._sandbox(session, sandbox_id)
         status = effective_status(sandbox, self.ctx.clock())
         if status != "active":
-            raise Conflict(f"sandbox_id: sandbox {sandbox_id} is {status}; it refuses {doing}. Spawn a new sandbox to keep experimenting")
+            raise Conflict(
+                f"sandbox_id: sandbox {sandbox_id} is {status}; it refuses {doing}. Spawn a new sandbox to keep experimenting"
+            )
         return sandbox
 
     def _experiment(self, session: Session, experiment_id: str) -> Experiment:
@@ -139,7 +145,9 @@ class Ledger:
         refuse_secrets_in_text(name=cmd.name, purpose=cmd.purpose, context=cmd.context)  # the context is audited
         refuse_secrets("labels", cmd.labels)
         ttl = self._ttl(cmd.ttl)
-        eligibility = sandbox_eligibility(self.ctx.policy.policy.bypass, ttl=ttl, context=cmd.context, labels=cmd.labels, name=cmd.name)
+        eligibility = sandbox_eligibility(
+            self.ctx.policy.policy.bypass, ttl=ttl, context=cmd.context, labels=cmd.labels, name=cmd.name
+        )
         if not eligibility.eligible:
             raise Conflict("; ".join(eligibility.problems))
         now = self.ctx.clock()
@@ -168,9 +176,22 @@ class Ledger:
         with self.ctx.db.write() as session:
             session.add(sandbox)
             session.flush()
-            self.ctx.record(session, actor, "sandbox.spawn", "sandbox", sandbox.id, explanation=cmd.explanation,
-                        details={"name": cmd.name, "ttl": labels["ttl"], "expires_at": audit.iso(sandbox.expires_at), "criterion": 7,
-                                 "context": cmd.context, "policy": self.ctx.policy.digest})
+            self.ctx.record(
+                session,
+                actor,
+                "sandbox.spawn",
+                "sandbox",
+                sandbox.id,
+                explanation=cmd.explanation,
+                details={
+                    "name": cmd.name,
+                    "ttl": labels["ttl"],
+                    "expires_at": audit.iso(sandbox.expires_at),
+                    "criterion": 7,
+                    "context": cmd.context,
+                    "policy": self.ctx.policy.digest,
+                },
+            )
         return self._sandbox_view(sandbox)
 
     def get_sandbox(self, cmd: i.SandboxRef) -> o.SandboxView:
@@ -189,13 +210,17 @@ class Ledger:
         if cmd.status == "active":
             query = query.where(Sandbox.status == "active", Sandbox.expires_at > now)
         elif cmd.status == "expired":
-            query = query.where((Sandbox.status == "expired") | ((Sandbox.status == "active") & (Sandbox.expires_at <= now)))
+            query = query.where(
+                (Sandbox.status == "expired") | ((Sandbox.status == "active") & (Sandbox.expires_at <= now))
+            )
         elif cmd.status == "destroyed":
             query = query.where(Sandbox.status == "destroyed")
         with self.ctx.db.read() as session:
             rows = session.exec(query).all()
         page = rows[: cmd.limit]
-        return o.SandboxPage(sandboxes=[self._sandbox_view(s) for s in page], next_cursor=page[-1].id if len(rows) > cmd.limit else None)
+        return o.SandboxPage(
+            sandboxes=[self._sandbox_view(s) for s in page], next_cursor=page[-1].id if len(rows) > cmd.limit else None
+        )
 
     def renew_sandbox(self, cmd: i.RenewSandbox, actor: Identity) -> o.SandboxView:
         with self.ctx.db.write() as session:
@@ -206,8 +231,15 @@ class Ledger:
             sandbox.labels = {**sandbox.labels, "ttl": format_duration(ttl)}
             session.add(sandbox)
             session.flush()
-            self.ctx.record(session, actor, "sandbox.renew", "sandbox", sandbox.id, explanation=cmd.explanation,
-                        details={"ttl": format_duration(ttl), "expires_at": audit.iso(sandbox.expires_at)})
+            self.ctx.record(
+                session,
+                actor,
+                "sandbox.renew",
+                "sandbox",
+                sandbox.id,
+                explanation=cmd.explanation,
+                details={"ttl": format_duration(ttl), "expires_at": audit.iso(sandbox.expires_at)},
+            )
         return self._sandbox_view(sandbox)
 
     def destroy_sandbox(self, cmd: i.DestroySandbox, actor: Identity) -> o.SandboxView:
@@ -225,7 +257,9 @@ class Ledger:
         sandbox.destroyed_at = self.ctx.clock()
         session.add(sandbox)
         session.flush()
-        self.ctx.record(session, actor, "sandbox.destroy", "sandbox", sandbox.id, explanation=explanation, details={"was": was})
+        self.ctx.record(
+            session, actor, "sandbox.destroy", "sandbox", sandbox.id, explanation=explanation, details={"was": was}
+        )
 
     def reap_sandboxes(self, actor: Identity) -> list[str]:
         """Persist the expiry of every active sandbox past its time; one audit event each."""
@@ -236,7 +270,14 @@ class Ledger:
                 sandbox.status = "expired"
                 session.add(sandbox)
                 session.flush()
-                self.ctx.record(session, actor, "sandbox.expire", "sandbox", sandbox.id, details={"expires_at": audit.iso(sandbox.expires_at)})
+                self.ctx.record(
+                    session,
+                    actor,
+                    "sandbox.expire",
+                    "sandbox",
+                    sandbox.id,
+                    details={"expires_at": audit.iso(sandbox.expires_at)},
+                )
         return [s.id for s in due]
 
     # ---- experiments ----------------------------------------------------------------
@@ -259,21 +300,35 @@ class Ledger:
             )
             session.add(experiment)
             session.flush()
-            self.ctx.record(session, actor, "experiment.create", "experiment", experiment.id, related={"sandbox_id": cmd.sandbox_id},
-                        explanation=cmd.explanation, details={"name": cmd.name, "objective": cmd.objective_metric, "direction": cmd.direction})
+            self.ctx.record(
+                session,
+                actor,
+                "experiment.create",
+                "experiment",
+                experiment.id,
+                related={"sandbox_id": cmd.sandbox_id},
+                explanation=cmd.explanation,
+                details={"name": cmd.name, "objective": cmd.objective_metric, "direction": cmd.direction},
+            )
         return self._experiment_view(experiment)
 
     def get_experiment(self, cmd: i.ExperimentRef) -> o.ExperimentLog:
         with self.ctx.db.read() as session:
             experiment = self._experiment(session, cmd.experiment_id)
             sandbox = session.get(Sandbox, experiment.sandbox_id)
-            variants = session.exec(select(Variant).where(Variant.experiment_id == experiment.id).order_by(Variant.id)).all()
-            counts = session.connection().execute(
-                select(_measurements.c.variant_id, _measurements.c.metric, func.count())
-                .where(_measurements.c.experiment_id == experiment.id)
-                .group_by(_measurements.c.variant_id, _measurements.c.metric)
-                .order_by(_measurements.c.variant_id, _measurements.c.metric)
+            variants = session.exec(
+                select(Variant).where(Variant.experiment_id == experiment.id).order_by(Variant.id)
             ).all()
+            counts = (
+                session.connection()
+                .execute(
+                    select(_measurements.c.variant_id, _measurements.c.metric, func.count())
+                    .where(_measurements.c.experiment_id == experiment.id)
+                    .group_by(_measurements.c.variant_id, _measurements.c.metric)
+                    .order_by(_measurements.c.variant_id, _measurements.c.metric)
+                )
+                .all()
+            )
         return o.ExperimentLog(
             experiment=self._experiment_view(experiment),
             sandbox_status=effective_status(sandbox, self.ctx.clock()),
@@ -290,7 +345,10 @@ class Ledger:
         with self.ctx.db.read() as session:
             rows = session.exec(query).all()
         page = rows[: cmd.limit]
-        return o.ExperimentPage(experiments=[self._experiment_view(e) for e in page], next_cursor=page[-1].id if len(rows) > cmd.limit else None)
+        return o.ExperimentPage(
+            experiments=[self._experiment_view(e) for e in page],
+            next_cursor=page[-1].id if len(rows) > cmd.limit else None,
+        )
 
     # ---- variants ---------------------------------------------------------------------
 
@@ -299,18 +357,26 @@ class Ledger:
         """A configuration is a mapping: given as a JSON object, or as YAML text of one."""
         if isinstance(config, str):
             if len(config.encode("utf-8")) > i.MAX_CONFIG_BYTES:
-                raise InvalidInput(f"config: {len(config.encode('utf-8')):,} bytes is over the limit of 1 MiB ({i.MAX_CONFIG_BYTES:,} bytes)")
+                raise InvalidInput(
+                    f"config: {len(config.encode('utf-8')):,} bytes is over the limit of 1 MiB ({i.MAX_CONFIG_BYTES:,} bytes)"
+                )
             try:
                 parsed = yaml.safe_load(config)
             except yaml.YAMLError as exc:
-                raise InvalidInput(f"config: the text is neither a JSON object nor valid YAML ({str(exc).splitlines()[0]})") from None
+                raise InvalidInput(
+                    f"config: the text is neither a JSON object nor valid YAML ({str(exc).splitlines()[0]})"
+                ) from None
             config = parsed
         if not isinstance(config, dict):
-            raise InvalidInput(f"config: must be a JSON object (a mapping of keys to values), got {type(config).__name__}")
+            raise InvalidInput(
+                f"config: must be a JSON object (a mapping of keys to values), got {type(config).__name__}"
+            )
         try:
             size = len(canonical_json(config).encode("utf-8"))
         except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"config: cannot be stored as JSON ({exc}); use strings, numbers, booleans, null, lists and objects") from None
+            raise InvalidInput(
+                f"config: cannot be stored as JSON ({exc}); use strings, numbers, booleans, null, lists and objects"
+            ) from None
         if size > i.MAX_CONFIG_BYTES:
             raise InvalidInput(f"config: {size:,} bytes is over the limit of 1 MiB ({i.MAX_CONFIG_BYTES:,} bytes)")
         return config
@@ -324,16 +390,24 @@ class Ledger:
             try:
                 with self.ctx.db.write() as session:
                     self._live_sandbox(session, self._experiment(session, cmd.experiment_id).sandbox_id, "new variants")
-                    same = session.exec(select(Variant).where(Variant.experiment_id == cmd.experiment_id, Variant.content_hash == digest)).first()
+                    same = session.exec(
+                        select(Variant).where(
+                            Variant.experiment_id == cmd.experiment_id, Variant.content_hash == digest
+                        )
+                    ).first()
                     if same is not None:
                         return o.VariantLogged(
                             variant=self._variant_view(same),
                             duplicate=True,
                             message=f"this configuration was already logged as {same.id} ({same.name!r}); nothing new was stored",
                         )
-                    clash = session.exec(select(Variant.id).where(Variant.experiment_id == cmd.experiment_id, Variant.name == cmd.name)).first()
+                    clash = session.exec(
+                        select(Variant.id).where(Variant.experiment_id == cmd.experiment_id, Variant.name == cmd.name)
+                    ).first()
                     if clash is not None:
-                        raise Conflict(f"name: {cmd.name!r} already names variant {clash} in this experiment with a different configuration; choose another name")
+                        raise Conflict(
+                            f"name: {cmd.name!r} already names variant {clash} in this experiment with a different configuration; choose another name"
+                        )
                     variant = Variant(
                         id=new_id("variant"),
                         experiment_id=cmd.experiment_id,
@@ -346,12 +420,24 @@ class Ledger:
                     )
                     session.add(variant)
                     session.flush()
-                    self.ctx.record(session, actor, "variant.log", "variant", variant.id, related={"experiment_id": cmd.experiment_id},
-                                explanation=cmd.explanation, details={"name": cmd.name, "content_hash": digest})
-                return o.VariantLogged(variant=self._variant_view(variant), duplicate=False, message=f"logged variant {variant.id}")
+                    self.ctx.record(
+                        session,
+                        actor,
+                        "variant.log",
+                        "variant",
+                        variant.id,
+                        related={"experiment_id": cmd.experiment_id},
+                        explanation=cmd.explanation,
+                        details={"name": cmd.name, "content_hash": digest},
+                    )
+                return o.VariantLogged(
+                    variant=self._variant_view(variant), duplicate=False, message=f"logged variant {variant.id}"
+                )
             except IntegrityError:
                 if attempt:  # a concurrent writer won twice: report, do not loop
-                    raise Conflict("variant: another agent logged a variant with this name or content at the same moment; call again") from None
+                    raise Conflict(
+                        "variant: another agent logged a variant with this name or content at the same moment; call again"
+                    ) from None
         raise AssertionError("unreachable")
 
     # ---- results -----------------------------------------------------------------------
@@ -372,19 +458,37 @@ class Ledger:
                 points = [(resolve[p.variant], p.metric, p.value, p.step, p.repetition) for p in cmd.points]
             except KeyError:
                 n, bad = next((n, p.variant) for n, p in enumerate(cmd.points) if p.variant not in resolve)
-                raise NotFound(f"points[{n}].variant: {bad[:70]!r} is neither the id nor the name of a variant of experiment {experiment_id}") from None
+                raise NotFound(
+                    f"points[{n}].variant: {bad[:70]!r} is neither the id nor the name of a variant of experiment {experiment_id}"
+                ) from None
             by_variant = dict(Counter(p[0] for p in points))
             # The digest covers the rows as stored (json.dumps writes floats exactly, by repr), once per batch.
             digest = "sha256:" + hashlib.sha256(json.dumps(points, separators=(",", ":")).encode()).hexdigest()
-            batch = ResultBatch(experiment_id=experiment_id, point_count=len(points), digest=digest, created_by=str(actor), created_at=self.ctx.clock())
+            batch = ResultBatch(
+                experiment_id=experiment_id,
+                point_count=len(points),
+                digest=digest,
+                created_by=str(actor),
+                created_at=self.ctx.clock(),
+            )
             session.add(batch)
             session.flush()
             batch_id = batch.id
             rows = [(experiment_id, batch_id, *p) for p in points]
             insert_many(session.connection(), _measurements, _MEASUREMENT_COLUMNS, rows)
-            self.ctx.record(session, actor, "result.log", "result_batch", str(batch.id), related={"experiment_id": experiment.id},
-                        explanation=cmd.explanation, details={"points": len(rows), "by_variant": by_variant, "digest": digest})
-        return o.ResultsLogged(experiment_id=experiment.id, batch_id=batch.id, points=len(rows), by_variant=by_variant, digest=digest)
+            self.ctx.record(
+                session,
+                actor,
+                "result.log",
+                "result_batch",
+                str(batch.id),
+                related={"experiment_id": experiment.id},
+                explanation=cmd.explanation,
+                details={"points": len(rows), "by_variant": by_variant, "digest": digest},
+            )
+        return o.ResultsLogged(
+            experiment_id=experiment.id, batch_id=batch.id, points=len(rows), by_variant=by_variant, digest=digest
+        )
 
     # ---- comparison --------------------------------------------------------------------
 
@@ -393,8 +497,16 @@ class Ledger:
         where = (m.experiment_id == experiment_id, m.metric == metric)
         conn = session.connection()
         rows = conn.execute(
-            select(m.variant_id, func.count(), func.avg(m.value), func.min(m.value), func.max(m.value), func.sum(m.value * m.value))
-            .where(*where).group_by(m.variant_id)
+            select(
+                m.variant_id,
+                func.count(),
+                func.avg(m.value),
+                func.min(m.value),
+                func.max(m.value),
+                func.sum(m.value * m.value),
+            )
+            .where(*where)
+            .group_by(m.variant_id)
         ).all()
         result = {}
         for variant_id, n, mean, lo, hi, sumsq in rows:
@@ -403,7 +515,9 @@ class Ledger:
             if n > 1 and (spread == 0.0 or mean * mean / spread > 1e8):
                 # Large mean, small spread: one-pass sums lose digits. Recompute around the mean.
                 d = m.value - mean
-                sum_d, sum_d2 = conn.execute(select(func.sum(d), func.sum(d * d)).where(*where, m.variant_id == variant_id)).one()
+                sum_d, sum_d2 = conn.execute(
+                    select(func.sum(d), func.sum(d * d)).where(*where, m.variant_id == variant_id)
+                ).one()
                 summary = stats.summary_from_shifted(n, lo, hi, shift=mean, sum_d=sum_d, sum_d2=sum_d2)
             result[variant_id] = summary
         return result
@@ -413,12 +527,21 @@ class Ledger:
         with self.ctx.db.read() as session:
             experiment = self._experiment(session, cmd.experiment_id)
             metric = cmd.metric or experiment.objective_metric
-            variants = session.exec(select(Variant.id, Variant.name).where(Variant.experiment_id == experiment.id).order_by(Variant.id)).all()
+            variants = session.exec(
+                select(Variant.id, Variant.name).where(Variant.experiment_id == experiment.id).order_by(Variant.id)
+            ).all()
             summaries = self._summaries(session, experiment.id, metric)
         return build_comparison(experiment, metric, dict(variants), summaries, cfg.min_samples, cfg.confidence)
 
 
-def build_comparison(experiment: Experiment, metric: str, names: dict[str, str], summaries: dict[str, stats.Summary], min_samples: int, level: float) -> o.Comparison:
+def build_comparison(
+    experiment: Experiment,
+    metric: str,
+    names: dict[str, str],
+    summaries: dict[str, stats.Summary],
+    min_samples: int,
+    level: float,
+) -> o.Comparison:
     """Rank, test the leader against the runner-up, and say in words what follows."""
     sign = 1.0 if experiment.direction == "minimize" else -1.0
     measured = sorted(summaries, key=lambda v: (sign * summaries[v].mean, v))
@@ -427,11 +550,20 @@ def build_comparison(experiment: Experiment, metric: str, names: dict[str, str],
     for vid in ranked:
         s = summaries.get(vid)
         ci = stats.confidence_interval(s, level) if s else None
-        rows.append(o.VariantStats(
-            rank=(measured.index(vid) + 1) if s else None, variant_id=vid, name=names.get(vid, vid), n=s.n if s else 0,
-            mean=s.mean if s else None, stddev=s.stddev if s else None, min=s.minimum if s else None, max=s.maximum if s else None,
-            ci_low=ci[0] if ci else None, ci_high=ci[1] if ci else None,
-        ))
+        rows.append(
+            o.VariantStats(
+                rank=(measured.index(vid) + 1) if s else None,
+                variant_id=vid,
+                name=names.get(vid, vid),
+                n=s.n if s else 0,
+                mean=s.mean if s else None,
+                stddev=s.stddev if s else None,
+                min=s.minimum if s else None,
+                max=s.maximum if s else None,
+                ci_low=ci[0] if ci else None,
+                ci_high=ci[1] if ci else None,
+            )
+        )
     leader = measured[0] if measured else None
     runner_up = measured[1] if len(measured) > 1 else None
     short = [v for v in measured if summaries[v].n < min_samples]
@@ -442,7 +574,9 @@ def build_comparison(experiment: Experiment, metric: str, names: dict[str, str],
     elif short:
         verdict = "not_enough_data"
         need = ", ".join(f"{names.get(v, v)} ({summaries[v].n})" for v in short)
-        summary = f"not enough data: every measured variant needs at least {min_samples} points of {metric!r}; short: {need}"
+        summary = (
+            f"not enough data: every measured variant needs at least {min_samples} points of {metric!r}; short: {need}"
+        )
     else:
         test = stats.welch_t_test(summaries[leader], summaries[runner_up])
         p_value = test.p_value if test else None
@@ -454,8 +588,18 @@ def build_comparison(experiment: Experiment, metric: str, names: dict[str, str],
         else:
             summary = f"{a} leads on {metric} but is not significantly better than {b} (p = {p_value:.3g}, needs < {1 - level:.3g}); collect more data"
     return o.Comparison(
-        experiment_id=experiment.id, metric=metric, direction=experiment.direction, is_objective=metric == experiment.objective_metric,
-        verdict=verdict, winner=leader if verdict == "winner" else None, leader=leader, runner_up=runner_up,
-        p_value=p_value, confidence=(1.0 - p_value) if p_value is not None else None,
-        confidence_level=level, min_samples=min_samples, summary=summary, variants=rows,
+        experiment_id=experiment.id,
+        metric=metric,
+        direction=experiment.direction,
+        is_objective=metric == experiment.objective_metric,
+        verdict=verdict,
+        winner=leader if verdict == "winner" else None,
+        leader=leader,
+        runner_up=runner_up,
+        p_value=p_value,
+        confidence=(1.0 - p_value) if p_value is not None else None,
+        confidence_level=level,
+        min_samples=min_samples,
+        summary=summary,
+        variants=rows,
     )

@@ -78,7 +78,9 @@ def read_target(remote: Any, space: str, unit: str) -> tuple[Any, Any, str | Non
         return None, None, str(exc), True
 
 
-def resolve_target(authority: Any, seen: tuple | None, space: str, unit: str, field: str) -> tuple[Any, Any, str | None, bool]:
+def resolve_target(
+    authority: Any, seen: tuple | None, space: str, unit: str, field: str
+) -> tuple[Any, Any, str | None, bool]:
     """(space, head, why unreadable, held): what `read_target` saw for a remote authority, or
     read now from the embedded one inside the caller's transaction."""
     if seen is not None:
@@ -108,26 +110,52 @@ class Outbox:
         self.ledger = ledger
 
     # ---- storing ----------------------------------------------------------------------------
-    def submit(self, session: Session, authority: Any, proposal: Proposal, change: ChangeRequest, reason: str | None = None) -> Any:
+    def submit(
+        self, session: Session, authority: Any, proposal: Proposal, change: ChangeRequest, reason: str | None = None
+    ) -> Any:
         """Embedded: propose in the caller's transaction. Remote: queue it; the caller delivers after commit."""
         if not self.ctx.is_remote(authority):
             return authority.propose(change)
         self.enqueue(session, proposal, change, authority, reason)
         return None
 
-    def enqueue(self, session: Session, proposal: Proposal, change: ChangeRequest, authority: Any, reason: str | None = None,
-                status: str = QUEUED) -> None:
+    def enqueue(
+        self,
+        session: Session,
+        proposal: Proposal,
+        change: ChangeRequest,
+        authority: Any,
+        reason: str | None = None,
+        status: str = QUEUED,
+    ) -> None:
         now = self.ctx.clock()
         proposal.state = QUEUED
         proposal.state_reason = reason or f"stored in cublab; being exported to {authority.name}"
         session.add(proposal)
         session.flush()  # the export row's foreign key needs the proposal first
-        session.add(AuthorityExport(
-            proposal_id=proposal.id, authority=authority.name, mode=getattr(authority, "mode", "shadow"), status=status,
-            request={"data": change.data, "toolchain_type": change.toolchain_type, "description": change.description,
-                     "labels": change.labels, "annotations": change.annotations, "tags": list(change.tags), "user_id": change.user_id},
-            attempts=0, last_error=reason if status != QUEUED else None, change_set_slug=change.change_set_slug, observed={},
-            created_at=now, updated_at=now))
+        session.add(
+            AuthorityExport(
+                proposal_id=proposal.id,
+                authority=authority.name,
+                mode=getattr(authority, "mode", "shadow"),
+                status=status,
+                request={
+                    "data": change.data,
+                    "toolchain_type": change.toolchain_type,
+                    "description": change.description,
+                    "labels": change.labels,
+                    "annotations": change.annotations,
+                    "tags": list(change.tags),
+                    "user_id": change.user_id,
+                },
+                attempts=0,
+                last_error=reason if status != QUEUED else None,
+                change_set_slug=change.change_set_slug,
+                observed={},
+                created_at=now,
+                updated_at=now,
+            )
+        )
         session.flush()
 
     # ---- delivering ------------------------------------------------------------------------------
@@ -137,29 +165,53 @@ class Outbox:
         with self.ctx.db.write() as session:
             result = session.execute(
                 update(AuthorityExport)
-                .where(AuthorityExport.proposal_id == proposal_id,
-                       or_(AuthorityExport.status.in_(statuses),
-                           and_(AuthorityExport.status == "delivering", AuthorityExport.claimed_until < now)))
-                .values(status="delivering", claimed_by=token, claimed_until=now + LEASE,
-                        attempts=AuthorityExport.attempts + 1, updated_at=now))
+                .where(
+                    AuthorityExport.proposal_id == proposal_id,
+                    or_(
+                        AuthorityExport.status.in_(statuses),
+                        and_(AuthorityExport.status == "delivering", AuthorityExport.claimed_until < now),
+                    ),
+                )
+                .values(
+                    status="delivering",
+                    claimed_by=token,
+                    claimed_until=now + LEASE,
+                    attempts=AuthorityExport.attempts + 1,
+                    updated_at=now,
+                )
+            )
             return result.rowcount == 1
 
     def deliver(self, proposal_id: str, actor: Identity = SYSTEM, statuses: tuple[str, ...] = (QUEUED,)) -> Delivery:
         token = secrets.token_hex(8)
         if not self._claim(proposal_id, token, statuses):
-            return Delivery(proposal_id, "skipped", f"{proposal_id}: not waiting for delivery, or another flusher is delivering it")
+            return Delivery(
+                proposal_id, "skipped", f"{proposal_id}: not waiting for delivery, or another flusher is delivering it"
+            )
         authority = self.ctx.remote
         with self.ctx.db.read() as session:
             proposal = session.get(Proposal, proposal_id)
             export = session.get(AuthorityExport, proposal_id)
         if authority is None or authority.name != export.authority:
-            return self._finish(proposal_id, token, actor, "queued", f"{export.authority} is not the configured authority; "
-                                f"flush with --authority {export.authority}")
+            return self._finish(
+                proposal_id,
+                token,
+                actor,
+                "queued",
+                f"{export.authority} is not the configured authority; flush with --authority {export.authority}",
+            )
         if proposal.state != QUEUED:  # decided or expired in cublab meanwhile: nothing to export
-            return self._finish(proposal_id, token, actor, "expired" if proposal.state == "expired" else "stale",
-                                f"not exported: the proposal is {proposal.state}")
+            return self._finish(
+                proposal_id,
+                token,
+                actor,
+                "expired" if proposal.state == "expired" else "stale",
+                f"not exported: the proposal is {proposal.state}",
+            )
         if proposal.expires_at <= self.ctx.clock():
-            return self._finish(proposal_id, token, actor, "expired", "expired in the outbox before it could be delivered")
+            return self._finish(
+                proposal_id, token, actor, "expired", "expired in the outbox before it could be delivered"
+            )
         request = export.request
         try:
             target = authority.get_space(proposal.target_space)
@@ -169,30 +221,58 @@ class Outbox:
             if head is None and not proposal.new_unit:
                 raise NotFound(f"target_unit: no unit {proposal.target_unit!r} in {proposal.target_space!r} any more")
             if head is not None and proposal.new_unit:
-                raise AuthorityStale(f"target_unit: {proposal.target_space}/{proposal.target_unit} exists now; the proposal was for a new unit")
+                raise AuthorityStale(
+                    f"target_unit: {proposal.target_space}/{proposal.target_unit} exists now; the proposal was for a new unit"
+                )
             patch = make_patch(head.data if head else {}, request["data"])
             if not patch:
-                raise AuthorityStale(f"the head of {proposal.target_space}/{proposal.target_unit} (revision {head.head_revision_num}) "
-                                     "already equals the proposed configuration")
+                raise AuthorityStale(
+                    f"the head of {proposal.target_space}/{proposal.target_unit} (revision {head.head_revision_num}) "
+                    "already equals the proposed configuration"
+                )
             risk, requirement = assess(self.ctx, patch, space=target, new_unit=proposal.new_unit)
             base_num, base_version = (head.head_revision_num, head.version) if head else (None, None)
             description = request["description"].replace(f"({proposal.risk_class} risk)", f"({risk.level} risk)")
             change = ChangeRequest(
-                space=proposal.target_space, unit=proposal.target_unit, new_unit=proposal.new_unit,
-                toolchain_type=head.toolchain_type if head else request["toolchain_type"], data=request["data"],
-                base_revision_num=base_num, base_version=base_version, change_set_slug=export.change_set_slug, description=description,
+                space=proposal.target_space,
+                unit=proposal.target_unit,
+                new_unit=proposal.new_unit,
+                toolchain_type=head.toolchain_type if head else request["toolchain_type"],
+                data=request["data"],
+                base_revision_num=base_num,
+                base_version=base_version,
+                change_set_slug=export.change_set_slug,
+                description=description,
                 labels={**request["labels"], "risk-class": risk.level},
-                annotations={**request["annotations"], "base-revision": str(base_num or ""), "base-version": str(base_version or "")},
-                user_id=request["user_id"], tags=tuple(request["tags"]))
+                annotations={
+                    **request["annotations"],
+                    "base-revision": str(base_num or ""),
+                    "base-version": str(base_version or ""),
+                },
+                user_id=request["user_id"],
+                tags=tuple(request["tags"]),
+            )
             landed = authority.propose(change)
         except AuthorityUnavailable as exc:
             return self._finish(proposal_id, token, actor, "queued", f"queued: {exc}; the outbox retries it")
         except (AuthorityAuthFailed, AuthorityRejected) as exc:
-            return self._finish(proposal_id, token, actor, "held", f"held: {exc}; fix it, then `cublab outbox flush --retry-held`")
+            return self._finish(
+                proposal_id, token, actor, "held", f"held: {exc}; fix it, then `cublab outbox flush --retry-held`"
+            )
         except (AuthorityStale, NotFound) as exc:
             return self._finish(proposal_id, token, actor, "stale", f"stale at export: {exc}")
-        return self._delivered(proposal_id, token, actor, landed, patch, risk, requirement, base_num, base_version,
-                               head.data if head else {})
+        return self._delivered(
+            proposal_id,
+            token,
+            actor,
+            landed,
+            patch,
+            risk,
+            requirement,
+            base_num,
+            base_version,
+            head.data if head else {},
+        )
 
     def _finish(self, proposal_id: str, token: str, actor: Identity, status: str, message: str) -> Delivery:
         """Record an attempt that did not deliver: queued/held keep the proposal queued; stale/expired end it."""
@@ -202,7 +282,13 @@ class Outbox:
             proposal = session.get(Proposal, proposal_id)
             if export.claimed_by != token:  # our lease lapsed and another flusher took over: its outcome stands
                 return Delivery(proposal_id, "skipped", f"{proposal_id}: another flusher took over the delivery")
-            export.status, export.last_error, export.claimed_by, export.claimed_until, export.updated_at = status, message, None, None, now
+            export.status, export.last_error, export.claimed_by, export.claimed_until, export.updated_at = (
+                status,
+                message,
+                None,
+                None,
+                now,
+            )
             session.add(export)
             if proposal.state == QUEUED:
                 proposal.state_reason = message
@@ -211,23 +297,50 @@ class Outbox:
                     proposal.decided_at = now
                 session.add(proposal)
             session.flush()
-            self.ctx.record(session, actor, f"proposal.export_{status}", "proposal", proposal_id,
-                               details={"authority": export.authority, "attempt": export.attempts, "reason": message[:500]})
+            self.ctx.record(
+                session,
+                actor,
+                f"proposal.export_{status}",
+                "proposal",
+                proposal_id,
+                details={"authority": export.authority, "attempt": export.attempts, "reason": message[:500]},
+            )
         log.warning("cublab outbox: %s %s", proposal_id, message)
         return Delivery(proposal_id, status, f"{proposal_id}: {message}")
 
-    def _delivered(self, proposal_id: str, token: str, actor: Identity, landed: Any, patch: list, risk: Any,
-                   requirement: dict, base_num: int | None, base_version: int | None, base_data: dict) -> Delivery:
+    def _delivered(
+        self,
+        proposal_id: str,
+        token: str,
+        actor: Identity,
+        landed: Any,
+        patch: list,
+        risk: Any,
+        requirement: dict,
+        base_num: int | None,
+        base_version: int | None,
+        base_data: dict,
+    ) -> Delivery:
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
             export = session.get(AuthorityExport, proposal_id)
             proposal = session.get(Proposal, proposal_id)
             export.status, export.last_error, export.claimed_by, export.claimed_until = "delivered", None, None, None
             export.change_set_id, export.space_id = landed.change_set_id, getattr(landed, "space_id", None)
-            export.unit_space, export.unit_space_id = getattr(landed, "unit_space", None), getattr(landed, "unit_space_id", None)
+            export.unit_space, export.unit_space_id = (
+                getattr(landed, "unit_space", None),
+                getattr(landed, "unit_space_id", None),
+            )
             export.unit_id, export.unit_slug = getattr(landed, "unit_id", None), getattr(landed, "unit_slug", None)
-            export.revision_num, export.delivered_at, export.updated_at = getattr(landed, "revision_num", None), now, now
-            export.request = {**export.request, "base_data": base_data}  # diffs need the base; ConfigHub holds it, cublab keeps a copy
+            export.revision_num, export.delivered_at, export.updated_at = (
+                getattr(landed, "revision_num", None),
+                now,
+                now,
+            )
+            export.request = {
+                **export.request,
+                "base_data": base_data,
+            }  # diffs need the base; ConfigHub holds it, cublab keeps a copy
             session.add(export)
             changed = {}
             if proposal.state == QUEUED:
@@ -235,26 +348,54 @@ class Outbox:
                     changed = {"patch_ops": len(patch), "risk_before": proposal.risk_class, "risk": risk.level}
                 proposal.state, proposal.state_reason = "pending", None
                 proposal.patch, proposal.risk_class, proposal.risk_rationale = patch, risk.level, list(risk.rationale)
-                proposal.requirement, proposal.base_revision_num, proposal.base_version = requirement, base_num, base_version
+                proposal.requirement, proposal.base_revision_num, proposal.base_version = (
+                    requirement,
+                    base_num,
+                    base_version,
+                )
             proposal.change_set_id, proposal.revision_id = landed.change_set_id, landed.revision_id
             session.add(proposal)
             session.flush()
-            self.ctx.record(session, actor, "proposal.export", "proposal", proposal_id,
-                               details={"authority": export.authority, "mode": export.mode, "change_set_id": landed.change_set_id,
-                                        "unit": f"{export.unit_space}/{export.unit_slug}", "attempt": export.attempts,
-                                        "base_revision": base_num, **changed})
+            self.ctx.record(
+                session,
+                actor,
+                "proposal.export",
+                "proposal",
+                proposal_id,
+                details={
+                    "authority": export.authority,
+                    "mode": export.mode,
+                    "change_set_id": landed.change_set_id,
+                    "unit": f"{export.unit_space}/{export.unit_slug}",
+                    "attempt": export.attempts,
+                    "base_revision": base_num,
+                    **changed,
+                },
+            )
         where = f"{export.unit_space}/{export.unit_slug}"
-        return Delivery(proposal_id, "delivered", f"{proposal_id}: exported as change set {export.change_set_slug} "
-                        f"({landed.change_set_id}), proposed data in {where} ({export.mode} mode), base revision {base_num}")
+        return Delivery(
+            proposal_id,
+            "delivered",
+            f"{proposal_id}: exported as change set {export.change_set_slug} "
+            f"({landed.change_set_id}), proposed data in {where} ({export.mode} mode), base revision {base_num}",
+        )
 
     def flush(self, actor: Identity = SYSTEM, retry_held: bool = False, limit: int = 100) -> list[Delivery]:
         """Deliver every queued proposal (and held ones when an operator says the cause is fixed)."""
         statuses = (QUEUED, "held") if retry_held else (QUEUED,)
         now = self.ctx.clock()
         with self.ctx.db.read() as session:
-            ids = session.exec(select(AuthorityExport.proposal_id).where(
-                or_(AuthorityExport.status.in_(statuses), and_(AuthorityExport.status == "delivering", AuthorityExport.claimed_until < now)))
-                .order_by(AuthorityExport.created_at).limit(limit)).all()
+            ids = session.exec(
+                select(AuthorityExport.proposal_id)
+                .where(
+                    or_(
+                        AuthorityExport.status.in_(statuses),
+                        and_(AuthorityExport.status == "delivering", AuthorityExport.claimed_until < now),
+                    )
+                )
+                .order_by(AuthorityExport.created_at)
+                .limit(limit)
+            ).all()
         results = []
         for proposal_id in ids:
             delivery = self.deliver(proposal_id, actor, statuses)
@@ -266,6 +407,9 @@ class Outbox:
     def pending(self) -> list[dict[str, Any]]:
         """The outbox as it stands: every export not delivered yet."""
         with self.ctx.db.read() as session:
-            rows = session.exec(select(AuthorityExport).where(AuthorityExport.status.in_((QUEUED, "held", "delivering")))
-                                .order_by(AuthorityExport.created_at)).all()
+            rows = session.exec(
+                select(AuthorityExport)
+                .where(AuthorityExport.status.in_((QUEUED, "held", "delivering")))
+                .order_by(AuthorityExport.created_at)
+            ).all()
             return [r.model_dump(exclude={"request"}) for r in rows]

@@ -66,7 +66,9 @@ class VariantView(BaseModel):
 
 class VariantLogged(BaseModel):
     variant: VariantView
-    duplicate: bool = Field(description="True when this exact configuration was already logged; nothing new was stored.")
+    duplicate: bool = Field(
+        description="True when this exact configuration was already logged; nothing new was stored."
+    )
     message: str
 
 
@@ -137,7 +139,9 @@ class ProposalTarget(BaseModel):
     space: str
     unit: str
     new_unit: bool
-    base_revision_num: int | None = Field(description="The head revision the patch was computed against; apply is blocked if the head moved.")
+    base_revision_num: int | None = Field(
+        description="The head revision the patch was computed against; apply is blocked if the head moved."
+    )
 
 
 class Proposer(BaseModel):
@@ -155,7 +159,9 @@ class Requirement(BaseModel):
     kind: Literal["objection_window", "acknowledgment", "approval"]
     approvals_needed: int
     window_seconds: float | None
-    as_high_after_seconds: float | None = Field(default=None, description="MEDIUM: unacknowledged this long, it needs HIGH approval.")
+    as_high_after_seconds: float | None = Field(
+        default=None, description="MEDIUM: unacknowledged this long, it needs HIGH approval."
+    )
     high_approvals: int | None = None
     description: str
 
@@ -178,15 +184,22 @@ class AuthorityRef(BaseModel):
 class ProposalView(BaseModel):
     id: str
     state: Literal["queued", "pending", "approved", "applied", "rejected", "expired", "stale"] = Field(
-        description="queued: stored in cublab, not yet exported to the authority (unreachable); the outbox delivers it later.")
+        description="queued: stored in cublab, not yet exported to the authority (unreachable); the outbox delivers it later."
+    )
     state_reason: str | None
-    experiment_id: str | None = Field(description="The experiment whose winner this is; none for a break-glass capture.")
+    experiment_id: str | None = Field(
+        description="The experiment whose winner this is; none for a break-glass capture."
+    )
     variant_id: str | None = Field(description="The promoted variant; none for a break-glass capture.")
     target: ProposalTarget
-    patch: list[dict[str, Any]] = Field(description="RFC 6902 JSON Patch from the base revision to the proposed configuration.")
+    patch: list[dict[str, Any]] = Field(
+        description="RFC 6902 JSON Patch from the base revision to the proposed configuration."
+    )
     rationale: str
     justification: str | None
-    evidence: dict[str, Any] = Field(description="The comparison that made this variant the winner, as computed at promotion.")
+    evidence: dict[str, Any] = Field(
+        description="The comparison that made this variant the winner, as computed at promotion."
+    )
     proposer: Proposer
     risk: Risk
     requirement: Requirement
@@ -197,7 +210,10 @@ class ProposalView(BaseModel):
     policy_digest: str
     created_at: datetime
     expires_at: datetime
-    promoted_again: bool = Field(default=False, description="True when this call found the open proposal made earlier for the same variant and target.")
+    promoted_again: bool = Field(
+        default=False,
+        description="True when this call found the open proposal made earlier for the same variant and target.",
+    )
 
 
 class ProposalPage(BaseModel):
@@ -215,7 +231,9 @@ class BypassAnswer(Decision):
 
     decision_id: str
     policy_version: str = Field(description="sha256 of the policy file the decision was made under.")
-    warnings: list[str] = Field(default_factory=list, description="Overdue reconciliation obligations, reported on every answer until met.")
+    warnings: list[str] = Field(
+        default_factory=list, description="Overdue reconciliation obligations, reported on every answer until met."
+    )
 
 
 class ObligationView(BaseModel):
@@ -239,7 +257,9 @@ class IncidentView(BaseModel):
     declared_at: datetime
     policy_version: str
     obligations: list[ObligationView]
-    declared_again: bool = Field(default=False, description="True when this incident was already declared; nothing new was stored.")
+    declared_again: bool = Field(
+        default=False, description="True when this incident was already declared; nothing new was stored."
+    )
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -247,7 +267,9 @@ class CaptureResult(BaseModel):
     incident_id: str
     unit: str
     drift: bool = Field(description="False when the live state equals the authority's head: nothing to reconcile.")
-    proposal: ProposalView | None = Field(description="The captured revision, pending human review: approve+apply persists it, reject reverts.")
+    proposal: ProposalView | None = Field(
+        description="The captured revision, pending human review: approve+apply persists it, reject reverts."
+    )
     obligation: ObligationView
     message: str
     warnings: list[str] = Field(default_factory=list)

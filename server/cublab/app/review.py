@@ -15,8 +15,8 @@ from sqlmodel import Session, select
 
 from cublab.app import outputs as o
 from cublab.app.context import AppContext
-from cublab.app.ledger import Ledger, check_id
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
+from cublab.app.ledger import Ledger, check_id
 from cublab.app.promotion import proposal_view
 from cublab.authority.embedded import EmbeddedAuthority
 from cublab.domain.canonical import content_hash
@@ -47,7 +47,9 @@ class Review:
     def _authority(self, session: Session) -> EmbeddedAuthority:
         return EmbeddedAuthority(session, self.ctx.clock)
 
-    def _open(self, session: Session, proposal_id: str, who: Identity, doing: str, *, expired_capture_ok: bool = False) -> Proposal:
+    def _open(
+        self, session: Session, proposal_id: str, who: Identity, doing: str, *, expired_capture_ok: bool = False
+    ) -> Proposal:
         """Load a proposal that a human may still decide on; persist expiry when it has passed."""
         _require_human(who)
         check_id("proposal", proposal_id, "proposal_id")
@@ -56,29 +58,59 @@ class Review:
             raise NotFound(f"proposal_id: no proposal {proposal_id} exists")
         if who.value == proposal.proposer:
             raise Forbidden(f"as: {who} proposed {proposal_id}; the proposer never decides on its own proposal")
-        if proposal.authority != "embedded":  # ConfigHub decides there; `cublab proposals sync` brings the decision back
-            raise Conflict(f"proposal_id: {proposal_id} lives in the {proposal.authority} authority; it cannot be {doing} here: "
-                           "decide in ConfigHub (`cublab proposals show` prints the cub commands), then run `cublab proposals sync`")
+        if (
+            proposal.authority != "embedded"
+        ):  # ConfigHub decides there; `cublab proposals sync` brings the decision back
+            raise Conflict(
+                f"proposal_id: {proposal_id} lives in the {proposal.authority} authority; it cannot be {doing} here: "
+                "decide in ConfigHub (`cublab proposals show` prints the cub commands), then run `cublab proposals sync`"
+            )
         state = effective_state(proposal.state, proposal.expires_at, self.ctx.clock())
         if expired_capture_ok and proposal.kind == "capture" and state == "expired":
             return proposal  # a break-glass capture still owes its review: a human may revert it after expiry
         if state not in OPEN_STATES:
-            raise Conflict(f"proposal_id: {proposal_id} is {state}{' (' + proposal.state_reason + ')' if proposal.state_reason else ''}; it cannot be {doing}")
+            raise Conflict(
+                f"proposal_id: {proposal_id} is {state}{' (' + proposal.state_reason + ')' if proposal.state_reason else ''}; it cannot be {doing}"
+            )
         return proposal
 
     def _decisions(self, session: Session, proposal: Proposal) -> list[DecisionRecord]:
         rows = session.exec(select(ProposalDecision).where(ProposalDecision.proposal_id == proposal.id)).all()
         return [DecisionRecord(d.actor, d.decision, d.created_at) for d in rows]
 
-    def _record(self, session: Session, proposal: Proposal, who: Identity, decision: str, reason: str, role: str) -> None:
-        session.add(ProposalDecision(proposal_id=proposal.id, actor=str(who), role=role, decision=decision, reason=reason, created_at=self.ctx.clock()))
+    def _record(
+        self, session: Session, proposal: Proposal, who: Identity, decision: str, reason: str, role: str
+    ) -> None:
+        session.add(
+            ProposalDecision(
+                proposal_id=proposal.id,
+                actor=str(who),
+                role=role,
+                decision=decision,
+                reason=reason,
+                created_at=self.ctx.clock(),
+            )
+        )
         session.flush()
-        self.ctx.record(session, who, f"proposal.{decision}", "proposal", proposal.id, explanation=reason,
-                           related={"experiment_id": proposal.experiment_id}, details={"role": role, "risk": proposal.risk_class})
+        self.ctx.record(
+            session,
+            who,
+            f"proposal.{decision}",
+            "proposal",
+            proposal.id,
+            explanation=reason,
+            related={"experiment_id": proposal.experiment_id},
+            details={"role": role, "risk": proposal.risk_class},
+        )
 
     def _settle(self, session: Session, proposal: Proposal) -> None:
-        status = requirement_status(proposal.requirement, self._decisions(session, proposal), proposer=proposal.proposer,
-                                    created_at=proposal.created_at, now=self.ctx.clock())
+        status = requirement_status(
+            proposal.requirement,
+            self._decisions(session, proposal),
+            proposer=proposal.proposer,
+            created_at=proposal.created_at,
+            now=self.ctx.clock(),
+        )
         if status.met and proposal.state == "pending" and proposal.requirement["kind"] != "objection_window":
             proposal.state, proposal.decided_at = "approved", self.ctx.clock()
             session.add(proposal)
@@ -89,7 +121,9 @@ class Review:
         with self.ctx.db.write() as session:
             proposal = self._open(session, proposal_id, who, "approved")
             if any(d.actor == who.value and d.decision == "approve" for d in self._decisions(session, proposal)):
-                raise Conflict(f"as: {who} already approved {proposal_id}; another approval must come from a different person")
+                raise Conflict(
+                    f"as: {who} already approved {proposal_id}; another approval must come from a different person"
+                )
             self._record(session, proposal, who, "approve", reason, role)
             if proposal.revision_id:
                 self._authority(session).approve_revision(proposal.revision_id, who.value)
@@ -101,8 +135,10 @@ class Review:
         with self.ctx.db.write() as session:
             proposal = self._open(session, proposal_id, who, "acknowledged")
             if proposal.requirement["kind"] == "approval":
-                raise Conflict(f"proposal_id: {proposal_id} is {proposal.risk_class} risk and needs explicit approval "
-                               "(`cublab proposals approve`); an acknowledgment is not enough")
+                raise Conflict(
+                    f"proposal_id: {proposal_id} is {proposal.risk_class} risk and needs explicit approval "
+                    "(`cublab proposals approve`); an acknowledgment is not enough"
+                )
             self._record(session, proposal, who, "acknowledge", reason, role)
             self._settle(session, proposal)
             return proposal_view(session, proposal, self.ctx.clock())
@@ -114,7 +150,11 @@ class Review:
         with self.ctx.db.write() as session:
             proposal = self._open(session, proposal_id, who, "rejected", expired_capture_ok=True)
             self._record(session, proposal, who, "reject", reason, role)
-            proposal.state, proposal.state_reason, proposal.decided_at = "rejected", f"rejected by {who}: {reason}", self.ctx.clock()
+            proposal.state, proposal.state_reason, proposal.decided_at = (
+                "rejected",
+                f"rejected by {who}: {reason}",
+                self.ctx.clock(),
+            )
             session.add(proposal)
             if proposal.revision_id:
                 self._authority(session).discard_pending(proposal.revision_id)
@@ -128,35 +168,77 @@ class Review:
         with self.ctx.db.write() as session:
             proposal = self._open(session, proposal_id, who, "applied")
             if proposal.authority != "embedded":
-                raise Conflict(f"proposal_id: {proposal_id} lives in the {proposal.authority} authority; apply it there")
-            status = requirement_status(proposal.requirement, self._decisions(session, proposal), proposer=proposal.proposer,
-                                        created_at=proposal.created_at, now=now)
+                raise Conflict(
+                    f"proposal_id: {proposal_id} lives in the {proposal.authority} authority; apply it there"
+                )
+            status = requirement_status(
+                proposal.requirement,
+                self._decisions(session, proposal),
+                proposer=proposal.proposer,
+                created_at=proposal.created_at,
+                now=now,
+            )
             if not status.met:
-                raise Conflict(f"proposal_id: {proposal_id} ({proposal.risk_class} risk) cannot be applied yet; still required: {status.still_required}")
+                raise Conflict(
+                    f"proposal_id: {proposal_id} ({proposal.risk_class} risk) cannot be applied yet; still required: {status.still_required}"
+                )
             authority = self._authority(session)
             head = authority.get_head(proposal.target_space, proposal.target_unit)
-            moved = (head is not None) if proposal.new_unit else (head is None or head.head_revision_num != proposal.base_revision_num)
+            moved = (
+                (head is not None)
+                if proposal.new_unit
+                else (head is None or head.head_revision_num != proposal.base_revision_num)
+            )
             if moved:
-                now_at = "exists now" if proposal.new_unit else f"is at revision {head.head_revision_num if head else 'gone'}"
-                reason_text = (f"the target {proposal.target_space}/{proposal.target_unit} {now_at}, "
-                               f"not the base revision {proposal.base_revision_num}; rebase means a new proposal")
+                now_at = (
+                    "exists now"
+                    if proposal.new_unit
+                    else f"is at revision {head.head_revision_num if head else 'gone'}"
+                )
+                reason_text = (
+                    f"the target {proposal.target_space}/{proposal.target_unit} {now_at}, "
+                    f"not the base revision {proposal.base_revision_num}; rebase means a new proposal"
+                )
                 self._make_stale(session, proposal, who, reason_text)
-                return ApplyOutcome(False, proposal_view(session, proposal, now), f"{proposal_id} is stale: {reason_text}", [proposal_id])
-            revision = authority.apply_pending(proposal.revision_id, by=str(who),
-                                               description=f"apply cublab proposal {proposal.id} ({proposal.risk_class}) approved: {', '.join(status.approvals or status.acknowledgments) or 'objection window passed'}")
+                return ApplyOutcome(
+                    False,
+                    proposal_view(session, proposal, now),
+                    f"{proposal_id} is stale: {reason_text}",
+                    [proposal_id],
+                )
+            revision = authority.apply_pending(
+                proposal.revision_id,
+                by=str(who),
+                description=f"apply cublab proposal {proposal.id} ({proposal.risk_class}) approved: {', '.join(status.approvals or status.acknowledgments) or 'objection window passed'}",
+            )
             self._record(session, proposal, who, "apply", reason or "applied", "operator")
             proposal.state, proposal.decided_at = "applied", now
             proposal.state_reason = f"applied as revision {revision.revision_num} by {who}"
             session.add(proposal)
             session.flush()
             staled = []
-            rivals = session.exec(select(Proposal).where(Proposal.target_space == proposal.target_space, Proposal.target_unit == proposal.target_unit,
-                                                         Proposal.state.in_(OPEN_STATES), Proposal.id != proposal.id)).all()
+            rivals = session.exec(
+                select(Proposal).where(
+                    Proposal.target_space == proposal.target_space,
+                    Proposal.target_unit == proposal.target_unit,
+                    Proposal.state.in_(OPEN_STATES),
+                    Proposal.id != proposal.id,
+                )
+            ).all()
             for rival in rivals:
-                self._make_stale(session, rival, who, f"competing proposal {proposal.id} was applied first (revision {revision.revision_num})")
+                self._make_stale(
+                    session,
+                    rival,
+                    who,
+                    f"competing proposal {proposal.id} was applied first (revision {revision.revision_num})",
+                )
                 staled.append(rival.id)
-            return ApplyOutcome(True, proposal_view(session, proposal, now),
-                                f"applied {proposal_id}: {proposal.target_space}/{proposal.target_unit} is now at revision {revision.revision_num}", staled)
+            return ApplyOutcome(
+                True,
+                proposal_view(session, proposal, now),
+                f"applied {proposal_id}: {proposal.target_space}/{proposal.target_unit} is now at revision {revision.revision_num}",
+                staled,
+            )
 
     def _make_stale(self, session: Session, proposal: Proposal, who: Identity, reason: str) -> None:
         proposal.state, proposal.state_reason = "stale", reason
@@ -170,20 +252,41 @@ class Review:
         """Persist the expiry of open proposals past their time (7 days by default)."""
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
-            due = session.exec(select(Proposal).where(Proposal.state.in_(OPEN_STATES), Proposal.expires_at <= now)).all()
+            due = session.exec(
+                select(Proposal).where(Proposal.state.in_(OPEN_STATES), Proposal.expires_at <= now)
+            ).all()
             for proposal in due:
-                proposal.state, proposal.state_reason = "expired", f"no decision within {self.ctx.policy.policy.promotion.proposal_expiry}"
+                proposal.state, proposal.state_reason = (
+                    "expired",
+                    f"no decision within {self.ctx.policy.policy.promotion.proposal_expiry}",
+                )
                 session.add(proposal)
                 if proposal.revision_id:
                     self._authority(session).discard_pending(proposal.revision_id)
                 session.flush()
-                self.ctx.record(session, who, "proposal.expire", "proposal", proposal.id, details={"expires_at": proposal.expires_at.isoformat()})
+                self.ctx.record(
+                    session,
+                    who,
+                    "proposal.expire",
+                    "proposal",
+                    proposal.id,
+                    details={"expires_at": proposal.expires_at.isoformat()},
+                )
         return [p.id for p in due]
 
     # ---- the embedded authority, seeded and read by humans ------------------------------
 
-    def import_unit(self, space: str, unit: str, data: dict[str, Any], who: Identity, *, tier: str | None = None,
-                    toolchain_type: str = "AppConfig/JSON", description: str = "") -> dict[str, Any]:
+    def import_unit(
+        self,
+        space: str,
+        unit: str,
+        data: dict[str, Any],
+        who: Identity,
+        *,
+        tier: str | None = None,
+        toolchain_type: str = "AppConfig/JSON",
+        description: str = "",
+    ) -> dict[str, Any]:
         _require_human(who)
         refuse_secrets("file", data)
         refuse_secrets_in_text(description=description)
@@ -192,12 +295,37 @@ class Review:
             authority.ensure_space(space, {self.ctx.policy.policy.promotion.tier_label: tier} if tier else {}, str(who))
             head = authority.get_head(space, unit)
             if head is not None and head.data == data:
-                return {"space": space, "unit": unit, "revision": head.head_revision_num, "data_hash": content_hash(data), "unchanged": True}
-            revision = authority.commit_revision(space, unit, data, by=str(who), description=description or f"imported by {who}",
-                                                 source="import", toolchain_type=toolchain_type)
-            self.ctx.record(session, who, "authority.import", "unit", f"{space}/{unit}",
-                               details={"revision": revision.revision_num, "data_hash": revision.data_hash, "tier": tier})
-            return {"space": space, "unit": unit, "revision": revision.revision_num, "data_hash": revision.data_hash, "unchanged": False}
+                return {
+                    "space": space,
+                    "unit": unit,
+                    "revision": head.head_revision_num,
+                    "data_hash": content_hash(data),
+                    "unchanged": True,
+                }
+            revision = authority.commit_revision(
+                space,
+                unit,
+                data,
+                by=str(who),
+                description=description or f"imported by {who}",
+                source="import",
+                toolchain_type=toolchain_type,
+            )
+            self.ctx.record(
+                session,
+                who,
+                "authority.import",
+                "unit",
+                f"{space}/{unit}",
+                details={"revision": revision.revision_num, "data_hash": revision.data_hash, "tier": tier},
+            )
+            return {
+                "space": space,
+                "unit": unit,
+                "revision": revision.revision_num,
+                "data_hash": revision.data_hash,
+                "unchanged": False,
+            }
 
     def unit_with_revisions(self, space: str, unit: str) -> tuple[Any, list[Any]]:
         with self.ctx.db.read() as session:

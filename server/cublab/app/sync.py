@@ -40,28 +40,41 @@ class SyncResult:
     reason: str
 
 
-def judge(obs: Observation, *, proposal_id: str, base_revision_num: int | None, new_unit: bool, proposer: str) -> tuple[str | None, str]:
+def judge(
+    obs: Observation, *, proposal_id: str, base_revision_num: int | None, new_unit: bool, proposer: str
+) -> tuple[str | None, str]:
     """The state ConfigHub implies for one proposal, and why; (None, why) when nothing changed."""
     if obs.proposed_revision_num is None:
         if not obs.target_exists and not new_unit:
             return "stale", "the target unit no longer exists in ConfigHub"
         if new_unit and obs.target_exists:
-            return "stale", f"the unit was created in ConfigHub without this proposal (head revision {obs.head_revision_num})"
+            return (
+                "stale",
+                f"the unit was created in ConfigHub without this proposal (head revision {obs.head_revision_num})",
+            )
         if not new_unit and obs.head_revision_num != base_revision_num:
-            return "stale", (f"the target moved from base revision {base_revision_num} to {obs.head_revision_num} without this "
-                             "proposal; propose again on the new base")
+            return "stale", (
+                f"the target moved from base revision {base_revision_num} to {obs.head_revision_num} without this "
+                "proposal; propose again on the new base"
+            )
         return None, "waiting for a reviewer to merge it into the target"
     num = obs.proposed_revision_num
     for later, user, description in obs.later:
         if proposal_id in description:
             return "rejected", f"restored in ConfigHub revision {later} by {user or 'a reviewer'}: {description}"
     if obs.live_revision_num >= num:
-        return "applied", f"applied in ConfigHub: live revision {obs.live_revision_num} includes proposed revision {num}"
+        return (
+            "applied",
+            f"applied in ConfigHub: live revision {obs.live_revision_num} includes proposed revision {num}",
+        )
     if obs.later:
         return "stale", f"revision {obs.later[-1][0]} replaced the proposed revision {num} before it was applied"
     approvers = [a for a in obs.approved_by if a and a != proposer]
     if approvers:
-        return "approved", f"approved in ConfigHub by {', '.join(approvers)} (revision {num}); waiting for `cub unit apply`"
+        return (
+            "approved",
+            f"approved in ConfigHub by {', '.join(approvers)} (revision {num}); waiting for `cub unit apply`",
+        )
     return None, f"revision {num} waits for approval in ConfigHub"
 
 
@@ -73,11 +86,20 @@ class ProposalSync:
     def sync(self, actor: Identity = SYSTEM) -> list[SyncResult]:
         remote = self.ctx.remote
         if remote is None:
-            raise NotFound("authority: proposals sync reads ConfigHub; run it with --authority confighub (or CUBLAB_AUTHORITY=confighub)")
+            raise NotFound(
+                "authority: proposals sync reads ConfigHub; run it with --authority confighub (or CUBLAB_AUTHORITY=confighub)"
+            )
         with self.ctx.db.read() as session:
-            rows = session.exec(select(Proposal, AuthorityExport).join(AuthorityExport, AuthorityExport.proposal_id == Proposal.id)
-                                .where(Proposal.authority == remote.name, Proposal.state.in_(OPEN_STATES),
-                                       AuthorityExport.status == "delivered").order_by(Proposal.id)).all()
+            rows = session.exec(
+                select(Proposal, AuthorityExport)
+                .join(AuthorityExport, AuthorityExport.proposal_id == Proposal.id)
+                .where(
+                    Proposal.authority == remote.name,
+                    Proposal.state.in_(OPEN_STATES),
+                    AuthorityExport.status == "delivered",
+                )
+                .order_by(Proposal.id)
+            ).all()
         results = []
         for proposal, export in rows:
             try:
@@ -85,8 +107,13 @@ class ProposalSync:
             except (AuthorityUnavailable, AuthorityAuthFailed) as exc:
                 results.append(SyncResult(proposal.id, proposal.state, proposal.state, f"not read: {exc}"))
                 break  # the next ones would fail the same way; the next sync reads them
-            state, why = judge(obs, proposal_id=proposal.id, base_revision_num=proposal.base_revision_num,
-                               new_unit=proposal.new_unit, proposer=proposal.proposer)
+            state, why = judge(
+                obs,
+                proposal_id=proposal.id,
+                base_revision_num=proposal.base_revision_num,
+                new_unit=proposal.new_unit,
+                proposer=proposal.proposer,
+            )
             results.append(self._record(proposal.id, obs, state, why, actor))
         return results
 
@@ -96,9 +123,17 @@ class ProposalSync:
             proposal = session.get(Proposal, proposal_id)
             export = session.get(AuthorityExport, proposal_id)
             before = proposal.state
-            export.observed, export.synced_at = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(obs).items()}, now
+            export.observed, export.synced_at = (
+                {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(obs).items()},
+                now,
+            )
             session.add(export)
-            moves = state is not None and before in OPEN_STATES and state != before and not (before == "approved" and state == "pending")
+            moves = (
+                state is not None
+                and before in OPEN_STATES
+                and state != before
+                and not (before == "approved" and state == "pending")
+            )
             if moves:
                 proposal.state, proposal.state_reason = state, why
                 if state != "approved":
@@ -106,10 +141,21 @@ class ProposalSync:
                 session.add(proposal)
             session.flush()
             if moves:
-                self.ctx.record(session, actor, f"proposal.{state}", "proposal", proposal_id,
-                                   details={"source": "confighub sync", "reason": why, "head": obs.head_revision_num,
-                                            "live": obs.live_revision_num, "proposed_revision": obs.proposed_revision_num,
-                                            "approved_by": list(obs.approved_by)})
+                self.ctx.record(
+                    session,
+                    actor,
+                    f"proposal.{state}",
+                    "proposal",
+                    proposal_id,
+                    details={
+                        "source": "confighub sync",
+                        "reason": why,
+                        "head": obs.head_revision_num,
+                        "live": obs.live_revision_num,
+                        "proposed_revision": obs.proposed_revision_num,
+                        "approved_by": list(obs.approved_by),
+                    },
+                )
         return SyncResult(proposal_id, before, state if moves else before, why)
 
 
@@ -117,16 +163,23 @@ def review_commands(proposal: Proposal, export: AuthorityExport | None) -> list[
     """What a reviewer runs in ConfigHub for this proposal (shared/reference/confighub.md)."""
     space, unit = proposal.target_space, proposal.target_unit
     change_set = export.change_set_id if export and export.change_set_id else "<change set id, once exported>"
-    lines = [f"cub changeset list --space {space}",
-             f"cub unit list --space {space} --where \"ChangeSetID = {quote(change_set)}\""]
+    lines = [
+        f"cub changeset list --space {space}",
+        f'cub unit list --space {space} --where "ChangeSetID = {quote(change_set)}"',
+    ]
     if export is None or export.mode == SHADOW:
         shadow_space = export.unit_space if export and export.unit_space else space + PROPOSALS_SUFFIX
-        lines += [f"cub unit list --space {shadow_space} --where \"Labels.proposal-id = {quote(proposal.id)}\"",
-                  f"cub unit data --space {shadow_space} {export.unit_slug if export and export.unit_slug else '<shadow unit>'}"
-                  "   # the proposed data; merge it into the target with --change-set " + (export.change_set_slug if export else f"proposal-{proposal.id}")]
-    lines += [f"cub revision list --space {space} {unit}",
-              f"cub unit diff --space {space} {unit}",
-              f"cub unit approve --space {space} {unit}",
-              f"cub unit apply --space {space} {unit}",
-              f"# to reject: restore the previous revision with a change description naming {proposal.id}, then `cublab proposals sync`"]
+        lines += [
+            f'cub unit list --space {shadow_space} --where "Labels.proposal-id = {quote(proposal.id)}"',
+            f"cub unit data --space {shadow_space} {export.unit_slug if export and export.unit_slug else '<shadow unit>'}"
+            "   # the proposed data; merge it into the target with --change-set "
+            + (export.change_set_slug if export else f"proposal-{proposal.id}"),
+        ]
+    lines += [
+        f"cub revision list --space {space} {unit}",
+        f"cub unit diff --space {space} {unit}",
+        f"cub unit approve --space {space} {unit}",
+        f"cub unit apply --space {space} {unit}",
+        f"# to reject: restore the previous revision with a change description naming {proposal.id}, then `cublab proposals sync`",
+    ]
     return lines

@@ -67,7 +67,11 @@ def api_base(url: str) -> str:
 
 
 def encode_data(data: dict[str, Any], toolchain_type: str) -> str:
-    text = yaml.safe_dump(data, sort_keys=True) if "yaml" in toolchain_type.lower() else json.dumps(data, sort_keys=True, indent=2) + "\n"
+    text = (
+        yaml.safe_dump(data, sort_keys=True)
+        if "yaml" in toolchain_type.lower()
+        else json.dumps(data, sort_keys=True, indent=2) + "\n"
+    )
     return base64.b64encode(text.encode()).decode()
 
 
@@ -86,15 +90,32 @@ def _unwrap(item: dict[str, Any], key: str) -> dict[str, Any]:
 class ConfigHubClient:
     """The pinned subset of ConfigHub's REST API. One method per call; no policy here."""
 
-    def __init__(self, url: str, token: str, *, timeout: float = 10.0, connect_timeout: float = 3.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        connect_timeout: float = 3.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         if not url or not token:
-            raise InvalidInput("confighub: CONFIGHUB_URL and CONFIGHUB_TOKEN are both required (an operator gets a token with `cub auth get-token`)")
+            raise InvalidInput(
+                "confighub: CONFIGHUB_URL and CONFIGHUB_TOKEN are both required (an operator gets a token with `cub auth get-token`)"
+            )
         self.base = api_base(url)
         self.timeout = timeout
-        self._http = httpx.Client(base_url=self.base, timeout=httpx.Timeout(timeout, connect=connect_timeout), transport=transport,
-                                  headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
-                                           "User-Agent": f"cublab/{__version__}"}, follow_redirects=False)
+        self._http = httpx.Client(
+            base_url=self.base,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            transport=transport,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": f"cublab/{__version__}",
+            },
+            follow_redirects=False,
+        )
 
     def __repr__(self) -> str:  # the token stays out of every repr and log line
         return f"ConfigHubClient({self.base!r})"
@@ -105,11 +126,15 @@ class ConfigHubClient:
     def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         what = f"ConfigHub {method} {path}"
         try:
-            response = self._http.request(method, path, params={k: v for k, v in (params or {}).items() if v is not None}, json=body)
+            response = self._http.request(
+                method, path, params={k: v for k, v in (params or {}).items() if v is not None}, json=body
+            )
         except httpx.TimeoutException:
             raise AuthorityUnavailable(f"{what} timed out after {self.timeout:g}s (at {self.base})") from None
         except httpx.TransportError as exc:
-            raise AuthorityUnavailable(f"ConfigHub at {self.base} is unreachable ({type(exc).__name__}: {exc})") from None
+            raise AuthorityUnavailable(
+                f"ConfigHub at {self.base} is unreachable ({type(exc).__name__}: {exc})"
+            ) from None
         status = response.status_code
         if status < 400:
             if not response.content:
@@ -117,11 +142,15 @@ class ConfigHubClient:
             return response.json() if "json" in response.headers.get("content-type", "") else response.text
         detail = response.text[:300].strip()
         if status == 401:
-            raise AuthorityAuthFailed(f"{what}: 401 unauthorized: ConfigHub refused the token; check CONFIGHUB_TOKEN "
-                                      "(expired or for another hub? get a new one with `cub auth get-token`) and CONFIGHUB_URL")
+            raise AuthorityAuthFailed(
+                f"{what}: 401 unauthorized: ConfigHub refused the token; check CONFIGHUB_TOKEN "
+                "(expired or for another hub? get a new one with `cub auth get-token`) and CONFIGHUB_URL"
+            )
         if status == 403:
-            raise AuthorityAuthFailed(f"{what}: 403 forbidden: the token's user may not do this; check its permissions on the "
-                                      f"space (read the target space, write the proposals space and change sets): {detail}")
+            raise AuthorityAuthFailed(
+                f"{what}: 403 forbidden: the token's user may not do this; check its permissions on the "
+                f"space (read the target space, write the proposals space and change sets): {detail}"
+            )
         if status == 409:
             raise AuthorityStale(f"{what}: 409 conflict: {detail or 'the unit changed since its Version was read'}")
         if status == 429 or status >= 500:
@@ -142,18 +171,28 @@ class ConfigHubClient:
         return _unwrap(self._call("GET", f"/space/{space_id}/unit/{unit_id}"), "Unit")
 
     def create_unit(self, space_id: str, unit: dict[str, Any], change_set_id: str | None = None) -> dict[str, Any]:
-        return _unwrap(self._call("POST", f"/space/{space_id}/unit", params={"change_set_id": change_set_id}, body=unit), "Unit")
+        return _unwrap(
+            self._call("POST", f"/space/{space_id}/unit", params={"change_set_id": change_set_id}, body=unit), "Unit"
+        )
 
-    def update_unit(self, space_id: str, unit_id: str, unit: dict[str, Any], change_set_id: str | None = None) -> dict[str, Any]:
+    def update_unit(
+        self, space_id: str, unit_id: str, unit: dict[str, Any], change_set_id: str | None = None
+    ) -> dict[str, Any]:
         """PUT the whole unit; its Version must be the one read, or ConfigHub answers 409."""
-        return _unwrap(self._call("PUT", f"/space/{space_id}/unit/{unit_id}", params={"change_set_id": change_set_id}, body=unit), "Unit")
+        return _unwrap(
+            self._call("PUT", f"/space/{space_id}/unit/{unit_id}", params={"change_set_id": change_set_id}, body=unit),
+            "Unit",
+        )
 
     def list_revisions(self, space_id: str, unit_id: str) -> list[dict[str, Any]]:
         return [_unwrap(r, "Revision") for r in self._call("GET", f"/space/{space_id}/unit/{unit_id}/revision") or []]
 
     # ---- change sets and tags -------------------------------------------------------------------
     def list_change_sets(self, space_id: str, where: str | None = None) -> list[dict[str, Any]]:
-        return [_unwrap(c, "ChangeSet") for c in self._call("GET", f"/space/{space_id}/change_set", params={"where": where}) or []]
+        return [
+            _unwrap(c, "ChangeSet")
+            for c in self._call("GET", f"/space/{space_id}/change_set", params={"where": where}) or []
+        ]
 
     def create_change_set(self, space_id: str, change_set: dict[str, Any]) -> dict[str, Any]:
         return _unwrap(self._call("POST", f"/space/{space_id}/change_set", body=change_set), "ChangeSet")
@@ -208,9 +247,11 @@ class ConfigHubAuthority:
         if mode not in (SHADOW, IN_PLACE):
             raise InvalidInput(f"confighub mode: {mode!r} is not 'shadow' or 'in-place'")
         if mode == IN_PLACE and not in_place_confirmed:
-            raise InvalidInput("confighub mode: in-place writes agent revisions onto the target's head; it is refused unless you confirm "
-                               "the target spaces have an approval trigger (cub trigger create ... vet-approvedby 1): pass "
-                               "--in-place-confirmed-approval-trigger or set CUBLAB_CONFIGHUB_IN_PLACE_CONFIRMED=1")
+            raise InvalidInput(
+                "confighub mode: in-place writes agent revisions onto the target's head; it is refused unless you confirm "
+                "the target spaces have an approval trigger (cub trigger create ... vet-approvedby 1): pass "
+                "--in-place-confirmed-approval-trigger or set CUBLAB_CONFIGHUB_IN_PLACE_CONFIRMED=1"
+            )
         self.client = client
         self.mode = mode
 
@@ -248,9 +289,17 @@ class ConfigHubAuthority:
         u = self._unit(row["SpaceID"], unit)
         if u is None:
             return None
-        return UnitHead(u["UnitID"], u["SpaceID"], u["Slug"], u.get("ToolchainType") or "AppConfig/JSON", decode_data(u.get("Data")),
-                        int(u.get("HeadRevisionNum") or 0), int(u.get("LiveRevisionNum") or 0), int(u.get("Version") or 0),
-                        dict(u.get("Labels") or {}))
+        return UnitHead(
+            u["UnitID"],
+            u["SpaceID"],
+            u["Slug"],
+            u.get("ToolchainType") or "AppConfig/JSON",
+            decode_data(u.get("Data")),
+            int(u.get("HeadRevisionNum") or 0),
+            int(u.get("LiveRevisionNum") or 0),
+            int(u.get("Version") or 0),
+            dict(u.get("Labels") or {}),
+        )
 
     def preflight(self, space: str) -> None:
         """Refuse before anything is stored when the proposal could never be exported as configured."""
@@ -263,8 +312,15 @@ class ConfigHubAuthority:
         found = [c for c in found if c.get("Slug") == change.change_set_slug]
         if found:
             return found[0]
-        return self.client.create_change_set(space_id, {"Slug": change.change_set_slug, "Description": change.description,
-                                                        "Labels": change.labels, "Annotations": change.annotations})
+        return self.client.create_change_set(
+            space_id,
+            {
+                "Slug": change.change_set_slug,
+                "Description": change.description,
+                "Labels": change.labels,
+                "Annotations": change.annotations,
+            },
+        )
 
     def _tag(self, space_id: str, unit_id: str, tags: tuple[str, ...]) -> None:
         for slug in tags:
@@ -275,59 +331,107 @@ class ConfigHubAuthority:
     def propose(self, change: ChangeRequest) -> ConfigHubChange:
         proposal_id = change.labels.get("proposal-id")
         if not proposal_id:
-            raise InvalidInput("labels: a ConfigHub export needs the proposal-id label (it is how a retry finds the first attempt)")
+            raise InvalidInput(
+                "labels: a ConfigHub export needs the proposal-id label (it is how a retry finds the first attempt)"
+            )
         space = self._space_or_raise(change.space)
         change_set = self._change_set(space["SpaceID"], change)
         target = self._unit(space["SpaceID"], change.unit)
         if target is None and not change.new_unit:
             raise NotFound(f"target_unit: no unit {change.unit!r} in ConfigHub space {change.space!r} any more")
         if target is not None and change.new_unit:
-            raise AuthorityStale(f"target_unit: unit {change.unit!r} now exists in ConfigHub space {change.space!r}; the proposal was for a new unit")
+            raise AuthorityStale(
+                f"target_unit: unit {change.unit!r} now exists in ConfigHub space {change.space!r}; the proposal was for a new unit"
+            )
         data_b64 = encode_data(change.data, change.toolchain_type)
         mine = label_filter("proposal-id", proposal_id)
         if self.mode == SHADOW:
             home = self._space_or_raise(change.space + PROPOSALS_SUFFIX, "target_space")
             existing = self.client.list_units(home["SpaceID"], where=mine)
-            unit = existing[0] if existing else self.client.create_unit(home["SpaceID"], {
-                "Slug": shadow_slug(change.unit, proposal_id), "DisplayName": f"{change.unit} (proposal {proposal_id})",
-                "ToolchainType": change.toolchain_type, "Data": data_b64, "UpstreamUnitID": target["UnitID"] if target else None,
-                "Labels": {**change.labels, "target-space": change.space, "target-unit": change.unit},
-                "Annotations": {**change.annotations, "change-set-id": change_set["ChangeSetID"], "change-set-slug": change_set["Slug"],
-                                "target-space-id": space["SpaceID"], "target-unit-id": target["UnitID"] if target else ""},
-                "LastChangeDescription": change.description,
-            })
+            unit = (
+                existing[0]
+                if existing
+                else self.client.create_unit(
+                    home["SpaceID"],
+                    {
+                        "Slug": shadow_slug(change.unit, proposal_id),
+                        "DisplayName": f"{change.unit} (proposal {proposal_id})",
+                        "ToolchainType": change.toolchain_type,
+                        "Data": data_b64,
+                        "UpstreamUnitID": target["UnitID"] if target else None,
+                        "Labels": {**change.labels, "target-space": change.space, "target-unit": change.unit},
+                        "Annotations": {
+                            **change.annotations,
+                            "change-set-id": change_set["ChangeSetID"],
+                            "change-set-slug": change_set["Slug"],
+                            "target-space-id": space["SpaceID"],
+                            "target-unit-id": target["UnitID"] if target else "",
+                        },
+                        "LastChangeDescription": change.description,
+                    },
+                )
+            )
         else:
             unit = self._in_place(space, change_set, target, change, data_b64, mine)
         if change.tags:  # tagging twice changes nothing, so a retry may redo it
             self._tag(unit["SpaceID"], unit["UnitID"], change.tags)
-        return ConfigHubChange(change_set["ChangeSetID"], None, mode=self.mode, space_id=space["SpaceID"], change_set_slug=change_set["Slug"],
-                               unit_space=change.space + PROPOSALS_SUFFIX if self.mode == SHADOW else change.space,
-                               unit_space_id=unit["SpaceID"], unit_id=unit["UnitID"], unit_slug=unit["Slug"],
-                               revision_num=int(unit.get("HeadRevisionNum") or 0) or None)
+        return ConfigHubChange(
+            change_set["ChangeSetID"],
+            None,
+            mode=self.mode,
+            space_id=space["SpaceID"],
+            change_set_slug=change_set["Slug"],
+            unit_space=change.space + PROPOSALS_SUFFIX if self.mode == SHADOW else change.space,
+            unit_space_id=unit["SpaceID"],
+            unit_id=unit["UnitID"],
+            unit_slug=unit["Slug"],
+            revision_num=int(unit.get("HeadRevisionNum") or 0) or None,
+        )
 
-    def _in_place(self, space: dict, change_set: dict, target: dict | None, change: ChangeRequest, data_b64: str, mine: str) -> dict[str, Any]:
+    def _in_place(
+        self, space: dict, change_set: dict, target: dict | None, change: ChangeRequest, data_b64: str, mine: str
+    ) -> dict[str, Any]:
         """A new head revision of the target, in the change set; a retry finds the revision already there."""
         cs_id = change_set["ChangeSetID"]
         if target is None:
             existing = self.client.list_units(space["SpaceID"], where=mine)
             if existing:
                 return existing[0]
-            return self.client.create_unit(space["SpaceID"], {
-                "Slug": change.unit, "DisplayName": change.unit, "ToolchainType": change.toolchain_type, "Data": data_b64,
-                "Labels": change.labels, "Annotations": change.annotations, "LastChangeDescription": change.description}, change_set_id=cs_id)
-        if any(r.get("ChangeSetID") == cs_id and change.labels["proposal-id"] in (r.get("Description") or "")
-               for r in self.client.list_revisions(space["SpaceID"], target["UnitID"])):
+            return self.client.create_unit(
+                space["SpaceID"],
+                {
+                    "Slug": change.unit,
+                    "DisplayName": change.unit,
+                    "ToolchainType": change.toolchain_type,
+                    "Data": data_b64,
+                    "Labels": change.labels,
+                    "Annotations": change.annotations,
+                    "LastChangeDescription": change.description,
+                },
+                change_set_id=cs_id,
+            )
+        if any(
+            r.get("ChangeSetID") == cs_id and change.labels["proposal-id"] in (r.get("Description") or "")
+            for r in self.client.list_revisions(space["SpaceID"], target["UnitID"])
+        ):
             return target
-        body = {**target, "Data": data_b64, "LastChangeDescription": change.description,
-                "Version": change.base_version if change.base_version is not None else target.get("Version")}
+        body = {
+            **target,
+            "Data": data_b64,
+            "LastChangeDescription": change.description,
+            "Version": change.base_version if change.base_version is not None else target.get("Version"),
+        }
         return self.client.update_unit(space["SpaceID"], target["UnitID"], body, change_set_id=cs_id)
 
     # ---- state sync --------------------------------------------------------------------------------
     def observe(self, space: str, unit: str, change_set_id: str) -> Observation:
         row = self._space_or_raise(space)
         target = self._unit(row["SpaceID"], unit)
-        change_sets = [c for c in self.client.list_change_sets(row["SpaceID"], where=f"ChangeSetID = {quote(change_set_id)}")
-                       if c.get("ChangeSetID") == change_set_id]
+        change_sets = [
+            c
+            for c in self.client.list_change_sets(row["SpaceID"], where=f"ChangeSetID = {quote(change_set_id)}")
+            if c.get("ChangeSetID") == change_set_id
+        ]
         cs_state = change_sets[0].get("State") if change_sets else None
         if target is None:
             return Observation(False, 0, 0, None, (), (), cs_state)
@@ -342,8 +446,17 @@ class ConfigHubAuthority:
             if int(target.get("HeadRevisionNum") or 0) == proposed:
                 names += list(target.get("ApprovedBy") or [])
             approved = tuple(dict.fromkeys(str(n) for n in names))
-            later = tuple((int(r["RevisionNum"]), str(r.get("UserID") or ""), r.get("Description") or "")
-                          for r in revisions if int(r["RevisionNum"]) > proposed)
-        return Observation(True, int(target.get("HeadRevisionNum") or 0), int(target.get("LiveRevisionNum") or 0), proposed,
-                           approved, later, cs_state)
-
+            later = tuple(
+                (int(r["RevisionNum"]), str(r.get("UserID") or ""), r.get("Description") or "")
+                for r in revisions
+                if int(r["RevisionNum"]) > proposed
+            )
+        return Observation(
+            True,
+            int(target.get("HeadRevisionNum") or 0),
+            int(target.get("LiveRevisionNum") or 0),
+            proposed,
+            approved,
+            later,
+            cs_state,
+        )

@@ -47,7 +47,9 @@ class EmbeddedAuthority:
     def _unit(self, space: str, unit: str) -> tuple[Space, Unit | None]:
         row = self._space(space)
         if row is None:
-            raise NotFound(f"target_space: no space {space!r} in the authority; a human creates it with `cublab authority import`")
+            raise NotFound(
+                f"target_space: no space {space!r} in the authority; a human creates it with `cublab authority import`"
+            )
         return row, self.session.exec(select(Unit).where(Unit.space_id == row.space_id, Unit.slug == unit)).first()
 
     def get_space(self, slug: str) -> SpaceInfo | None:
@@ -58,8 +60,17 @@ class EmbeddedAuthority:
         _, row = self._unit(space, unit)
         if row is None:
             return None
-        return UnitHead(row.unit_id, row.space_id, row.slug, row.toolchain_type, json.loads(row.data),
-                        row.head_revision_num, row.live_revision_num, row.version, row.labels)
+        return UnitHead(
+            row.unit_id,
+            row.space_id,
+            row.slug,
+            row.toolchain_type,
+            json.loads(row.data),
+            row.head_revision_num,
+            row.live_revision_num,
+            row.version,
+            row.labels,
+        )
 
     def list_spaces(self) -> list[Space]:
         return list(self.session.exec(select(Space).order_by(Space.slug)).all())
@@ -78,12 +89,19 @@ class EmbeddedAuthority:
 
     def revisions(self, space: str, unit: str) -> list[Revision]:
         row = self.unit(space, unit)
-        return list(self.session.exec(select(Revision).where(Revision.unit_id == row.unit_id, Revision.state == "committed")
-                                      .order_by(Revision.revision_num)).all())
+        return list(
+            self.session.exec(
+                select(Revision)
+                .where(Revision.unit_id == row.unit_id, Revision.state == "committed")
+                .order_by(Revision.revision_num)
+            ).all()
+        )
 
     def revision(self, space: str, unit: str, num: int) -> Revision:
         row = self.unit(space, unit)
-        rev = self.session.exec(select(Revision).where(Revision.unit_id == row.unit_id, Revision.revision_num == num)).first()
+        rev = self.session.exec(
+            select(Revision).where(Revision.unit_id == row.unit_id, Revision.revision_num == num)
+        ).first()
         if rev is None:
             raise NotFound(f"revision: unit {space}/{unit} has no revision {num} (head is {row.head_revision_num})")
         return rev
@@ -102,24 +120,47 @@ class EmbeddedAuthority:
     def propose(self, change: ChangeRequest) -> ProposedChange:
         space, unit = self._unit(change.space, change.unit)
         now = self.clock()
-        change_set = self.session.exec(select(ChangeSet).where(ChangeSet.space_id == space.space_id, ChangeSet.slug == change.change_set_slug)).first()
+        change_set = self.session.exec(
+            select(ChangeSet).where(ChangeSet.space_id == space.space_id, ChangeSet.slug == change.change_set_slug)
+        ).first()
         if change_set is not None:  # a break-glass incident's captures share one change set per space
             change_set.state = "open"
             self.session.add(change_set)
         else:
-            change_set = ChangeSet(change_set_id=_uuid(), space_id=space.space_id, slug=change.change_set_slug,
-                                   description=change.description, labels=change.labels, annotations=change.annotations,
-                                   state="open", created_by=change.user_id, created_at=now)
+            change_set = ChangeSet(
+                change_set_id=_uuid(),
+                space_id=space.space_id,
+                slug=change.change_set_slug,
+                description=change.description,
+                labels=change.labels,
+                annotations=change.annotations,
+                state="open",
+                created_by=change.user_id,
+                created_at=now,
+            )
             self.session.add(change_set)
         for tag in change.tags:
             self.ensure_tag(change.space, tag)
-        revision = Revision(revision_id=_uuid(), unit_id=unit.unit_id if unit else None, space_id=space.space_id,
-                            unit_slug=change.unit, revision_num=None, state="pending", data=canonical_json(change.data),
-                            data_hash=content_hash(change.data), description=change.description,
-                            source="capture" if "break-glass" in change.tags else "proposal",
-                            user_id=change.user_id, approved_by=[], change_set_id=change_set.change_set_id,
-                            tags=list(change.tags), labels=change.labels, annotations=change.annotations,
-                            base_revision_num=change.base_revision_num, created_at=now)
+        revision = Revision(
+            revision_id=_uuid(),
+            unit_id=unit.unit_id if unit else None,
+            space_id=space.space_id,
+            unit_slug=change.unit,
+            revision_num=None,
+            state="pending",
+            data=canonical_json(change.data),
+            data_hash=content_hash(change.data),
+            description=change.description,
+            source="capture" if "break-glass" in change.tags else "proposal",
+            user_id=change.user_id,
+            approved_by=[],
+            change_set_id=change_set.change_set_id,
+            tags=list(change.tags),
+            labels=change.labels,
+            annotations=change.annotations,
+            base_revision_num=change.base_revision_num,
+            created_at=now,
+        )
         self.session.add(revision)
         self.session.flush()
         return ProposedChange(change_set.change_set_id, revision.revision_id)
@@ -138,23 +179,63 @@ class EmbeddedAuthority:
             self.session.flush()
         return space
 
-    def commit_revision(self, space_slug: str, unit_slug: str, data: dict[str, Any], *, by: str, description: str,
-                        source: str, toolchain_type: str = "AppConfig/JSON", tags: tuple[str, ...] = (),
-                        change_set_id: str | None = None, approved_by: list[str] | None = None,
-                        labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> Revision:
+    def commit_revision(
+        self,
+        space_slug: str,
+        unit_slug: str,
+        data: dict[str, Any],
+        *,
+        by: str,
+        description: str,
+        source: str,
+        toolchain_type: str = "AppConfig/JSON",
+        tags: tuple[str, ...] = (),
+        change_set_id: str | None = None,
+        approved_by: list[str] | None = None,
+        labels: dict[str, str] | None = None,
+        annotations: dict[str, str] | None = None,
+    ) -> Revision:
         """A new head revision (and live: the embedded authority has no separate apply target)."""
         space, unit = self._unit(space_slug, unit_slug)
         now = self.clock()
         if unit is None:
-            unit = Unit(unit_id=_uuid(), space_id=space.space_id, slug=unit_slug, toolchain_type=toolchain_type, data="{}",
-                        labels={}, annotations={}, head_revision_num=0, live_revision_num=0, version=0,
-                        last_change_description="", created_by=by, created_at=now, updated_at=now)
+            unit = Unit(
+                unit_id=_uuid(),
+                space_id=space.space_id,
+                slug=unit_slug,
+                toolchain_type=toolchain_type,
+                data="{}",
+                labels={},
+                annotations={},
+                head_revision_num=0,
+                live_revision_num=0,
+                version=0,
+                last_change_description="",
+                created_by=by,
+                created_at=now,
+                updated_at=now,
+            )
         num = unit.head_revision_num + 1
-        revision = Revision(revision_id=_uuid(), unit_id=unit.unit_id, space_id=space.space_id, unit_slug=unit_slug,
-                            revision_num=num, state="committed", data=canonical_json(data), data_hash=content_hash(data),
-                            description=description, source=source, user_id=by, approved_by=approved_by or [],
-                            change_set_id=change_set_id, tags=list(tags), labels=labels or {}, annotations=annotations or {},
-                            base_revision_num=unit.head_revision_num or None, created_at=now)
+        revision = Revision(
+            revision_id=_uuid(),
+            unit_id=unit.unit_id,
+            space_id=space.space_id,
+            unit_slug=unit_slug,
+            revision_num=num,
+            state="committed",
+            data=canonical_json(data),
+            data_hash=content_hash(data),
+            description=description,
+            source=source,
+            user_id=by,
+            approved_by=approved_by or [],
+            change_set_id=change_set_id,
+            tags=list(tags),
+            labels=labels or {},
+            annotations=annotations or {},
+            base_revision_num=unit.head_revision_num or None,
+            created_at=now,
+        )
         self._move_head(unit, revision, description, now)
         self.session.add(revision)
         self.session.flush()
@@ -186,9 +267,22 @@ class EmbeddedAuthority:
         _, unit = self._unit(space.slug, revision.unit_slug)
         now = self.clock()
         if unit is None:
-            unit = Unit(unit_id=_uuid(), space_id=space.space_id, slug=revision.unit_slug, toolchain_type="AppConfig/JSON",
-                        data="{}", labels={}, annotations={}, head_revision_num=0, live_revision_num=0, version=0,
-                        last_change_description="", created_by=by, created_at=now, updated_at=now)
+            unit = Unit(
+                unit_id=_uuid(),
+                space_id=space.space_id,
+                slug=revision.unit_slug,
+                toolchain_type="AppConfig/JSON",
+                data="{}",
+                labels={},
+                annotations={},
+                head_revision_num=0,
+                live_revision_num=0,
+                version=0,
+                last_change_description="",
+                created_by=by,
+                created_at=now,
+                updated_at=now,
+            )
         revision.unit_id = unit.unit_id
         revision.revision_num = unit.head_revision_num + 1
         revision.state = "committed"

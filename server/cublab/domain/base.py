@@ -26,5 +26,7 @@ def _duration(value: object) -> timedelta:
         raise ValueError(str(exc)) from None
 
 
-Duration = Annotated[timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str, when_used="json")]
+Duration = Annotated[
+    timedelta, BeforeValidator(_duration), PlainSerializer(format_duration, return_type=str, when_used="json")
+]
 """A duration written as in the policy file ('90m', '2h', '7d'), and shown the same way."""

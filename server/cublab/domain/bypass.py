@@ -54,7 +54,9 @@ from cublab.domain.base import Duration, Strict
 from cublab.domain.durations import format_duration, parse_duration
 from cublab.domain.errors import InvalidInput
 
-ReconciliationKind = Literal["none", "separate_bootstrap", "required", "reference_only", "winning_variant_proposal", "optional"]
+ReconciliationKind = Literal[
+    "none", "separate_bootstrap", "required", "reference_only", "winning_variant_proposal", "optional"
+]
 Verdict = Literal["bypass", "bypass_then_reconcile", "use_confighub"]
 ContextClass = Literal["production", "local", "sandbox", "ci", "preview", "staging", "other"]
 
@@ -195,7 +197,9 @@ class OwnedField(Strict):
         _pointers(self.paths, "owned_fields.paths")
         _pointers(self.when_paths, "owned_fields.when_paths")
         if not (self.when_paths or self.when_owner_kinds or self.when_annotations):
-            raise ValueError(f"owned_fields ({self.owner}): name at least one sign of ownership (when_paths, when_owner_kinds or when_annotations)")
+            raise ValueError(
+                f"owned_fields ({self.owner}): name at least one sign of ownership (when_paths, when_owner_kinds or when_annotations)"
+            )
         return self
 
 
@@ -268,10 +272,14 @@ class BypassPolicy(Strict):
             if c.key != CRITERION_KEYS[c.number]:
                 raise ValueError(f"criteria[{c.number}].key: must be {CRITERION_KEYS[c.number]!r}, got {c.key!r}")
             if c.reconciliation.kind != CRITERION_RECONCILIATION[c.number]:
-                raise ValueError(f"criteria[{c.number}].reconciliation.kind: must be {CRITERION_RECONCILIATION[c.number]!r} (the seed's expectation), got {c.reconciliation.kind!r}")
+                raise ValueError(
+                    f"criteria[{c.number}].reconciliation.kind: must be {CRITERION_RECONCILIATION[c.number]!r} (the seed's expectation), got {c.reconciliation.kind!r}"
+                )
         keys = tuple(n.key for n in self.decision_tree)
         if keys != TREE_KEYS:
-            raise ValueError(f"decision_tree: the four questions must be {list(TREE_KEYS)} in this order, got {list(keys)}")
+            raise ValueError(
+                f"decision_tree: the four questions must be {list(TREE_KEYS)} in this order, got {list(keys)}"
+            )
         for entry in self.not_for:
             bad = [n for n in entry.criteria if n not in CRITERION_KEYS]
             if bad:
@@ -311,19 +319,41 @@ class ChangeFacts(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: str = Field(default="", max_length=200, description="Resource kind, e.g. 'Deployment'; default: the document's `kind`.")
+    kind: str = Field(
+        default="", max_length=200, description="Resource kind, e.g. 'Deployment'; default: the document's `kind`."
+    )
     name: str = Field(default="", max_length=253, description="Resource name; default: the document's metadata.name.")
-    space: str | None = Field(default=None, max_length=200, description="ConfigHub space the change belongs to, e.g. 'messagewall-prod'.")
-    namespace: str | None = Field(default=None, max_length=253, description="Kubernetes namespace; default: the document's metadata.namespace.")
-    context: str = Field(min_length=1, max_length=200, description="Where: local, ci, preview, sandbox, staging, production, or a cluster context such as 'kind-dev'.")
-    labels: dict[str, str] = Field(default_factory=dict, description="The resource's labels (merged over the document's metadata.labels).")
+    space: str | None = Field(
+        default=None, max_length=200, description="ConfigHub space the change belongs to, e.g. 'messagewall-prod'."
+    )
+    namespace: str | None = Field(
+        default=None, max_length=253, description="Kubernetes namespace; default: the document's metadata.namespace."
+    )
+    context: str = Field(
+        min_length=1,
+        max_length=200,
+        description="Where: local, ci, preview, sandbox, staging, production, or a cluster context such as 'kind-dev'.",
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="The resource's labels (merged over the document's metadata.labels)."
+    )
     ttl: OptionalDuration = Field(default=None, description="Intended lifetime, e.g. '2h'; none if it should persist.")
-    persist: bool | None = Field(default=None, description="Whether the configuration should persist; unknown if omitted.")
+    persist: bool | None = Field(
+        default=None, description="Whether the configuration should persist; unknown if omitted."
+    )
     document: dict[str, Any] | None = Field(default=None, description="The configuration document itself, if at hand.")
     confighub_reachable: bool = Field(default=True, description="Whether ConfigHub can be reached now.")
-    incident_id: str | None = Field(default=None, max_length=200, description="The incident this emergency change belongs to.")
-    adds_value: bool | None = Field(default=None, description="Would ConfigHub add value? None: let the seed's classification answer (yes unless a criterion says no).")
-    secret_paths: list[str] = Field(default_factory=list, description="JSON Pointers of literal secret values in the document (from the secret gate).")
+    incident_id: str | None = Field(
+        default=None, max_length=200, description="The incident this emergency change belongs to."
+    )
+    adds_value: bool | None = Field(
+        default=None,
+        description="Would ConfigHub add value? None: let the seed's classification answer (yes unless a criterion says no).",
+    )
+    secret_paths: list[str] = Field(
+        default_factory=list,
+        description="JSON Pointers of literal secret values in the document (from the secret gate).",
+    )
     is_sandbox_experiment: bool = Field(default=False, description="Set by cublab for its own sandboxes (criterion 7).")
 
 
@@ -441,7 +471,11 @@ def _metadata(doc: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _str_map(value: Any) -> dict[str, str]:
-    return {str(k): str(v) for k, v in value.items() if isinstance(v, (str, int, float, bool))} if isinstance(value, dict) else {}
+    return (
+        {str(k): str(v) for k, v in value.items() if isinstance(v, (str, int, float, bool))}
+        if isinstance(value, dict)
+        else {}
+    )
 
 
 class _Resource:
@@ -458,7 +492,9 @@ class _Resource:
         self.labels = {**_str_map(meta.get("labels")), **facts.labels}
         self.annotations = _str_map(meta.get("annotations"))
         owners = meta.get("ownerReferences")
-        self.owner_kinds = [str(o.get("kind")) for o in owners if isinstance(o, dict)] if isinstance(owners, list) else []
+        self.owner_kinds = (
+            [str(o.get("kind")) for o in owners if isinstance(o, dict)] if isinstance(owners, list) else []
+        )
 
     def matches(self, m: Matcher) -> str | None:
         """Why this resource matches `m`, or None."""
@@ -513,7 +549,10 @@ def classify_context(facts: ChangeFacts, policy: BypassPolicy) -> ContextClass:
     """Production is tested first, on the context, the space and the namespace: it wins every tie."""
     rules = policy.contexts
     meta_ns = _metadata(facts.document).get("namespace")
-    if any(_glob(v, rules.production) for v in (facts.context, facts.space, facts.namespace, meta_ns if isinstance(meta_ns, str) else None)):
+    if any(
+        _glob(v, rules.production)
+        for v in (facts.context, facts.space, facts.namespace, meta_ns if isinstance(meta_ns, str) else None)
+    ):
         return "production"
     for cls in ("local", "sandbox", "ci", "preview", "staging"):
         if _glob(facts.context, getattr(rules, cls)):
@@ -544,7 +583,9 @@ class _Finding:
                 self.ttl = parse_duration(labels[lab.ttl], f"labels.{lab.ttl}")
                 self.ttl_source = f"label {lab.ttl}"
             except InvalidInput:
-                self.notes.append(f"The label {lab.ttl}={labels[lab.ttl]!r} is not a duration, so it gives no lifetime.")
+                self.notes.append(
+                    f"The label {lab.ttl}={labels[lab.ttl]!r} is not a duration, so it gives no lifetime."
+                )
         self.ttl_over_max = self.ttl is not None and self.ttl > max_ttl
         self.bypass_label = labels.get(lab.bypass, "").lower() == "true"
         claims = [
@@ -573,31 +614,52 @@ class _Finding:
                 f"{_span(max_ttl)}, or run it in a CI or preview context."
             )
         if facts.is_sandbox_experiment and not self.experiment:
-            why = "a production context never qualifies as a sandbox" if self.production else (
-                "persist=true" if facts.persist is True else f"it needs a ttl of at most {_span(max_ttl)}")
+            why = (
+                "a production context never qualifies as a sandbox"
+                if self.production
+                else ("persist=true" if facts.persist is True else f"it needs a ttl of at most {_span(max_ttl)}")
+            )
             self.notes.append(f"It is marked as a sandbox experiment, but criterion 7 does not hold: {why}.")
 
         self.observed_paths = _observed_paths(res, policy.observed_state)
         self.observed_kind = _glob(res.kind, policy.observed_state.kinds)
         content = [k for k in (res.doc or {}) if k not in ("apiVersion", "kind", "metadata")]
-        self.observed_whole = self.observed_kind or (bool(content) and all(f"/{_escape(str(k))}" in self.observed_paths for k in content))
+        self.observed_whole = self.observed_kind or (
+            bool(content) and all(f"/{_escape(str(k))}" in self.observed_paths for k in content)
+        )
 
         self.has_secrets, self.secret_paths = _secret_paths(facts, res, policy.secrets)
 
-        local_marker = res.doc is not None and "apiVersion" not in res.doc and any(_expand(res.doc, m) for m in policy.contexts.local_document_markers)
+        local_marker = (
+            res.doc is not None
+            and "apiVersion" not in res.doc
+            and any(_expand(res.doc, m) for m in policy.contexts.local_document_markers)
+        )
         self.local = not self.production and (self.context_class == "local" or local_marker)
-        self.local_why = f"context {facts.context} is local" if self.context_class == "local" else "the document is a Docker Compose file"
-        if self.production and (facts.context and _glob(facts.context, policy.contexts.local) or local_marker):
+        self.local_why = (
+            f"context {facts.context} is local"
+            if self.context_class == "local"
+            else "the document is a Docker Compose file"
+        )
+        if self.production and ((facts.context and _glob(facts.context, policy.contexts.local)) or local_marker):
             self.notes.append("A production context never qualifies as local development.")
         self.platform = res.matches(policy.platform)
         self.observability = res.matches(policy.observability)
         self.persistent = not (self.experiment or self.ephemeral or self.observed_whole)
-        self.break_glass = self.persistent and not self.local and (bool(facts.incident_id) or not facts.confighub_reachable)
+        self.break_glass = (
+            self.persistent and not self.local and (bool(facts.incident_id) or not facts.confighub_reachable)
+        )
 
     def matched(self) -> set[int]:
         flags = {
-            1: self.ephemeral, 2: self.local, 3: self.platform is not None, 4: self.break_glass, 5: self.has_secrets,
-            6: bool(self.observed_paths) or self.observed_kind, 7: self.experiment, 8: self.observability is not None,
+            1: self.ephemeral,
+            2: self.local,
+            3: self.platform is not None,
+            4: self.break_glass,
+            5: self.has_secrets,
+            6: bool(self.observed_paths) or self.observed_kind,
+            7: self.experiment,
+            8: self.observability is not None,
         }
         return {n for n, on in flags.items() if on}
 
@@ -629,14 +691,24 @@ def decide(change: ChangeFacts, policy: BypassPolicy) -> Decision:
     # 1. Is this configuration that should persist?
     if f.experiment:
         primary = 7
-        path.append(_step(policy, "persist", f"No: a cublab sandbox experiment with ttl {_span(f.ttl)} (within {max_ttl})"))
+        path.append(
+            _step(policy, "persist", f"No: a cublab sandbox experiment with ttl {_span(f.ttl)} (within {max_ttl})")
+        )
     elif f.ephemeral:
         primary = 1
-        why = f"ttl {_span(f.ttl)} ({f.ttl_source}) within the {max_ttl} maximum" if f.ttl is not None else f"a {f.context_class} context cleans it up"
+        why = (
+            f"ttl {_span(f.ttl)} ({f.ttl_source}) within the {max_ttl} maximum"
+            if f.ttl is not None
+            else f"a {f.context_class} context cleans it up"
+        )
         path.append(_step(policy, "persist", f"No: ephemeral, {why}"))
     elif f.observed_whole:
         primary = 6
-        what = f"kind {res.kind} is observed state" if f.observed_kind else "the document holds only observed state (" + ", ".join(f.observed_paths) + ")"
+        what = (
+            f"kind {res.kind} is observed state"
+            if f.observed_kind
+            else "the document holds only observed state (" + ", ".join(f.observed_paths) + ")"
+        )
         path.append(_step(policy, "persist", f"No: {what}, not configuration"))
     else:
         why = "persist=true" if change.persist is True else "nothing says it is short-lived or cleaned up"
@@ -647,7 +719,11 @@ def decide(change: ChangeFacts, policy: BypassPolicy) -> Decision:
         # 2. Does it contain secrets?
         if f.has_secrets:
             where = ", ".join(f.secret_paths) if f.secret_paths else f"the values of a {res.kind}"
-            path.append(_step(policy, "secrets", f"Yes ({where}): the values bypass ConfigHub; the rest of the document continues"))
+            path.append(
+                _step(
+                    policy, "secrets", f"Yes ({where}): the values bypass ConfigHub; the rest of the document continues"
+                )
+            )
         else:
             path.append(_step(policy, "secrets", "No"))
         # 3. Is ConfigHub available?
@@ -655,10 +731,16 @@ def decide(change: ChangeFacts, policy: BypassPolicy) -> Decision:
             path.append(_step(policy, "available", f"Not needed: {f.local_why} (personal; break-glass does not apply)"))
         elif f.platform is not None:
             primary = 3
-            path.append(_step(policy, "available", f"No: ConfigHub depends on it (platform infrastructure: {f.platform})"))
+            path.append(
+                _step(policy, "available", f"No: ConfigHub depends on it (platform infrastructure: {f.platform})")
+            )
         elif f.break_glass:
             primary = 4
-            why = f"incident {change.incident_id}: the normal workflow is too slow" if change.incident_id else "ConfigHub is unreachable"
+            why = (
+                f"incident {change.incident_id}: the normal workflow is too slow"
+                if change.incident_id
+                else "ConfigHub is unreachable"
+            )
             if change.incident_id and not change.confighub_reachable:
                 why += ", and ConfigHub is unreachable"
             path.append(_step(policy, "available", f"No ({why})"))
@@ -679,8 +761,12 @@ def decide(change: ChangeFacts, policy: BypassPolicy) -> Decision:
                 primary = 8
                 path.append(_step(policy, "adds_value", f"No: cross-cutting observability ({f.observability})"))
             elif change.adds_value is False:
-                path.append(_step(policy, "adds_value", "Yes: 'no value' was claimed, but no criterion backs the claim"))
-                reasons.append("adds_value=false alone is not a bypass criterion: name the change's kind, context or lifetime so one of the eight criteria can hold.")
+                path.append(
+                    _step(policy, "adds_value", "Yes: 'no value' was claimed, but no criterion backs the claim")
+                )
+                reasons.append(
+                    "adds_value=false alone is not a bypass criterion: name the change's kind, context or lifetime so one of the eight criteria can hold."
+                )
             else:
                 path.append(_step(policy, "adds_value", "Yes"))
             if primary is not None:
@@ -698,16 +784,26 @@ def decide(change: ChangeFacts, policy: BypassPolicy) -> Decision:
     return _answer(change, policy, f, primary, also, path, reasons)
 
 
-def _answer(change: ChangeFacts, policy: BypassPolicy, f: _Finding, primary: int | None, also: list[CriterionRef], path: list[str], reasons: list[str]) -> Decision:
+def _answer(
+    change: ChangeFacts,
+    policy: BypassPolicy,
+    f: _Finding,
+    primary: int | None,
+    also: list[CriterionRef],
+    path: list[str],
+    reasons: list[str],
+) -> Decision:
     criterion = policy.criterion(primary) if primary is not None else None
     bg = policy.breakglass
     reconciliation = None
     refused = None
     if criterion is None:
         verdict: Verdict = "use_confighub"
-        reasons.insert(0, "No bypass criterion holds: the change goes through ConfigHub (authority, history, policy enforcement).")
+        reasons.insert(
+            0, "No bypass criterion holds: the change goes through ConfigHub (authority, history, policy enforcement)."
+        )
         if f.bypass_label:
-            refused = f"The label {policy.labels.bypass}=\"true\" was refused: no bypass criterion holds for this change, so it goes through ConfigHub."
+            refused = f'The label {policy.labels.bypass}="true" was refused: no bypass criterion holds for this change, so it goes through ConfigHub.'
             reasons.append(refused)
     else:
         rule = criterion.reconciliation
@@ -715,15 +811,21 @@ def _answer(change: ChangeFacts, policy: BypassPolicy, f: _Finding, primary: int
         reasons.insert(0, f"Criterion {criterion.number} ({criterion.name}): {criterion.description} {criterion.why}")
         if rule.kind == "required":
             reconciliation = ReconciliationOwed(
-                kind=rule.kind, text=rule.text, capture_within=bg.capture_within, review_within=bg.review_within,
-                must_declare_incident=not change.incident_id, steps=[bg.capture, bg.review],
+                kind=rule.kind,
+                text=rule.text,
+                capture_within=bg.capture_within,
+                review_within=bg.review_within,
+                must_declare_incident=not change.incident_id,
+                steps=[bg.capture, bg.review],
             )
             reasons.append(
                 f"Capture the live state into ConfigHub (tag {bg.tag}) within {_span(bg.capture_within)}, "
                 f"and review it within {_span(bg.review_within)}: persist it as a proposal or revert it."
             )
             if not change.incident_id:
-                reasons.append("No incident id was given: declare the incident first, so the capture obligation has an owner and deadlines.")
+                reasons.append(
+                    "No incident id was given: declare the incident first, so the capture obligation has an owner and deadlines."
+                )
         else:
             reconciliation = ReconciliationOwed(kind=rule.kind, text=rule.text)
     numbers = {a.number for a in also}
@@ -733,20 +835,32 @@ def _answer(change: ChangeFacts, policy: BypassPolicy, f: _Finding, primary: int
             "emergency change in the bootstrap runbook's change log and review it after the incident instead of capturing it into ConfigHub."
         )
     if criterion is not None and criterion.number == 2 and (change.incident_id or not change.confighub_reachable):
-        reasons.append("Break-glass does not apply to a local context: local resources are personal, so there is nothing to capture.")
+        reasons.append(
+            "Break-glass does not apply to a local context: local resources are personal, so there is nothing to capture."
+        )
     if criterion is not None and criterion.number in (1, 7) and change.incident_id:
-        reasons.append(f"The incident {change.incident_id} needs no capture for this change: the resource does not persist.")
+        reasons.append(
+            f"The incident {change.incident_id} needs no capture for this change: the resource does not persist."
+        )
     if 4 in numbers and criterion is not None and criterion.number != 3:
         reasons.append(f"Criterion 4 also holds, but criterion {criterion.number} comes first in the decision tree.")
     for number, label in ((2, "a local context"), (8, "observability")):
         if number in numbers and criterion is None and change.adds_value is True:
-            reasons.append(f"Criterion {number} ({label}) would allow a bypass; the caller chose ConfigHub (optional reconciliation means ongoing changes may flow through it).")
+            reasons.append(
+                f"Criterion {number} ({label}) would allow a bypass; the caller chose ConfigHub (optional reconciliation means ongoing changes may flow through it)."
+            )
 
     secrets = None
     if f.has_secrets:
-        ref_in = "ConfigHub, as a reference at each path" if (criterion is None or criterion.number not in (2, 3)) else (
-            "the bootstrap configuration, as a reference (ConfigHub does not manage platform infrastructure)" if criterion.number == 3
-            else "the local configuration, as a reference")
+        ref_in = (
+            "ConfigHub, as a reference at each path"
+            if (criterion is None or criterion.number not in (2, 3))
+            else (
+                "the bootstrap configuration, as a reference (ConfigHub does not manage platform infrastructure)"
+                if criterion.number == 3
+                else "the local configuration, as a reference"
+            )
+        )
         secrets = SecretHandling(
             paths=f.secret_paths,
             reference_in=f"{ref_in} ({', '.join(policy.secrets.reference_examples)})",
@@ -762,10 +876,14 @@ def _answer(change: ChangeFacts, policy: BypassPolicy, f: _Finding, primary: int
         if criterion is not None and criterion.number == 4:
             reasons.append("The break-glass capture carries the references, never the values.")
         if criterion is not None and criterion.number in (1, 7):
-            reasons.append("Even in an ephemeral environment the secret value stays out of ConfigHub and out of any proposal made from it.")
+            reasons.append(
+                "Even in an ephemeral environment the secret value stays out of ConfigHub and out of any proposal made from it."
+            )
     if f.observed_paths and not (criterion is not None and criterion.number == 6):
         reasons.append(
-            "Criterion 6 applies to the observed part only (" + ", ".join(f.observed_paths) + "): leave it out of what is stored; "
+            "Criterion 6 applies to the observed part only ("
+            + ", ".join(f.observed_paths)
+            + "): leave it out of what is stored; "
             "desired state belongs in ConfigHub, observed state does not."
         )
     cited = {criterion.number} if criterion is not None else set()
@@ -811,8 +929,15 @@ def sandbox_eligibility(
 ) -> SandboxEligibility:
     """May this sandbox bypass ConfigHub under criterion 7? The use case refuses it when `eligible` is false."""
     facts = ChangeFacts(
-        kind="Sandbox", name=name, space=space, context=context, labels=labels or {}, ttl=ttl, persist=False,
-        secret_paths=list(secret_paths), is_sandbox_experiment=True,
+        kind="Sandbox",
+        name=name,
+        space=space,
+        context=context,
+        labels=labels or {},
+        ttl=ttl,
+        persist=False,
+        secret_paths=list(secret_paths),
+        is_sandbox_experiment=True,
     )
     decision = decide(facts, policy)
     limit = _span(policy.ephemeral.max_ttl)
@@ -830,5 +955,7 @@ def sandbox_eligibility(
             f"({', '.join(policy.secrets.reference_examples)}) and keep the values in a secrets manager"
         )
     if not problems and (decision.criterion is None or decision.criterion.number != 7):
-        problems.append("sandbox: criterion 7 (Agent-Local Experimentation) does not hold for it: " + "; ".join(decision.reasons))
+        problems.append(
+            "sandbox: criterion 7 (Agent-Local Experimentation) does not hold for it: " + "; ".join(decision.reasons)
+        )
     return SandboxEligibility(eligible=not problems, problems=problems, decision=decision)

@@ -13,6 +13,10 @@ def as_yaml(document: dict[str, Any]) -> str:
 
 
 def unified_diff(base: dict[str, Any], target: dict[str, Any], base_label: str, target_label: str) -> str:
-    lines = difflib.unified_diff(as_yaml(base).splitlines(keepends=True), as_yaml(target).splitlines(keepends=True),
-                                 fromfile=base_label, tofile=target_label)
+    lines = difflib.unified_diff(
+        as_yaml(base).splitlines(keepends=True),
+        as_yaml(target).splitlines(keepends=True),
+        fromfile=base_label,
+        tofile=target_label,
+    )
     return "".join(lines)

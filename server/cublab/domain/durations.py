@@ -31,7 +31,9 @@ def format_duration(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     if seconds <= 0:
         return "0s"
-    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)) if seconds >= 7 * 86400 else (("h", 3600), ("m", 60), ("s", 1))
+    units = (
+        (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)) if seconds >= 7 * 86400 else (("h", 3600), ("m", 60), ("s", 1))
+    )
     parts = []
     for unit, size in units:
         count, seconds = divmod(seconds, size)

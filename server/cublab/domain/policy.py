@@ -45,6 +45,8 @@ class Policy(Strict):
     def _sandboxes_are_ephemeral(self) -> Policy:
         # A sandbox bypasses the authority because it is ephemeral (criteria 1 and 7): it may not outlive that.
         if self.sandbox.max_ttl > self.bypass.ephemeral.max_ttl:
-            raise ValueError("sandbox.max_ttl must not exceed bypass.ephemeral.max_ttl: a sandbox that outlives "
-                             "'ephemeral' no longer qualifies to bypass the authority")
+            raise ValueError(
+                "sandbox.max_ttl must not exceed bypass.ephemeral.max_ttl: a sandbox that outlives "
+                "'ephemeral' no longer qualifies to bypass the authority"
+            )
         return self

@@ -85,7 +85,12 @@ def t_sf_two_sided(t: float, df: float) -> float:
 
 
 def _t_pdf(t: float, df: float) -> float:
-    return math.exp(math.lgamma((df + 1.0) / 2.0) - math.lgamma(df / 2.0) - 0.5 * math.log(df * math.pi) - (df + 1.0) / 2.0 * math.log1p(t * t / df))
+    return math.exp(
+        math.lgamma((df + 1.0) / 2.0)
+        - math.lgamma(df / 2.0)
+        - 0.5 * math.log(df * math.pi)
+        - (df + 1.0) / 2.0 * math.log1p(t * t / df)
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -141,7 +146,9 @@ def welch_t_test(a: Summary, b: Summary) -> WelchResult | None:
     diff = a.mean - b.mean
     if va + vb == 0.0:
         # No spread at all: identical means are indistinguishable, different ones certain.
-        return WelchResult(0.0 if diff == 0 else math.copysign(math.inf, diff), float(a.n + b.n - 2), 1.0 if diff == 0 else 0.0)
+        return WelchResult(
+            0.0 if diff == 0 else math.copysign(math.inf, diff), float(a.n + b.n - 2), 1.0 if diff == 0 else 0.0
+        )
     t = diff / math.sqrt(va + vb)
     df = (va + vb) ** 2 / ((va**2 / (a.n - 1) if va else 0.0) + (vb**2 / (b.n - 1) if vb else 0.0))
     return WelchResult(t, df, t_sf_two_sided(t, df))

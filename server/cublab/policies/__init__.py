@@ -33,7 +33,9 @@ def load_policy(path: str | Path | None = None) -> LoadedPolicy:
             raise InvalidInput(f"policy: cannot read {path}: {exc.strerror}") from None
         source = str(path)
     try:
-        data = yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: ten times faster at start-up
+        data = yaml.load(
+            raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        )  # libyaml: ten times faster at start-up
     except yaml.YAMLError as exc:
         raise InvalidInput(f"policy: {source} is not valid YAML: {exc}") from None
     try:

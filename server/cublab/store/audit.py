@@ -95,7 +95,11 @@ class Verification:
 def _rows(conn: Connection, batch: int = 5000) -> Iterator[dict[str, Any]]:
     last = 0
     while True:
-        rows = conn.execute(select(_events).where(_events.c.seq > last).order_by(_events.c.seq).limit(batch)).mappings().all()
+        rows = (
+            conn.execute(select(_events).where(_events.c.seq > last).order_by(_events.c.seq).limit(batch))
+            .mappings()
+            .all()
+        )
         if not rows:
             return
         for row in rows:
@@ -114,15 +118,25 @@ def verify(conn: Connection) -> Verification:
             missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}-{seq - 1}"
             problems.append(Problem(expected_seq, f"missing: event(s) {missing} were deleted"))
         elif row["prev_hash"] != prev_hash:
-            problems.append(Problem(seq, "prev_hash does not match the event before it: the previous event was rewritten"))
+            problems.append(
+                Problem(seq, "prev_hash does not match the event before it: the previous event was rewritten")
+            )
         if event_hash(row) != row["hash"]:
-            problems.append(Problem(seq, f"contents do not match its hash: the event was edited (action {row['action']!r}, object {row['object_id']})"))
+            problems.append(
+                Problem(
+                    seq,
+                    f"contents do not match its hash: the event was edited (action {row['action']!r}, object {row['object_id']})",
+                )
+            )
         expected_seq, prev_hash = seq + 1, row["hash"]
     head = conn.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == 1)).one_or_none()
     if head is None:
         problems.append(Problem(0, "the chain head is missing"))
     elif (head.seq, head.hash) != (expected_seq - 1, prev_hash):
         problems.append(
-            Problem(head.seq, f"the chain head names event {head.seq} but the log ends at event {expected_seq - 1}: events were deleted from the end or the head was edited")
+            Problem(
+                head.seq,
+                f"the chain head names event {head.seq} but the log ends at event {expected_seq - 1}: events were deleted from the end or the head was edited",
+            )
         )
     return Verification(count, problems)

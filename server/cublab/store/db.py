@@ -33,7 +33,7 @@ def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
     directly. Column names come from the table, never from input.
     """
     for name in columns:
-        table.c[name]  # noqa: B018 -- KeyError on a column the table does not have
+        table.c[name]
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
     conn.exec_driver_sql(sql, rows)
@@ -41,7 +41,7 @@ def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
 
 @functools.lru_cache(maxsize=64)
 def _select_plan(engine: Engine, table: Table, key: str) -> tuple[str, list[tuple[str, object]]]:
-    table.c[key]  # noqa: B018 -- KeyError on a column the table does not have
+    table.c[key]
     mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
     columns = [(c.name, c.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)) for c in table.c]
     sql = f"SELECT {', '.join(name for name, _ in columns)} FROM {table.name} WHERE {key} = {mark}"
@@ -83,7 +83,9 @@ def _sqlite_engine(url: str) -> Engine:
     path = make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}, pool_size=8, max_overflow=32)
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}, pool_size=8, max_overflow=32
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
@@ -106,7 +108,11 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        self.engine = _sqlite_engine(self.url) if self.is_sqlite else create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self.engine = (
+            _sqlite_engine(self.url)
+            if self.is_sqlite
+            else create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        )
         self._write_lock = threading.Lock() if self.is_sqlite else None
 
     @property

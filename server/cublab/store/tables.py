@@ -10,7 +10,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from cublab.store.types import UTCDateTime
@@ -90,7 +102,10 @@ class Measurement(SQLModel, table=True):
         Index("ix_measurement_compare", "experiment_id", "metric", "variant_id", "batch_id", "value"),
     )
 
-    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
     experiment_id: str = Field(sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=False))
     variant_id: str = Field(sa_column=Column(String(40), ForeignKey("variant.id"), nullable=False))
     batch_id: int = Field(sa_column=Column(Integer, ForeignKey("result_batch.id"), nullable=False))
@@ -195,7 +210,9 @@ class Revision(SQLModel, table=True):
     source: str = Field(sa_column=Column(String(40), nullable=False))  # import | proposal | capture
     user_id: str = Field(sa_column=Column(String(200), nullable=False))
     approved_by: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    change_set_id: str | None = Field(sa_column=Column(String(40), ForeignKey("ch_change_set.change_set_id"), nullable=True))
+    change_set_id: str | None = Field(
+        sa_column=Column(String(40), ForeignKey("ch_change_set.change_set_id"), nullable=True)
+    )
     tags: list[str] = Field(sa_column=Column(JSON, nullable=False))
     labels: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
     annotations: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
@@ -220,10 +237,16 @@ class Proposal(SQLModel, table=True):
     __tablename__ = "proposal"
 
     id: str = Field(sa_column=Column(String(40), primary_key=True))
-    kind: str = Field(default="variant", sa_column=Column(String(16), nullable=False, server_default="variant"))  # variant | capture
-    experiment_id: str | None = Field(sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=True, index=True))
+    kind: str = Field(
+        default="variant", sa_column=Column(String(16), nullable=False, server_default="variant")
+    )  # variant | capture
+    experiment_id: str | None = Field(
+        sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=True, index=True)
+    )
     variant_id: str | None = Field(sa_column=Column(String(40), ForeignKey("variant.id"), nullable=True, index=True))
-    incident_id: str | None = Field(default=None, sa_column=Column(String(80), ForeignKey("incident.id"), nullable=True, index=True))
+    incident_id: str | None = Field(
+        default=None, sa_column=Column(String(80), ForeignKey("incident.id"), nullable=True, index=True)
+    )
     target_space: str = Field(sa_column=Column(String(200), nullable=False))
     target_unit: str = Field(sa_column=Column(String(200), nullable=False))
     new_unit: bool = Field(sa_column=Column(Boolean, nullable=False))
@@ -281,7 +304,9 @@ class Decision(SQLModel, table=True):
     reasons: list[str] = Field(sa_column=Column(JSON, nullable=False))
     reconciliation: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     audit_requirement: str = Field(sa_column=Column(Text, nullable=False))
-    subject: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # kind, name, context, labels, paths: no values
+    subject: dict[str, Any] = Field(
+        sa_column=Column(JSON, nullable=False)
+    )  # kind, name, context, labels, paths: no values
     inputs_digest: str = Field(sa_column=Column(String(80), nullable=False))
     policy_digest: str = Field(sa_column=Column(String(80), nullable=False))
     created_at: datetime = _time()
@@ -331,11 +356,15 @@ class AuthorityExport(SQLModel, table=True):
 
     __tablename__ = "authority_export"
 
-    proposal_id: str = Field(sa_column=Column(String(40), ForeignKey("proposal.id", name="fk_authority_export_proposal"), primary_key=True))
+    proposal_id: str = Field(
+        sa_column=Column(String(40), ForeignKey("proposal.id", name="fk_authority_export_proposal"), primary_key=True)
+    )
     authority: str = Field(sa_column=Column(String(40), nullable=False))
     mode: str = Field(sa_column=Column(String(16), nullable=False))  # shadow | in-place
     status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
-    request: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the proposed data and the change set's text
+    request: dict[str, Any] = Field(
+        sa_column=Column(JSON, nullable=False)
+    )  # the proposed data and the change set's text
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     claimed_by: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
@@ -348,7 +377,9 @@ class AuthorityExport(SQLModel, table=True):
     unit_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     unit_slug: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
     revision_num: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
-    observed: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))  # the last sync's reading
+    observed: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )  # the last sync's reading
     created_at: datetime = _time()
     updated_at: datetime = _time()
     delivered_at: datetime | None = _time(nullable=True)
