@@ -140,5 +140,5 @@ class Runtime:
     def close(self) -> None:
         if self._ctx is not None:
             if self._ctx.remote is not None:
-                self._ctx.remote.client.close()
+                self._ctx.remote.close()
             self._ctx.db.dispose()

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from cublab.authority.base import Authority
+from cublab.authority.base import Authority, RemoteAuthority
 from cublab.domain.identity import Identity
 from cublab.policies import LoadedPolicy
 from cublab.store.db import Database
@@ -24,7 +24,7 @@ class AppContext:
     db: Database
     policy: LoadedPolicy
     clock: Callable[[], datetime] = field(default=utcnow)
-    remote: Any = None  # a remote authority (ConfigHubAuthority) when one is configured; None means embedded
+    remote: RemoteAuthority | None = None  # ConfigHub when configured; None means the embedded authority
 
     def authority(self, session: Session) -> Authority:
         """The authority proposals go to.

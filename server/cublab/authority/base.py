@@ -69,3 +69,34 @@ class Authority(Protocol):
     def get_head(self, space: str, unit: str) -> UnitHead | None: ...
 
     def propose(self, change: ChangeRequest) -> ProposedChange: ...
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a remote authority says about a proposal's target now, for `proposals sync`."""
+
+    target_exists: bool
+    head_revision_num: int
+    live_revision_num: int
+    proposed_revision_num: int | None  # the newest target revision in the proposal's change set
+    approved_by: tuple[str, ...]
+    later: tuple[tuple[int, str, str], ...]  # (num, user, description) of target revisions after the proposed one
+    change_set_state: str | None
+
+
+class RemoteAuthority(Authority, Protocol):
+    """An authority outside cublab's database (ConfigHub): reached outside transactions, through the outbox.
+
+    Use cases depend on this protocol, never on the ConfigHub module itself.
+    """
+
+    remote: bool
+    mode: str
+
+    def preflight(self, space: str) -> None:
+        """Refuse, before anything is stored, a proposal that could never be exported as configured."""
+        ...
+
+    def observe(self, space: str, unit: str, change_set_id: str) -> Observation: ...
+
+    def close(self) -> None: ...

@@ -39,7 +39,7 @@ import httpx
 import yaml
 
 from cublab import __version__
-from cublab.authority.base import ChangeRequest, ProposedChange, SpaceInfo, UnitHead
+from cublab.authority.base import ChangeRequest, Observation, ProposedChange, SpaceInfo, UnitHead
 from cublab.authority.errors import AuthorityAuthFailed, AuthorityRejected, AuthorityStale, AuthorityUnavailable
 from cublab.domain.errors import InvalidInput, NotFound
 
@@ -222,19 +222,6 @@ class ConfigHubChange(ProposedChange):
     revision_num: int | None = None
 
 
-@dataclass(frozen=True)
-class Observation:
-    """What ConfigHub says about a proposal's target now, for `proposals sync`."""
-
-    target_exists: bool
-    head_revision_num: int
-    live_revision_num: int
-    proposed_revision_num: int | None  # the newest target revision in the proposal's change set
-    approved_by: tuple[str, ...]
-    later: tuple[tuple[int, str, str], ...]  # (num, user, description) of target revisions after the proposed one
-    change_set_state: str | None
-
-
 def shadow_slug(unit: str, proposal_id: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", f"{unit}-{proposal_id}".lower()).strip("-")[:120]
 
@@ -254,6 +241,9 @@ class ConfigHubAuthority:
             )
         self.client = client
         self.mode = mode
+
+    def close(self) -> None:
+        self.client.close()
 
     def __repr__(self) -> str:
         return f"ConfigHubAuthority({self.client.base!r}, mode={self.mode!r})"
