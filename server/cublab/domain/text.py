@@ -66,5 +66,5 @@ def has_visible_text(text: str | None) -> bool:
 
 
 def fold(text: str) -> str:
-    """One spelling per name: Unicode NFKC, then case-folded (`Carol`, `ＣＡＲＯＬ` and `carol` agree)."""
+    """One spelling per name: Unicode NFKC, then case-folded (`Carol`, fullwidth `CAROL` and `carol` agree)."""
     return unicodedata.normalize("NFKC", text).casefold()
