@@ -53,6 +53,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from cublab.domain.base import Duration, Strict
 from cublab.domain.durations import format_duration, parse_duration
 from cublab.domain.errors import InvalidInput
+from cublab.domain.pointers import child, pointer, tokens
 
 ReconciliationKind = Literal[
     "none", "separate_bootstrap", "required", "reference_only", "winning_variant_proposal", "optional"
@@ -416,24 +417,15 @@ def _glob(value: str | None, patterns: list[str]) -> bool:
     return compiled is not None and compiled.match(value.lower()) is not None
 
 
-def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
-
-
-@lru_cache(maxsize=1024)
-def _tokens(pointer: str) -> tuple[str, ...]:
-    return tuple(t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:])
-
-
-def _expand(doc: Any, pointer: str) -> list[str]:
-    """Concrete pointers in `doc` matching `pointer`, where a '*' token matches any key or index."""
+def _expand(doc: Any, pattern: str) -> list[str]:
+    """Concrete pointers in `doc` matching the pointer `pattern`, where a '*' token matches any key or index."""
     found = [("", doc)]
-    for token in _tokens(pointer):
+    for token in tokens(pattern):
         nxt = []
         for path, node in found:
             if isinstance(node, dict):
                 keys = list(node) if token == "*" else ([token] if token in node else [])
-                nxt += [(f"{path}/{_escape(str(k))}", node[k]) for k in keys]
+                nxt += [(child(path, k), node[k]) for k in keys]
             elif isinstance(node, list):
                 if token == "*":
                     nxt += [(f"{path}/{i}", v) for i, v in enumerate(node)]
@@ -450,7 +442,7 @@ def _walk_keys(doc: Any, keys: set[str], skip: set[str]) -> list[str]:
     while stack:
         path, node = stack.pop()
         if isinstance(node, dict):
-            items = [(f"{path}/{_escape(str(k))}", str(k), v) for k, v in node.items()]
+            items = [(child(path, k), str(k), v) for k, v in node.items()]
         elif isinstance(node, list):
             items = [(f"{path}/{i}", None, v) for i, v in enumerate(node)]
         else:
@@ -521,7 +513,7 @@ def _observed_paths(res: _Resource, rules: ObservedStateRules) -> list[str]:
     doc = res.doc
     if doc is None:
         return []
-    out = [f"/{_escape(s)}" for s in rules.sections if s in doc]
+    out = [pointer([s]) for s in rules.sections if s in doc]
     for owned in rules.owned_fields:
         owned_now = (
             any(_expand(doc, p) for p in owned.when_paths)
@@ -541,7 +533,7 @@ def _secret_paths(facts: ChangeFacts, res: _Resource, rules: SecretRules) -> tup
         for key in rules.value_keys:
             section = res.doc.get(key)
             if isinstance(section, dict):
-                paths += [f"/{_escape(key)}/{_escape(str(k))}" for k in section]
+                paths += [pointer([key, k]) for k in section]
     return bool(paths) or by_kind, sorted(set(paths))
 
 
@@ -625,7 +617,7 @@ class _Finding:
         self.observed_kind = _glob(res.kind, policy.observed_state.kinds)
         content = [k for k in (res.doc or {}) if k not in ("apiVersion", "kind", "metadata")]
         self.observed_whole = self.observed_kind or (
-            bool(content) and all(f"/{_escape(str(k))}" in self.observed_paths for k in content)
+            bool(content) and all(pointer([k]) in self.observed_paths for k in content)
         )
 
         self.has_secrets, self.secret_paths = _secret_paths(facts, res, policy.secrets)

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from cublab.domain.pointers import pointer
+
 __all__ = [
     "REFERENCE_FORMS",
     "Finding",
@@ -302,8 +304,8 @@ def _kinds(text: str, named_secret: bool) -> tuple[str, ...]:
 
 
 def json_pointer(parts: Iterable[str | int]) -> str:
-    """RFC 6901: '~' becomes '~0' and '/' becomes '~1' in each reference token."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    """RFC 6901: '~' becomes '~0' and '/' becomes '~1' in each reference token (see `domain/pointers.py`)."""
+    return pointer(parts)
 
 
 def find_secrets(document: Any) -> list[Finding]:
