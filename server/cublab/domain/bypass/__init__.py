@@ -8,7 +8,7 @@ policy can be tested as a table.
 The package is cut along the engine's own parts:
 
 - `policy`: the `bypass:` section of the policy file (`BypassPolicy` and its rules);
-- `decision`: the question (`ChangeFacts`) and the answer (`Decision` and its parts);
+- `decision`: the question (`ChangeFacts`) and the answer (`BypassDecision` and its parts);
 - `resource`: reading a resource and its document (globs, pointers, observed state,
   secret values, the context class);
 - `engine`: walking the decision tree (`decide`; its docstring gives the precedence);
@@ -18,10 +18,10 @@ Every name is re-exported here: import from `cublab.domain.bypass`, not the modu
 """
 
 from cublab.domain.bypass.decision import (
+    BypassDecision,
     ChangeFacts,
     ContextClass,
     CriterionRef,
-    Decision,
     OptionalDuration,
     ReconciliationOwed,
     SecretHandling,
@@ -55,6 +55,9 @@ from cublab.domain.bypass.policy import (
 from cublab.domain.bypass.resource import classify_context
 from cublab.domain.bypass.sandbox import SandboxEligibility, sandbox_eligibility
 
+Decision = BypassDecision
+"""Deprecated alias of `BypassDecision`, kept while callers move (`store.tables.Decision` is the decision log row)."""
+
 __all__ = [
     "CRITERION_KEYS",
     "CRITERION_RECONCILIATION",
@@ -62,6 +65,7 @@ __all__ = [
     "AuditRow",
     "BootstrapChain",
     "BreakGlassRules",
+    "BypassDecision",
     "BypassPolicy",
     "ChangeFacts",
     "ContextClass",

@@ -1,7 +1,7 @@
 """The question put to the bypass engine and the answer it gives.
 
 `ChangeFacts` is everything a caller knows about a change it is about to make
-outside ConfigHub; `Decision` is the verdict, the criterion that grants it,
+outside ConfigHub; `BypassDecision` is the verdict, the criterion that grants it,
 the tree walked to reach it and what the change owes afterwards. Both are
 frozen: the engine is a function from one to the other. The answer's models are
 published in the `bypass_check` tool's output schema, so their shape is a
@@ -112,7 +112,9 @@ class SecretHandling(BaseModel):
     managers: list[str]
 
 
-class Decision(BaseModel):
+class BypassDecision(BaseModel):
+    """The engine's answer for one change (named apart from `store.tables.Decision`, the row that logs it)."""
+
     model_config = ConfigDict(frozen=True)
     verdict: Verdict
     criterion: CriterionRef | None

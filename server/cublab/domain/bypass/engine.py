@@ -45,9 +45,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cublab.domain.bypass.decision import (
+    BypassDecision,
     ChangeFacts,
     CriterionRef,
-    Decision,
     ReconciliationOwed,
     SecretHandling,
     Verdict,
@@ -182,7 +182,7 @@ def _step(policy: BypassPolicy, key: str, answer: str) -> str:
     return f"{policy.node(key).question} {answer}"
 
 
-def decide(change: ChangeFacts, policy: BypassPolicy) -> Decision:
+def decide(change: ChangeFacts, policy: BypassPolicy) -> BypassDecision:
     """The seed's decision framework, walked for one change. Pure: same facts, same decision."""
     f = _Finding(change, policy)
     res = f.res
@@ -295,7 +295,7 @@ def _answer(
     also: list[CriterionRef],
     path: list[str],
     reasons: list[str],
-) -> Decision:
+) -> BypassDecision:
     criterion = policy.criterion(primary) if primary is not None else None
     bg = policy.breakglass
     reconciliation = None
@@ -395,7 +395,7 @@ def _answer(
     for entry in policy.not_for:
         if cited & set(entry.criteria):
             reasons.append(f"{entry.title}: {entry.statement}")
-    return Decision(
+    return BypassDecision(
         verdict=verdict,
         criterion=_ref(policy, criterion.number) if criterion else None,
         also_matched=also,

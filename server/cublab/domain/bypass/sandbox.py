@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cublab.domain.bypass.decision import ChangeFacts, Decision
+from cublab.domain.bypass.decision import BypassDecision, ChangeFacts
 from cublab.domain.bypass.engine import decide, span
 from cublab.domain.bypass.policy import BypassPolicy
 from cublab.domain.bypass.resource import glob_match
@@ -22,7 +22,7 @@ class SandboxEligibility(BaseModel):
     model_config = ConfigDict(frozen=True)
     eligible: bool
     problems: list[str] = Field(description="one sentence per problem, each naming the field and the limit")
-    decision: Decision
+    decision: BypassDecision
 
 
 def sandbox_eligibility(
