@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cublab.domain.risk import DecisionRequirement
+
 OPEN_STATES = ("pending", "approved")
 FINAL_STATES = ("applied", "rejected", "expired", "stale")
 DECIDED_STATES = ("applied", "rejected", "stale")  # a human acted (stale: another applied change won)
@@ -32,15 +34,13 @@ class RequirementStatus:
     still_required: str
 
 
-def requirement_record(decision: Any, *, high_approvals: int) -> dict[str, Any]:
+def requirement_record(decision: DecisionRequirement, *, high_approvals: int) -> dict[str, Any]:
     """What a proposal stores of the decision its risk class requires (see domain/risk.py)."""
     return {
         "kind": decision.kind,
         "approvals_needed": decision.approvals_needed,
         "window_seconds": decision.window.total_seconds() if decision.window else None,
-        "as_high_after_seconds": decision.as_high_after.total_seconds()
-        if getattr(decision, "as_high_after", None)
-        else None,
+        "as_high_after_seconds": decision.as_high_after.total_seconds() if decision.as_high_after else None,
         "high_approvals": high_approvals,
         "description": decision.describe(),
     }
@@ -92,7 +92,7 @@ def requirement_status(
                 approvals,
                 acks,
                 f"{needed - len(approvals)} explicit approval(s): unacknowledged for "
-                f"{timedelta(seconds=float(as_high))}, it is now treated as HIGH risk (`cublab proposals approve`)",
+                f"{deadline - created_at}, it is now treated as HIGH risk (`cublab proposals approve`)",
             )
         return RequirementStatus(False, approvals, acks, "one human acknowledgment (`cublab proposals ack`)")
     if kind == "objection_window":

@@ -89,7 +89,9 @@ class PromotionPolicy(Strict):
 
     def is_production(self, labels: Mapping[str, str] | None) -> bool:
         """Whether a space with these labels is production (its tier label is a production tier)."""
-        return bool(labels) and labels.get(self.tier_label) in self.production_tiers
+        if not labels:
+            return False
+        return labels.get(self.tier_label) in self.production_tiers
 
 
 @dataclass(frozen=True)

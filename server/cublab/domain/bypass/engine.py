@@ -104,7 +104,7 @@ class _Finding:
         short_lived = facts.persist is not True and not self.ttl_over_max
         self.experiment = facts.is_sandbox_experiment and not self.production and short_lived and self.ttl_ok
         self.ephemeral = short_lived and (self.ttl_ok or cleaned_by_context)
-        if self.ttl_over_max and self.claims:
+        if self.ttl is not None and self.ttl_over_max and self.claims:
             self.notes.append(
                 f"It claims to be ephemeral ({', '.join(self.claims)}), but its ttl {span(self.ttl)} is over the policy maximum of "
                 f"{span(max_ttl)} (criterion 1: minutes to hours), so it is not ephemeral."
@@ -193,6 +193,7 @@ def decide(change: ChangeFacts, policy: BypassPolicy) -> BypassDecision:
 
     # 1. Is this configuration that should persist?
     if f.experiment:
+        assert f.ttl is not None  # criterion 7 holds only with a ttl within the maximum
         primary = 7
         path.append(
             _step(policy, "persist", f"No: a cublab sandbox experiment with ttl {span(f.ttl)} (within {max_ttl})")

@@ -58,7 +58,7 @@ def _walk_keys(doc: Any, keys: set[str], skip: set[str]) -> list[str]:
     while stack:
         path, node = stack.pop()
         if isinstance(node, dict):
-            items = [(child(path, k), str(k), v) for k, v in node.items()]
+            items: list[tuple[str, str | None, Any]] = [(child(path, k), str(k), v) for k, v in node.items()]
         elif isinstance(node, list):
             items = [(f"{path}/{i}", None, v) for i, v in enumerate(node)]
         else:
@@ -162,7 +162,14 @@ def classify_context(facts: ChangeFacts, policy: BypassPolicy) -> ContextClass:
         for v in (facts.context, facts.space, facts.namespace, meta_ns if isinstance(meta_ns, str) else None)
     ):
         return "production"
-    for cls in ("local", "sandbox", "ci", "preview", "staging"):
-        if glob_match(facts.context, getattr(rules, cls)):
-            return cls  # type: ignore[return-value]
+    others: tuple[tuple[ContextClass, list[str]], ...] = (
+        ("local", rules.local),
+        ("sandbox", rules.sandbox),
+        ("ci", rules.ci),
+        ("preview", rules.preview),
+        ("staging", rules.staging),
+    )
+    for cls, patterns in others:
+        if glob_match(facts.context, patterns):
+            return cls
     return "other"
