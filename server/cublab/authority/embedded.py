@@ -16,9 +16,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from cublab.authority.base import ChangeRequest, ProposedChange, SpaceInfo, UnitHead
+from cublab.authority.base import Authority, ChangeRequest, ProposedChange, SpaceInfo, UnitHead
 from cublab.domain.canonical import canonical_json, content_hash
 from cublab.domain.errors import Conflict, NotFound
 from cublab.store.tables import ChangeSet, Revision, Space, Tag, Unit
@@ -30,6 +30,7 @@ def _uuid() -> str:
 
 class EmbeddedAuthority:
     name = "embedded"
+    remote = False
 
     def __init__(self, session: Session, clock: Callable[[], datetime]) -> None:
         self.session = session
@@ -44,12 +45,16 @@ class EmbeddedAuthority:
     def _space(self, slug: str) -> Space | None:
         return self.session.exec(select(Space).where(Space.slug == slug)).first()
 
-    def _unit(self, space: str, unit: str) -> tuple[Space, Unit | None]:
-        row = self._space(space)
+    def _space_or_raise(self, slug: str) -> Space:
+        row = self._space(slug)
         if row is None:
             raise NotFound(
-                f"target_space: no space {space!r} in the authority; a human creates it with `cublab authority import`"
+                f"target_space: no space {slug!r} in the authority; a human creates it with `cublab authority import`"
             )
+        return row
+
+    def _unit(self, space: str, unit: str) -> tuple[Space, Unit | None]:
+        row = self._space_or_raise(space)
         return row, self.session.exec(select(Unit).where(Unit.space_id == row.space_id, Unit.slug == unit)).first()
 
     def get_space(self, slug: str) -> SpaceInfo | None:
@@ -93,7 +98,7 @@ class EmbeddedAuthority:
             self.session.exec(
                 select(Revision)
                 .where(Revision.unit_id == row.unit_id, Revision.state == "committed")
-                .order_by(Revision.revision_num)
+                .order_by(col(Revision.revision_num))
             ).all()
         )
 
@@ -236,15 +241,16 @@ class EmbeddedAuthority:
             base_revision_num=unit.head_revision_num or None,
             created_at=now,
         )
-        self._move_head(unit, revision, description, now)
+        self._move_head(unit, revision, num, description, now)
         self.session.add(revision)
         self.session.flush()
         return revision
 
-    def _move_head(self, unit: Unit, revision: Revision, description: str, now: datetime) -> None:
+    def _move_head(self, unit: Unit, revision: Revision, num: int, description: str, now: datetime) -> None:
+        """Make `revision`, numbered `num`, the unit's head and live revision."""
         unit.data = revision.data
-        unit.head_revision_num = revision.revision_num
-        unit.live_revision_num = revision.revision_num
+        unit.head_revision_num = num
+        unit.live_revision_num = num
         unit.version += 1
         unit.last_change_description = description
         unit.updated_at = now
@@ -264,6 +270,8 @@ class EmbeddedAuthority:
         if revision.state != "pending":
             raise Conflict(f"revision {revision_id} is {revision.state}, not pending")
         space = self.session.get(Space, revision.space_id)
+        if space is None:  # the foreign key forbids it
+            raise NotFound(f"revision {revision_id}: its space {revision.space_id} does not exist")
         _, unit = self._unit(space.slug, revision.unit_slug)
         now = self.clock()
         if unit is None:
@@ -283,11 +291,12 @@ class EmbeddedAuthority:
                 created_at=now,
                 updated_at=now,
             )
+        num = unit.head_revision_num + 1
         revision.unit_id = unit.unit_id
-        revision.revision_num = unit.head_revision_num + 1
+        revision.revision_num = num
         revision.state = "committed"
         revision.created_at = now
-        self._move_head(unit, revision, description, now)
+        self._move_head(unit, revision, num, description, now)
         self.session.add(revision)
         self._close_change_set(revision.change_set_id)
         return revision
@@ -312,10 +321,13 @@ class EmbeddedAuthority:
             self.session.flush()
 
     def ensure_tag(self, space_slug: str, slug: str) -> Tag:
-        space = self._space(space_slug)
+        space = self._space_or_raise(space_slug)
         tag = self.session.exec(select(Tag).where(Tag.space_id == space.space_id, Tag.slug == slug)).first()
         if tag is None:
             tag = Tag(tag_id=_uuid(), space_id=space.space_id, slug=slug, created_at=self.clock())
             self.session.add(tag)
             self.session.flush()
         return tag
+
+
+_EMBEDDED_IS_AN_AUTHORITY: type[Authority] = EmbeddedAuthority  # checked by mypy: the protocol is met
