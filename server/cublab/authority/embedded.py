@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from cublab.authority.base import Authority, ChangeRequest, ProposedChange, SpaceInfo, UnitHead
 from cublab.domain.canonical import canonical_json, content_hash
 from cublab.domain.errors import Conflict, NotFound
+from cublab.domain.states import ChangeSetState, RevisionState
 from cublab.store.tables import ChangeSet, Revision, Space, Tag, Unit
 
 
@@ -97,7 +98,7 @@ class EmbeddedAuthority:
         return list(
             self.session.exec(
                 select(Revision)
-                .where(Revision.unit_id == row.unit_id, Revision.state == "committed")
+                .where(Revision.unit_id == row.unit_id, Revision.state == RevisionState.COMMITTED)
                 .order_by(col(Revision.revision_num))
             ).all()
         )
@@ -129,7 +130,7 @@ class EmbeddedAuthority:
             select(ChangeSet).where(ChangeSet.space_id == space.space_id, ChangeSet.slug == change.change_set_slug)
         ).first()
         if change_set is not None:  # a break-glass incident's captures share one change set per space
-            change_set.state = "open"
+            change_set.state = ChangeSetState.OPEN
             self.session.add(change_set)
         else:
             change_set = ChangeSet(
@@ -139,7 +140,7 @@ class EmbeddedAuthority:
                 description=change.description,
                 labels=change.labels,
                 annotations=change.annotations,
-                state="open",
+                state=ChangeSetState.OPEN,
                 created_by=change.user_id,
                 created_at=now,
             )
@@ -152,7 +153,7 @@ class EmbeddedAuthority:
             space_id=space.space_id,
             unit_slug=change.unit,
             revision_num=None,
-            state="pending",
+            state=RevisionState.PENDING,
             data=canonical_json(change.data),
             data_hash=content_hash(change.data),
             description=change.description,
@@ -227,7 +228,7 @@ class EmbeddedAuthority:
             space_id=space.space_id,
             unit_slug=unit_slug,
             revision_num=num,
-            state="committed",
+            state=RevisionState.COMMITTED,
             data=canonical_json(data),
             data_hash=content_hash(data),
             description=description,
@@ -267,7 +268,7 @@ class EmbeddedAuthority:
     def apply_pending(self, revision_id: str, *, by: str, description: str) -> Revision:
         """Make a pending revision the unit's head and live revision; close its change set."""
         revision = self.pending_revision(revision_id)
-        if revision.state != "pending":
+        if revision.state != RevisionState.PENDING:
             raise Conflict(f"revision {revision_id} is {revision.state}, not pending")
         space = self.session.get(Space, revision.space_id)
         if space is None:  # the foreign key forbids it
@@ -294,7 +295,7 @@ class EmbeddedAuthority:
         num = unit.head_revision_num + 1
         revision.unit_id = unit.unit_id
         revision.revision_num = num
-        revision.state = "committed"
+        revision.state = RevisionState.COMMITTED
         revision.created_at = now
         self._move_head(unit, revision, num, description, now)
         self.session.add(revision)
@@ -303,8 +304,8 @@ class EmbeddedAuthority:
 
     def discard_pending(self, revision_id: str) -> None:
         revision = self.pending_revision(revision_id)
-        if revision.state == "pending":
-            revision.state = "discarded"
+        if revision.state == RevisionState.PENDING:
+            revision.state = RevisionState.DISCARDED
             self.session.add(revision)
             self._close_change_set(revision.change_set_id)
 
@@ -312,11 +313,11 @@ class EmbeddedAuthority:
         """A change set closes once none of its revisions is pending: applied if any was committed."""
         self.session.flush()
         change_set = self.session.get(ChangeSet, change_set_id) if change_set_id else None
-        if change_set is None or change_set.state != "open":
+        if change_set is None or change_set.state != ChangeSetState.OPEN:
             return
         states = set(self.session.exec(select(Revision.state).where(Revision.change_set_id == change_set_id)).all())
-        if "pending" not in states:
-            change_set.state = "applied" if "committed" in states else "abandoned"
+        if RevisionState.PENDING not in states:
+            change_set.state = ChangeSetState.APPLIED if RevisionState.COMMITTED in states else ChangeSetState.ABANDONED
             self.session.add(change_set)
             self.session.flush()
 

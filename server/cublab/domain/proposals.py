@@ -1,9 +1,11 @@
 """Proposal lifecycle rules (pure): when a required decision is met, and what a
 proposal's state is at a given moment.
 
-States: pending -> approved -> applied, or rejected, expired, stale (the base
-revision moved, or a competing proposal was applied first). No amendments: a
-change is a new proposal. Only humans decide, and the proposer never counts.
+States (`domain.states.ProposalState`): pending -> approved -> applied, or
+rejected, expired, stale (the base revision moved, or a competing proposal was
+applied first); a proposal bound for a remote authority is queued before it is
+pending. No amendments: a change is a new proposal. Only humans decide, and the
+proposer never counts.
 """
 
 from __future__ import annotations
@@ -13,10 +15,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cublab.domain.risk import DecisionRequirement
+from cublab.domain.states import ProposalState
 
-OPEN_STATES = ("pending", "approved")
-FINAL_STATES = ("applied", "rejected", "expired", "stale")
-DECIDED_STATES = ("applied", "rejected", "stale")  # a human acted (stale: another applied change won)
+OPEN_STATES: tuple[ProposalState, ...] = (ProposalState.PENDING, ProposalState.APPROVED)
+FINAL_STATES: tuple[ProposalState, ...] = (
+    ProposalState.APPLIED,
+    ProposalState.REJECTED,
+    ProposalState.EXPIRED,
+    ProposalState.STALE,
+)
+# a human acted (stale: another applied change won)
+DECIDED_STATES: tuple[ProposalState, ...] = (ProposalState.APPLIED, ProposalState.REJECTED, ProposalState.STALE)
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ def requirement_record(decision: DecisionRequirement, *, high_approvals: int) ->
 def effective_state(state: str, expires_at: datetime, now: datetime) -> str:
     """Expiry applies on read: an open proposal past its expiry is expired."""
     if state in OPEN_STATES and expires_at <= now:
-        return "expired"
+        return ProposalState.EXPIRED
     return state
 
 
