@@ -27,6 +27,7 @@ def _compiled(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
 
 
 def glob_match(value: str | None, patterns: list[str]) -> bool:
+    """Whether `value` matches any of the glob `patterns`, case-insensitively; an empty value matches none."""
     if not value:
         return False
     compiled = _compiled(tuple(patterns))
