@@ -55,12 +55,28 @@ class ChangeRequest:
 
 @dataclass(frozen=True)
 class ProposedChange:
+    """Where a proposal landed in the authority.
+
+    Every authority names the change set; the embedded one also the pending
+    revision. A remote authority keeps the proposed data in a unit of its own
+    (ConfigHub's shadow unit, or the target itself in place), and says where: the
+    outbox records those fields so `proposals sync` can read the unit back. They
+    are None when the authority has nothing to say.
+    """
+
     change_set_id: str
     revision_id: str | None
+    space_id: str | None = None  # the target space's id in the authority
+    unit_space: str | None = None  # the space holding the proposed data (slug)
+    unit_space_id: str | None = None
+    unit_id: str | None = None  # the unit holding the proposed data
+    unit_slug: str | None = None
+    revision_num: int | None = None  # that unit's head revision once the data is written
 
 
 class Authority(Protocol):
     name: str
+    remote: bool  # False for the embedded authority, which works inside cublab's own transactions
 
     def reachable(self) -> bool: ...
 
@@ -90,7 +106,6 @@ class RemoteAuthority(Authority, Protocol):
     Use cases depend on this protocol, never on the ConfigHub module itself.
     """
 
-    remote: bool
     mode: str
 
     def preflight(self, space: str) -> None:

@@ -39,7 +39,7 @@ import httpx
 import yaml
 
 from cublab import __version__
-from cublab.authority.base import ChangeRequest, Observation, ProposedChange, SpaceInfo, UnitHead
+from cublab.authority.base import ChangeRequest, Observation, ProposedChange, RemoteAuthority, SpaceInfo, UnitHead
 from cublab.authority.errors import AuthorityAuthFailed, AuthorityRejected, AuthorityStale, AuthorityUnavailable
 from cublab.domain.errors import InvalidInput, NotFound
 
@@ -213,13 +213,7 @@ class ConfigHubChange(ProposedChange):
     """Where an exported proposal lives in ConfigHub: what sync and `proposals show` need."""
 
     mode: str = SHADOW
-    space_id: str = ""
     change_set_slug: str = ""
-    unit_space: str = ""
-    unit_space_id: str = ""
-    unit_id: str = ""
-    unit_slug: str = ""
-    revision_num: int | None = None
 
 
 def shadow_slug(unit: str, proposal_id: str) -> str:
@@ -379,7 +373,13 @@ class ConfigHubAuthority:
         )
 
     def _in_place(
-        self, space: dict, change_set: dict, target: dict | None, change: ChangeRequest, data_b64: str, mine: str
+        self,
+        space: dict[str, Any],
+        change_set: dict[str, Any],
+        target: dict[str, Any] | None,
+        change: ChangeRequest,
+        data_b64: str,
+        mine: str,
     ) -> dict[str, Any]:
         """A new head revision of the target, in the change set; a retry finds the revision already there."""
         cs_id = change_set["ChangeSetID"]
@@ -450,3 +450,6 @@ class ConfigHubAuthority:
             later,
             cs_state,
         )
+
+
+_CONFIGHUB_IS_A_REMOTE_AUTHORITY: type[RemoteAuthority] = ConfigHubAuthority  # checked by mypy: the protocol is met

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from cublab.authority.base import ChangeRequest, ProposedChange, SpaceInfo, UnitHead
+from cublab.authority.base import Authority, ChangeRequest, ProposedChange, SpaceInfo, UnitHead
 from cublab.domain.canonical import canonical_json, content_hash
 from cublab.domain.errors import Conflict, NotFound
+from cublab.domain.states import ChangeSetState, RevisionState
 from cublab.store.tables import ChangeSet, Revision, Space, Tag, Unit
 
 
@@ -30,6 +31,7 @@ def _uuid() -> str:
 
 class EmbeddedAuthority:
     name = "embedded"
+    remote = False
 
     def __init__(self, session: Session, clock: Callable[[], datetime]) -> None:
         self.session = session
@@ -44,12 +46,16 @@ class EmbeddedAuthority:
     def _space(self, slug: str) -> Space | None:
         return self.session.exec(select(Space).where(Space.slug == slug)).first()
 
-    def _unit(self, space: str, unit: str) -> tuple[Space, Unit | None]:
-        row = self._space(space)
+    def _space_or_raise(self, slug: str) -> Space:
+        row = self._space(slug)
         if row is None:
             raise NotFound(
-                f"target_space: no space {space!r} in the authority; a human creates it with `cublab authority import`"
+                f"target_space: no space {slug!r} in the authority; a human creates it with `cublab authority import`"
             )
+        return row
+
+    def _unit(self, space: str, unit: str) -> tuple[Space, Unit | None]:
+        row = self._space_or_raise(space)
         return row, self.session.exec(select(Unit).where(Unit.space_id == row.space_id, Unit.slug == unit)).first()
 
     def get_space(self, slug: str) -> SpaceInfo | None:
@@ -92,8 +98,8 @@ class EmbeddedAuthority:
         return list(
             self.session.exec(
                 select(Revision)
-                .where(Revision.unit_id == row.unit_id, Revision.state == "committed")
-                .order_by(Revision.revision_num)
+                .where(Revision.unit_id == row.unit_id, Revision.state == RevisionState.COMMITTED)
+                .order_by(col(Revision.revision_num))
             ).all()
         )
 
@@ -124,7 +130,7 @@ class EmbeddedAuthority:
             select(ChangeSet).where(ChangeSet.space_id == space.space_id, ChangeSet.slug == change.change_set_slug)
         ).first()
         if change_set is not None:  # a break-glass incident's captures share one change set per space
-            change_set.state = "open"
+            change_set.state = ChangeSetState.OPEN
             self.session.add(change_set)
         else:
             change_set = ChangeSet(
@@ -134,7 +140,7 @@ class EmbeddedAuthority:
                 description=change.description,
                 labels=change.labels,
                 annotations=change.annotations,
-                state="open",
+                state=ChangeSetState.OPEN,
                 created_by=change.user_id,
                 created_at=now,
             )
@@ -147,7 +153,7 @@ class EmbeddedAuthority:
             space_id=space.space_id,
             unit_slug=change.unit,
             revision_num=None,
-            state="pending",
+            state=RevisionState.PENDING,
             data=canonical_json(change.data),
             data_hash=content_hash(change.data),
             description=change.description,
@@ -222,7 +228,7 @@ class EmbeddedAuthority:
             space_id=space.space_id,
             unit_slug=unit_slug,
             revision_num=num,
-            state="committed",
+            state=RevisionState.COMMITTED,
             data=canonical_json(data),
             data_hash=content_hash(data),
             description=description,
@@ -236,15 +242,16 @@ class EmbeddedAuthority:
             base_revision_num=unit.head_revision_num or None,
             created_at=now,
         )
-        self._move_head(unit, revision, description, now)
+        self._move_head(unit, revision, num, description, now)
         self.session.add(revision)
         self.session.flush()
         return revision
 
-    def _move_head(self, unit: Unit, revision: Revision, description: str, now: datetime) -> None:
+    def _move_head(self, unit: Unit, revision: Revision, num: int, description: str, now: datetime) -> None:
+        """Make `revision`, numbered `num`, the unit's head and live revision."""
         unit.data = revision.data
-        unit.head_revision_num = revision.revision_num
-        unit.live_revision_num = revision.revision_num
+        unit.head_revision_num = num
+        unit.live_revision_num = num
         unit.version += 1
         unit.last_change_description = description
         unit.updated_at = now
@@ -261,9 +268,11 @@ class EmbeddedAuthority:
     def apply_pending(self, revision_id: str, *, by: str, description: str) -> Revision:
         """Make a pending revision the unit's head and live revision; close its change set."""
         revision = self.pending_revision(revision_id)
-        if revision.state != "pending":
+        if revision.state != RevisionState.PENDING:
             raise Conflict(f"revision {revision_id} is {revision.state}, not pending")
         space = self.session.get(Space, revision.space_id)
+        if space is None:  # the foreign key forbids it
+            raise NotFound(f"revision {revision_id}: its space {revision.space_id} does not exist")
         _, unit = self._unit(space.slug, revision.unit_slug)
         now = self.clock()
         if unit is None:
@@ -283,19 +292,20 @@ class EmbeddedAuthority:
                 created_at=now,
                 updated_at=now,
             )
+        num = unit.head_revision_num + 1
         revision.unit_id = unit.unit_id
-        revision.revision_num = unit.head_revision_num + 1
-        revision.state = "committed"
+        revision.revision_num = num
+        revision.state = RevisionState.COMMITTED
         revision.created_at = now
-        self._move_head(unit, revision, description, now)
+        self._move_head(unit, revision, num, description, now)
         self.session.add(revision)
         self._close_change_set(revision.change_set_id)
         return revision
 
     def discard_pending(self, revision_id: str) -> None:
         revision = self.pending_revision(revision_id)
-        if revision.state == "pending":
-            revision.state = "discarded"
+        if revision.state == RevisionState.PENDING:
+            revision.state = RevisionState.DISCARDED
             self.session.add(revision)
             self._close_change_set(revision.change_set_id)
 
@@ -303,19 +313,22 @@ class EmbeddedAuthority:
         """A change set closes once none of its revisions is pending: applied if any was committed."""
         self.session.flush()
         change_set = self.session.get(ChangeSet, change_set_id) if change_set_id else None
-        if change_set is None or change_set.state != "open":
+        if change_set is None or change_set.state != ChangeSetState.OPEN:
             return
         states = set(self.session.exec(select(Revision.state).where(Revision.change_set_id == change_set_id)).all())
-        if "pending" not in states:
-            change_set.state = "applied" if "committed" in states else "abandoned"
+        if RevisionState.PENDING not in states:
+            change_set.state = ChangeSetState.APPLIED if RevisionState.COMMITTED in states else ChangeSetState.ABANDONED
             self.session.add(change_set)
             self.session.flush()
 
     def ensure_tag(self, space_slug: str, slug: str) -> Tag:
-        space = self._space(space_slug)
+        space = self._space_or_raise(space_slug)
         tag = self.session.exec(select(Tag).where(Tag.space_id == space.space_id, Tag.slug == slug)).first()
         if tag is None:
             tag = Tag(tag_id=_uuid(), space_id=space.space_id, slug=slug, created_at=self.clock())
             self.session.add(tag)
             self.session.flush()
         return tag
+
+
+_EMBEDDED_IS_AN_AUTHORITY: type[Authority] = EmbeddedAuthority  # checked by mypy: the protocol is met

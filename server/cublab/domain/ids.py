@@ -58,4 +58,4 @@ def is_id_of(kind: str, value: object) -> bool:
     if not isinstance(value, str):
         return False
     match = ID_PATTERN.fullmatch(value)  # `$` alone would accept a trailing newline
-    return bool(match) and match.group("prefix") == PREFIXES[kind]
+    return match is not None and match.group("prefix") == PREFIXES[kind]

@@ -25,9 +25,10 @@ def make_patch(base: dict[str, Any], target: dict[str, Any]) -> list[dict[str, A
 def apply_patch(base: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
     """`base` with `ops` applied; `base` itself is never modified."""
     try:
-        return jsonpatch.apply_patch(copy.deepcopy(base), ops, in_place=True)
+        patched: dict[str, Any] = jsonpatch.apply_patch(copy.deepcopy(base), ops, in_place=True)
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
         raise InvalidInput(f"patch: cannot apply to the base revision: {exc}") from None
+    return patched
 
 
 def changed_paths(ops: list[dict[str, Any]]) -> list[str]:

@@ -1,9 +1,11 @@
 """Proposal lifecycle rules (pure): when a required decision is met, and what a
 proposal's state is at a given moment.
 
-States: pending -> approved -> applied, or rejected, expired, stale (the base
-revision moved, or a competing proposal was applied first). No amendments: a
-change is a new proposal. Only humans decide, and the proposer never counts.
+States (`domain.states.ProposalState`): pending -> approved -> applied, or
+rejected, expired, stale (the base revision moved, or a competing proposal was
+applied first); a proposal bound for a remote authority is queued before it is
+pending. No amendments: a change is a new proposal. Only humans decide, and the
+proposer never counts.
 """
 
 from __future__ import annotations
@@ -12,9 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-OPEN_STATES = ("pending", "approved")
-FINAL_STATES = ("applied", "rejected", "expired", "stale")
-DECIDED_STATES = ("applied", "rejected", "stale")  # a human acted (stale: another applied change won)
+from cublab.domain.risk import DecisionRequirement
+from cublab.domain.states import ProposalState
+
+OPEN_STATES: tuple[ProposalState, ...] = (ProposalState.PENDING, ProposalState.APPROVED)
+FINAL_STATES: tuple[ProposalState, ...] = (
+    ProposalState.APPLIED,
+    ProposalState.REJECTED,
+    ProposalState.EXPIRED,
+    ProposalState.STALE,
+)
+# a human acted (stale: another applied change won)
+DECIDED_STATES: tuple[ProposalState, ...] = (ProposalState.APPLIED, ProposalState.REJECTED, ProposalState.STALE)
 
 
 @dataclass(frozen=True)
@@ -32,15 +43,13 @@ class RequirementStatus:
     still_required: str
 
 
-def requirement_record(decision: Any, *, high_approvals: int) -> dict[str, Any]:
+def requirement_record(decision: DecisionRequirement, *, high_approvals: int) -> dict[str, Any]:
     """What a proposal stores of the decision its risk class requires (see domain/risk.py)."""
     return {
         "kind": decision.kind,
         "approvals_needed": decision.approvals_needed,
         "window_seconds": decision.window.total_seconds() if decision.window else None,
-        "as_high_after_seconds": decision.as_high_after.total_seconds()
-        if getattr(decision, "as_high_after", None)
-        else None,
+        "as_high_after_seconds": decision.as_high_after.total_seconds() if decision.as_high_after else None,
         "high_approvals": high_approvals,
         "description": decision.describe(),
     }
@@ -49,7 +58,7 @@ def requirement_record(decision: Any, *, high_approvals: int) -> dict[str, Any]:
 def effective_state(state: str, expires_at: datetime, now: datetime) -> str:
     """Expiry applies on read: an open proposal past its expiry is expired."""
     if state in OPEN_STATES and expires_at <= now:
-        return "expired"
+        return ProposalState.EXPIRED
     return state
 
 
@@ -92,7 +101,7 @@ def requirement_status(
                 approvals,
                 acks,
                 f"{needed - len(approvals)} explicit approval(s): unacknowledged for "
-                f"{timedelta(seconds=float(as_high))}, it is now treated as HIGH risk (`cublab proposals approve`)",
+                f"{deadline - created_at}, it is now treated as HIGH risk (`cublab proposals approve`)",
             )
         return RequirementStatus(False, approvals, acks, "one human acknowledgment (`cublab proposals ack`)")
     if kind == "objection_window":

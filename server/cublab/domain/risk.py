@@ -36,6 +36,7 @@ from pydantic import Field, model_validator
 from cublab.domain.base import Duration, Strict
 from cublab.domain.durations import format_duration
 from cublab.domain.patch import changed_paths, patch_touches_deletion
+from cublab.domain.pointers import child, tokens
 
 Level = Literal["LOW", "MEDIUM", "HIGH"]
 LEVELS: tuple[Level, ...] = ("LOW", "MEDIUM", "HIGH")
@@ -88,7 +89,9 @@ class PromotionPolicy(Strict):
 
     def is_production(self, labels: Mapping[str, str] | None) -> bool:
         """Whether a space with these labels is production (its tier label is a production tier)."""
-        return bool(labels) and labels.get(self.tier_label) in self.production_tiers
+        if not labels:
+            return False
+        return labels.get(self.tier_label) in self.production_tiers
 
 
 @dataclass(frozen=True)
@@ -128,10 +131,6 @@ class DecisionRequirement:
         return f"HIGH risk{where}: needs {self.approvals_needed} {what}; the proposer never counts."
 
 
-def _segments(pointer: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]] if pointer else []
-
-
 def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
@@ -140,7 +139,7 @@ def _field_of(pointer: str, policy: PromotionPolicy) -> str | None:
     for key in policy.fields:
         if key.startswith("/") and fnmatch.fnmatchcase(pointer, key):
             return key
-    for segment in reversed(_segments(pointer)):
+    for segment in reversed(tokens(pointer)):
         if segment in policy.fields:
             return segment
     return None
@@ -148,7 +147,7 @@ def _field_of(pointer: str, policy: PromotionPolicy) -> str | None:
 
 def _security_hit(pointer: str, policy: PromotionPolicy) -> str | None:
     """The first path segment matching a security glob; names are compared without case or separators."""
-    for segment in _segments(pointer):
+    for segment in tokens(pointer):
         name = _norm(segment)
         for pattern in policy.security_fields:
             if fnmatch.fnmatchcase(name, pattern.lower()):
@@ -163,9 +162,9 @@ def _nested_paths(ops: list[dict[str, Any]]) -> list[str]:
     def walk(node: Any, base: str) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                child = base + "/" + str(key).replace("~", "~0").replace("/", "~1")
-                out.append(child)
-                walk(value, child)
+                here = child(base, key)
+                out.append(here)
+                walk(value, here)
         elif isinstance(node, list):
             for index, value in enumerate(node):
                 walk(value, f"{base}/{index}")
@@ -262,7 +261,7 @@ def classify(
         always_high.append(f"deletion ({', '.join(removed)} removed): always HIGH")
     if not new_unit:
         accounts = {_norm(a) for a in policy.cross_account_fields}
-        crossed = [p for p in paths if any(_norm(s) in accounts for s in _segments(p))]
+        crossed = [p for p in paths if any(_norm(s) in accounts for s in tokens(p))]
         if crossed:
             always_high.append(f"cross-account ({', '.join(crossed)} changed): always HIGH")
     security = [p for p in _nested_paths(ops) if _security_hit(p, policy)]

@@ -31,10 +31,16 @@ it in the diff and a deployment with it fails loudly.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from cublab.domain.pointers import pointer
+
+if TYPE_CHECKING:  # detect-secrets is imported on first use (see `_plugins`)
+    from detect_secrets.plugins.base import BasePlugin
+    from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString
 
 __all__ = [
     "REFERENCE_FORMS",
@@ -214,16 +220,16 @@ _ENTROPY_LIMIT = 4.5  # detect-secrets' default for Base64HighEntropyString
 
 
 @lru_cache(maxsize=1)
-def _plugins() -> tuple[Any, ...]:
+def _plugins() -> tuple[BasePlugin, ...]:
     """detect-secrets' regex plugins, imported on first use (the import costs ~0.1 s)."""
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
-    classes = get_mapping_from_secret_type_to_class()
+    classes: Mapping[str, type[BasePlugin]] = get_mapping_from_secret_type_to_class()
     return tuple(classes[t]() for t in _KIND_OF_TYPE if t in classes)
 
 
 @lru_cache(maxsize=1)
-def _entropy() -> Any:
+def _entropy() -> Base64HighEntropyString:
     from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString
 
     return Base64HighEntropyString(limit=_ENTROPY_LIMIT)
@@ -302,8 +308,8 @@ def _kinds(text: str, named_secret: bool) -> tuple[str, ...]:
 
 
 def json_pointer(parts: Iterable[str | int]) -> str:
-    """RFC 6901: '~' becomes '~0' and '/' becomes '~1' in each reference token."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    """RFC 6901: '~' becomes '~0' and '/' becomes '~1' in each reference token (see `domain/pointers.py`)."""
+    return pointer(parts)
 
 
 def find_secrets(document: Any) -> list[Finding]:
