@@ -9,7 +9,17 @@ from cublab.domain.text import fold, for_display, has_visible_text, unsafe_chara
 
 @pytest.mark.parametrize(
     "text",
-    ["nul\x00here", "esc\x1b[2J", "bell\x07", "cr\rlf", "del\x7f", "c1\x9b31m", "rlo\u202eevil", "lri\u2066x", "pdi\u2069"],
+    [
+        "nul\x00here",
+        "esc\x1b[2J",
+        "bell\x07",
+        "cr\rlf",
+        "del\x7f",
+        "c1\x9b31m",
+        "rlo\u202eevil",
+        "lri\u2066x",
+        "pdi\u2069",
+    ],
 )
 def test_stored_text_refuses_controls_and_bidi_overrides(text: str) -> None:
     problem = unsafe_character(text)
