@@ -143,13 +143,9 @@ def demo(db: Db = None) -> None:
 @audit_app.command("verify")
 def audit_verify(db: Db = None) -> None:
     """Check the audit chain; name every event that was edited or deleted."""
-    from cublab.store import audit
-
-    runtime = _runtime(db)
-    with runtime.ctx.db.engine.connect() as conn:
-        result = audit.verify(conn)
+    result = _runtime(db).audit.verify()
     if result.ok:
-        typer.echo(f"audit log OK: {result.events} events, chain intact ({runtime.ctx.db.location})")
+        typer.echo(f"audit log OK: {result.events} events, chain intact ({result.database})")
         return
     typer.secho(
         f"audit log BROKEN: {len(result.problems)} problem(s) in {result.events} events", fg=typer.colors.RED, err=True

@@ -17,6 +17,7 @@ from cublab.config import Settings
 from cublab.domain.identity import Identity, agent_identity
 
 if TYPE_CHECKING:
+    from cublab.app.audit import Audit
     from cublab.app.breakglass import BreakGlass
     from cublab.app.bypass import BypassService
     from cublab.app.context import AppContext
@@ -136,6 +137,12 @@ class Runtime:
         from cublab.app.bypass import BypassService
 
         return BypassService(self.ctx, self.ledger, self.breakglass.overdue_warnings)
+
+    @cached_property
+    def audit(self) -> Audit:
+        from cublab.app.audit import Audit
+
+        return Audit(self.ctx)
 
     def close(self) -> None:
         if self._ctx is not None:
