@@ -18,6 +18,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from cublab.app.context import AppContext
+from cublab.app.expiry import obligation_past_due
 from cublab.app.guards import parse_config, refuse_secrets, refuse_secrets_in_text
 from cublab.app.inputs import CaptureBreakGlass, DeclareBreakGlass, ListObligations
 from cublab.app.outbox import Outbox
@@ -54,11 +55,7 @@ class BreakGlass:
             with self.ctx.db.read() as s:
                 return self.overdue_warnings(s)
         now = self.ctx.clock()
-        due = session.exec(
-            select(Obligation)
-            .where(Obligation.status == "open", col(Obligation.due_at) <= now)
-            .order_by(col(Obligation.due_at))
-        ).all()
+        due = session.exec(select(Obligation).where(obligation_past_due(now)).order_by(col(Obligation.due_at))).all()
         lines = []
         for view in self._views(session, due):
             if view.status == "overdue":

@@ -1,5 +1,5 @@
 """Expiry applies on read: a sandbox or an open proposal past its time reads as expired
-before a reaper persists it.
+before a reaper persists it, and an open obligation past its deadline reads as overdue.
 
 Each rule is written twice, once for a row in hand and once as the SQL condition a
 listing filters on, side by side here so the two cannot drift: a list shows exactly
@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col
 
 from cublab.domain.proposals import OPEN_STATES, effective_state
-from cublab.store.tables import Proposal, Sandbox
+from cublab.store.tables import Obligation, Proposal, Sandbox
 
 # ---- sandboxes ---------------------------------------------------------------------------------
 
@@ -56,3 +56,16 @@ def proposal_state_is(state: str, now: datetime) -> ColumnElement[bool]:
     if state in OPEN_STATES:
         return and_(col(Proposal.state) == state, col(Proposal.expires_at) > now)
     return col(Proposal.state) == state
+
+
+# ---- break-glass obligations ------------------------------------------------------------------
+
+
+def obligation_status(status: str, due_at: datetime, now: datetime) -> str:
+    if status == "open" and due_at <= now:
+        return "overdue"
+    return status
+
+
+def obligation_past_due(now: datetime) -> ColumnElement[bool]:
+    return and_(col(Obligation.status) == "open", col(Obligation.due_at) <= now)

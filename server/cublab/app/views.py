@@ -13,7 +13,7 @@ from typing import Protocol
 
 from sqlmodel import Session, col, select
 
-from cublab.app.expiry import proposal_state, sandbox_status
+from cublab.app.expiry import obligation_status, proposal_state, sandbox_status
 from cublab.app.outputs import (
     AuthorityRef,
     Criterion,
@@ -154,8 +154,7 @@ def obligation_view(session: Session, ob: Obligation, now: datetime) -> Obligati
         met, met_at, decided = _review_met(session, ob.incident_id)
         if met:
             status, evidence = "met", {**evidence, "decisions": decided}
-    if status == "open" and ob.due_at <= now:
-        status = "overdue"
+    status = obligation_status(status, ob.due_at, now)
     if ob.kind == "capture":
         what = f"capture the live state of {ob.unit} into the authority (tag break-glass)"
     else:
