@@ -127,6 +127,7 @@ class AuditCheck(BaseModel):
     ok: bool
     events: int
     problems: list[str]
+    database: str = Field(description="Where the checked chain lives (never a password).")
 
 
 class PolicyDocument(BaseModel):

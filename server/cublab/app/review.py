@@ -11,25 +11,26 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from cublab.app import outputs as o
+from cublab.app.common import find
 from cublab.app.context import AppContext
+from cublab.app.expiry import proposal_lapsed, proposal_state
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
-from cublab.app.ledger import Ledger, check_id
-from cublab.app.promotion import proposal_view
+from cublab.app.outputs import ProposalView
+from cublab.app.views import proposal_view
 from cublab.authority.embedded import EmbeddedAuthority
 from cublab.domain.canonical import content_hash
-from cublab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from cublab.domain.errors import Conflict, Forbidden, InvalidInput
 from cublab.domain.identity import Identity
-from cublab.domain.proposals import OPEN_STATES, DecisionRecord, effective_state, requirement_status
-from cublab.store.tables import Proposal, ProposalDecision
+from cublab.domain.proposals import OPEN_STATES, DecisionRecord, requirement_status
+from cublab.store.tables import Proposal, ProposalDecision, Revision, Unit
 
 
 @dataclass(frozen=True)
 class ApplyOutcome:
     applied: bool
-    proposal: o.ProposalView
+    proposal: ProposalView
     message: str
     staled: list[str]
 
@@ -40,9 +41,8 @@ def _require_human(who: Identity) -> None:
 
 
 class Review:
-    def __init__(self, ctx: AppContext, ledger: Ledger) -> None:
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.ledger = ledger
 
     def _authority(self, session: Session) -> EmbeddedAuthority:
         return EmbeddedAuthority(session, self.ctx.clock)
@@ -52,20 +52,15 @@ class Review:
     ) -> Proposal:
         """Load a proposal that a human may still decide on; persist expiry when it has passed."""
         _require_human(who)
-        check_id("proposal", proposal_id, "proposal_id")
-        proposal = session.get(Proposal, proposal_id)
-        if proposal is None:
-            raise NotFound(f"proposal_id: no proposal {proposal_id} exists")
+        proposal = find(session, Proposal, "proposal", proposal_id, "proposal_id")
         if who.value == proposal.proposer:
             raise Forbidden(f"as: {who} proposed {proposal_id}; the proposer never decides on its own proposal")
-        if (
-            proposal.authority != "embedded"
-        ):  # ConfigHub decides there; `cublab proposals sync` brings the decision back
+        if proposal.authority != "embedded":  # ConfigHub decides there; `cublab proposals sync` brings it back
             raise Conflict(
                 f"proposal_id: {proposal_id} lives in the {proposal.authority} authority; it cannot be {doing} here: "
                 "decide in ConfigHub (`cublab proposals show` prints the cub commands), then run `cublab proposals sync`"
             )
-        state = effective_state(proposal.state, proposal.expires_at, self.ctx.clock())
+        state = proposal_state(proposal.state, proposal.expires_at, self.ctx.clock())
         if expired_capture_ok and proposal.kind == "capture" and state == "expired":
             return proposal  # a break-glass capture still owes its review: a human may revert it after expiry
         if state not in OPEN_STATES:
@@ -116,7 +111,7 @@ class Review:
             session.add(proposal)
             session.flush()
 
-    def approve(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> o.ProposalView:
+    def approve(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> ProposalView:
         refuse_secrets_in_text(reason=reason)
         with self.ctx.db.write() as session:
             proposal = self._open(session, proposal_id, who, "approved")
@@ -130,7 +125,7 @@ class Review:
             self._settle(session, proposal)
             return proposal_view(session, proposal, self.ctx.clock())
 
-    def acknowledge(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> o.ProposalView:
+    def acknowledge(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> ProposalView:
         refuse_secrets_in_text(reason=reason)
         with self.ctx.db.write() as session:
             proposal = self._open(session, proposal_id, who, "acknowledged")
@@ -143,7 +138,7 @@ class Review:
             self._settle(session, proposal)
             return proposal_view(session, proposal, self.ctx.clock())
 
-    def reject(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> o.ProposalView:
+    def reject(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> ProposalView:
         if not reason.strip():
             raise InvalidInput("reason: a rejection needs a reason the agent can learn from")
         refuse_secrets_in_text(reason=reason)
@@ -206,6 +201,7 @@ class Review:
                     f"{proposal_id} is stale: {reason_text}",
                     [proposal_id],
                 )
+            assert proposal.revision_id is not None  # the embedded authority holds every proposal as a pending revision
             revision = authority.apply_pending(
                 proposal.revision_id,
                 by=str(who),
@@ -221,7 +217,7 @@ class Review:
                 select(Proposal).where(
                     Proposal.target_space == proposal.target_space,
                     Proposal.target_unit == proposal.target_unit,
-                    Proposal.state.in_(OPEN_STATES),
+                    col(Proposal.state).in_(OPEN_STATES),
                     Proposal.id != proposal.id,
                 )
             ).all()
@@ -252,9 +248,7 @@ class Review:
         """Persist the expiry of open proposals past their time (7 days by default)."""
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
-            due = session.exec(
-                select(Proposal).where(Proposal.state.in_(OPEN_STATES), Proposal.expires_at <= now)
-            ).all()
+            due = session.exec(select(Proposal).where(proposal_lapsed(now))).all()
             for proposal in due:
                 proposal.state, proposal.state_reason = (
                     "expired",
@@ -327,7 +321,7 @@ class Review:
                 "unchanged": False,
             }
 
-    def unit_with_revisions(self, space: str, unit: str) -> tuple[Any, list[Any]]:
+    def unit_with_revisions(self, space: str, unit: str) -> tuple[Unit, list[Revision]]:
         with self.ctx.db.read() as session:
             authority = self._authority(session)
             return authority.unit(space, unit), authority.revisions(space, unit)
@@ -335,15 +329,3 @@ class Review:
     def revision_data(self, space: str, unit: str, num: int) -> dict[str, Any]:
         with self.ctx.db.read() as session:
             return json.loads(self._authority(session).revision(space, unit, num).data)
-
-    def proposal_documents(self, proposal_id: str) -> tuple[o.ProposalView, dict[str, Any], dict[str, Any]]:
-        """A proposal with its base and proposed documents, for `show` and the diff resource."""
-        from cublab.app.promotion import base_and_target
-
-        check_id("proposal", proposal_id, "proposal_id")
-        with self.ctx.db.read() as session:
-            proposal = session.get(Proposal, proposal_id)
-            if proposal is None:
-                raise NotFound(f"proposal_id: no proposal {proposal_id} exists")
-            base, target = base_and_target(session, self.ctx, proposal)
-            return proposal_view(session, proposal, self.ctx.clock()), base, target

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -30,6 +31,12 @@ from cublab.store.types import UTCDateTime
 
 def _time(nullable: bool = False) -> Any:
     return Field(sa_column=Column(UTCDateTime(), nullable=nullable))
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A model's Core table, for statements that skip the ORM (SQLModel hides `__table__` from type checkers)."""
+    table: Table = SQLModel.metadata.tables[str(model.__tablename__)]  # every model here names its table
+    return table
 
 
 class Sandbox(SQLModel, table=True):
