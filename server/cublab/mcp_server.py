@@ -356,7 +356,7 @@ def _tool_function(spec: ToolSpec[Any], runtime: Runtime) -> Callable[..., BaseM
         default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
         # Built at run time from the model, so a value, not a type expression: operator.getitem says so.
         annotation = operator.getitem(
-            Annotated, (field.annotation, *field.metadata, Field(description=field.description))
+            Annotated, (field.annotation, *field.metadata, Field(description=field.description, title=field.title))
         )
         parameters.append(
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)

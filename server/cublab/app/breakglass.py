@@ -23,13 +23,14 @@ from cublab.app.guards import parse_config, refuse_secrets, refuse_secrets_in_te
 from cublab.app.inputs import CaptureBreakGlass, DeclareBreakGlass, ListObligations
 from cublab.app.outbox import Outbox
 from cublab.app.outputs import CaptureResult, IncidentView, ObligationList, ObligationView
-from cublab.app.proposing import QUEUED, Draft, Proposing
+from cublab.app.proposing import Draft, Proposing
 from cublab.app.views import incident_view, late_by, obligation_view, proposal_view
 from cublab.domain.bypass import BreakGlassRules
 from cublab.domain.errors import Conflict, InvalidInput, NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
 from cublab.domain.patch import make_patch
+from cublab.domain.states import ObligationStatus, ProposalState
 from cublab.store.audit import iso
 from cublab.store.tables import Incident, Obligation, Proposal
 
@@ -109,7 +110,7 @@ class BreakGlass:
                         incident_id=incident.id,
                         kind="capture",
                         unit=unit,
-                        status="open",
+                        status=ObligationStatus.OPEN,
                         due_at=now + self._rules.capture_within,
                         evidence={},
                         created_by=str(actor),
@@ -122,7 +123,7 @@ class BreakGlass:
                     incident_id=incident.id,
                     kind="review",
                     unit=None,
-                    status="open",
+                    status=ObligationStatus.OPEN,
                     due_at=now + self._rules.review_within,
                     evidence={},
                     created_by=str(actor),
@@ -149,7 +150,7 @@ class BreakGlass:
     def capture(self, cmd: CaptureBreakGlass, actor: Identity) -> CaptureResult:
         """Capture, then (remote authority) export the capture through the outbox once it is committed."""
         result, unreadable = self._capture(cmd, actor)
-        if result.proposal is None or result.proposal.state != QUEUED or unreadable:
+        if result.proposal is None or result.proposal.state != ProposalState.QUEUED or unreadable:
             return result  # unreachable: the outbox flusher delivers it later
         delivery = Outbox(self.ctx).deliver(result.proposal.id, actor)
         with self.ctx.db.read() as session:
@@ -246,7 +247,7 @@ class BreakGlass:
                     f"{cmd.unit}: live state captured as a pending revision tagged break-glass (proposal {proposal.id}, "
                     f"{risk.level} risk); a human review persists it (approve and apply) or reverts it (reject)"
                 )
-            obligation.status, obligation.met_at, obligation.met_by = "met", now, str(actor)
+            obligation.status, obligation.met_at, obligation.met_by = ObligationStatus.MET, now, str(actor)
             obligation.evidence = {**evidence, "late": late}
             session.add(obligation)
             session.flush()

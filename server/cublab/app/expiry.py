@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import col
 
 from cublab.domain.proposals import OPEN_STATES, effective_state
+from cublab.domain.states import ObligationStatus
 from cublab.store.tables import Obligation, Proposal, Sandbox
 
 # ---- sandboxes ---------------------------------------------------------------------------------
@@ -61,9 +62,9 @@ def proposal_state_is(state: str, now: datetime) -> ColumnElement[bool]:
 # ---- break-glass obligations ------------------------------------------------------------------
 
 
-def obligation_status(status: str, due_at: datetime, now: datetime) -> str:
-    if status == "open" and due_at <= now:
-        return "overdue"
+def obligation_status(status: ObligationStatus, due_at: datetime, now: datetime) -> ObligationStatus:
+    if status == ObligationStatus.OPEN and due_at <= now:
+        return ObligationStatus.OVERDUE
     return status
 
 

@@ -38,13 +38,14 @@ from sqlmodel import col, select
 
 from cublab.app.common import existing
 from cublab.app.context import AppContext
-from cublab.app.proposing import QUEUED, assess
+from cublab.app.proposing import assess
 from cublab.authority.base import ChangeRequest, ProposedChange
 from cublab.authority.errors import AuthorityAuthFailed, AuthorityRejected, AuthorityStale, AuthorityUnavailable
 from cublab.domain.errors import NotFound
 from cublab.domain.identity import SYSTEM, Identity
 from cublab.domain.patch import make_patch
 from cublab.domain.risk import RiskAssessment
+from cublab.domain.states import ExportStatus, ProposalState
 from cublab.store.tables import AuthorityExport, Proposal
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def _deliverable(statuses: tuple[str, ...], now: datetime) -> ColumnElement[bool
     """Waiting in one of `statuses`, or claimed by a flusher whose lease lapsed."""
     return or_(
         col(AuthorityExport.status).in_(statuses),
-        and_(col(AuthorityExport.status) == "delivering", col(AuthorityExport.claimed_until) < now),
+        and_(col(AuthorityExport.status) == ExportStatus.DELIVERING, col(AuthorityExport.claimed_until) < now),
     )
 
 
@@ -79,7 +80,7 @@ class Outbox:
                 update(AuthorityExport)
                 .where(col(AuthorityExport.proposal_id) == proposal_id, _deliverable(statuses, now))
                 .values(
-                    status="delivering",
+                    status=ExportStatus.DELIVERING,
                     claimed_by=token,
                     claimed_until=now + LEASE,
                     attempts=col(AuthorityExport.attempts) + 1,
@@ -88,7 +89,9 @@ class Outbox:
             )
             return result.rowcount == 1
 
-    def deliver(self, proposal_id: str, actor: Identity = SYSTEM, statuses: tuple[str, ...] = (QUEUED,)) -> Delivery:
+    def deliver(
+        self, proposal_id: str, actor: Identity = SYSTEM, statuses: tuple[ExportStatus, ...] = (ExportStatus.QUEUED,)
+    ) -> Delivery:
         token = secrets.token_hex(8)
         if not self._claim(proposal_id, token, statuses):
             return Delivery(
@@ -103,20 +106,20 @@ class Outbox:
                 proposal_id,
                 token,
                 actor,
-                "queued",
+                ExportStatus.QUEUED,
                 f"{export.authority} is not the configured authority; flush with --authority {export.authority}",
             )
-        if proposal.state != QUEUED:  # decided or expired in cublab meanwhile: nothing to export
+        if proposal.state != ProposalState.QUEUED:  # decided or expired in cublab meanwhile: nothing to export
             return self._finish(
                 proposal_id,
                 token,
                 actor,
-                "expired" if proposal.state == "expired" else "stale",
+                ExportStatus.EXPIRED if proposal.state == ProposalState.EXPIRED else ExportStatus.STALE,
                 f"not exported: the proposal is {proposal.state}",
             )
         if proposal.expires_at <= self.ctx.clock():
             return self._finish(
-                proposal_id, token, actor, "expired", "expired in the outbox before it could be delivered"
+                proposal_id, token, actor, ExportStatus.EXPIRED, "expired in the outbox before it could be delivered"
             )
         request = export.request
         space, unit = proposal.target_space, proposal.target_unit
@@ -161,18 +164,22 @@ class Outbox:
             )
             landed = authority.propose(change)
         except AuthorityUnavailable as exc:
-            return self._finish(proposal_id, token, actor, "queued", f"queued: {exc}; the outbox retries it")
+            return self._finish(proposal_id, token, actor, ExportStatus.QUEUED, f"queued: {exc}; the outbox retries it")
         except (AuthorityAuthFailed, AuthorityRejected) as exc:
             return self._finish(
-                proposal_id, token, actor, "held", f"held: {exc}; fix it, then `cublab outbox flush --retry-held`"
+                proposal_id,
+                token,
+                actor,
+                ExportStatus.HELD,
+                f"held: {exc}; fix it, then `cublab outbox flush --retry-held`",
             )
         except (AuthorityStale, NotFound) as exc:
-            return self._finish(proposal_id, token, actor, "stale", f"stale at export: {exc}")
+            return self._finish(proposal_id, token, actor, ExportStatus.STALE, f"stale at export: {exc}")
         return self._delivered(
             proposal_id, actor, landed, patch, risk, requirement, base_num, base_version, head.data if head else {}
         )
 
-    def _finish(self, proposal_id: str, token: str, actor: Identity, status: str, message: str) -> Delivery:
+    def _finish(self, proposal_id: str, token: str, actor: Identity, status: ExportStatus, message: str) -> Delivery:
         """Record an attempt that did not deliver: queued/held keep the proposal queued; stale/expired end it."""
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
@@ -183,10 +190,10 @@ class Outbox:
             export.status, export.last_error, export.updated_at = status, message, now
             export.claimed_by, export.claimed_until = None, None
             session.add(export)
-            if proposal.state == QUEUED:
+            if proposal.state == ProposalState.QUEUED:
                 proposal.state_reason = message
-                if status in ("stale", "expired"):
-                    proposal.state = status
+                if status in (ExportStatus.STALE, ExportStatus.EXPIRED):
+                    proposal.state = ProposalState(status.value)
                     proposal.decided_at = now
                 session.add(proposal)
             session.flush()
@@ -217,7 +224,12 @@ class Outbox:
         with self.ctx.db.write() as session:
             export = existing(session, AuthorityExport, proposal_id)
             proposal = existing(session, Proposal, proposal_id)
-            export.status, export.last_error, export.claimed_by, export.claimed_until = "delivered", None, None, None
+            export.status, export.last_error, export.claimed_by, export.claimed_until = (
+                ExportStatus.DELIVERED,
+                None,
+                None,
+                None,
+            )
             # Where a remote authority put it, as far as it says (ConfigHub: the space, the proposed unit).
             export.change_set_id, export.space_id = landed.change_set_id, getattr(landed, "space_id", None)
             export.unit_space = getattr(landed, "unit_space", None)
@@ -228,10 +240,10 @@ class Outbox:
             export.request = {**export.request, "base_data": base_data}  # diffs need the base; cublab keeps a copy
             session.add(export)
             changed = {}
-            if proposal.state == QUEUED:
+            if proposal.state == ProposalState.QUEUED:
                 if proposal.patch != patch or proposal.risk_class != risk.level:
                     changed = {"patch_ops": len(patch), "risk_before": proposal.risk_class, "risk": risk.level}
-                proposal.state, proposal.state_reason = "pending", None
+                proposal.state, proposal.state_reason = ProposalState.PENDING, None
                 proposal.patch, proposal.risk_class, proposal.risk_rationale = patch, risk.level, list(risk.rationale)
                 proposal.requirement = requirement
                 proposal.base_revision_num, proposal.base_version = base_num, base_version
@@ -263,7 +275,7 @@ class Outbox:
 
     def flush(self, actor: Identity = SYSTEM, retry_held: bool = False, limit: int = 100) -> list[Delivery]:
         """Deliver every queued proposal (and held ones when an operator says the cause is fixed)."""
-        statuses = (QUEUED, "held") if retry_held else (QUEUED,)
+        statuses = (ExportStatus.QUEUED, ExportStatus.HELD) if retry_held else (ExportStatus.QUEUED,)
         with self.ctx.db.read() as session:
             ids = session.exec(
                 select(AuthorityExport.proposal_id)
@@ -284,7 +296,9 @@ class Outbox:
         with self.ctx.db.read() as session:
             rows = session.exec(
                 select(AuthorityExport)
-                .where(col(AuthorityExport.status).in_((QUEUED, "held", "delivering")))
+                .where(
+                    col(AuthorityExport.status).in_((ExportStatus.QUEUED, ExportStatus.HELD, ExportStatus.DELIVERING))
+                )
                 .order_by(col(AuthorityExport.created_at))
             ).all()
             return [r.model_dump(exclude={"request"}) for r in rows]

@@ -28,7 +28,7 @@ from cublab.app.inputs import CompareExperiment, PromoteVariant, ProposalRef
 from cublab.app.outbox import Outbox
 from cublab.app.outputs import ProposalView
 from cublab.app.proposals import Proposals
-from cublab.app.proposing import QUEUED, Draft, Proposing
+from cublab.app.proposing import Draft, Proposing
 from cublab.app.sandboxes import Sandboxes
 from cublab.app.views import proposal_view
 from cublab.domain.canonical import content_hash
@@ -37,6 +37,7 @@ from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
 from cublab.domain.patch import make_patch
 from cublab.domain.proposals import OPEN_STATES
+from cublab.domain.states import ProposalState
 from cublab.store.tables import Experiment, Proposal, Sandbox, Variant
 
 
@@ -89,7 +90,7 @@ class Promotion:
                     Proposal.variant_id == variant.id,
                     Proposal.target_space == space,
                     Proposal.target_unit == unit,
-                    col(Proposal.state).in_((*OPEN_STATES, QUEUED)),
+                    col(Proposal.state).in_((*OPEN_STATES, ProposalState.QUEUED)),
                     col(Proposal.expires_at) > now,
                 )
             ).first()

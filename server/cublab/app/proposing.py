@@ -23,9 +23,8 @@ from cublab.domain.errors import NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.proposals import requirement_record
 from cublab.domain.risk import PromotionPolicy, RiskAssessment, classify, required_decision
+from cublab.domain.states import ExportStatus, ProposalState
 from cublab.store.tables import AuthorityExport, Proposal
-
-QUEUED = "queued"  # stored in cublab, not yet in the remote authority
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,7 @@ class Proposing:
             risk_class=draft.risk.level,
             risk_rationale=list(draft.risk.rationale),
             requirement=draft.requirement,
-            state="pending",
+            state=ProposalState.PENDING,
             state_reason=None,
             authority=authority.name,
             change_set_id=None,
@@ -188,9 +187,9 @@ class Proposing:
             proposal.change_set_id, proposal.revision_id = landed.change_set_id, landed.revision_id
             session.add(proposal)
         elif target.unreadable is None:
-            self._enqueue(session, remote, proposal, change, QUEUED, None, base=target.base)
+            self._enqueue(session, remote, proposal, change, ExportStatus.QUEUED, None, base=target.base)
         else:
-            status = "held" if target.held else QUEUED
+            status = ExportStatus.HELD if target.held else ExportStatus.QUEUED
             self._enqueue(session, remote, proposal, change, status, f"{status}: {target.unreadable}. {provisional}")
         session.flush()
         return proposal
@@ -201,13 +200,13 @@ class Proposing:
         remote: RemoteAuthority,
         proposal: Proposal,
         change: ChangeRequest,
-        status: str,
+        status: ExportStatus,
         reason: str | None,
         base: dict[str, Any] | None = None,
     ) -> None:
         """The proposal, queued, and its export request: committed together, delivered after the commit."""
         now = self.ctx.clock()
-        proposal.state = QUEUED
+        proposal.state = ProposalState.QUEUED
         proposal.state_reason = reason or f"stored in cublab; being exported to {remote.name}"
         session.add(proposal)
         session.flush()  # the export row's foreign key needs the proposal first
@@ -230,7 +229,7 @@ class Proposing:
                 status=status,
                 request=request,
                 attempts=0,
-                last_error=reason if status != QUEUED else None,
+                last_error=reason if status != ExportStatus.QUEUED else None,
                 change_set_slug=change.change_set_slug,
                 observed={},
                 created_at=now,

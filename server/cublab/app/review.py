@@ -24,6 +24,7 @@ from cublab.domain.canonical import content_hash
 from cublab.domain.errors import Conflict, Forbidden, InvalidInput
 from cublab.domain.identity import Identity
 from cublab.domain.proposals import OPEN_STATES, DecisionRecord, requirement_status
+from cublab.domain.states import ProposalState
 from cublab.store.tables import Proposal, ProposalDecision, Revision, Unit
 
 
@@ -107,7 +108,7 @@ class Review:
             now=self.ctx.clock(),
         )
         if status.met and proposal.state == "pending" and proposal.requirement["kind"] != "objection_window":
-            proposal.state, proposal.decided_at = "approved", self.ctx.clock()
+            proposal.state, proposal.decided_at = ProposalState.APPROVED, self.ctx.clock()
             session.add(proposal)
             session.flush()
 
@@ -146,7 +147,7 @@ class Review:
             proposal = self._open(session, proposal_id, who, "rejected", expired_capture_ok=True)
             self._record(session, proposal, who, "reject", reason, role)
             proposal.state, proposal.state_reason, proposal.decided_at = (
-                "rejected",
+                ProposalState.REJECTED,
                 f"rejected by {who}: {reason}",
                 self.ctx.clock(),
             )
@@ -208,7 +209,7 @@ class Review:
                 description=f"apply cublab proposal {proposal.id} ({proposal.risk_class}) approved: {', '.join(status.approvals or status.acknowledgments) or 'objection window passed'}",
             )
             self._record(session, proposal, who, "apply", reason or "applied", "operator")
-            proposal.state, proposal.decided_at = "applied", now
+            proposal.state, proposal.decided_at = ProposalState.APPLIED, now
             proposal.state_reason = f"applied as revision {revision.revision_num} by {who}"
             session.add(proposal)
             session.flush()
@@ -237,7 +238,7 @@ class Review:
             )
 
     def _make_stale(self, session: Session, proposal: Proposal, who: Identity, reason: str) -> None:
-        proposal.state, proposal.state_reason = "stale", reason
+        proposal.state, proposal.state_reason = ProposalState.STALE, reason
         session.add(proposal)
         if proposal.revision_id:
             self._authority(session).discard_pending(proposal.revision_id)
@@ -251,7 +252,7 @@ class Review:
             due = session.exec(select(Proposal).where(proposal_lapsed(now))).all()
             for proposal in due:
                 proposal.state, proposal.state_reason = (
-                    "expired",
+                    ProposalState.EXPIRED,
                     f"no decision within {self.ctx.policy.policy.promotion.proposal_expiry}",
                 )
                 session.add(proposal)

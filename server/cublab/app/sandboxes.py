@@ -26,6 +26,7 @@ from cublab.domain.durations import format_duration, parse_duration
 from cublab.domain.errors import Conflict, InvalidInput, NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
+from cublab.domain.states import SandboxStatus
 from cublab.store import audit
 from cublab.store.db import select_one
 from cublab.store.tables import Sandbox, table_of
@@ -95,7 +96,7 @@ class Sandboxes:
             owner=str(actor),
             ttl_seconds=int(ttl.total_seconds()),
             labels=labels,
-            status="active",
+            status=SandboxStatus.ACTIVE,
             created_by=str(actor),
             created_at=now,
             expires_at=now + ttl,
@@ -161,7 +162,7 @@ class Sandboxes:
     def destroy_in(self, session: Session, sandbox: Sandbox, actor: Identity, explanation: str | None) -> None:
         """Destroy inside the caller's transaction (promotion destroys a live sandbox before step 5)."""
         was = sandbox_status(sandbox.status, sandbox.expires_at, self.ctx.clock())
-        sandbox.status = "destroyed"
+        sandbox.status = SandboxStatus.DESTROYED
         sandbox.destroyed_at = self.ctx.clock()
         session.add(sandbox)
         session.flush()
@@ -174,7 +175,7 @@ class Sandboxes:
         with self.ctx.db.write() as session:
             due = session.exec(select(Sandbox).where(sandbox_lapsed(self.ctx.clock()))).all()
             for sandbox in due:
-                sandbox.status = "expired"
+                sandbox.status = SandboxStatus.EXPIRED
                 session.add(sandbox)
                 session.flush()
                 self.ctx.record(

@@ -30,6 +30,7 @@ from cublab.authority.errors import AuthorityAuthFailed, AuthorityUnavailable
 from cublab.domain.errors import NotFound
 from cublab.domain.identity import SYSTEM, Identity
 from cublab.domain.proposals import OPEN_STATES
+from cublab.domain.states import ProposalState
 from cublab.store.tables import AuthorityExport, Proposal
 
 
@@ -43,18 +44,18 @@ class SyncResult:
 
 def judge(
     obs: Observation, *, proposal_id: str, base_revision_num: int | None, new_unit: bool, proposer: str
-) -> tuple[str | None, str]:
+) -> tuple[ProposalState | None, str]:
     """The state ConfigHub implies for one proposal, and why; (None, why) when nothing changed."""
     if obs.proposed_revision_num is None:
         if not obs.target_exists and not new_unit:
-            return "stale", "the target unit no longer exists in ConfigHub"
+            return ProposalState.STALE, "the target unit no longer exists in ConfigHub"
         if new_unit and obs.target_exists:
             return (
-                "stale",
+                ProposalState.STALE,
                 f"the unit was created in ConfigHub without this proposal (head revision {obs.head_revision_num})",
             )
         if not new_unit and obs.head_revision_num != base_revision_num:
-            return "stale", (
+            return ProposalState.STALE, (
                 f"the target moved from base revision {base_revision_num} to {obs.head_revision_num} without this "
                 "proposal; propose again on the new base"
             )
@@ -62,18 +63,24 @@ def judge(
     num = obs.proposed_revision_num
     for later, user, description in obs.later:
         if proposal_id in description:
-            return "rejected", f"restored in ConfigHub revision {later} by {user or 'a reviewer'}: {description}"
+            return (
+                ProposalState.REJECTED,
+                f"restored in ConfigHub revision {later} by {user or 'a reviewer'}: {description}",
+            )
     if obs.live_revision_num >= num:
         return (
-            "applied",
+            ProposalState.APPLIED,
             f"applied in ConfigHub: live revision {obs.live_revision_num} includes proposed revision {num}",
         )
     if obs.later:
-        return "stale", f"revision {obs.later[-1][0]} replaced the proposed revision {num} before it was applied"
+        return (
+            ProposalState.STALE,
+            f"revision {obs.later[-1][0]} replaced the proposed revision {num} before it was applied",
+        )
     approvers = [a for a in obs.approved_by if a and a != proposer]
     if approvers:
         return (
-            "approved",
+            ProposalState.APPROVED,
             f"approved in ConfigHub by {', '.join(approvers)} (revision {num}); waiting for `cub unit apply`",
         )
     return None, f"revision {num} waits for approval in ConfigHub"
@@ -118,7 +125,9 @@ class ProposalSync:
             results.append(self._record(proposal.id, obs, state, why, actor))
         return results
 
-    def _record(self, proposal_id: str, obs: Observation, state: str | None, why: str, actor: Identity) -> SyncResult:
+    def _record(
+        self, proposal_id: str, obs: Observation, state: ProposalState | None, why: str, actor: Identity
+    ) -> SyncResult:
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
             proposal = existing(session, Proposal, proposal_id)

@@ -31,6 +31,7 @@ from cublab.app.outputs import (
 )
 from cublab.domain.durations import format_duration
 from cublab.domain.proposals import DECIDED_STATES, DecisionRecord, requirement_status
+from cublab.domain.states import ObligationStatus, SandboxStatus
 from cublab.store.tables import Experiment, Incident, Obligation, Proposal, ProposalDecision, Variant
 
 
@@ -41,7 +42,7 @@ class SandboxRow(Protocol):
     name: str
     purpose: str
     owner: str
-    status: str
+    status: SandboxStatus
     ttl_seconds: int
     labels: dict[str, str]
     created_by: str
@@ -150,10 +151,10 @@ def _review_met(session: Session, incident_id: str) -> tuple[bool, datetime | No
 
 def obligation_view(session: Session, ob: Obligation, now: datetime) -> ObligationView:
     status, met_at, evidence = ob.status, ob.met_at, dict(ob.evidence)
-    if ob.kind == "review" and status == "open":
+    if ob.kind == "review" and status == ObligationStatus.OPEN:
         met, met_at, decided = _review_met(session, ob.incident_id)
         if met:
-            status, evidence = "met", {**evidence, "decisions": decided}
+            status, evidence = ObligationStatus.MET, {**evidence, "decisions": decided}
     status = obligation_status(status, ob.due_at, now)
     if ob.kind == "capture":
         what = f"capture the live state of {ob.unit} into the authority (tag break-glass)"
