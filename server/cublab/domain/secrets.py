@@ -22,8 +22,14 @@ Detection is layered, most specific first:
    same one level down through value holders (`{"password": {"value": ...}}`), the
    k8s env form `{"name": "DB_PASSWORD", "value": "..."}`, and argument lists
    (`["--token", "..."]`).
-4. Base64 high entropy (detect-secrets' Shannon entropy, limit 4.5) on runs of
-   23+ characters. Hex-only strings are NOT judged by entropy: image digests
+4. Base64 is decoded (two levels deep at most, bounded in size) and a blob that
+   holds text is judged by that text: base64 of a config with a password is
+   refused (kind `base64:<kind>`), base64 of a CA bundle or of an ordinary config
+   passes. A blob of random bytes is judged by entropy, as below.
+5. Base64 high entropy (detect-secrets' Shannon entropy, limit 4.5) on runs of
+   23+ characters, after public material is taken out: PEM certificates and
+   public keys, SSH public keys, WireGuard public keys, SRI hashes, Stripe
+   publishable keys. Hex-only strings are NOT judged by entropy: image digests
    (`sha256:<hex>`), commit SHAs, checksums and UUIDs are everywhere in config and
    look exactly like hex keys; a hex secret is still caught by its name (layer 3).
    detect-secrets' Artifactory "AP..." password pattern and the public-IP plugin
@@ -39,6 +45,9 @@ reference if it holds no secret itself: `vault://<a token>`, `${<a token>}`,
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -206,6 +215,7 @@ _VALUE_HOLDERS = {
     "value", "key", "data", "val", "plain", "plaintext", "raw", "literal", "text", "string", "stringvalue",
     "content", "default", "defaultvalue", "current", "primary", "secondary", "old", "new", "previous", "next",
 }  # fmt: skip
+_PUBLIC_KEY_SUFFIXES = ("publickey", "pubkey")
 
 
 def _normalise(name: str) -> str:
@@ -322,10 +332,39 @@ _PUBLIC_BLOCK = re.compile(
     r".*?-----END \1-----",
     re.DOTALL,
 )
+_SSH_PUBLIC_KEY = re.compile(
+    r"(?<![\w\-])(ssh-(?:rsa|dss|ed25519|ed448)|ecdsa-sha2-nistp(?:256|384|521)"
+    r"|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)[ \t]+(AAAA[A-Za-z0-9+/]+={0,3})(?![A-Za-z0-9+/=])"
+)
+# Subresource Integrity: the digest's exact base64 length (sha256 32 bytes, sha384 48, sha512 64).
+_SRI = re.compile(
+    r"(?<![A-Za-z0-9+/])(?:sha256-[A-Za-z0-9+/]{43}=|sha384-[A-Za-z0-9+/]{64}|sha512-[A-Za-z0-9+/]{86}==)"
+    r"(?![A-Za-z0-9+/=])"
+)
+_STRIPE_PUBLISHABLE = re.compile(r"(?<![A-Za-z0-9])pk_(?:live|test)_[0-9A-Za-z]{16,}")
+_CURVE25519_KEY = r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]="  # base64 of 32 bytes
+_WIREGUARD_PUBLIC = re.compile(r"(?i)(?:public[_\-]?key|pubkey)[\"']?[ \t]*[:=][ \t]*[\"']?" + _CURVE25519_KEY)
+_CURVE25519_VALUE = re.compile("^" + _CURVE25519_KEY + "$")
 _ENTROPY_RUN = re.compile(r"[A-Za-z0-9+/=_\-]{23,}")
 _WORDISH = re.compile(r"[A-Z]?[a-z]{3,}")
 _HEX_ONLY = re.compile(r"^[0-9a-fA-F\-]+$")
 _ENTROPY_LIMIT = 4.5  # detect-secrets' default for Base64HighEntropyString
+
+# Base64 is decoded and judged by what it holds, within bounds a hostile input cannot stretch: runs of
+# 23 characters to 64 KiB, two levels deep (base64 in a config in base64). A longer run, or one at the
+# third level, is judged by entropy alone. Decoding is linear: the runs of one level are disjoint and
+# each decodes to 3/4 of its length.
+_B64_PIECES = re.compile(r"[A-Za-z0-9+/_\-]{16,}={0,2}")
+_B64_BLOCK = re.compile(r"^[A-Za-z0-9+/\s]+={0,2}\s*$")  # a whole value of base64 wrapped over lines
+_B64_MAX_RUN = 64 * 1024
+_B64_MAX_DEPTH = 2
+# A decoded config's lines `name: value` / `NAME=value` / `name = value`, judged like members.
+_CONFIG_LINE = re.compile(
+    r"^[ \t]*(?:-[ \t]+)?(?:export[ \t]+)?[\"']?([A-Za-z_][\w.\-]{0,63})[\"']?[ \t]*[:=][ \t]*(.*)$",
+    re.MULTILINE,
+)
+_BASIC_AUTH_TEXT = re.compile(r"^[\w.@+\-]{1,64}:(\S{6,256})$")
+_NOT_LITERAL_CONFIG_VALUES = {"true", "false", "yes", "no", "on", "off", "null", "~", "none"}
 
 
 @lru_cache(maxsize=1)
@@ -382,9 +421,12 @@ def _token_kinds(text: str) -> list[str]:
     return kinds
 
 
-def _string_findings(text: str, path: str, *, named_secret: bool = False) -> list[Finding]:
+def _string_findings(text: str, path: str, *, named_secret: bool = False, depth: int = 0) -> list[Finding]:
     """Kinds of secret found in one string, most specific first; empty when it is clean."""
-    kinds = _kinds_cached(text, named_secret) if len(text) <= _CACHED_LENGTH else _kinds(text, named_secret)
+    if len(text) <= _CACHED_LENGTH:
+        kinds = _kinds_cached(text, named_secret, depth)
+    else:
+        kinds = _kinds(text, named_secret, depth)
     return [Finding(path, kind) for kind in kinds]
 
 
@@ -392,21 +434,23 @@ _CACHED_LENGTH = 256
 
 
 @lru_cache(maxsize=16384)
-def _kinds_cached(text: str, named_secret: bool) -> tuple[str, ...]:
+def _kinds_cached(text: str, named_secret: bool, depth: int) -> tuple[str, ...]:
     """Configuration repeats its short strings (keys, kinds, names) across documents and calls:
     the verdict on a string is a pure function of it, so it is computed once."""
-    return _kinds(text, named_secret)
+    return _kinds(text, named_secret, depth)
 
 
-def _kinds(text: str, named_secret: bool) -> tuple[str, ...]:
+def _kinds(text: str, named_secret: bool, depth: int = 0) -> tuple[str, ...]:
     if not text.strip() or is_reference(text):
         return ()
     kinds = _token_kinds(text) + _structural_kinds(text)
     if named_secret and not kinds and not is_placeholder(text):
         kinds.append("secret-named-key")
     if not kinds:
-        scrubbed = _PUBLIC_BLOCK.sub(" ", text)
-        if any(_looks_random(run) for run in _ENTROPY_RUN.findall(scrubbed)):
+        scrubbed = _scrub_public(text)
+        decoded_kinds, runs = _base64_kinds(scrubbed, depth)
+        kinds += decoded_kinds
+        if not kinds and any(map(_looks_random, runs)):
             kinds.append("high-entropy")
     return tuple(dict.fromkeys(kinds))
 
@@ -505,6 +549,139 @@ def _has_secret_in_prose(text: str) -> bool:
     return False
 
 
+# --- public material and base64 ---------------------------------------------------------------------
+
+
+def _scrub_public(text: str) -> str:
+    """Take out what is public by design before entropy is judged: certificates and public keys (PEM,
+    SSH, WireGuard), SRI hashes and Stripe publishable keys. Only well-formed ones: `ssh-rsa AAAA<random>`
+    whose blob is not an SSH key stays in."""
+    if "-----BEGIN" in text:
+        text = _PUBLIC_BLOCK.sub(" ", text)
+    if "AAAA" in text:
+        text = _SSH_PUBLIC_KEY.sub(lambda m: " " if _is_ssh_key_blob(m.group(1), m.group(2)) else m.group(0), text)
+    if "sha" in text:
+        text = _SRI.sub(" ", text)
+    if "pk_" in text:
+        text = _STRIPE_PUBLISHABLE.sub(" ", text)
+    if "ub" in text or "UB" in text:
+        text = _WIREGUARD_PUBLIC.sub(" ", text)
+    return text
+
+
+def _is_ssh_key_blob(key_type: str, blob: str) -> bool:
+    """The SSH wire format: length-prefixed fields, the first the key type, that use up the blob."""
+    try:
+        data = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    fields: list[bytes] = []
+    offset = 0
+    while offset < len(data):
+        if offset + 4 > len(data):
+            return False
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        offset += 4
+        if offset + size > len(data):
+            return False
+        fields.append(data[offset : offset + size])
+        offset += size
+    return len(fields) >= 2 and fields[0] == key_type.encode()
+
+
+def _b64decode(run: str) -> bytes | None:
+    run = "".join(run.split())
+    standard, urlsafe = re.search(r"[+/]", run), re.search(r"[_\-]", run)
+    if standard and urlsafe:
+        return None
+    core = run.rstrip("=")
+    if len(core) % 4 == 1:
+        return None
+    padded = core + "=" * (-len(core) % 4)
+    try:
+        if urlsafe:
+            return base64.urlsafe_b64decode(padded)
+        return base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _decoded_text(run: str) -> str | None:
+    """The text a base64 run holds, or None when it is not base64 or holds binary (keys, hashes, random
+    bytes). Fewer than 12 bytes are not judged as text: too short to hold a config."""
+    data = _b64decode(run)
+    if data is None or len(data) < 12:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    stripped = text.replace("\n", "").replace("\r", "").replace("\t", "")
+    return text if stripped.isprintable() else None
+
+
+def _base64_kinds(text: str, depth: int) -> tuple[list[str], list[str]]:
+    """Layer 4: the kinds found inside the base64 in `text` (prefixed `base64:`), and the runs left to
+    judge by entropy: all but the base64 that decoded to a document (a config, a PEM bundle, JSON),
+    which was judged by what it holds. Random bytes, or one line of text (a password), stay in."""
+    runs: list[str] = _ENTROPY_RUN.findall(text)
+    if depth >= _B64_MAX_DEPTH:
+        return [], runs
+    kinds: list[str] = []
+    stripped = text.strip()
+    if "\n" in stripped and len(stripped) <= _B64_MAX_RUN and _B64_BLOCK.match(stripped):
+        decoded = _decoded_text(stripped)  # one value of base64 wrapped over lines, as `base64` prints it
+        if decoded is not None:
+            kinds += _prefixed(_decoded_kinds(decoded, depth + 1))
+            return kinds, [] if _is_document(decoded) else runs
+    left: list[str] = []
+    for run in runs:
+        # `NAME=<base64>` is one run: the base64 is what follows the last `=` that is not padding.
+        for piece in _B64_PIECES.findall(run) if len(run) <= _B64_MAX_RUN else ():
+            decoded = _decoded_text(piece)
+            if decoded is None:
+                continue
+            kinds += _prefixed(_decoded_kinds(decoded, depth + 1))
+            if _is_document(decoded):
+                run = run.replace(piece, " ")
+        left += _ENTROPY_RUN.findall(run)
+    return kinds, left
+
+
+def _prefixed(kinds: Iterable[str]) -> list[str]:
+    return [k if k.startswith("base64:") else "base64:" + k for k in kinds]
+
+
+def _is_document(text: str) -> bool:
+    stripped = text.strip()
+    return "\n" in stripped or stripped.startswith(("{", "[", "-----BEGIN"))
+
+
+def _decoded_kinds(text: str, depth: int) -> list[str]:
+    """What a decoded blob holds: JSON is walked like a document (its names count), other text is
+    scanned like a string, plus its config lines (`password: x`, `DB_PASSWORD=x`) like members."""
+    stripped = text.strip()
+    if stripped.startswith(("{", "[")):
+        try:
+            return [f.kind for f in _walk(json.loads(stripped), (), depth=depth)]
+        except (ValueError, RecursionError):
+            pass
+    kinds = list(_kinds(text, False, depth))
+    basic = _BASIC_AUTH_TEXT.match(stripped)
+    if basic and _looks_like_credential(basic.group(1)):
+        kinds.append("basic-auth")  # `user:password`, as in a docker config's `auth` or an HTTP Basic header
+    if any(is_secret_name(m.group(1)) and _is_config_literal(m.group(2)) for m in _CONFIG_LINE.finditer(text)):
+        kinds.append("secret-named-key")
+    return kinds
+
+
+def _is_config_literal(value: str) -> bool:
+    value = re.sub(r"[ \t]+#.*$", "", value).strip().strip("\"'")
+    if not value or value.lower() in _NOT_LITERAL_CONFIG_VALUES or value[0] in "|>{[&*!":
+        return False
+    return _is_literal_value(value)
+
+
 # --- walking documents -----------------------------------------------------------------------------
 
 
@@ -529,32 +706,40 @@ def find_secrets_in_text(text: str, path: str = "") -> list[Finding]:
 _NOT_KEY_KINDS = {"high-entropy", "secret-assignment", "secret-in-text", "secret-argument"}
 
 
-def _walk(node: Any, parts: tuple[str | int, ...], named_secret: bool = False) -> Iterator[Finding]:
+def _walk(node: Any, parts: tuple[str | int, ...], named_secret: bool = False, *, depth: int = 0) -> Iterator[Finding]:
     if is_reference(node):
         return
     if isinstance(node, dict):
         env_name = node.get("name")
         env_secret = isinstance(env_name, str) and is_secret_name(env_name)
+        env_public = isinstance(env_name, str) and _normalise(env_name).endswith(_PUBLIC_KEY_SUFFIXES)
         for key, value in node.items():
             key = str(key)
             child = (*parts, key)
-            for finding in _string_findings(key, json_pointer(child)):
+            for finding in _string_findings(key, json_pointer(child), depth=depth):
                 if finding.kind not in _NOT_KEY_KINDS:
                     yield finding
+            norm = _normalise(key)
+            if _is_public_key_value(value, norm.endswith(_PUBLIC_KEY_SUFFIXES) or (env_public and key == "value")):
+                continue  # a WireGuard / curve25519 public key under a public-key name
             named = (
                 is_secret_name(key)
                 or (env_secret and key == "value")
-                or (named_secret and _normalise(key) in _VALUE_HOLDERS)  # {"password": {"value": ...}}
+                or (named_secret and norm in _VALUE_HOLDERS)  # {"password": {"value": ...}}
             )
-            yield from _walk(value, child, named)
+            yield from _walk(value, child, named, depth=depth)
     elif isinstance(node, list):
         yield from _argument_findings(node, parts)
         for index, item in enumerate(node):
-            yield from _walk(item, (*parts, index), named_secret)
+            yield from _walk(item, (*parts, index), named_secret, depth=depth)
     elif isinstance(node, str):
-        yield from _string_findings(node, json_pointer(parts), named_secret=named_secret)
+        yield from _string_findings(node, json_pointer(parts), named_secret=named_secret, depth=depth)
     elif named_secret and isinstance(node, int | float) and not isinstance(node, bool):
         yield Finding(json_pointer(parts), "secret-named-key")  # `password: 123456` read from YAML
+
+
+def _is_public_key_value(value: Any, public_name: bool) -> bool:
+    return public_name and isinstance(value, str) and bool(_CURVE25519_VALUE.match(value.strip()))
 
 
 _FLAG = re.compile(r"^--([A-Za-z][\w\-]{0,63})(?:=(.*))?$", re.DOTALL)
