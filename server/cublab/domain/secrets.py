@@ -49,7 +49,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -222,6 +222,7 @@ def _normalise(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+@lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
     """True for `password`, `db_password`, `clientSecret`, `API-KEY`, `pass`, `DB_PASS`; false for
     `passwordPolicy`, `tokenTTL`, `bypass`.
@@ -414,11 +415,48 @@ def _is_literal_value(value: str) -> bool:
     return bool(value) and not (is_placeholder(value) or is_reference(value) or value.startswith(("$", "{{")))
 
 
+# What each detect-secrets plugin's patterns cannot match without (read off their regexes, case
+# folded where they ignore case): a plugin whose literal is absent is not run. It is the costliest
+# step of the gate on a string that holds no token, which is almost every string.
+_PLUGIN_NEEDS: dict[str, Callable[[str, str], bool]] = {
+    "AWS Access Key": lambda t, low: "aws" in low or any(p in t for p in ("AKIA", "ASIA", "ABIA", "ACCA", "A3T")),
+    "Azure Storage Account access key": lambda t, low: "AccountKey=" in t,
+    "Cloudant Credentials": lambda t, low: "cl" in low,
+    "Discord Bot Token": lambda t, low: t.count(".") >= 2,
+    "GitHub Token": lambda t, low: "gh" in t,
+    "GitLab Token": lambda t, low: "gl" in t or "GR1348941" in t,
+    "IBM Cloud IAM Key": lambda t, low: any(w in low for w in ("key", "pwd", "pass", "token")),
+    "IBM COS HMAC Credentials": lambda t, low: "secret" in low,
+    "JSON Web Token": lambda t, low: "eyJ" in t,
+    "Mailchimp Access Key": lambda t, low: "-us" in t,
+    "NPM tokens": lambda t, low: "_authToken=" in t,
+    "OpenAI Token": lambda t, low: "T3BlbkFJ" in t,
+    "Private Key": lambda t, low: "BEGIN" in t or "PuTTY" in t,
+    "PyPI Token": lambda t, low: "pypi-" in t,
+    "SendGrid API Key": lambda t, low: "SG." in t,
+    "Slack Token": lambda t, low: "xox" in low or "hooks.slack.com" in low,
+    "SoftLayer Credentials": lambda t, low: "sl" in low,
+    "Square OAuth Secret": lambda t, low: "sq0csp-" in t,
+    "Stripe Access Key": lambda t, low: "k_live_" in t,
+    "Telegram Bot Token": lambda t, low: ":" in t,
+    "Twilio API Key": lambda t, low: "AC" in t or "SK" in t,
+}
+
+
 def _token_kinds(text: str) -> list[str]:
     """Kinds of the provider token shapes in `text` (layer 1)."""
-    kinds = [_KIND_OF_TYPE[p.secret_type] for p in _plugins() if any(True for _ in p.analyze_string(text))]
+    low = text.lower()
+    kinds = [
+        _KIND_OF_TYPE[p.secret_type]
+        for p in _plugins()
+        if _PLUGIN_NEEDS.get(p.secret_type, _always)(text, low) and any(True for _ in p.analyze_string(text))
+    ]
     kinds += [kind for kind, pattern in _OWN_PATTERNS if pattern.search(text)]
     return kinds
+
+
+def _always(text: str, low: str) -> bool:
+    return True
 
 
 def _string_findings(text: str, path: str, *, named_secret: bool = False, depth: int = 0) -> list[Finding]:
