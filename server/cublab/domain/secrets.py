@@ -507,9 +507,7 @@ def _structural_kinds(text: str) -> list[str]:
                 kinds.append("url-credentials")
     if "-p" in text and _has_secret_short_flag(text):
         kinds.append("secret-argument")
-    if ("uthorization" in text or "UTHORIZATION" in text) and any(
-        _is_literal_value(m.group(1)) for m in _AUTH_HEADER.finditer(text)
-    ):
+    if "authorization" in text.lower() and any(_is_literal_value(m.group(1)) for m in _AUTH_HEADER.finditer(text)):
         kinds.append("authorization-header")
     if not _names_a_secret(text):
         return kinds
@@ -567,9 +565,13 @@ def _has_secret_long_flag(text: str) -> bool:
 
 def _has_secret_short_flag(text: str) -> bool:
     """`mysql -uroot -pS3cret`, `sshpass -p S3cret ssh ...`."""
-    if _MYSQL.search(text) and any(_is_literal_value(m.group(1)) for m in _SHORT_P.finditer(text)):
+    if (
+        ("mysql" in text or "mariadb" in text)
+        and _MYSQL.search(text)
+        and any(_is_literal_value(m.group(1)) for m in _SHORT_P.finditer(text))
+    ):
         return True
-    return any(_is_literal_value(m.group(1)) for m in _SSHPASS.finditer(text))
+    return "sshpass" in text and any(_is_literal_value(m.group(1)) for m in _SSHPASS.finditer(text))
 
 
 def _is_secret_flag(name: str) -> bool:
