@@ -11,8 +11,9 @@ import sys
 import pytest
 import sqlalchemy as sa
 
-from conftest import AGENT, call
 from cublab.store import audit
+from support.mcp import call
+from support.runtime import AGENT
 
 pytestmark = pytest.mark.anyio
 

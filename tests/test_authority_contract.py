@@ -15,7 +15,11 @@ import pytest
 from mcp import Client
 from sqlmodel import select
 
-from confighub_fake import (
+from cublab.domain.errors import NotFound
+from cublab.domain.identity import human_identity
+from cublab.mcp_server import build_server
+from cublab.store.tables import ChangeSet, Revision
+from support.confighub_fake import (
     BASE,
     FakeConfigHub,
     approve_or_apply_calls,
@@ -23,11 +27,8 @@ from confighub_fake import (
     finished_experiment,
     seed_confighub,
 )
-from conftest import call, make_runtime
-from cublab.domain.errors import NotFound
-from cublab.domain.identity import human_identity
-from cublab.mcp_server import build_server
-from cublab.store.tables import ChangeSet, Revision
+from support.mcp import call
+from support.runtime import make_runtime
 
 pytestmark = pytest.mark.anyio
 ALICE = human_identity("human:alice")

@@ -11,9 +11,10 @@ import pytest
 import sqlalchemy as sa
 from mcp import Client
 
-from conftest import call, make_runtime
 from cublab.mcp_server import build_server
 from cublab.store import audit
+from support.mcp import call
+from support.runtime import make_runtime
 
 pytestmark = pytest.mark.anyio
 

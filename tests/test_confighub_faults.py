@@ -12,7 +12,9 @@ import time
 import pytest
 from mcp import Client
 
-from confighub_fake import (
+from cublab.mcp_server import build_server
+from cublab.store.tables import AuthorityExport
+from support.confighub_fake import (
     BASE,
     FakeConfigHub,
     Fault,
@@ -21,9 +23,7 @@ from confighub_fake import (
     finished_experiment,
     seed_confighub,
 )
-from conftest import call
-from cublab.mcp_server import build_server
-from cublab.store.tables import AuthorityExport
+from support.mcp import call
 
 pytestmark = pytest.mark.anyio
 

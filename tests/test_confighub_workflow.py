@@ -13,7 +13,11 @@ import pytest
 from mcp import Client
 from typer.testing import CliRunner
 
-from confighub_fake import (
+from cublab.authority.base import ChangeRequest
+from cublab.cli import app as cli_app
+from cublab.domain.errors import InvalidInput
+from cublab.mcp_server import build_server
+from support.confighub_fake import (
     BASE,
     FakeConfigHub,
     approve_or_apply_calls,
@@ -21,11 +25,7 @@ from confighub_fake import (
     finished_experiment,
     seed_confighub,
 )
-from conftest import call
-from cublab.authority.base import ChangeRequest
-from cublab.cli import app as cli_app
-from cublab.domain.errors import InvalidInput
-from cublab.mcp_server import build_server
+from support.mcp import call
 
 pytestmark = pytest.mark.anyio
 

@@ -14,12 +14,13 @@ import yaml
 from mcp import Client
 from typer.testing import CliRunner
 
-from conftest import AGENT, call, call_error
 from cublab.cli import app as cli_app
 from cublab.config import Settings
 from cublab.mcp_server import build_server
 from cublab.policies import load_policy
 from cublab.runtime import Runtime
+from support.mcp import call, call_error
+from support.runtime import AGENT
 
 DEFAULT = resources.files("cublab.policies").joinpath("default.yaml").read_text()
 

@@ -12,8 +12,8 @@ import random
 
 import pytest
 
-from conftest import call
 from cublab.domain import stats
+from support.mcp import call
 
 # (p, df, scipy.stats.t.ppf(p, df))
 QUANTILES = [

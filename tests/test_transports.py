@@ -28,9 +28,10 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import AGENT, call, call_error, make_runtime
 from cublab.app.inputs import ListSandboxes
 from cublab.mcp_server import build_server
+from support.mcp import call, call_error
+from support.runtime import AGENT, make_runtime
 
 pytestmark = pytest.mark.anyio
 
