@@ -35,7 +35,7 @@ from support.runtime import AGENT, make_runtime
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 
 
