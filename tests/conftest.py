@@ -11,12 +11,16 @@ import shutil
 from typing import Any
 
 import pytest
-from mcp import Client
 
-from cublab.mcp_server import build_server
-from cublab.runtime import Runtime
-from support.clock import Clock
-from support.runtime import POSTGRES_ENV, drop_schema, make_runtime, postgres_schema_url
+# The helpers' asserts (support/) explain their failures as a test's own do; this must precede their import.
+pytest.register_assert_rewrite("support")
+
+from mcp import Client  # noqa: E402
+
+from cublab.mcp_server import build_server  # noqa: E402
+from cublab.runtime import Runtime  # noqa: E402
+from support.clock import Clock  # noqa: E402
+from support.runtime import POSTGRES_ENV, drop_schema, make_runtime, postgres_schema_url  # noqa: E402
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -22,7 +22,6 @@ from cublab.store.tables import ChangeSet, Revision
 from support.confighub_fake import (
     BASE,
     FakeConfigHub,
-    approve_or_apply_calls,
     confighub_runtime,
     finished_experiment,
     seed_confighub,
@@ -32,14 +31,6 @@ from support.runtime import make_runtime
 
 pytestmark = pytest.mark.anyio
 ALICE = human_identity("human:alice")
-
-
-@pytest.fixture(scope="module")
-def fake():
-    hub = FakeConfigHub().start()
-    yield hub
-    hub.stop()
-    assert approve_or_apply_calls(hub) == [], "cublab called approve, apply or delete"
 
 
 class Backend:
