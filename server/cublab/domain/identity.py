@@ -29,8 +29,6 @@ from cublab.domain.text import fold
 _AGENT = re.compile(r"^agent:[a-z0-9][a-z0-9._]*(?:-[a-z0-9._]+)+$")
 _HUMAN = re.compile(r"^human:(?P<name>[a-z0-9][a-z0-9._@+-]{0,99})$")
 _SYSTEM = "system:cublab"
-_AGENT_AS_TYPED = re.compile(r"^agent:[a-z0-9][a-z0-9._]*(?:-[A-Za-z0-9._]+)+$")
-_HUMAN_AS_TYPED = re.compile(r"^human:(?P<name>[A-Za-z0-9][A-Za-z0-9._@+-]{0,99})$")
 
 
 @dataclass(frozen=True)
@@ -81,15 +79,17 @@ def principal_of(identity: str) -> str:
 
 
 def parse_identity(text: str, field: str = "identity") -> Identity:
-    """Parse an identity string, or raise InvalidInput naming `field`."""
-    text = (text or "").strip()
-    if len(text) <= 200 and _AGENT_AS_TYPED.match(text):
-        return Identity("agent", text)
-    if _HUMAN_AS_TYPED.match(text):
-        return Identity("human", text)
+    """Parse and fold an identity string, or raise InvalidInput naming `field`."""
+    raw = (text or "").strip()
+    value = fold_identity(raw)
+    if len(value) <= 200 and _AGENT.match(value):
+        return Identity("agent", value)
+    if _HUMAN.match(value):
+        return Identity("human", value)
     raise InvalidInput(
-        f"{field}: {text[:80]!r} is not an identity; use 'agent:<type>-<session>' "
-        "(e.g. agent:claude-code-session-abc123) or 'human:<name>'"
+        f"{field}: {raw[:80]!r} is not an identity; use 'agent:<type>-<session>' "
+        "(e.g. agent:claude-code-session-abc123) or 'human:<name>' (ASCII letters, digits and ._@+- "
+        "after Unicode normalisation; case does not matter)"
     )
 
 
