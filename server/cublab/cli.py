@@ -41,6 +41,10 @@ app.add_typer(proposals_app, name="proposals")
 app.add_typer(authority_app, name="authority")
 outbox_app = typer.Typer(help="Proposals waiting to be exported to ConfigHub.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
+experiments_app = typer.Typer(
+    help="Experiments recorded by agents: hand one over to another agent.", no_args_is_help=True
+)
+app.add_typer(experiments_app, name="experiments")
 
 Db = Annotated[
     str | None,
@@ -451,6 +455,28 @@ def authority_diff(space: str, unit: str, rev_a: int, rev_b: int, db: Db = None)
     except CublabError as exc:
         _fail(str(exc))
     typer.echo(unified_diff(a, b, f"{space}/{unit}@{rev_a}", f"{space}/{unit}@{rev_b}") or "(no difference)")
+
+
+@experiments_app.command("transfer")
+def experiments_transfer(
+    experiment_id: str,
+    to: Annotated[str, typer.Option("--to", help="The new owner: any identity of the agent, agent:<type>-<session>")],
+    reason: Reason,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Hand an experiment to another agent; its sandbox and the sandbox's other experiments move with it (audited)."""
+    from cublab.domain.identity import parse_identity
+
+    who = _human(as_)
+    try:
+        moved = _runtime(db).ownership.transfer(experiment_id, parse_identity(to, "--to"), who, reason)
+    except CublabError as exc:
+        _fail(str(exc))
+    typer.echo(
+        f"sandbox {moved.sandbox_id} and experiment(s) {', '.join(moved.experiment_ids)} now belong to {moved.owner} "
+        f"(were {moved.previous_owner})"
+    )
 
 
 def _remote_runtime(db: str | None, authority: str | None) -> Runtime:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cublab.app.context import AppContext
     from cublab.app.experiments import Experiments
     from cublab.app.outbox import Outbox
+    from cublab.app.ownership import Ownership
     from cublab.app.promotion import Promotion
     from cublab.app.proposals import Proposals
     from cublab.app.review import Review
@@ -133,6 +134,12 @@ class Runtime:
         from cublab.app.review import Review
 
         return Review(self.ctx)
+
+    @cached_property
+    def ownership(self) -> Ownership:
+        from cublab.app.ownership import Ownership
+
+        return Ownership(self.ctx)
 
     @cached_property
     def breakglass(self) -> BreakGlass:

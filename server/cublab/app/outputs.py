@@ -35,7 +35,10 @@ class SandboxView(BaseModel):
     id: str
     name: str
     purpose: str
-    owner: str
+    owner: str = Field(
+        description="The agent principal (its identity without the session) that may renew or destroy it and add "
+        "experiments; others may read it."
+    )
     status: PublishedSandboxStatus = Field(title="Status")
     ttl: str
     labels: dict[str, str]
@@ -54,6 +57,9 @@ class SandboxPage(BaseModel):
 class ExperimentView(BaseModel):
     id: str
     sandbox_id: str
+    owner: str = Field(
+        description="The agent principal that may write to it (log variants and results, promote); others may read it."
+    )
     name: str
     hypothesis: str
     objective_metric: str
