@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from cublab.app.promotion import Promotion
     from cublab.app.proposals import Proposals
     from cublab.app.review import Review
+    from cublab.app.reviewers import Reviewers
     from cublab.app.sandboxes import Sandboxes
     from cublab.app.sync import ProposalSync
     from cublab.authority.base import RemoteAuthority
@@ -63,6 +65,8 @@ class Runtime:
                 db = Database(self.settings.db)
                 db.migrate()
                 self._ctx = AppContext(db=db, policy=self.policy, remote=self._remote_authority())
+                if self.settings.allowed_signers:
+                    self._ctx.allowed_signers = Path(self.settings.allowed_signers)
                 if self._clock is not None:
                     self._ctx.clock = self._clock
             return self._ctx
@@ -140,6 +144,12 @@ class Runtime:
         from cublab.app.ownership import Ownership
 
         return Ownership(self.ctx)
+
+    @cached_property
+    def reviewers(self) -> Reviewers:
+        from cublab.app.reviewers import Reviewers
+
+        return Reviewers(self.ctx)
 
     @cached_property
     def breakglass(self) -> BreakGlass:
