@@ -33,6 +33,12 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"cublab: PostgreSQL tests {'ON (' + url + ')' if url else 'SKIPPED: ' + POSTGRES_ENV + ' is not set'}"
 
 
+@pytest.fixture(autouse=True)
+def _own_allowed_signers(tmp_path, monkeypatch) -> None:
+    """Reviewers' keys go to a file of the test's own, never to the user's config directory."""
+    monkeypatch.setenv("CUBLAB_ALLOWED_SIGNERS", str(tmp_path / "allowed_signers"))
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -89,6 +95,21 @@ def any_runtime(db_url: str, clock: Clock) -> Any:
     rt = make_runtime(db_url, clock)
     yield rt
     rt.close()
+
+
+@pytest.fixture
+def panel(runtime: Runtime, tmp_path) -> Any:
+    """Reviewers with their own OS accounts and registered SSH keys (support/reviewers.py)."""
+    from support.reviewers import Panel
+
+    return Panel(runtime, tmp_path / "keys")
+
+
+@pytest.fixture
+def any_panel(any_runtime: Runtime, tmp_path) -> Any:
+    from support.reviewers import Panel
+
+    return Panel(any_runtime, tmp_path / "keys")
 
 
 @pytest.fixture

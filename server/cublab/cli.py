@@ -42,6 +42,15 @@ app.add_typer(proposals_app, name="proposals")
 app.add_typer(authority_app, name="authority")
 outbox_app = typer.Typer(help="Proposals waiting to be exported to ConfigHub.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
+experiments_app = typer.Typer(
+    help="Experiments recorded by agents: hand one over to another agent.", no_args_is_help=True
+)
+app.add_typer(experiments_app, name="experiments")
+reviewers_app = typer.Typer(
+    help="Reviewers' SSH keys (the allowed-signers file) that sign decisions where the policy requires it.",
+    no_args_is_help=True,
+)
+app.add_typer(reviewers_app, name="reviewers")
 
 Db = Annotated[
     str | None,
@@ -49,6 +58,14 @@ Db = Annotated[
 ]
 As = Annotated[str | None, typer.Option("--as", help="Your identity, human:<name> [default: human:<your OS user>]")]
 Reason = Annotated[str, typer.Option("--reason", help="Why; recorded in the audit log")]
+SignWith = Annotated[
+    str | None,
+    typer.Option(
+        "--sign-with",
+        help="Sign the decision with this SSH key (a private key, or a public key ssh-agent holds the private half of); "
+        "required where the policy marks the tier (production by default). Register it first: cublab reviewers add",
+    ),
+]
 Policy = Annotated[
     str | None, typer.Option("--policy", help="Policy file [env: CUBLAB_POLICY; default: the built-in seed policy]")
 ]
@@ -208,13 +225,17 @@ def _human(as_: str | None) -> Identity:
 
     from cublab.domain.identity import human_identity
 
-    if os.environ.get("CUBLAB_AGENT"):
+    if "CUBLAB_AGENT" in os.environ:  # set at all, even empty or blank: an agent's environment
         _fail(
-            "CUBLAB_AGENT is set in this environment, so it belongs to an agent; decisions are made by humans. "
-            "Unset it to decide as yourself."
+            "CUBLAB_AGENT is set in this environment (even empty, it marks an agent's shell); decisions are made by "
+            "humans. Run `unset CUBLAB_AGENT` to decide as yourself."
         )
+    from cublab.app.guards import refuse_secret_identity
+
     try:
-        return human_identity(as_ or f"human:{getpass.getuser()}", "--as")
+        raw = as_ or f"human:{getpass.getuser()}"
+        refuse_secret_identity(raw, "--as")
+        return human_identity(raw, "--as")
     except CublabError as exc:
         _fail(str(exc))
 
@@ -226,7 +247,7 @@ def _print_proposal(document: ProposalDocument) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from cublab.console import code, console, data, line, styled
+    from cublab.console import code, console, data, inline, line, styled
 
     out = console()
     view = document.proposal
@@ -276,14 +297,25 @@ def _print_proposal(document: ProposalDocument) -> None:
     for step in view.risk.rationale:
         out.print(line(f"  - {step}"))
     if view.decisions:
-        decisions = Table("when", "who", "role", "decision", "reason", title="decisions so far")
+        decisions = Table("when", "who", "role", "decision", "reason", "signed by", title="decisions so far")
         for d in view.decisions:
             decisions.add_row(
-                f"{d.at:%Y-%m-%d %H:%M:%S}", data(d.actor), data(d.role), data(d.decision), data(d.reason)
+                f"{d.at:%Y-%m-%d %H:%M:%S}",
+                data(d.actor),
+                data(d.role),
+                data(d.decision),
+                data(d.reason),
+                data(d.key_fingerprint or "-"),
             )
         out.print(decisions)
     else:
         out.print(line("decisions so far: none"))
+    for reason in view.not_counted:
+        out.print(line(("not counted", "yellow"), ": ", inline(reason)))
+    if view.requirement.signed:
+        out.print(
+            line("decisions here must be signed: --sign-with <your SSH key> (registered with `cublab reviewers add`)")
+        )
     out.print(line(("still required", "bold"), f": {view.still_required}"))
 
 
@@ -338,13 +370,30 @@ def proposals_show(proposal_id: str, db: Db = None) -> None:
             echo(f"  {line}")
 
 
-def _decide(action: str, proposal_id: str, reason: str, as_: str | None, db: str | None) -> None:
+def _echo(*parts: str) -> None:
+    """One line that may hold data, through the safe console (imported when first needed)."""
+    from cublab.console import echo
+
+    echo(*parts)
+
+
+def _decide(
+    action: str, proposal_id: str, reason: str, as_: str | None, db: str | None, sign_with: str | None = None
+) -> None:
     from cublab.console import echo
 
     who = _human(as_)
     runtime = _runtime(db)
     review = runtime.review
+    decision = {"approve": "approve", "ack": "acknowledge", "reject": "reject"}.get(action)
     try:
+        signature = None
+        if sign_with and decision is not None:
+            from pathlib import Path
+
+            from cublab.app.signing import sign
+
+            signature = sign(review.decision_message(proposal_id, decision, who, reason), Path(sign_with).expanduser())
         if action == "apply":
             outcome = review.apply(proposal_id, who, reason)
             echo(outcome.message)
@@ -355,7 +404,7 @@ def _decide(action: str, proposal_id: str, reason: str, as_: str | None, db: str
                 raise typer.Exit(1)
             return
         view = {"approve": review.approve, "ack": review.acknowledge, "reject": review.reject}[action](
-            proposal_id, who, reason
+            proposal_id, who, reason, signature=signature
         )
     except CublabError as exc:
         _fail(str(exc))
@@ -363,21 +412,27 @@ def _decide(action: str, proposal_id: str, reason: str, as_: str | None, db: str
 
 
 @proposals_app.command("approve")
-def proposals_approve(proposal_id: str, reason: Reason, as_: As = None, db: Db = None) -> None:
-    """Approve a proposal (HIGH risk needs this; production HIGH needs two different people)."""
-    _decide("approve", proposal_id, reason, as_, db)
+def proposals_approve(
+    proposal_id: str, reason: Reason, as_: As = None, sign_with: SignWith = None, db: Db = None
+) -> None:
+    """Approve a proposal (HIGH risk needs this; production HIGH needs two different people, each signing)."""
+    _decide("approve", proposal_id, reason, as_, db, sign_with)
 
 
 @proposals_app.command("ack")
-def proposals_ack(proposal_id: str, reason: Reason = "acknowledged", as_: As = None, db: Db = None) -> None:
+def proposals_ack(
+    proposal_id: str, reason: Reason = "acknowledged", as_: As = None, sign_with: SignWith = None, db: Db = None
+) -> None:
     """Acknowledge a MEDIUM (or LOW) risk proposal."""
-    _decide("ack", proposal_id, reason, as_, db)
+    _decide("ack", proposal_id, reason, as_, db, sign_with)
 
 
 @proposals_app.command("reject")
-def proposals_reject(proposal_id: str, reason: Reason, as_: As = None, db: Db = None) -> None:
+def proposals_reject(
+    proposal_id: str, reason: Reason, as_: As = None, sign_with: SignWith = None, db: Db = None
+) -> None:
     """Reject a proposal (also: object to a LOW risk proposal in its window)."""
-    _decide("reject", proposal_id, reason, as_, db)
+    _decide("reject", proposal_id, reason, as_, db, sign_with)
 
 
 @proposals_app.command("apply")
@@ -478,6 +533,82 @@ def authority_diff(space: str, unit: str, rev_a: int, rev_b: int, db: Db = None)
     except CublabError as exc:
         _fail(str(exc))
     echo(data(unified_diff(a, b, f"{space}/{unit}@{rev_a}", f"{space}/{unit}@{rev_b}") or "(no difference)"))
+
+
+@experiments_app.command("transfer")
+def experiments_transfer(
+    experiment_id: str,
+    to: Annotated[str, typer.Option("--to", help="The new owner: any identity of the agent, agent:<type>-<session>")],
+    reason: Reason,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Hand an experiment to another agent; its sandbox and the sandbox's other experiments move with it (audited)."""
+    from cublab.domain.identity import parse_identity
+
+    who = _human(as_)
+    try:
+        moved = _runtime(db).ownership.transfer(experiment_id, parse_identity(to, "--to"), who, reason)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(
+        f"sandbox {moved.sandbox_id} and experiment(s) {', '.join(moved.experiment_ids)} now belong to {moved.owner} "
+        f"(were {moved.previous_owner})"
+    )
+
+
+@reviewers_app.command("add")
+def reviewers_add(
+    reviewer: Annotated[str, typer.Argument(help="The reviewer, human:<name>")],
+    public_key: Annotated[str, typer.Argument(help="Their public key file, e.g. ~/.ssh/id_ed25519.pub")],
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Allow REVIEWER to sign decisions with the key in PUBLIC_KEY (one key belongs to one person)."""
+    from pathlib import Path
+
+    from cublab.domain.identity import parse_identity
+
+    who = _human(as_)
+    path = Path(public_key).expanduser()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        _fail(f"{public_key}: {exc.strerror or exc}")
+    runtime = _runtime(db)
+    try:
+        added = runtime.reviewers.add(parse_identity(reviewer, "reviewer"), text, who)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(f"{added.identity} may sign with {added.key_type} {added.fingerprint} ({runtime.reviewers.path})")
+
+
+@reviewers_app.command("list")
+def reviewers_list(db: Db = None) -> None:
+    """The reviewers and the keys they sign with."""
+    reviewers = _runtime(db).reviewers
+    rows = reviewers.registered()
+    for r in rows:
+        _echo(f"{r.identity}  {r.key_type}  {r.fingerprint}  {r.comment}")
+    _echo(f"{len(rows)} key(s) in {reviewers.path}")
+
+
+@reviewers_app.command("remove")
+def reviewers_remove(
+    reviewer: Annotated[str, typer.Argument(help="The reviewer, human:<name>")],
+    fingerprint: Annotated[str | None, typer.Option(help="Only this key (SHA256:...); default: all their keys")] = None,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Stop REVIEWER's keys (or one of them) from signing decisions."""
+    from cublab.domain.identity import parse_identity
+
+    who = _human(as_)
+    try:
+        removed = _runtime(db).reviewers.remove(parse_identity(reviewer, "reviewer"), who, fingerprint)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(f"removed {', '.join(removed)}")
 
 
 def _remote_runtime(db: str | None, authority: str | None) -> Runtime:

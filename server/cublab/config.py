@@ -28,6 +28,16 @@ def default_db_path() -> Path:
     return Path(user_data_dir("cublab", appauthor=False)) / "cublab.db"
 
 
+def allowed_signers_path() -> Path:
+    """The reviewers' SSH keys (`cublab reviewers`): CUBLAB_ALLOWED_SIGNERS, else a file in the user config directory."""
+    named = os.environ.get("CUBLAB_ALLOWED_SIGNERS")
+    if named:
+        return Path(named).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("cublab", appauthor=False)) / "allowed_signers"
+
+
 @dataclass(frozen=True)
 class Settings:
     db: str
@@ -40,6 +50,7 @@ class Settings:
     confighub_in_place_confirmed: bool = False
     confighub_timeout: float = 10.0
     outbox_interval: float = 60.0  # seconds between the server's outbox flushes
+    allowed_signers: str | None = None  # the reviewers' SSH keys; None: allowed_signers_path() when needed
 
     @classmethod
     def resolve(
@@ -69,6 +80,7 @@ class Settings:
             or env.get("CUBLAB_CONFIGHUB_IN_PLACE_CONFIRMED", "") in ("1", "true", "yes"),
             confighub_timeout=float(env.get("CUBLAB_CONFIGHUB_TIMEOUT") or 10.0),
             outbox_interval=float(env.get("CUBLAB_OUTBOX_INTERVAL") or 60.0),
+            allowed_signers=str(allowed_signers_path()),
         )
         settings.check_authority()
         return settings

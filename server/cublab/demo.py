@@ -216,24 +216,54 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
     decide = {"approval": "approve", "acknowledgment": "ack", "objection_window": "ack"}[
         proposal["requirement"]["kind"]
     ]
+    you = _reviewer_identity()
+    signed = proposal["requirement"].get("signed", False)
+    sign = " --sign-with ~/.ssh/id_ed25519" if signed else ""
     emit(line(("Agents propose; humans decide.", "bold"), " To review, decide and apply it:"))
-    commands = [
-        f"cublab proposals show {proposal['id']}{flag}",
-        f'cublab proposals {decide} {proposal["id"]} --reason "looks right"{flag}',
-    ]
+    if signed:
+        emit(
+            line(
+                f"   decisions on {TARGET_SPACE} (tier production) are signed with your SSH key: register its public "
+                "half once (no key yet? `ssh-keygen -t ed25519`)"
+            )
+        )
+    commands = [f"cublab proposals show {proposal['id']}{flag}"]
+    if signed:
+        commands.append(f"cublab reviewers add {you} ~/.ssh/id_ed25519.pub --as {you}{flag}")
+    commands.append(f'cublab proposals {decide} {proposal["id"]} --reason "looks right" --as {you}{sign}{flag}')
     if proposal["requirement"]["approvals_needed"] > 1:
+        other_sign = " --sign-with <their-key>" if signed else ""
+        if signed:
+            commands.append(
+                f"cublab reviewers add human:<another-name> <their-key>.pub --as human:<another-name>{flag}"
+            )
         commands.append(
-            f'cublab proposals approve {proposal["id"]} --reason "second approver" --as human:<another-name>{flag}'
+            f'cublab proposals approve {proposal["id"]} --reason "second approver" --as human:<another-name>{other_sign}{flag}'
         )
     commands += [
-        f"cublab proposals apply {proposal['id']}{flag}",
+        f"cublab proposals apply {proposal['id']} --as {you}{flag}",
         f"cublab authority show {TARGET_SPACE} {TARGET_UNIT}{flag}",
     ]
     for command in commands:
         emit(line(f"  {command}"), soft_wrap=True)
+    if proposal["requirement"]["approvals_needed"] > 1:
+        emit(line("   (the second approver runs their commands from their own OS account, with their own key)"))
     emit("")
     emit(line("database: ", (db, "cyan")))
     emit(line(f"check the audit log:  cublab audit verify{flag}"), soft_wrap=True)
+
+
+def _reviewer_identity() -> str:
+    """`human:<your OS user>` as the CLI would default it, or a placeholder when that is not a valid name."""
+    import getpass
+
+    from cublab.domain.errors import CublabError
+    from cublab.domain.identity import human_identity
+
+    try:
+        return human_identity(f"human:{getpass.getuser()}").value
+    except (CublabError, OSError, KeyError):
+        return "human:<your-name>"
 
 
 def run_demo(db: str, emit: Callable[..., None]) -> None:

@@ -30,6 +30,7 @@ from cublab import __version__
 # cleanly. Pydantic reads this once, when it first formats an error, so it is set at import.
 os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
 from cublab.app.errors import invalid_input
+from cublab.app.guards import refuse_secret_identity
 from cublab.app.inputs import (
     BypassCheck,
     CaptureBreakGlass,
@@ -341,7 +342,10 @@ def _identity(runtime: Runtime, ctx: Context) -> Identity:
     except ValueError:
         request = None
     header = request.headers.get(AGENT_HEADER) if request is not None and hasattr(request, "headers") else None
-    return agent_identity(header, AGENT_HEADER) if header else runtime.agent
+    if not header:
+        return runtime.agent
+    refuse_secret_identity(header, AGENT_HEADER)
+    return agent_identity(header, AGENT_HEADER)
 
 
 class CublabServer(MCPServer):

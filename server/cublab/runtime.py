@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cublab.config import Settings
@@ -23,9 +24,11 @@ if TYPE_CHECKING:
     from cublab.app.context import AppContext
     from cublab.app.experiments import Experiments
     from cublab.app.outbox import Outbox
+    from cublab.app.ownership import Ownership
     from cublab.app.promotion import Promotion
     from cublab.app.proposals import Proposals
     from cublab.app.review import Review
+    from cublab.app.reviewers import Reviewers
     from cublab.app.sandboxes import Sandboxes
     from cublab.app.sync import ProposalSync
     from cublab.authority.base import RemoteAuthority
@@ -56,11 +59,16 @@ class Runtime:
         with self._lock:
             if self._ctx is None:
                 from cublab.app.context import AppContext
+                from cublab.app.guards import refuse_secret_identity
                 from cublab.store.db import Database
+
+                refuse_secret_identity(self.settings.agent, "agent")  # checked here, off the start-up path
 
                 db = Database(self.settings.db)
                 db.migrate()
                 self._ctx = AppContext(db=db, policy=self.policy, remote=self._remote_authority())
+                if self.settings.allowed_signers:
+                    self._ctx.allowed_signers = Path(self.settings.allowed_signers)
                 if self._clock is not None:
                     self._ctx.clock = self._clock
             return self._ctx
@@ -132,6 +140,18 @@ class Runtime:
         from cublab.app.review import Review
 
         return Review(self.ctx)
+
+    @cached_property
+    def ownership(self) -> Ownership:
+        from cublab.app.ownership import Ownership
+
+        return Ownership(self.ctx)
+
+    @cached_property
+    def reviewers(self) -> Reviewers:
+        from cublab.app.reviewers import Reviewers
+
+        return Reviewers(self.ctx)
 
     @cached_property
     def breakglass(self) -> BreakGlass:

@@ -158,7 +158,7 @@ async def test_capture_refusals_name_the_field_and_store_nothing(client, seeded)
     assert SECRET_VALUE not in dump
 
 
-async def test_review_persists_one_capture_and_reverts_the_other(client, seeded, clock) -> None:
+async def test_review_persists_one_capture_and_reverts_the_other(client, seeded, clock, panel) -> None:
     await declare(client)
     keep = (await capture(client, HANDLER, {**BASE, "lambdaMemory": 2048}))["proposal"]
     undo = (await capture(client, QUEUE_UNIT, {**QUEUE, "batchSize": 1}))["proposal"]
@@ -168,12 +168,13 @@ async def test_review_persists_one_capture_and_reverts_the_other(client, seeded,
     clock.advance(hours=3)
     needed = keep["requirement"]["approvals_needed"]
     kind = keep["requirement"]["kind"]
-    for who in (ALICE, BOB)[: max(1, needed)]:
-        (seeded.review.approve if kind == "approval" else seeded.review.acknowledge)(keep["id"], who, "the fix stays")
+    alice, bob = panel.add("alice"), panel.add("bob")
+    for who in (alice, bob)[: max(1, needed)]:
+        panel.decide("approve" if kind == "approval" else "acknowledge", keep["id"], who, "the fix stays")
     outcome = seeded.review.apply(keep["id"], CAROL, "post-incident review: persist")
     assert outcome.applied, outcome.message
     assert head(seeded).data == {**BASE, "lambdaMemory": 2048} and head(seeded).head_revision_num == 2
-    seeded.review.reject(undo["id"], ALICE, "revert: batch size 1 was a diagnostic, not a fix")
+    panel.reject(undo["id"], alice, "revert: batch size 1 was a diagnostic, not a fix")
     assert head(seeded, unit="queue").data == QUEUE and head(seeded, unit="queue").head_revision_num == 1
 
     everything = await call(client, "obligation_list", status="all")
@@ -235,7 +236,7 @@ async def test_overdue_review_after_24_hours(client, seeded, clock) -> None:
     assert listed["warnings"] and listed["warnings"][0].startswith("OVERDUE review for incident INC-2041")
 
 
-async def test_break_glass_round_trip_on_every_database(any_client, any_runtime, clock) -> None:
+async def test_break_glass_round_trip_on_every_database(any_client, any_runtime, any_panel, clock) -> None:
     """Declare, capture (as YAML text), persist: the same on SQLite and PostgreSQL."""
     any_runtime.review.import_unit("mw-prod", "handler", BASE, ALICE, tier="production")
     await declare(any_client, units=(HANDLER,))
@@ -245,10 +246,8 @@ async def test_break_glass_round_trip_on_every_database(any_client, any_runtime,
     proposal = result["proposal"]
     assert result["drift"] is True and proposal["patch"] == [{"op": "replace", "path": "/lambdaMemory", "value": 1536}]
     kind = proposal["requirement"]["kind"]
-    for who in (ALICE, BOB)[: max(1, proposal["requirement"]["approvals_needed"])]:
-        (any_runtime.review.approve if kind == "approval" else any_runtime.review.acknowledge)(
-            proposal["id"], who, "keep"
-        )
+    for who in (any_panel.add("alice"), any_panel.add("bob"))[: max(1, proposal["requirement"]["approvals_needed"])]:
+        any_panel.decide("approve" if kind == "approval" else "acknowledge", proposal["id"], who, "keep")
     assert any_runtime.review.apply(proposal["id"], CAROL).applied
     assert head(any_runtime).data == {**BASE, "lambdaMemory": 1536}
     listed = await call(any_client, "obligation_list", status="all")
@@ -274,7 +273,7 @@ async def test_declare_and_capture_refuse_secrets_and_unknown_spaces(client, see
     assert result["proposal"]["target"]["new_unit"] is True and head(seeded, unit="hotfix-cron") is None
 
 
-async def test_an_expired_capture_still_owes_its_review(client, seeded, clock) -> None:
+async def test_an_expired_capture_still_owes_its_review(client, seeded, clock, panel) -> None:
     """Expiry is not a decision: the review stays open until a human reverts (or persisted) the capture."""
     from cublab.domain.identity import SYSTEM
 
@@ -287,7 +286,7 @@ async def test_an_expired_capture_still_owes_its_review(client, seeded, clock) -
         o for o in (await call(client, "obligation_list", status="all"))["obligations"] if o["kind"] == "review"
     )
     assert review["status"] == "overdue", "an expired capture was never reviewed"
-    seeded.review.reject(proposal_id, ALICE, "revert: the live system goes back to revision 1")
+    panel.reject(proposal_id, panel.add("alice"), "revert: the live system goes back to revision 1")
     review = next(
         o for o in (await call(client, "obligation_list", status="all"))["obligations"] if o["kind"] == "review"
     )

@@ -47,7 +47,7 @@ def cli(runtime, hub, *args):
         "CUBLAB_AUTHORITY": "confighub",
         "CONFIGHUB_URL": hub.url,
         "CONFIGHUB_TOKEN": hub.token,
-        "CUBLAB_AGENT": "",
+        "CUBLAB_AGENT": None,  # unset: a set CUBLAB_AGENT, even empty, blocks decisions
     }
     result = CliRunner().invoke(cli_app, [*args, "--db", runtime.settings.db], env=environ)
     return result
@@ -87,7 +87,7 @@ async def test_promote_lands_a_change_set_and_a_shadow_unit_and_sync_follows_the
     refused = CliRunner().invoke(
         cli_app,
         ["proposals", "approve", proposal["id"], "--reason", "ok", "--as", "human:alice", "--db", runtime.settings.db],
-        env={"CUBLAB_AGENT": ""},
+        env={"CUBLAB_AGENT": None},
     )
     assert refused.exit_code == 2 and "decide in ConfigHub" in refused.output, (
         "cublab records no decision on a ConfigHub proposal"

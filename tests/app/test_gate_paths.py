@@ -91,7 +91,13 @@ async def test_an_identity_that_is_a_secret_is_refused(sqlite_url, clock) -> Non
     try:
         async with Client(build_server(rt)) as client:
             refused = await client.call_tool("sandbox_spawn", {"name": "s", "purpose": "p"})
-            assert refused.is_error and "identity" in refused.content[0].text and AWS not in refused.content[0].text
-            assert (await client.call_tool("sandbox_list", {})).structured_content["sandboxes"] == []
+            assert refused.is_error and "identity" in refused.content[0].text
+            assert AWS not in refused.content[0].text and AWS.lower() not in refused.content[0].text
     finally:
         rt.close()
+    reader = make_runtime(sqlite_url, clock)
+    try:
+        async with Client(build_server(reader)) as client:
+            assert (await client.call_tool("sandbox_list", {})).structured_content["sandboxes"] == []
+    finally:
+        reader.close()

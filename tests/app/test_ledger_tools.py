@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cublab.domain.canonical import content_hash
 from support.mcp import call
-from support.runtime import AGENT, make_runtime
+from support.runtime import AGENT, AGENT_PRINCIPAL, make_runtime
 
 pytestmark = pytest.mark.anyio
 
@@ -57,7 +57,7 @@ async def test_spawn_sets_seed_labels_and_expiry_from_the_clock(any_client, cloc
     assert sandbox["labels"] == {**SEED_LABELS, "ttl": "2h", "team": "perf"}
     assert sandbox["status"] == "active"
     assert sandbox["ttl"] == "2h"
-    assert sandbox["owner"] == sandbox["created_by"] == AGENT
+    assert sandbox["created_by"] == AGENT and sandbox["owner"] == AGENT_PRINCIPAL
     assert sandbox["bypass_criterion"] == {"number": 7, "name": "Agent-Local Experimentation"}
     assert when(sandbox["created_at"]) == clock.now
     assert when(sandbox["expires_at"]) == clock.now + timedelta(hours=2)
@@ -187,6 +187,7 @@ async def test_experiment_create_and_get(any_client, clock) -> None:
             "target_space",
             "target_unit",
             "created_by",
+            "owner",
         )
     } == {
         "sandbox_id": sandbox["id"],
@@ -197,6 +198,7 @@ async def test_experiment_create_and_get(any_client, clock) -> None:
         "target_space": "messagewall-prod",
         "target_unit": "app",
         "created_by": AGENT,
+        "owner": AGENT_PRINCIPAL,
     }
     assert when(made["created_at"]) == clock.now
     log = await call(any_client, "experiment_get", experiment_id=made["id"])

@@ -47,6 +47,7 @@ from cublab.domain.secrets import find_secrets, find_secrets_in_text
 from cublab.mcp_server import build_server
 from cublab.runtime import Runtime
 from cublab.store.db import database_url
+from support.reviewers import Panel
 
 pytestmark = pytest.mark.anyio
 
@@ -409,9 +410,10 @@ async def _humans(runtime: Runtime, url: str, run: Run, w: dict[str, Any], clien
         client, "variant_promote", variant_id=w["variants"][6], rationale="r", confidence=0.5, justification="j"
     )
     applied = await _ok(client, "variant_promote", variant_id=w["variants"][7], rationale="r", confidence=0.9)
-    for who in ("human:alice", "human:bob"):
+    panel = Panel(runtime, Path(tempfile.mkdtemp(prefix="at-rest-keys-")))  # production: signed decisions
+    for name in ("alice", "bob"):
         if runtime.proposals.document(applied["id"]).proposal.state == "pending":
-            runtime.review.approve(applied["id"], human_identity(who), "fine")
+            panel.approve(applied["id"], panel.add(name), "fine")
     assert runtime.proposals.document(applied["id"]).proposal.state == "approved"
 
     runner = CliRunner()

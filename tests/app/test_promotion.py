@@ -239,22 +239,25 @@ async def test_proposer_never_counts(client, seeded) -> None:
         seeded.review.approve(proposal["id"], ALICE, "mine")
 
 
-async def test_production_high_needs_two_distinct_approvers(client, seeded) -> None:
+async def test_production_high_needs_two_distinct_approvers(client, seeded, panel) -> None:
     _, (_, fast) = await experiment(
         client, space="mw-prod", changes=({"lambdaMemory": 1024}, {"awsAccountId": "222222222222"})
     )
     proposal = await promote(client, fast["id"])
     assert proposal["risk"]["level"] == "HIGH"
     assert proposal["requirement"]["kind"] == "approval" and proposal["requirement"]["approvals_needed"] == 2
+    assert proposal["requirement"]["signed"], "production decisions are signed (promotion.signed_decision_tiers)"
+    alice, bob = panel.add("alice"), panel.add("bob")
     with pytest.raises(Conflict, match="explicit approval"):
-        seeded.review.acknowledge(proposal["id"], ALICE, "ack is not enough")
-    view = seeded.review.approve(proposal["id"], ALICE, "ok")
+        panel.acknowledge(proposal["id"], alice, "ack is not enough")
+    view = panel.approve(proposal["id"], alice, "ok")
     assert view.state == "pending" and not view.requirement_met
-    with pytest.raises(Conflict, match="already approved"):
-        seeded.review.approve(proposal["id"], ALICE, "again")
+    assert view.decisions[0].key_fingerprint and view.decisions[0].key_fingerprint.startswith("SHA256:")
+    with pytest.raises(Conflict, match="already decided"):
+        panel.approve(proposal["id"], alice, "again", account="alice-laptop")
     with pytest.raises(Conflict, match="cannot be applied yet"):
         seeded.review.apply(proposal["id"], BOB)
-    view = seeded.review.approve(proposal["id"], BOB, "ok too")
+    view = panel.approve(proposal["id"], bob, "ok too")
     assert view.state == "approved" and view.requirement_met
     outcome = seeded.review.apply(proposal["id"], BOB)
     assert outcome.applied and head(seeded, "mw-prod").data["awsAccountId"] == "222222222222"
@@ -333,7 +336,7 @@ async def test_proposal_resource_serves_the_diff(client, seeded) -> None:
     assert "-lambdaMemory: 512" in document["diff"] and "+lambdaMemory: 2048" in document["diff"]
 
 
-async def test_promotion_and_decisions_on_every_database(any_client, any_runtime, clock) -> None:
+async def test_promotion_and_decisions_on_every_database(any_client, any_runtime, any_panel, clock) -> None:
     """The governed path end to end on SQLite and PostgreSQL: promote, two approvals, apply, a stale rival."""
     any_runtime.review.import_unit("mw-prod", "handler", BASE, ALICE, tier="production")
     _, (_, first) = await experiment(
@@ -344,8 +347,8 @@ async def test_promotion_and_decisions_on_every_database(any_client, any_runtime
     )
     proposal, other = await promote(any_client, first["id"]), await promote(any_client, rival["id"])
     assert proposal["requirement"]["approvals_needed"] == 2
-    any_runtime.review.approve(proposal["id"], ALICE, "ok")
-    any_runtime.review.approve(proposal["id"], BOB, "ok")
+    any_panel.approve(proposal["id"], any_panel.add("alice"), "ok")
+    any_panel.approve(proposal["id"], any_panel.add("bob"), "ok")
     outcome = any_runtime.review.apply(proposal["id"], ALICE)
     assert outcome.applied and outcome.staled == [other["id"]]
     assert head(any_runtime, "mw-prod").data["awsAccountId"] == "222222222222"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from cublab.app.inputs import SandboxRef
 from cublab.store import db as store_db
 from support.mcp import call
-from support.runtime import AGENT, make_runtime
+from support.runtime import AGENT, AGENT_PRINCIPAL, make_runtime
 
 pytestmark = pytest.mark.anyio
 
@@ -99,8 +99,8 @@ def test_foreign_keys_are_enforced(any_runtime) -> None:
         with any_runtime.ctx.db.write() as session:
             session.connection().execute(
                 sa.text(
-                    "INSERT INTO experiment (id, sandbox_id, name, hypothesis, objective_metric, direction, created_by, created_at) "
-                    "VALUES ('exp_x', 'sbx_missing', 'e', 'h', 'm', 'minimize', 'agent:x-1', '2026-01-01 00:00:00')"
+                    "INSERT INTO experiment (id, sandbox_id, name, hypothesis, objective_metric, direction, owner, created_by, created_at) "
+                    "VALUES ('exp_x', 'sbx_missing', 'e', 'h', 'm', 'minimize', 'agent:x', 'agent:x-1', '2026-01-01 00:00:00')"
                 )
             )
 
@@ -136,7 +136,8 @@ async def test_every_row_is_attributed(any_client, any_runtime) -> None:
         for table in ("sandbox", "experiment", "variant", "result_batch"):
             creators = conn.execute(sa.text(f"SELECT DISTINCT created_by FROM {table}")).scalars().all()
             assert creators == [AGENT], table
-        assert conn.execute(sa.text("SELECT owner FROM sandbox")).scalars().all() == [AGENT]
+        for table in ("sandbox", "experiment"):  # owned by the agent's principal
+            assert conn.execute(sa.text(f"SELECT owner FROM {table}")).scalars().all() == [AGENT_PRINCIPAL]
         # Measurements carry their identity through their batch.
         unattributed = conn.execute(
             sa.text(

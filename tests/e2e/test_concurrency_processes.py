@@ -25,7 +25,7 @@ WRITER = textwrap.dedent("""
     from cublab.runtime import Runtime
 
     db, experiment_id, who = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    rt = Runtime(Settings(db=db, agent=f"agent:proc-{{who}}", policy_path=None))
+    rt = Runtime(Settings(db=db, agent=f"agent:pytest-proc{{who}}", policy_path=None))  # the owner, another session
     for batch in range({batches}):
         points = [dict(variant=f"v{{k % 2}}", metric="m", value=float(who * 1000 + batch * 100 + k)) for k in range({points})]
         rt.experiments.log_results(LogResults(experiment_id=experiment_id, points=points), rt.agent)
@@ -54,6 +54,6 @@ async def test_four_processes_on_one_sqlite_file(sqlite_url, clock) -> None:
         check(rt, experiment_id, 4)
         with rt.ctx.db.engine.connect() as conn:
             actors = set(conn.execute(sa.text("SELECT DISTINCT created_by FROM result_batch")).scalars())
-        assert actors == {f"agent:proc-{who}" for who in range(4)}
+        assert actors == {f"agent:pytest-proc{who}" for who in range(4)}  # sessions of the owning agent
     finally:
         rt.close()

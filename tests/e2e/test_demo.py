@@ -1,5 +1,6 @@
 """`cublab demo` (the README's first command) runs the governed workflow end to end,
-and the commands it prints for the human really review, decide and apply the proposal."""
+and the commands it prints for the human really review, decide and apply the proposal: register
+a throwaway SSH key (`ssh-keygen -t ed25519 -N ""`) and sign the production decision with it."""
 
 import shlex
 import subprocess
@@ -8,10 +9,12 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from cublab.app import context
 from cublab.cli import app as cli_app
+from support.reviewers import make_key
 
 
-def test_demo_ends_with_a_pending_proposal_a_human_can_apply(tmp_path: Path) -> None:
+def test_demo_ends_with_a_pending_proposal_a_human_can_apply(tmp_path: Path, monkeypatch) -> None:
     db = tmp_path / "demo.db"
     env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "COLUMNS": "200"}
     done = subprocess.run(
@@ -30,12 +33,21 @@ def test_demo_ends_with_a_pending_proposal_a_human_can_apply(tmp_path: Path) -> 
         assert step in out, f"missing {step!r} in:\n{out}"
     commands = [line.strip() for line in out.splitlines() if line.startswith("  cublab ")]
     assert any(c.startswith("cublab proposals apply") for c in commands)
+    # The target is production: decisions there are signed with the reviewer's SSH key, registered first.
+    assert any(c.startswith("cublab reviewers add") for c in commands)
+    assert any("--sign-with ~/.ssh/id_ed25519" in c for c in commands)
+    ssh = tmp_path / ".ssh"
+    make_key(ssh, "id_ed25519")  # the reviewer's key where the printed commands look for it
     runner = CliRunner()
     for command in commands:
-        args = shlex.split(command)[1:]  # as a shell would
-        if "--as" in args and "<another-name>" in " ".join(args):
-            args[args.index("--as") + 1] = "human:second-reviewer"
-        result = runner.invoke(cli_app, args, env={"USER": "demo-reviewer", "CUBLAB_AGENT": ""})
+        args = shlex.split(command)[1:]  # as a shell would (the CLI expands ~ itself)
+        if "<another-name>" in command:  # a second approver: another person, key and OS account
+            second = make_key(ssh, "second")
+            args = [a.replace("<another-name>", "second-reviewer").replace("<their-key>", str(second)) for a in args]
+            monkeypatch.setattr(context, "_os_account", lambda: "second-reviewer(uid 2)@demo")
+        else:
+            monkeypatch.setattr(context, "_os_account", lambda: "demo-reviewer(uid 1)@demo")
+        result = runner.invoke(cli_app, args, env={"HOME": str(tmp_path), "CUBLAB_AGENT": None})
         assert result.exit_code == 0, f"{command}\n{result.output}"
     shown = runner.invoke(cli_app, ["authority", "show", "messagewall-prod", "event-handler", "--db", str(db)])
     assert "lambdaMemory: 2048" in shown.output and "head 2" in shown.output

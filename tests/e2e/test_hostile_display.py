@@ -28,6 +28,7 @@ from cublab.cli import app as cli_app
 from cublab.domain.identity import human_identity
 from cublab.mcp_server import build_server
 from support.mcp import call, finished_experiment
+from support.reviewers import Panel
 from support.runtime import make_runtime
 
 FAKE_STATUS = "\nstill required: nothing"
@@ -74,7 +75,8 @@ def _world(db: Path) -> dict[str, str]:
                 await call(client, "breakglass_declare", incident_id="INC-1", reason="r", units=[f"{SPACE}/{UNIT}"])
 
         anyio.run(agent)
-        rt.review.approve(ids["p1"], human_identity("human:carol"), "looks right")
+        panel = Panel(rt, db.parent / "keys")  # production: decisions are signed
+        panel.approve(ids["p1"], panel.add("carol"), "looks right")
     finally:
         rt.close()
     return ids
@@ -164,13 +166,13 @@ def _commands(db: Path, ids: dict[str, str]) -> list[tuple[list[str], int]]:
         (["outbox", "list", *d], 0),
         (["audit", "verify", *d], 1),  # the direct write to an event is tampering: named, exit 1
         (["proposals", "reject", ids["p2"], "--reason", "no", "--as", "human:dave", *d], 2),  # names the authority
-        (["proposals", "approve", ids["p1"], "--reason", "fine", "--as", "human:erin", *d], 0),
+        (["proposals", "approve", ids["p1"], "--reason", "fine", "--as", "human:erin", *d], 2),  # unsigned: refused
     ]
 
 
 def _run(db: Path, ids: dict[str, str], color: bool) -> dict[str, str]:
     runner = CliRunner()
-    env = {"CUBLAB_AGENT": "", "COLUMNS": "160", "FORCE_COLOR": "1" if color else None, "TERM": "xterm-256color"}
+    env = {"CUBLAB_AGENT": None, "COLUMNS": "160", "FORCE_COLOR": "1" if color else None, "TERM": "xterm-256color"}
     outputs = {}
     for args, code in _commands(db, ids):
         result = runner.invoke(cli_app, args, env=env)

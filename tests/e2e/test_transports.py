@@ -31,7 +31,7 @@ from mcp.client.streamable_http import streamable_http_client
 from cublab.app.inputs import ListSandboxes
 from cublab.mcp_server import build_server
 from support.mcp import call, call_error
-from support.runtime import AGENT, make_runtime
+from support.runtime import AGENT, AGENT_PRINCIPAL, make_runtime
 
 pytestmark = pytest.mark.anyio
 
@@ -157,7 +157,7 @@ def check_transcript(transcript: list[dict[str, Any]]) -> None:
     errors = {i for i, entry in enumerate(transcript) if "error" in entry}
     assert errors == {9, 10, 11, 12, 14}, [(tools[i], transcript[i]) for i in errors]
     spawned = transcript[0]["result"]
-    assert spawned["created_by"] == spawned["owner"] == AGENT
+    assert spawned["created_by"] == AGENT and spawned["owner"] == AGENT_PRINCIPAL
     assert spawned["labels"]["ephemeral"] == "true" and spawned["labels"]["team"] == "lab"
     assert tools[6] == "experiment_compare"
     compare = transcript[6]["result"]
@@ -292,7 +292,7 @@ async def test_http_agent_header_is_the_acting_identity(http_server: HttpServer,
         async with Client(streamable_http_client(http_server.url, http_client=http), mode=mode) as client:
             sandbox = await call(client, "sandbox_spawn", name="by header", purpose="identity from the header")
             again = await call(client, "sandbox_get", sandbox_id=sandbox["id"])
-    assert sandbox["created_by"] == sandbox["owner"] == again["owner"] == agent
+    assert sandbox["created_by"] == agent and sandbox["owner"] == again["owner"] == "agent:header"
 
 
 async def test_http_human_header_is_refused_and_writes_nothing(http_server: HttpServer) -> None:

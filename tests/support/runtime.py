@@ -10,6 +10,7 @@ from support.clock import Clock
 
 POSTGRES_ENV = "CUBLAB_TEST_POSTGRES_URL"
 AGENT = "agent:pytest-session1"
+AGENT_PRINCIPAL = "agent:pytest"  # who owns what AGENT creates: the identity without its session
 
 
 def make_runtime(db: str, clock: Clock | None = None, agent: str = AGENT) -> Runtime:

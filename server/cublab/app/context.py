@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
@@ -19,12 +20,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _os_account() -> str:
+    from cublab.app.signing import current_os_account
+
+    return current_os_account()
+
+
+def _allowed_signers() -> Path:
+    from cublab.config import allowed_signers_path
+
+    return allowed_signers_path()
+
+
 @dataclass
 class AppContext:
     db: Database
     policy: LoadedPolicy
     clock: Callable[[], datetime] = field(default=utcnow)
     remote: RemoteAuthority | None = None  # ConfigHub when configured; None means the embedded authority
+    # What backs a human decision (app/signing.py): the OS account running this process, and the
+    # allowed-signers file listing the reviewers' SSH keys.
+    os_account: Callable[[], str] = field(default=lambda: _os_account())
+    allowed_signers: Path = field(default_factory=lambda: _allowed_signers())
 
     def authority(self, session: Session) -> Authority:
         """The authority proposals go to.

@@ -38,6 +38,7 @@ from cublab.app.outputs import (
     VariantLogged,
     VariantStats,
 )
+from cublab.app.ownership import check_owner
 from cublab.app.sandboxes import Sandboxes
 from cublab.app.views import experiment_view, variant_view
 from cublab.domain import stats
@@ -51,6 +52,11 @@ from cublab.store.tables import Experiment, Measurement, ResultBatch, Sandbox, V
 
 _measurements = table_of(Measurement)
 _MEASUREMENT_COLUMNS = ("experiment_id", "batch_id", "variant_id", "metric", "value", "step", "repetition")
+
+
+def writable(experiment: Experiment, actor: Identity, doing: str) -> None:
+    """Only the experiment's owner writes to it (app/ownership.py)."""
+    check_owner(experiment.owner, actor, what="experiment", object_id=experiment.id, field="experiment_id", doing=doing)
 
 
 class Experiments:
@@ -68,7 +74,7 @@ class Experiments:
             explanation=cmd.explanation,
         )
         with self.ctx.db.write() as session:
-            self.sandboxes.live(session, cmd.sandbox_id, "new experiments")
+            sandbox = self.sandboxes.live(session, cmd.sandbox_id, "new experiments", actor, "add experiments to it")
             experiment = Experiment(
                 id=new_id("experiment"),
                 sandbox_id=cmd.sandbox_id,
@@ -78,6 +84,7 @@ class Experiments:
                 direction=cmd.direction,
                 target_space=cmd.target_space,
                 target_unit=cmd.target_unit,
+                owner=sandbox.owner,
                 created_by=str(actor),
                 created_at=self.ctx.clock(),
             )
@@ -129,6 +136,7 @@ class Experiments:
             try:
                 with self.ctx.db.write() as session:
                     experiment = find(session, Experiment, "experiment", cmd.experiment_id, "experiment_id")
+                    writable(experiment, actor, "log variants to it")
                     self.sandboxes.live(session, experiment.sandbox_id, "new variants")
                     same = session.exec(
                         select(Variant).where(
@@ -190,6 +198,7 @@ class Experiments:
         )
         with self.ctx.db.write() as session:
             experiment = find(session, Experiment, "experiment", cmd.experiment_id, "experiment_id")
+            writable(experiment, actor, "log results to it")
             self.sandboxes.live(session, experiment.sandbox_id, "new results")
             known = session.exec(select(Variant.id, Variant.name).where(Variant.experiment_id == experiment.id)).all()
             resolve = {vid: vid for vid, _ in known} | {name: vid for vid, name in known}

@@ -118,3 +118,14 @@ def parse_config(config: dict[str, Any] | str, field: str = "config") -> dict[st
             f"{where}: U+0000 (NUL) is refused: configuration keys and string values hold no NUL character"
         )
     return parsed
+
+
+def refuse_secret_identity(raw: str, field: str = "identity") -> None:
+    """An identity as typed (before folding, which would hide a token's shape) names a person or an
+    agent, never a credential: it is stored on every row and audit event it causes."""
+    flagged = find_secrets_in_text(raw)
+    if flagged:
+        raise InvalidInput(
+            f"{field}: the identity looks like a literal secret ({', '.join(f.kind for f in flagged)}); "
+            "name the agent or the person (agent:<type>-<session>, human:<name>), never a credential"
+        )

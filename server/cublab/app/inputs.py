@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from cublab.app.outputs import PublishedProposalState, PublishedSandboxStatus
-from cublab.domain.text import nul_in_document, refused_characters_rule, unsafe_character
+from cublab.domain.text import has_visible_text, nul_in_document, refused_characters_rule, unsafe_character
 
 MAX_POINTS_PER_CALL = 10_000
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -48,6 +48,20 @@ STORABLE = AfterValidator(_storable_document)
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), STORED]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000), STORED]
+
+
+def _visible(value: str) -> str:
+    if not has_visible_text(value):
+        raise ValueError(
+            "must contain visible text: blank, zero-width and control characters alone are not something a reviewer can read"
+        )
+    return value
+
+
+# What a reviewer must read (a rationale, a justification, a reason): at least one visible character.
+VisibleText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), STORED, AfterValidator(_visible)
+]
 Slug = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
@@ -204,14 +218,12 @@ class CompareExperiment(Input):
 
 class PromoteVariant(Input):
     variant_id: Id = Field(description="The variant to propose (var_…); normally the experiment's winner.")
-    rationale: Text = Field(
-        min_length=1, description="Why this change should be made, in a few sentences; reviewers read it."
-    )
+    rationale: VisibleText = Field(description="Why this change should be made, in a few sentences; reviewers read it.")
     confidence: float = Field(ge=0.0, le=1.0, description="How sure you are this change is right, 0 to 1.")
     model: Annotated[str, StringConstraints(max_length=200), STORED] | None = Field(
         default=None, description="The model you run on, e.g. 'claude-sonnet-4'; recorded as provenance."
     )
-    justification: Text | None = Field(
+    justification: VisibleText | None = Field(
         default=None,
         description="Required to promote a variant that is not the winner by experiment_compare: why anyway. Shown to reviewers.",
     )
@@ -293,7 +305,7 @@ IncidentId = Annotated[
 
 class DeclareBreakGlass(Input):
     incident_id: IncidentId = Field(description="The incident's id as responders name it, e.g. 'INC-2041'.")
-    reason: Text = Field(min_length=1, description="What broke and why the normal workflow was bypassed.")
+    reason: VisibleText = Field(description="What broke and why the normal workflow was bypassed.")
     units: list[UnitRef] = Field(
         min_length=1, max_length=50, description="Affected units as 'space/unit'; each owes a capture within 1 hour."
     )

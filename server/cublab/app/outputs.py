@@ -35,7 +35,10 @@ class SandboxView(BaseModel):
     id: str
     name: str
     purpose: str
-    owner: str
+    owner: str = Field(
+        description="The agent principal (its identity without the session) that may renew or destroy it and add "
+        "experiments; others may read it."
+    )
     status: PublishedSandboxStatus = Field(title="Status")
     ttl: str
     labels: dict[str, str]
@@ -54,6 +57,9 @@ class SandboxPage(BaseModel):
 class ExperimentView(BaseModel):
     id: str
     sandbox_id: str
+    owner: str = Field(
+        description="The agent principal that may write to it (log variants and results, promote); others may read it."
+    )
     name: str
     hypothesis: str
     objective_metric: str
@@ -180,6 +186,10 @@ class Requirement(BaseModel):
         default=None, description="MEDIUM: unacknowledged this long, it needs HIGH approval."
     )
     high_approvals: int | None = None
+    signed: bool = Field(
+        default=False,
+        description="Every human decision must be signed with the reviewer's registered SSH key (the policy marks this tier).",
+    )
     description: str
 
 
@@ -189,6 +199,9 @@ class DecisionView(BaseModel):
     decision: str
     reason: str
     at: datetime
+    key_fingerprint: str | None = Field(
+        default=None, description="The SSH key that signed this decision (SHA256:...), where one did."
+    )
 
 
 class AuthorityRef(BaseModel):
@@ -224,6 +237,11 @@ class ProposalView(BaseModel):
     decisions: list[DecisionView]
     requirement_met: bool
     still_required: str
+    not_counted: list[str] = Field(
+        default_factory=list,
+        description="Decisions that do not count toward the requirement, and why (the proposer under another name, "
+        "an OS account or SSH key already counted for someone else, a missing signature).",
+    )
     authority: AuthorityRef
     policy_digest: str
     created_at: datetime

@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from cublab.app.common import check_id, existing, find
 from cublab.app.context import AppContext
-from cublab.app.experiments import Experiments
+from cublab.app.experiments import Experiments, writable
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
 from cublab.app.inputs import CompareExperiment, PromoteVariant, ProposalRef
 from cublab.app.outbox import Outbox
@@ -62,6 +62,7 @@ class Promotion:
         with self.ctx.db.read() as session:
             variant = find(session, Variant, "variant", cmd.variant_id, "variant_id")
             experiment = existing(session, Experiment, variant.experiment_id)
+        writable(experiment, actor, "promote its variants (promotion destroys its sandbox)")
         space = cmd.target_space or experiment.target_space
         unit = cmd.target_unit or experiment.target_unit
         if not space or not unit:
@@ -119,6 +120,8 @@ class Promotion:
                     f"(revision {head.head_revision_num if head else None}); there is nothing to propose"
                 )
 
+            # again inside the write: a human may have handed the experiment over since it was read
+            writable(existing(session, Experiment, experiment.id), actor, "promote its variants")
             sandbox = existing(session, Sandbox, experiment.sandbox_id)
             if sandbox.status != "destroyed":
                 self.sandboxes.destroy_in(

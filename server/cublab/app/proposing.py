@@ -66,12 +66,13 @@ def assess(
     """Risk and the decision it requires, from the patch and the target space's tier.
 
     `space` is None when the authority could not be asked: then the tier is unknown and
-    production is assumed (an upper bound, recomputed at delivery).
+    production is assumed (an upper bound, recomputed at delivery), and so are signed decisions.
     """
     production = space is None or rules.is_production(space.labels)
     risk = classify(patch, production=production, new_unit=new_unit, policy=rules)
     decision = required_decision(risk.level, production=production, policy=rules)
-    return risk, requirement_record(decision, high_approvals=rules.high_approvals)
+    signed = space is None or rules.requires_signed_decisions(space.labels)
+    return risk, requirement_record(decision, high_approvals=rules.high_approvals, signed=signed)
 
 
 @dataclass(frozen=True)

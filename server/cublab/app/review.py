@@ -3,11 +3,20 @@
 Every method here requires a `human:` identity and refuses anything else, so
 no adapter can route an agent to a decision. The MCP server has no tool that
 reaches this module; the CLI is its only caller.
+
+One human, one vote: the deciding identity is folded (domain/identity.py), the
+proposer is refused under any alias, a reason must hold visible text, and each
+decision records what backs it: the OS account of the process making it and,
+where the proposal's requirement is signed (the policy's
+`promotion.signed_decision_tiers`), the reviewer's SSH key, verified against the
+allowed-signers file (app/signing.py). Quorum counts one vote per name, per OS
+account and per key (domain/proposals.py).
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,13 +27,16 @@ from cublab.app.context import AppContext
 from cublab.app.expiry import proposal_lapsed, proposal_state
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
 from cublab.app.outputs import ProposalView
-from cublab.app.views import proposal_view
+from cublab.app.signing import verify
+from cublab.app.views import decision_records, proposal_view
 from cublab.authority.embedded import EmbeddedAuthority
 from cublab.domain.canonical import content_hash
 from cublab.domain.errors import Conflict, Forbidden, InvalidInput
-from cublab.domain.identity import Identity
-from cublab.domain.proposals import OPEN_STATES, DecisionRecord, requirement_status
+from cublab.domain.identity import Identity, fold_identity, is_proposer
+from cublab.domain.proposals import OPEN_STATES, DecisionRecord, requirement_status, requires_signature
+from cublab.domain.signatures import decision_message
 from cublab.domain.states import ProposalState
+from cublab.domain.text import has_visible_text
 from cublab.store.tables import Proposal, ProposalDecision, Revision, Unit
 
 
@@ -41,6 +53,26 @@ def _require_human(who: Identity) -> None:
         raise Forbidden(f"as: decisions are made by humans; {who} is not a human identity (human:<name>)")
 
 
+def _require_visible(reason: str, doing: str) -> None:
+    if not has_visible_text(reason):
+        raise InvalidInput(
+            f"reason: {doing} needs a reason with visible text (blank, zero-width and control characters alone are "
+            "not a reason a reader can see)"
+        )
+
+
+CLI_VERB = {"approve": "approve", "acknowledge": "ack", "reject": "reject"}
+
+
+@dataclass(frozen=True)
+class Backing:
+    """What backs a decision besides the typed name."""
+
+    os_account: str
+    key_fingerprint: str | None = None
+    signature: str | None = None
+
+
 class Review:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -54,8 +86,11 @@ class Review:
         """Load a proposal that a human may still decide on; persist expiry when it has passed."""
         _require_human(who)
         proposal = find(session, Proposal, "proposal", proposal_id, "proposal_id")
-        if who.value == proposal.proposer:
-            raise Forbidden(f"as: {who} proposed {proposal_id}; the proposer never decides on its own proposal")
+        if is_proposer(who, proposal.proposer):
+            raise Forbidden(
+                f"as: {who} is the proposer of {proposal_id} ({proposal.proposer}) under another name; "
+                "the proposer never decides on its own proposal, whatever prefix or spelling it uses"
+            )
         if proposal.authority != "embedded":  # ConfigHub decides there; `cublab proposals sync` brings it back
             raise Conflict(
                 f"proposal_id: {proposal_id} lives in the {proposal.authority} authority; it cannot be {doing} here: "
@@ -72,10 +107,49 @@ class Review:
 
     def _decisions(self, session: Session, proposal: Proposal) -> list[DecisionRecord]:
         rows = session.exec(select(ProposalDecision).where(ProposalDecision.proposal_id == proposal.id)).all()
-        return [DecisionRecord(d.actor, d.decision, d.created_at) for d in rows]
+        return decision_records(rows)
+
+    def decision_message(self, proposal_id: str, decision: str, who: Identity, reason: str) -> bytes:
+        """The bytes `who` signs for `decision` (approve, acknowledge, reject) on the proposal (`--sign-with`)."""
+        _require_human(who)
+        with self.ctx.db.read() as session:
+            proposal = find(session, Proposal, "proposal", proposal_id, "proposal_id")
+            return self._message(proposal, decision, who, reason)
+
+    @staticmethod
+    def _message(proposal: Proposal, decision: str, who: Identity, reason: str) -> bytes:
+        return decision_message(
+            proposal_id=proposal.id,
+            decision=decision,
+            actor=who.value,
+            reason=reason,
+            patch_digest=content_hash(proposal.patch),
+        )
+
+    def _backing(self, proposal: Proposal, who: Identity, decision: str, reason: str, signature: str | None) -> Backing:
+        """The OS account making the decision, and the verified key where one signed (required in signed spaces)."""
+        account = self.ctx.os_account()
+        if not signature:
+            if requires_signature(proposal.requirement):
+                raise Forbidden(
+                    f"sign-with: decisions on {proposal.id} ({proposal.target_space}, a tier the policy marks for signed "
+                    f"decisions) must be signed with your SSH key. Run: cublab proposals {CLI_VERB[decision]} "
+                    f"{proposal.id} --reason {shlex.quote(reason)} --as {who} --sign-with ~/.ssh/id_ed25519 "
+                    f"(register the public key once: cublab reviewers add {who} ~/.ssh/id_ed25519.pub)"
+                )
+            return Backing(account)
+        signed = verify(self._message(proposal, decision, who, reason), signature, who.value, self.ctx.allowed_signers)
+        return Backing(account, signed.fingerprint, signature)
 
     def _record(
-        self, session: Session, proposal: Proposal, who: Identity, decision: str, reason: str, role: str
+        self,
+        session: Session,
+        proposal: Proposal,
+        who: Identity,
+        decision: str,
+        reason: str,
+        role: str,
+        backing: Backing,
     ) -> None:
         session.add(
             ProposalDecision(
@@ -84,6 +158,9 @@ class Review:
                 role=role,
                 decision=decision,
                 reason=reason,
+                os_account=backing.os_account,
+                key_fingerprint=backing.key_fingerprint,
+                signature=backing.signature,
                 created_at=self.ctx.clock(),
             )
         )
@@ -96,8 +173,37 @@ class Review:
             proposal.id,
             explanation=reason,
             related={"experiment_id": proposal.experiment_id},
-            details={"role": role, "risk": proposal.risk_class},
+            details={
+                "role": role,
+                "risk": proposal.risk_class,
+                "os_account": backing.os_account,
+                **({"key_fingerprint": backing.key_fingerprint} if backing.key_fingerprint else {}),
+            },
         )
+
+    def _refuse_a_second_vote(
+        self, session: Session, proposal: Proposal, who: Identity, backing: Backing, counted: tuple[str, ...]
+    ) -> None:
+        """One person, one vote: the same name, OS account or key may not decide again under another name."""
+        for d in self._decisions(session, proposal):
+            if d.decision not in counted:
+                continue
+            actor = fold_identity(d.actor)
+            if actor == who.value:
+                raise Conflict(
+                    f"as: {who} already decided on {proposal.id} ({d.decision}); another decision must come from a "
+                    "different person"
+                )
+            if d.os_account is not None and d.os_account == backing.os_account:
+                raise Conflict(
+                    f"as: OS account {backing.os_account!r} already decided on {proposal.id} as {actor}; one person "
+                    "decides once: a different person decides from their own account"
+                )
+            if backing.key_fingerprint and d.key_fingerprint == backing.key_fingerprint:
+                raise Conflict(
+                    f"sign-with: key {backing.key_fingerprint} already signed a decision on {proposal.id} as {actor}; "
+                    "a different person signs with their own key"
+                )
 
     def _settle(self, session: Session, proposal: Proposal) -> None:
         status = requirement_status(
@@ -112,21 +218,25 @@ class Review:
             session.add(proposal)
             session.flush()
 
-    def approve(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> ProposalView:
+    def approve(
+        self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer", *, signature: str | None = None
+    ) -> ProposalView:
+        _require_visible(reason, "an approval")
         refuse_secrets_in_text(reason=reason)
         with self.ctx.db.write() as session:
             proposal = self._open(session, proposal_id, who, "approved")
-            if any(d.actor == who.value and d.decision == "approve" for d in self._decisions(session, proposal)):
-                raise Conflict(
-                    f"as: {who} already approved {proposal_id}; another approval must come from a different person"
-                )
-            self._record(session, proposal, who, "approve", reason, role)
+            backing = self._backing(proposal, who, "approve", reason, signature)
+            self._refuse_a_second_vote(session, proposal, who, backing, ("approve",))
+            self._record(session, proposal, who, "approve", reason, role, backing)
             if proposal.revision_id:
                 self._authority(session).approve_revision(proposal.revision_id, who.value)
             self._settle(session, proposal)
             return proposal_view(session, proposal, self.ctx.clock())
 
-    def acknowledge(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> ProposalView:
+    def acknowledge(
+        self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer", *, signature: str | None = None
+    ) -> ProposalView:
+        _require_visible(reason, "an acknowledgment")
         refuse_secrets_in_text(reason=reason)
         with self.ctx.db.write() as session:
             proposal = self._open(session, proposal_id, who, "acknowledged")
@@ -135,17 +245,21 @@ class Review:
                     f"proposal_id: {proposal_id} is {proposal.risk_class} risk and needs explicit approval "
                     "(`cublab proposals approve`); an acknowledgment is not enough"
                 )
-            self._record(session, proposal, who, "acknowledge", reason, role)
+            backing = self._backing(proposal, who, "acknowledge", reason, signature)
+            self._refuse_a_second_vote(session, proposal, who, backing, ("approve", "acknowledge"))
+            self._record(session, proposal, who, "acknowledge", reason, role, backing)
             self._settle(session, proposal)
             return proposal_view(session, proposal, self.ctx.clock())
 
-    def reject(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> ProposalView:
-        if not reason.strip():
-            raise InvalidInput("reason: a rejection needs a reason the agent can learn from")
+    def reject(
+        self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer", *, signature: str | None = None
+    ) -> ProposalView:
+        _require_visible(reason, "a rejection (the agent learns from it)")
         refuse_secrets_in_text(reason=reason)
         with self.ctx.db.write() as session:
             proposal = self._open(session, proposal_id, who, "rejected", expired_capture_ok=True)
-            self._record(session, proposal, who, "reject", reason, role)
+            backing = self._backing(proposal, who, "reject", reason, signature)
+            self._record(session, proposal, who, "reject", reason, role, backing)
             proposal.state, proposal.state_reason, proposal.decided_at = (
                 ProposalState.REJECTED,
                 f"rejected by {who}: {reason}",
@@ -159,6 +273,8 @@ class Review:
 
     def apply(self, proposal_id: str, who: Identity, reason: str = "") -> ApplyOutcome:
         """Make the proposal current configuration, if its required decision is met and its base is still the head."""
+        if reason:
+            _require_visible(reason, "applying")
         refuse_secrets_in_text(reason=reason)
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
@@ -208,7 +324,9 @@ class Review:
                 by=str(who),
                 description=f"apply cublab proposal {proposal.id} ({proposal.risk_class}) approved: {', '.join(status.approvals or status.acknowledgments) or 'objection window passed'}",
             )
-            self._record(session, proposal, who, "apply", reason or "applied", "operator")
+            self._record(
+                session, proposal, who, "apply", reason or "applied", "operator", Backing(self.ctx.os_account())
+            )
             proposal.state, proposal.decided_at = ProposalState.APPLIED, now
             proposal.state_reason = f"applied as revision {revision.revision_num} by {who}"
             session.add(proposal)

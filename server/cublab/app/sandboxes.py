@@ -20,6 +20,7 @@ from cublab.app.expiry import sandbox_lapsed, sandbox_status, sandbox_status_is
 from cublab.app.guards import refuse_secrets_in_labels, refuse_secrets_in_text
 from cublab.app.inputs import DestroySandbox, ListSandboxes, RenewSandbox, SandboxRef, SpawnSandbox
 from cublab.app.outputs import Criterion, SandboxPage, SandboxView
+from cublab.app.ownership import check_owner
 from cublab.app.views import SandboxRow, sandbox_view
 from cublab.domain.bypass import sandbox_eligibility
 from cublab.domain.durations import format_duration, parse_duration
@@ -62,9 +63,14 @@ class Sandboxes:
             )
         return ttl
 
-    def live(self, session: Session, sandbox_id: str, doing: str) -> Sandbox:
-        """A sandbox that still accepts work; an expired or destroyed one refuses `doing`."""
+    def live(
+        self, session: Session, sandbox_id: str, doing: str, actor: Identity | None = None, writing: str = ""
+    ) -> Sandbox:
+        """A sandbox that still accepts work; an expired or destroyed one refuses `doing`, and one that `actor`
+        (when given) does not own refuses `writing` (e.g. "add experiments to it")."""
         sandbox = find(session, Sandbox, "sandbox", sandbox_id, "sandbox_id")
+        if actor is not None:
+            check_owner(sandbox.owner, actor, what="sandbox", object_id=sandbox.id, field="sandbox_id", doing=writing)
         status = sandbox_status(sandbox.status, sandbox.expires_at, self.ctx.clock())
         if status != "active":
             raise Conflict(
@@ -95,7 +101,7 @@ class Sandboxes:
             id=new_id("sandbox"),
             name=cmd.name,
             purpose=cmd.purpose,
-            owner=str(actor),
+            owner=actor.principal,
             ttl_seconds=int(ttl.total_seconds()),
             labels=labels,
             status=SandboxStatus.ACTIVE,
@@ -136,7 +142,7 @@ class Sandboxes:
     def renew(self, cmd: RenewSandbox, actor: Identity) -> SandboxView:
         refuse_secrets_in_text(explanation=cmd.explanation)
         with self.ctx.db.write() as session:
-            sandbox = self.live(session, cmd.sandbox_id, "renewal")
+            sandbox = self.live(session, cmd.sandbox_id, "renewal", actor, "renew it")
             ttl = self._ttl(cmd.ttl, default=timedelta(seconds=sandbox.ttl_seconds))
             sandbox.ttl_seconds = int(ttl.total_seconds())
             sandbox.expires_at = self.ctx.clock() + ttl
@@ -159,6 +165,9 @@ class Sandboxes:
         refuse_secrets_in_text(explanation=cmd.explanation)
         with self.ctx.db.write() as session:
             sandbox = find(session, Sandbox, "sandbox", cmd.sandbox_id, "sandbox_id")
+            check_owner(
+                sandbox.owner, actor, what="sandbox", object_id=sandbox.id, field="sandbox_id", doing="destroy it"
+            )
             if sandbox.status != "destroyed":
                 self.destroy_in(session, sandbox, actor, cmd.explanation)
         return self._view(sandbox)

@@ -8,6 +8,7 @@ adapter shows the same state for the same row.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -89,16 +90,17 @@ def variant_view(variant: Variant) -> VariantView:
     )
 
 
+def decision_records(rows: Sequence[ProposalDecision]) -> list[DecisionRecord]:
+    """Decision rows as the quorum rule reads them: who, what, when, and what backs it."""
+    return [DecisionRecord(d.actor, d.decision, d.created_at, d.os_account, d.key_fingerprint) for d in rows]
+
+
 def proposal_view(session: Session, p: Proposal, now: datetime, promoted_again: bool = False) -> ProposalView:
     decisions = session.exec(
         select(ProposalDecision).where(ProposalDecision.proposal_id == p.id).order_by(col(ProposalDecision.id))
     ).all()
     status = requirement_status(
-        p.requirement,
-        [DecisionRecord(d.actor, d.decision, d.created_at) for d in decisions],
-        proposer=p.proposer,
-        created_at=p.created_at,
-        now=now,
+        p.requirement, decision_records(decisions), proposer=p.proposer, created_at=p.created_at, now=now
     )
     return ProposalView(
         id=p.id,
@@ -117,11 +119,19 @@ def proposal_view(session: Session, p: Proposal, now: datetime, promoted_again: 
         risk=Risk(level=p.risk_class, rationale=p.risk_rationale),
         requirement=Requirement(**p.requirement),
         decisions=[
-            DecisionView(actor=d.actor, role=d.role, decision=d.decision, reason=d.reason, at=d.created_at)
+            DecisionView(
+                actor=d.actor,
+                role=d.role,
+                decision=d.decision,
+                reason=d.reason,
+                at=d.created_at,
+                key_fingerprint=d.key_fingerprint,
+            )
             for d in decisions
         ],
         requirement_met=status.met,
         still_required=status.still_required,
+        not_counted=status.not_counted,
         authority=AuthorityRef(
             name=p.authority,
             change_set_slug=f"break-glass-{p.incident_id}" if p.kind == "capture" else f"proposal-{p.id}",

@@ -65,6 +65,10 @@ class PromotionPolicy(Strict):
     production_high_approvals: int = Field(ge=1, le=10, description="distinct approvals for HIGH in production")
     tier_label: str = Field(min_length=1, description="space label holding the tier")
     production_tiers: list[str] = Field(min_length=1, description="tier values that count as production")
+    signed_decision_tiers: list[str] = Field(
+        default_factory=lambda: ["production"],
+        description="tier values whose proposals need every human decision signed with the reviewer's registered SSH key",
+    )
     default_field_risk: Level = Field(description="risk of a changed field that is not in the table")
     default_concern: str = Field(min_length=1, description="concern of a field that is not in the table")
     new_unit_risk: Level = Field(description="base risk of proposing a unit that does not exist yet")
@@ -92,6 +96,12 @@ class PromotionPolicy(Strict):
         if not labels:
             return False
         return labels.get(self.tier_label) in self.production_tiers
+
+    def requires_signed_decisions(self, labels: Mapping[str, str] | None) -> bool:
+        """Whether decisions on proposals into a space with these labels must be signed (`signed_decision_tiers`)."""
+        if not labels:
+            return False
+        return labels.get(self.tier_label) in self.signed_decision_tiers
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ class Experiment(SQLModel, table=True):
     direction: str = Field(sa_column=Column(String(8), nullable=False))
     target_space: str | None = Field(sa_column=Column(String(200), nullable=True))
     target_unit: str | None = Field(sa_column=Column(String(200), nullable=True))
+    owner: str = Field(sa_column=Column(String(200), nullable=False))  # the principal that may write to it
     created_by: str = Field(sa_column=Column(String(200), nullable=False))
     created_at: datetime = _time()
 
@@ -292,6 +293,9 @@ class ProposalDecision(SQLModel, table=True):
     role: str = Field(sa_column=Column(String(80), nullable=False))
     decision: str = Field(sa_column=Column(String(16), nullable=False))  # approve | acknowledge | reject | apply
     reason: str = Field(sa_column=Column(Text, nullable=False))
+    os_account: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    key_fingerprint: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    signature: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # armored SSHSIG
     created_at: datetime = _time()
 
 
