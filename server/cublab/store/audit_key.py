@@ -26,6 +26,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -51,10 +52,24 @@ def default_key_path() -> Path:
     return Path(user_config_dir("cublab", appauthor=False)) / "audit.key"
 
 
+def key_path() -> Path:
+    """The key file in use: $CUBLAB_AUDIT_KEY_FILE, else the default under the user's config directory."""
+    return Path(os.environ.get(KEY_FILE_ENV) or default_key_path()).expanduser()
+
+
 def default_witness_path(database_location: str) -> Path:
-    """One witness per database, kept beside the key rather than beside the database file."""
+    """One witness per database, kept beside the key file rather than beside the database file.
+
+    $CUBLAB_AUDIT_WITNESS names the file outright (for a database that moved, or a
+    witness on another disk); otherwise it is `witness/<digest of the location>.jsonl`
+    in the key file's directory, so each database has its own and a test that
+    points the key file elsewhere moves the witnesses with it.
+    """
+    override = os.environ.get(WITNESS_ENV)
+    if override:
+        return Path(override).expanduser()
     digest = hashlib.sha256(database_location.encode("utf-8")).hexdigest()[:16]
-    return default_key_path().parent / "witness" / f"{digest}.jsonl"
+    return key_path().parent / "witness" / f"{digest}.jsonl"
 
 
 @dataclass(frozen=True)
@@ -70,19 +85,21 @@ class AuditKey:
     def mac_ok(self, event_hash: str, mac: str | None) -> bool:
         return mac is not None and hmac.compare_digest(self.mac(event_hash), mac)
 
+    @cached_property
     def _signing_key(self) -> Ed25519PrivateKey:
+        """Derived once per key: every committed transaction signs a checkpoint."""
         seed = hmac.new(self.secret, _SIGNING_CONTEXT, hashlib.sha256).digest()
         return Ed25519PrivateKey.from_private_bytes(seed)
 
     def public_key(self) -> Ed25519PublicKey:
-        return self._signing_key().public_key()
+        return self._signing_key.public_key()
 
     def public_key_text(self) -> str:
         raw = self.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return "ed25519:" + base64.b64encode(raw).decode("ascii")
 
     def sign_checkpoint(self, seq: int, event_hash: str, at: str) -> dict[str, str | int]:
-        signature = self._signing_key().sign(_checkpoint_message(seq, event_hash, at))
+        signature = self._signing_key.sign(_checkpoint_message(seq, event_hash, at))
         return {"seq": seq, "hash": event_hash, "at": at, "sig": base64.b64encode(signature).decode("ascii")}
 
 
@@ -114,7 +131,7 @@ def load_key(path: Path | None = None, *, create: bool = True) -> AuditKey | Non
     env = os.environ.get(KEY_ENV)
     if env:
         return _parse_key(env, f"${KEY_ENV}")
-    path = path or Path(os.environ.get(KEY_FILE_ENV) or default_key_path())
+    path = path or key_path()
     if not path.exists():
         if not create:
             return None
