@@ -57,7 +57,7 @@ def key_path() -> Path:
     return Path(os.environ.get(KEY_FILE_ENV) or default_key_path()).expanduser()
 
 
-def default_witness_path(database_location: str) -> Path:
+def default_witness_path(database_location: str, key_file: Path | None = None) -> Path:
     """One witness per database, kept beside the key file rather than beside the database file.
 
     $CUBLAB_AUDIT_WITNESS names the file outright (for a database that moved, or a
@@ -69,7 +69,7 @@ def default_witness_path(database_location: str) -> Path:
     if override:
         return Path(override).expanduser()
     digest = hashlib.sha256(database_location.encode("utf-8")).hexdigest()[:16]
-    return key_path().parent / "witness" / f"{digest}.jsonl"
+    return (key_file or key_path()).parent / "witness" / f"{digest}.jsonl"
 
 
 @dataclass(frozen=True)
