@@ -30,17 +30,15 @@ class AppContext:
         """The authority proposals go to.
 
         The embedded one shares the caller's transaction. A remote one does not:
-        use cases reach it outside their write transactions and through the
-        outbox (app/outbox.py), so a proposal is stored before it is exported.
+        use cases read it before their write transactions and write to it through
+        the outbox (app/proposing.py, app/outbox.py), so a proposal is stored
+        before it is exported.
         """
         if self.remote is not None:
             return self.remote
         from cublab.authority.embedded import EmbeddedAuthority
 
         return EmbeddedAuthority(session, self.clock)
-
-    def is_remote(self, authority: Any) -> bool:
-        return getattr(authority, "remote", False)
 
     def record(
         self,
@@ -56,12 +54,22 @@ class AppContext:
     ) -> None:
         """The audit event of a mutation, in the mutation's own transaction.
 
-        Every use case records through here, so every event names its actor and the
-        explanation passes the secret gate before it can reach the log.
+        Every use case records through here, so every event names its actor, and the
+        explanation and the actor's identity (an `X-Cublab-Agent` header, `CUBLAB_AGENT`,
+        a human's `--as`) pass the secret gate before they can reach the log. A refusal
+        here rolls the mutation back with it.
         """
         from cublab.app.guards import refuse_secrets_in_text
+        from cublab.domain.errors import InvalidInput
+        from cublab.domain.secrets import find_secrets_in_text
         from cublab.store import audit
 
+        flagged = find_secrets_in_text(str(actor))
+        if flagged:
+            raise InvalidInput(
+                f"identity: the identity this call acts as looks like a literal secret ({', '.join(f.kind for f in flagged)}); "
+                "name the agent or the person (agent:<type>-<session>, human:<name>), never a credential"
+            )
         refuse_secrets_in_text(explanation=explanation)
         audit.append(
             session.connection(),

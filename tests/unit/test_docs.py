@@ -1,0 +1,35 @@
+"""The README stays true: every tool and every CLI command it should name, it names."""
+
+from pathlib import Path
+
+from typer.main import get_command
+
+from cublab.cli import app
+from cublab.mcp_server import TOOLS
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_readme_lists_every_tool_with_its_toolset() -> None:
+    for spec in TOOLS:
+        assert f"| `{spec.name}` | {spec.toolset} |" in README, (
+            f"README's tool table lacks {spec.name} ({spec.toolset})"
+        )
+
+
+def test_readme_names_every_cli_command() -> None:
+    group = get_command(app)
+    for name, command in group.commands.items():
+        assert f"cublab {name}" in README, f"README does not mention `cublab {name}`"
+        for sub in getattr(command, "commands", {}):
+            assert sub in README, f"README does not mention `cublab {name} {sub}`"
+
+
+def test_readme_has_exactly_two_setup_commands() -> None:
+    assert "pip install . && cublab demo" in README
+    assert 'pip install -e ".[test]" && pytest' in README
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
+    assert 'pip install -e ".[test]" && pytest' in ci
