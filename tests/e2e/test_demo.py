@@ -1,6 +1,7 @@
 """`cublab demo` (the README's first command) runs the governed workflow end to end,
 and the commands it prints for the human really review, decide and apply the proposal."""
 
+import os
 import shlex
 import subprocess
 import sys
@@ -9,11 +10,17 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cublab.cli import app as cli_app
+from support.runtime import AUDIT_KEY_FILE_ENV
 
 
 def test_demo_ends_with_a_pending_proposal_a_human_can_apply(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
-    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "COLUMNS": "200"}
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "HOME": str(tmp_path),
+        "COLUMNS": "200",
+        AUDIT_KEY_FILE_ENV: os.environ[AUDIT_KEY_FILE_ENV],  # the key the in-process reviewer below verifies with
+    }
     done = subprocess.run(
         [sys.executable, "-m", "cublab", "demo", "--db", str(db)], capture_output=True, text=True, timeout=120, env=env
     )
