@@ -194,6 +194,7 @@ class Promotion:
                     "target": f"{space}/{unit}",
                     "risk": risk.level,
                     "requirement": requirement["kind"],
+                    "approvals_needed": requirement["approvals_needed"],
                     "base_revision": proposal.base_revision_num,
                     "patch_ops": len(patch),
                     "justification": bool(cmd.justification),
