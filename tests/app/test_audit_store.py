@@ -322,3 +322,43 @@ def test_concurrent_writers_leave_one_valid_checkpoint_per_transaction(chain: Ch
     result = chain.verify()
     assert result.ok, [str(p) for p in result.problems]
     assert (result.events, result.checkpoints, result.witnessed) == (40, 40, 40)
+
+
+# ---- the quick check apply runs: the log's end against the newest checkpoint ---------------------
+
+
+def recent(chain: Chain) -> list[Kind]:
+    with chain.db.engine.connect() as conn:
+        return [p.kind for p in audit.check_recent(conn, chain.key, chain.witness)]
+
+
+def test_the_quick_check_passes_an_intact_log_and_names_each_attack(chain: Chain) -> None:
+    assert recent(chain) == []
+    eight(chain)
+    assert recent(chain) == []
+    rows = chain.rows()
+    chain.rewrite([dict(r) for r in rows[:6]])
+    assert recent(chain) == [Kind.TRUNCATED]
+    chain.rewrite([])
+    assert recent(chain) == [Kind.TRUNCATED]
+    edited = [dict(r) for r in rows]
+    edited[1]["explanation"] = "rewritten"
+    chain.rewrite(edited)
+    assert recent(chain) == [Kind.REWRITTEN]
+    chain.rewrite([dict(r) for r in rows] + [{**rows[-1], "mac": None}])
+    assert recent(chain) == [Kind.UNAUTHENTICATED]
+    chain.witness.path.unlink()
+    assert recent(chain) == [Kind.WITNESS_MISSING]
+
+
+def test_the_newest_checkpoint_is_the_highest_seq_near_the_end(chain: Chain) -> None:
+    for seq in (1, 2, 5, 3, 4):  # concurrent writers may append out of order
+        chain.witness.append(chain.key, seq, f"sha256:{seq}", "now")
+    with chain.witness.path.open("a") as out:
+        out.write('{"seq": 99, "hash": "sha256:99", "at": "now", "sig": "AAAA"}\n')  # forged: ignored
+    newest = chain.witness.newest(chain.key)
+    assert newest is not None and (newest.seq, newest.hash) == (5, "sha256:5")
+    for seq in range(6, 300):
+        chain.witness.append(chain.key, seq, f"sha256:{seq}", "now")
+    newest = chain.witness.newest(chain.key)
+    assert newest is not None and newest.seq == 299

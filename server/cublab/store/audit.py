@@ -380,6 +380,74 @@ def seal(conn: Connection, key: AuditKey, witness: Witness | None = None) -> Lin
     return link
 
 
+def check_recent(conn: Connection, key: AuditKey, witness: Witness) -> list[Problem]:
+    """A quick check of the log's end, for acting on the log's word (apply): no full walk.
+
+    The newest checkpoint in the witness's last lines must name an event the log
+    still has, with that hash and a MAC the key confirms; every event after it must
+    recompute to its hash, link to the one before and carry a valid MAC; the head
+    must name the last event. Because each hash covers the previous one, this
+    catches truncation, wiping, and any rewrite at or before the checkpoint (it
+    changes the checkpointed event's hash), and any forged event after it. A
+    missing witness while events exist is a problem too. `verify` walks everything.
+    """
+    head = conn.execute(select(_head.c.seq, _head.c.hash).where(_head.c.id == 1)).one_or_none()
+    if head is None:
+        return [Problem(0, "the chain head is missing", Kind.HEAD)]
+    newest = witness.newest(key)
+    if newest is None:
+        if head.seq == 0:
+            return []
+        return [
+            Problem(
+                0,
+                f"{witness.path} has no valid checkpoint but the log holds {head.seq} events",
+                Kind.WITNESS_MISSING,
+                where="witness",
+            )
+        ]
+    query = select(_events).where(_events.c.seq >= newest.seq).order_by(_events.c.seq)
+    rows = [dict(r) for r in conn.execute(query).mappings()]
+    if not rows or rows[0]["seq"] != newest.seq:
+        how = "the log is empty: it was wiped" if head.seq == 0 and not rows else "it is gone: the log was truncated"
+        return [
+            Problem(
+                newest.seq,
+                f"checkpoint ({newest.at}) recorded event {newest.seq}, but {how}",
+                Kind.TRUNCATED,
+                where="witness",
+            )
+        ]
+    if rows[0]["hash"] != newest.hash:
+        return [
+            Problem(
+                newest.seq,
+                f"checkpoint ({newest.at}) recorded event {newest.seq} with hash {newest.hash}, but the log's has "
+                f"{rows[0]['hash']}: the log was rewritten",
+                Kind.REWRITTEN,
+                where="witness",
+            )
+        ]
+    problems: list[Problem] = []
+    prev_seq, prev_hash = newest.seq - 1, rows[0]["prev_hash"]
+    for row in rows:
+        seq = row["seq"]
+        if seq != prev_seq + 1 or row["prev_hash"] != prev_hash:
+            problems.append(Problem(seq, "does not follow the event before it", Kind.RELINKED))
+        if event_hash(row) != row["hash"]:
+            problems.append(Problem(seq, "contents do not match its hash", Kind.EDITED))
+        if row["mac"] is None:
+            problems.append(Problem(seq, "not authenticated: no MAC", Kind.UNAUTHENTICATED))
+        elif not key.mac_ok(row["hash"], row["mac"]):
+            problems.append(Problem(seq, "MAC does not verify with the audit key", Kind.FORGED))
+        prev_seq, prev_hash = seq, row["hash"]
+    if (head.seq, head.hash) != (prev_seq, prev_hash):
+        problems.append(
+            Problem(head.seq, f"the chain head names event {head.seq} but the log ends at {prev_seq}", Kind.HEAD)
+        )
+    return problems
+
+
 def authenticated_events(
     conn: Connection, key: AuditKey, *, object_type: str, object_id: str, actions: Iterable[str]
 ) -> list[dict[str, Any]]:

@@ -185,13 +185,35 @@ class Witness:
         public = key.public_key()
         with self.path.open("r", encoding="utf-8", errors="replace") as lines:
             for number, text in enumerate(lines, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    row = json.loads(text)
-                    seq, event_hash, at, sig = int(row["seq"]), str(row["hash"]), str(row["at"]), str(row["sig"])
-                    public.verify(base64.b64decode(sig, validate=True), _checkpoint_message(seq, event_hash, at))
-                except (ValueError, KeyError, TypeError, InvalidSignature):
-                    yield Checkpoint(number, -1, "", "", valid=False)
-                    continue
-                yield Checkpoint(number, seq, event_hash, at, valid=True)
+                if text.strip():
+                    yield _judge(public, number, text)
+
+    def newest(self, key: AuditKey, lines: int = 64) -> Checkpoint | None:
+        """The valid checkpoint with the highest seq among the last `lines` lines, reading only the file's end.
+
+        Concurrent writers may append out of order, hence the highest seq rather
+        than the last line. For checks that run on every apply; `checkpoints`
+        reads the whole file. Line numbers here count from the end (-1 is the last).
+        """
+        if not self.path.exists():
+            return None
+        with self.path.open("rb") as raw:
+            size = raw.seek(0, os.SEEK_END)
+            raw.seek(max(0, size - lines * 320))
+            tail = raw.read().decode("utf-8", errors="replace").splitlines()
+        if size > lines * 320:
+            tail = tail[1:]  # the first may be a partial line
+        public = key.public_key()
+        judged = [_judge(public, -n, text) for n, text in enumerate(reversed(tail[-lines:]), start=1) if text.strip()]
+        valid = [c for c in judged if c.valid]
+        return max(valid, key=lambda c: c.seq) if valid else None
+
+
+def _judge(public: Ed25519PublicKey, number: int, text: str) -> Checkpoint:
+    try:
+        row = json.loads(text)
+        seq, event_hash, at, sig = int(row["seq"]), str(row["hash"]), str(row["at"]), str(row["sig"])
+        public.verify(base64.b64decode(sig, validate=True), _checkpoint_message(seq, event_hash, at))
+    except (ValueError, KeyError, TypeError, InvalidSignature):
+        return Checkpoint(number, -1, "", "", valid=False)
+    return Checkpoint(number, seq, event_hash, at, valid=True)
