@@ -249,8 +249,10 @@ class Review:
         or proposer; none of that carries a MAC the key confirms. Every approval and
         acknowledgment on the proposal must have its authenticated event (same
         actor, decision and proposal), and so must the proposal's creation, which
-        names its proposer, target, risk and requirement. Otherwise apply refuses
-        and names what is unbacked.
+        names its proposer, target, risk and requirement; and the log's end must
+        agree with the witness (audit.check_recent: truncation, wiping, rewriting,
+        forged events since the newest checkpoint). Otherwise apply refuses and
+        names what is unbacked.
         """
         refuse = f"proposal_id: {proposal.id} cannot be applied"
         hint = (
@@ -279,6 +281,11 @@ class Review:
         problem = self._origin_problem(conn, key, proposal, events)
         if problem:
             raise Conflict(f"{refuse}: {problem}; {hint}")
+        if self.ctx.witness is None:
+            raise Conflict(f"{refuse}: no audit witness is configured, so the log's end cannot be checked")
+        broken = audit.check_recent(conn, key, self.ctx.witness)
+        if broken:
+            raise Conflict(f"{refuse}: the audit log does not verify: {'; '.join(str(p) for p in broken[:3])}; {hint}")
 
     def _origin_problem(
         self, conn: Connection, key: AuditKey, proposal: Proposal, events: list[dict[str, Any]]
