@@ -167,9 +167,12 @@ class Witness:
 
     def append(self, key: AuditKey, seq: int, event_hash: str, at: str) -> None:
         """One write with O_APPEND: lines from concurrent writers never interleave."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         line = (json.dumps(key.sign_checkpoint(seq, event_hash, at), separators=(",", ":")) + "\n").encode("ascii")
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:  # opened per line, so a witness moved or deleted under a running server is noticed, not written blind
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, line)
         finally:
