@@ -9,7 +9,10 @@ don't rot); pass --strict to exit 1 on a missed target.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import os
+import shutil
 import statistics
 import sys
 import time
@@ -17,6 +20,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Benchmarks write throwaway databases: their audit key and witnesses go to a throwaway directory
+# too, not the user's config dir, unless the environment names a key (subprocesses inherit this).
+if not (os.environ.get("CUBLAB_AUDIT_KEY") or os.environ.get("CUBLAB_AUDIT_KEY_FILE")):
+    import tempfile
+
+    _audit_dir = tempfile.mkdtemp(prefix="cublab-bench-audit-")
+    atexit.register(shutil.rmtree, _audit_dir, ignore_errors=True)
+    os.environ["CUBLAB_AUDIT_KEY_FILE"] = os.path.join(_audit_dir, "audit.key")
 
 
 def parse_args(description: str) -> argparse.Namespace:

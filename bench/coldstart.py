@@ -57,7 +57,11 @@ async def time_to_tools_list(command: list[str]) -> tuple[float, int]:
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
 
-    params = StdioServerParameters(command=command[0], args=command[1:], env={"CUBLAB_LOG_LEVEL": "WARNING"})
+    params = StdioServerParameters(
+        command=command[0],
+        args=command[1:],
+        env={"CUBLAB_LOG_LEVEL": "WARNING", **{k: v for k, v in os.environ.items() if k.startswith("CUBLAB_AUDIT_")}},
+    )
     start = time.perf_counter()
     async with Client(params) as client:
         tools = await client.list_tools()

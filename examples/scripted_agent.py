@@ -11,6 +11,7 @@ every error comes back as a tool result whose text tells you what to fix.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -41,7 +42,11 @@ async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
 
 async def main(db: str, agent: str) -> None:
     # An MCP host would run `cublab serve` the same way (command "cublab", args ["serve"]).
-    server = StdioServerParameters(command=sys.executable, args=["-m", "cublab", "serve", "--db", db, "--agent", agent])
+    # The SDK passes the server only HOME, PATH and the like; pass the audit key's settings if you set any.
+    audit_env = {k: v for k, v in os.environ.items() if k.startswith("CUBLAB_AUDIT_")}
+    server = StdioServerParameters(
+        command=sys.executable, args=["-m", "cublab", "serve", "--db", db, "--agent", agent], env=audit_env
+    )
     async with Client(server) as client:
         sandbox = await call(
             client,

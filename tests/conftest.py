@@ -6,8 +6,10 @@ Modules with async tests set `pytestmark = pytest.mark.anyio` (asyncio backend).
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from typing import Any
 
 import pytest
@@ -16,6 +18,15 @@ import pytest
 # import; a test worker may print an error before importing it (a unit test) and would then show the
 # agent's messages with documentation links that the served ones lack. Set it as the server does.
 os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
+
+# The audit key and the witnesses of this run live in a temporary directory, never in the user's
+# config dir; child processes inherit it. Each xdist worker has its own key; a database's witness
+# is found beside the key (store/audit_key.py), one per database location.
+_AUDIT_DIR = tempfile.mkdtemp(prefix="cublab-test-audit-")
+atexit.register(shutil.rmtree, _AUDIT_DIR, ignore_errors=True)
+os.environ["CUBLAB_AUDIT_KEY_FILE"] = os.path.join(_AUDIT_DIR, "audit.key")
+os.environ.pop("CUBLAB_AUDIT_KEY", None)
+os.environ.pop("CUBLAB_AUDIT_WITNESS", None)
 
 # The helpers' asserts (support/) explain their failures as a test's own do; this must precede their import.
 pytest.register_assert_rewrite("support")

@@ -26,7 +26,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,  # a traceback never dumps the data a command held
 )
-audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The audit log: hash-chained, authenticated with a key kept outside the database.", no_args_is_help=True
+)
 sandboxes_app = typer.Typer(help="Sandboxes (test environments) recorded by agents.", no_args_is_help=True)
 proposals_app = typer.Typer(
     help="Proposals: review, approve, acknowledge, reject, apply (humans only).", no_args_is_help=True
@@ -170,17 +172,66 @@ def demo(db: Db = None) -> None:
 
 @audit_app.command("verify")
 def audit_verify(db: Db = None) -> None:
-    """Check the audit chain; name every event that was edited or deleted."""
+    """Check the audit log: every event's hash, link and MAC, and the witness's checkpoints; name every problem."""
     from cublab.console import echo
 
-    result = _runtime(db).audit.verify()
+    try:
+        result = _runtime(db).audit.verify()
+    except CublabError as exc:
+        _fail(str(exc))
+    witness = (
+        f"witness at event {result.witnessed} ({result.checkpoints} checkpoints)"
+        if result.witnessed is not None
+        else "no checkpoints"
+    )
+    where = f"key {result.key.key_source}; witness {result.key.witness}; public key {result.key.public_key}"
     if result.ok:
-        echo(f"audit log OK: {result.events} events, chain intact ({result.database})")
+        echo(
+            f"audit log OK: {result.events} events, chain intact, {result.authenticated} authenticated, "
+            f"{witness} ({result.database})"
+        )
+        echo(f"  {where}")
         return
     echo(f"audit log BROKEN: {len(result.problems)} problem(s) in {result.events} events", err=True, style="red")
     for problem in result.problems:
         echo(f"  {problem}", err=True)
+    echo(f"  {result.authenticated} of {result.events} events authenticated; {witness}", err=True)
+    echo(f"  {where}", err=True)
     raise typer.Exit(1)
+
+
+@audit_app.command("key")
+def audit_key(db: Db = None) -> None:
+    """Where the audit key and this database's witness are, and the witness's public key (never the key)."""
+    from cublab.console import echo
+
+    try:
+        info = _runtime(db).audit.key_info()
+    except CublabError as exc:
+        _fail(str(exc))
+    echo(f"key:        {info.key_source}")
+    echo(f"witness:    {info.witness}")
+    echo(f"public key: {info.public_key}")
+    echo(f"database:   {info.database}")
+    echo("Keep the key from agents and database writers: docs/threat-model.md. Record the public key elsewhere.")
+
+
+@audit_app.command("seal")
+def audit_seal(as_: As = None, db: Db = None) -> None:
+    """Authenticate a log written before the audit key existed, once its hashes and witness verify (audited)."""
+    from cublab.console import echo
+
+    who = _human(as_)
+    try:
+        result = _runtime(db).audit.seal(who)
+    except CublabError as exc:
+        _fail(str(exc))
+    if not result.sealed:
+        echo("nothing to seal: every event already carries a MAC")
+        return
+    echo(
+        f"sealed events 1-{result.through} as {who}; the seal is recorded in the log (public key {result.key.public_key})"
+    )
 
 
 @sandboxes_app.command("reap")

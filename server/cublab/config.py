@@ -11,6 +11,13 @@ confirmation that the target spaces carry an approval trigger
 (`--in-place-confirmed-approval-trigger` or
 `CUBLAB_CONFIGHUB_IN_PLACE_CONFIRMED=1`), because in-place writes an agent's
 revision onto the target's head and only such a trigger stops a plain apply.
+
+The audit key (docs/threat-model.md) comes from `CUBLAB_AUDIT_KEY` (32 bytes as
+hex or base64, e.g. injected by a secrets manager), else from the 0600 file
+`CUBLAB_AUDIT_KEY_FILE` (default: `audit.key` in the user's config directory,
+created on first use). The witness file of signed checkpoints defaults to
+`witness/<digest of the database location>.jsonl` beside the key file;
+`CUBLAB_AUDIT_WITNESS` names it outright.
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ class Settings:
     confighub_timeout: float = 10.0
     outbox_interval: float = 60.0  # seconds between the server's outbox flushes
     allowed_signers: str | None = None  # the reviewers' SSH keys; None: allowed_signers_path() when needed
+    audit_key_file: str | None = None  # None: $CUBLAB_AUDIT_KEY, else the default key file
+    audit_witness: str | None = None  # None: beside the key file, one per database
 
     @classmethod
     def resolve(
@@ -81,6 +90,8 @@ class Settings:
             confighub_timeout=float(env.get("CUBLAB_CONFIGHUB_TIMEOUT") or 10.0),
             outbox_interval=float(env.get("CUBLAB_OUTBOX_INTERVAL") or 60.0),
             allowed_signers=str(allowed_signers_path()),
+            audit_key_file=env.get("CUBLAB_AUDIT_KEY_FILE") or None,
+            audit_witness=env.get("CUBLAB_AUDIT_WITNESS") or None,
         )
         settings.check_authority()
         return settings

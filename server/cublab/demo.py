@@ -11,6 +11,7 @@ are styled explicitly, never with markup strings holding the server's text.
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import sys
@@ -93,7 +94,12 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
     )
 
     agent = f"agent:cublab-demo-{secrets.token_hex(3)}"
-    params = StdioServerParameters(command=sys.executable, args=["-m", "cublab", "serve", "--db", db, "--agent", agent])
+    # The MCP SDK hands a stdio server only HOME, PATH and the like: the audit key's settings must go with it,
+    # or the server would sign with another key than the one the human's commands verify with.
+    audit_env = {k: v for k, v in os.environ.items() if k.startswith("CUBLAB_AUDIT_")}
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "cublab", "serve", "--db", db, "--agent", agent], env=audit_env
+    )
     emit(line(("cublab demo", "bold"), ": an agent (", (agent, "cyan"), ") drives `cublab serve` over stdio"))
     emit("")
     async with Client(params) as client:

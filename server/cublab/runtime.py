@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from cublab.app.sync import ProposalSync
     from cublab.authority.base import RemoteAuthority
     from cublab.policies import LoadedPolicy
+    from cublab.store.audit_key import AuditKey, Witness
 
 
 class Runtime:
@@ -66,12 +67,31 @@ class Runtime:
 
                 db = Database(self.settings.db)
                 db.migrate()
-                self._ctx = AppContext(db=db, policy=self.policy, remote=self._remote_authority())
+                key, witness = self._audit_key(db.location)
+                self._ctx = AppContext(
+                    db=db, policy=self.policy, remote=self._remote_authority(), audit_key=key, witness=witness
+                )
                 if self.settings.allowed_signers:
                     self._ctx.allowed_signers = Path(self.settings.allowed_signers)
                 if self._clock is not None:
                     self._ctx.clock = self._clock
             return self._ctx
+
+    def _audit_key(self, location: str) -> tuple[AuditKey, Witness]:
+        """The audit key (created, 0600, on first use) and this database's witness: docs/threat-model.md."""
+        from pathlib import Path
+
+        from cublab.store.audit_key import Witness, default_witness_path, load_key
+
+        key_file = Path(self.settings.audit_key_file).expanduser() if self.settings.audit_key_file else None
+        key = load_key(key_file)
+        assert key is not None  # load_key creates the key when it is absent
+        witness = (
+            Path(self.settings.audit_witness).expanduser()
+            if self.settings.audit_witness
+            else default_witness_path(location, key_file)
+        )
+        return key, Witness(witness)
 
     def _remote_authority(self) -> RemoteAuthority | None:
         """ConfigHub when the settings choose it (checked complete by Settings.check_authority)."""

@@ -2,6 +2,7 @@
 and the commands it prints for the human really review, decide and apply the proposal: register
 a throwaway SSH key (`ssh-keygen -t ed25519 -N ""`) and sign the production decision with it."""
 
+import os
 import shlex
 import subprocess
 import sys
@@ -12,11 +13,17 @@ from typer.testing import CliRunner
 from cublab.app import context
 from cublab.cli import app as cli_app
 from support.reviewers import make_key
+from support.runtime import AUDIT_KEY_FILE_ENV
 
 
 def test_demo_ends_with_a_pending_proposal_a_human_can_apply(tmp_path: Path, monkeypatch) -> None:
     db = tmp_path / "demo.db"
-    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "COLUMNS": "200"}
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "HOME": str(tmp_path),
+        "COLUMNS": "200",
+        AUDIT_KEY_FILE_ENV: os.environ[AUDIT_KEY_FILE_ENV],  # the key the in-process reviewer below verifies with
+    }
     done = subprocess.run(
         [sys.executable, "-m", "cublab", "demo", "--db", str(db)], capture_output=True, text=True, timeout=120, env=env
     )

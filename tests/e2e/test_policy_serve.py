@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
 from support.policy_files import misspelt, without_criterion_8
-from support.runtime import AGENT
+from support.runtime import AGENT, environ_without_settings
 
 
 @pytest.mark.parametrize("make", [misspelt, without_criterion_8])
 def test_serve_refuses_a_bad_policy_at_start_up(tmp_path, make) -> None:
     path = make(tmp_path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUBLAB_")}
+    env = environ_without_settings()
     proc = subprocess.run(
         [sys.executable, "-m", "cublab", "serve", "--policy", path, "--db", str(tmp_path / "c.db"), "--agent", AGENT],
         stdin=subprocess.DEVNULL,

@@ -9,7 +9,6 @@ timestamps differ between runs; everything else, error messages included, must n
 from __future__ import annotations
 
 import json
-import os
 import re
 import select
 import socket
@@ -31,7 +30,7 @@ from mcp.client.streamable_http import streamable_http_client
 from cublab.app.inputs import ListSandboxes
 from cublab.mcp_server import build_server
 from support.mcp import call, call_error
-from support.runtime import AGENT, AGENT_PRINCIPAL, make_runtime
+from support.runtime import AGENT, AGENT_PRINCIPAL, environ_without_settings, make_runtime
 
 pytestmark = pytest.mark.anyio
 
@@ -46,8 +45,8 @@ def cublab_command() -> list[str]:
 
 
 def child_env() -> dict[str, str]:
-    """Our environment without CUBLAB_* settings, so only the flags we pass count."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("CUBLAB_")}
+    """Our environment without CUBLAB_* settings (but with the run's audit key), so only the flags we pass count."""
+    return environ_without_settings()
 
 
 # ---- the scripted session and its normalisation -------------------------------------------------
@@ -236,7 +235,9 @@ def stdio_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The installed `cublab serve` over stdio, spawned by the MCP client: its tools and the scripted session."""
     db = str(tmp_path_factory.mktemp("stdio") / "cublab.db")
     params = StdioServerParameters(
-        command=cublab_command()[0], args=[*cublab_command()[1:], "serve", "--db", db, "--agent", AGENT]
+        command=cublab_command()[0],
+        args=[*cublab_command()[1:], "serve", "--db", db, "--agent", AGENT],
+        env=child_env(),  # the SDK passes only HOME, PATH and the like; the run's audit key must reach the server
     )
 
     async def play() -> dict[str, Any]:

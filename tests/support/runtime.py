@@ -11,6 +11,18 @@ from support.clock import Clock
 POSTGRES_ENV = "CUBLAB_TEST_POSTGRES_URL"
 AGENT = "agent:pytest-session1"
 AGENT_PRINCIPAL = "agent:pytest"  # who owns what AGENT creates: the identity without its session
+AUDIT_KEY_FILE_ENV = "CUBLAB_AUDIT_KEY_FILE"  # conftest.py points it at a temporary key for the whole run
+
+
+def environ_without_settings() -> dict[str, str]:
+    """Our environment without CUBLAB_* settings, so only the flags a test passes count.
+
+    The run's audit key stays: a child process that made its own would write events
+    the test's runtime cannot authenticate, and would write into the user's config dir.
+    """
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("CUBLAB_") or k == AUDIT_KEY_FILE_ENV}
 
 
 def make_runtime(db: str, clock: Clock | None = None, agent: str = AGENT) -> Runtime:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -15,6 +14,8 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from support.runtime import environ_without_settings
+
 START_TIMEOUT = 30.0
 
 
@@ -25,8 +26,8 @@ def cublab_command() -> list[str]:
 
 
 def child_env() -> dict[str, str]:
-    """Our environment without CUBLAB_* settings, so only the flags we pass count."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("CUBLAB_")}
+    """Our environment without CUBLAB_* settings but the run's audit key (support/runtime.py)."""
+    return environ_without_settings()
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""What every use case needs: the database, the policy, the clock, and the authority."""
+"""What every use case needs: the database, the policy, the clock, the authority, and the audit key."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlmodel import Session
 from cublab.authority.base import Authority, RemoteAuthority
 from cublab.domain.identity import Identity
 from cublab.policies import LoadedPolicy
+from cublab.store.audit_key import AuditKey, Witness
 from cublab.store.db import Database
 
 
@@ -42,6 +43,10 @@ class AppContext:
     # allowed-signers file listing the reviewers' SSH keys.
     os_account: Callable[[], str] = field(default=lambda: _os_account())
     allowed_signers: Path = field(default_factory=lambda: _allowed_signers())
+    # The audit key (kept outside the database) and the witness its checkpoints go to: docs/threat-model.md.
+    # The runtime always loads one; without a key events carry no MAC and apply refuses every decision.
+    audit_key: AuditKey | None = None
+    witness: Witness | None = None
 
     def authority(self, session: Session) -> Authority:
         """The authority proposals go to.
@@ -74,7 +79,8 @@ class AppContext:
         Every use case records through here, so every event names its actor, and the
         explanation and the actor's identity (an `X-Cublab-Agent` header, `CUBLAB_AGENT`,
         a human's `--as`) pass the secret gate before they can reach the log. A refusal
-        here rolls the mutation back with it.
+        here rolls the mutation back with it. The event carries a MAC made with the audit
+        key, and once the transaction commits its newest event is checkpointed to the witness.
         """
         from cublab.app.guards import refuse_secrets_in_text
         from cublab.domain.errors import InvalidInput
@@ -88,8 +94,10 @@ class AppContext:
                 "name the agent or the person (agent:<type>-<session>, human:<name>), never a credential"
             )
         refuse_secrets_in_text(explanation=explanation)
-        audit.append(
-            session.connection(),
+        audit.record(
+            session,
+            key=self.audit_key,
+            witness=self.witness,
             at=self.clock(),
             actor=str(actor),
             action=action,

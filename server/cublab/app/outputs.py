@@ -145,11 +145,30 @@ class Comparison(BaseModel):
     variants: list[VariantStats]
 
 
+class AuditKeyInfo(BaseModel):
+    """Where the audit key and the witness are; never the key itself."""
+
+    key_source: str = Field(description="The key file, or $CUBLAB_AUDIT_KEY.")
+    witness: str = Field(description="The witness file of signed checkpoints for this database.")
+    public_key: str = Field(description="The witness's Ed25519 public key (ed25519:<base64>): record it elsewhere.")
+    database: str = Field(description="The database the witness belongs to (never a password).")
+
+
 class AuditCheck(BaseModel):
     ok: bool
     events: int
     problems: list[str]
     database: str = Field(description="Where the checked chain lives (never a password).")
+    authenticated: int = Field(description="Events whose MAC the audit key confirms.")
+    checkpoints: int = Field(description="Valid signed checkpoints in the witness.")
+    witnessed: int | None = Field(description="The newest event a valid checkpoint names.")
+    key: AuditKeyInfo
+
+
+class AuditSeal(BaseModel):
+    sealed: int = Field(description="Events from before the audit key that now carry a MAC.")
+    through: int | None = Field(description="The newest sealed event.")
+    key: AuditKeyInfo
 
 
 class PolicyDocument(BaseModel):

@@ -197,6 +197,7 @@ class Promotion:
                     "target": f"{space}/{unit}",
                     "risk": risk.level,
                     "requirement": requirement["kind"],
+                    "approvals_needed": requirement["approvals_needed"],
                     "base_revision": proposal.base_revision_num,
                     "patch_ops": len(patch),
                     "justification": bool(cmd.justification),

@@ -20,6 +20,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlmodel import Session, col, select
 
 from cublab.app.common import find
@@ -37,6 +38,8 @@ from cublab.domain.proposals import OPEN_STATES, DecisionRecord, requirement_sta
 from cublab.domain.signatures import decision_message
 from cublab.domain.states import ProposalState
 from cublab.domain.text import has_visible_text
+from cublab.store import audit
+from cublab.store.audit_key import AuditKey
 from cublab.store.tables import Proposal, ProposalDecision, Revision, Unit
 
 
@@ -294,6 +297,7 @@ class Review:
                 raise Conflict(
                     f"proposal_id: {proposal_id} ({proposal.risk_class} risk) cannot be applied yet; still required: {status.still_required}"
                 )
+            self._check_audited(session, proposal)
             authority = self._authority(session)
             head = authority.get_head(proposal.target_space, proposal.target_unit)
             moved = (
@@ -354,6 +358,87 @@ class Review:
                 f"applied {proposal_id}: {proposal.target_space}/{proposal.target_unit} is now at revision {revision.revision_num}",
                 staled,
             )
+
+    def _check_audited(self, session: Session, proposal: Proposal) -> None:
+        """Apply acts on the log's word only where the log is authenticated.
+
+        A database writer without the audit key can insert decision rows (and
+        correctly chained events for them) or edit the proposal's risk, requirement
+        or proposer; none of that carries a MAC the key confirms. Every approval and
+        acknowledgment on the proposal must have its authenticated event (same
+        actor, decision and proposal), and so must the proposal's creation, which
+        names its proposer, target, risk and requirement; and the log's end must
+        agree with the witness (audit.check_recent: truncation, wiping, rewriting,
+        forged events since the newest checkpoint). Otherwise apply refuses and
+        names what is unbacked.
+        """
+        refuse = f"proposal_id: {proposal.id} cannot be applied"
+        hint = (
+            "the database was written without the audit key; run `cublab audit verify` (a log from before the key "
+            "is authenticated once with `cublab audit seal`)"
+        )
+        key = self.ctx.audit_key
+        if key is None:
+            raise Conflict(f"{refuse}: no audit key is loaded, so its approvals cannot be verified")
+        decisions = [d for d in self._decisions(session, proposal) if d.decision in ("approve", "acknowledge")]
+        conn = session.connection()
+        events = audit.authenticated_events(
+            conn,
+            key,
+            object_type="proposal",
+            object_id=proposal.id,
+            actions=["proposal.create", "proposal.approve", "proposal.acknowledge"],
+        )
+        backed = {(e["actor"], e["action"]) for e in events}
+        for d in decisions:
+            if (d.actor, f"proposal.{d.decision}") not in backed:
+                raise Conflict(
+                    f"{refuse}: the {d.decision} by {d.actor} (recorded {d.at.isoformat(timespec='seconds')}) has no "
+                    f"authenticated audit event; {hint}"
+                )
+        problem = self._origin_problem(conn, key, proposal, events)
+        if problem:
+            raise Conflict(f"{refuse}: {problem}; {hint}")
+        if self.ctx.witness is None:
+            raise Conflict(f"{refuse}: no audit witness is configured, so the log's end cannot be checked")
+        broken = audit.check_recent(conn, key, self.ctx.witness)
+        if broken:
+            raise Conflict(f"{refuse}: the audit log does not verify: {'; '.join(str(p) for p in broken[:3])}; {hint}")
+
+    def _origin_problem(
+        self, conn: Connection, key: AuditKey, proposal: Proposal, events: list[dict[str, Any]]
+    ) -> str | None:
+        if proposal.kind == "capture":
+            captures = [
+                e
+                for e in audit.authenticated_events(
+                    conn,
+                    key,
+                    object_type="incident",
+                    object_id=proposal.incident_id or "",
+                    actions=["breakglass.capture"],
+                )
+                if (e["details"] or {}).get("proposal_id") == proposal.id
+            ]
+            if not captures:
+                return "its break-glass capture has no authenticated audit event"
+            return None
+        created = [e for e in events if e["action"] == "proposal.create"]
+        if not created:
+            return "its creation has no authenticated audit event"
+        event, details = created[0], created[0]["details"] or {}
+        expected = {
+            "proposer": (event["actor"], proposal.proposer),
+            "target": (details.get("target"), f"{proposal.target_space}/{proposal.target_unit}"),
+            "risk": (details.get("risk"), proposal.risk_class),
+            "requirement": (details.get("requirement"), proposal.requirement.get("kind")),
+        }
+        if "approvals_needed" in details:  # recorded since the audit key
+            expected["approvals needed"] = (details["approvals_needed"], proposal.requirement.get("approvals_needed"))
+        changed = [f"{name} {now!r} (created as {then!r})" for name, (then, now) in expected.items() if then != now]
+        if changed:
+            return "its stored " + ", ".join(changed) + " differs from its authenticated creation event"
+        return None
 
     def _make_stale(self, session: Session, proposal: Proposal, who: Identity, reason: str) -> None:
         proposal.state, proposal.state_reason = ProposalState.STALE, reason

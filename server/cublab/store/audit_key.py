@@ -26,6 +26,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -51,10 +52,24 @@ def default_key_path() -> Path:
     return Path(user_config_dir("cublab", appauthor=False)) / "audit.key"
 
 
-def default_witness_path(database_location: str) -> Path:
-    """One witness per database, kept beside the key rather than beside the database file."""
+def key_path() -> Path:
+    """The key file in use: $CUBLAB_AUDIT_KEY_FILE, else the default under the user's config directory."""
+    return Path(os.environ.get(KEY_FILE_ENV) or default_key_path()).expanduser()
+
+
+def default_witness_path(database_location: str, key_file: Path | None = None) -> Path:
+    """One witness per database, kept beside the key file rather than beside the database file.
+
+    $CUBLAB_AUDIT_WITNESS names the file outright (for a database that moved, or a
+    witness on another disk); otherwise it is `witness/<digest of the location>.jsonl`
+    in the key file's directory, so each database has its own and a test that
+    points the key file elsewhere moves the witnesses with it.
+    """
+    override = os.environ.get(WITNESS_ENV)
+    if override:
+        return Path(override).expanduser()
     digest = hashlib.sha256(database_location.encode("utf-8")).hexdigest()[:16]
-    return default_key_path().parent / "witness" / f"{digest}.jsonl"
+    return (key_file or key_path()).parent / "witness" / f"{digest}.jsonl"
 
 
 @dataclass(frozen=True)
@@ -70,19 +85,21 @@ class AuditKey:
     def mac_ok(self, event_hash: str, mac: str | None) -> bool:
         return mac is not None and hmac.compare_digest(self.mac(event_hash), mac)
 
+    @cached_property
     def _signing_key(self) -> Ed25519PrivateKey:
+        """Derived once per key: every committed transaction signs a checkpoint."""
         seed = hmac.new(self.secret, _SIGNING_CONTEXT, hashlib.sha256).digest()
         return Ed25519PrivateKey.from_private_bytes(seed)
 
     def public_key(self) -> Ed25519PublicKey:
-        return self._signing_key().public_key()
+        return self._signing_key.public_key()
 
     def public_key_text(self) -> str:
         raw = self.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return "ed25519:" + base64.b64encode(raw).decode("ascii")
 
     def sign_checkpoint(self, seq: int, event_hash: str, at: str) -> dict[str, str | int]:
-        signature = self._signing_key().sign(_checkpoint_message(seq, event_hash, at))
+        signature = self._signing_key.sign(_checkpoint_message(seq, event_hash, at))
         return {"seq": seq, "hash": event_hash, "at": at, "sig": base64.b64encode(signature).decode("ascii")}
 
 
@@ -114,7 +131,7 @@ def load_key(path: Path | None = None, *, create: bool = True) -> AuditKey | Non
     env = os.environ.get(KEY_ENV)
     if env:
         return _parse_key(env, f"${KEY_ENV}")
-    path = path or Path(os.environ.get(KEY_FILE_ENV) or default_key_path())
+    path = path or key_path()
     if not path.exists():
         if not create:
             return None
@@ -150,9 +167,12 @@ class Witness:
 
     def append(self, key: AuditKey, seq: int, event_hash: str, at: str) -> None:
         """One write with O_APPEND: lines from concurrent writers never interleave."""
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         line = (json.dumps(key.sign_checkpoint(seq, event_hash, at), separators=(",", ":")) + "\n").encode("ascii")
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:  # opened per line, so a witness moved or deleted under a running server is noticed, not written blind
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, line)
         finally:
@@ -168,13 +188,35 @@ class Witness:
         public = key.public_key()
         with self.path.open("r", encoding="utf-8", errors="replace") as lines:
             for number, text in enumerate(lines, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    row = json.loads(text)
-                    seq, event_hash, at, sig = int(row["seq"]), str(row["hash"]), str(row["at"]), str(row["sig"])
-                    public.verify(base64.b64decode(sig, validate=True), _checkpoint_message(seq, event_hash, at))
-                except (ValueError, KeyError, TypeError, InvalidSignature):
-                    yield Checkpoint(number, -1, "", "", valid=False)
-                    continue
-                yield Checkpoint(number, seq, event_hash, at, valid=True)
+                if text.strip():
+                    yield _judge(public, number, text)
+
+    def newest(self, key: AuditKey, lines: int = 64) -> Checkpoint | None:
+        """The valid checkpoint with the highest seq among the last `lines` lines, reading only the file's end.
+
+        Concurrent writers may append out of order, hence the highest seq rather
+        than the last line. For checks that run on every apply; `checkpoints`
+        reads the whole file. Line numbers here count from the end (-1 is the last).
+        """
+        if not self.path.exists():
+            return None
+        with self.path.open("rb") as raw:
+            size = raw.seek(0, os.SEEK_END)
+            raw.seek(max(0, size - lines * 320))
+            tail = raw.read().decode("utf-8", errors="replace").splitlines()
+        if size > lines * 320:
+            tail = tail[1:]  # the first may be a partial line
+        public = key.public_key()
+        judged = [_judge(public, -n, text) for n, text in enumerate(reversed(tail[-lines:]), start=1) if text.strip()]
+        valid = [c for c in judged if c.valid]
+        return max(valid, key=lambda c: c.seq) if valid else None
+
+
+def _judge(public: Ed25519PublicKey, number: int, text: str) -> Checkpoint:
+    try:
+        row = json.loads(text)
+        seq, event_hash, at, sig = int(row["seq"]), str(row["hash"]), str(row["at"]), str(row["sig"])
+        public.verify(base64.b64decode(sig, validate=True), _checkpoint_message(seq, event_hash, at))
+    except (ValueError, KeyError, TypeError, InvalidSignature):
+        return Checkpoint(number, -1, "", "", valid=False)
+    return Checkpoint(number, seq, event_hash, at, valid=True)

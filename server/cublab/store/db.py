@@ -11,6 +11,7 @@ on the chain head row, so replicas behind a load balancer share one chain.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -24,6 +25,26 @@ from sqlmodel import Session
 SCHEMA_HEAD = "0007"  # the newest migration in store/migrations/versions; a test keeps them equal
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK = 0x6375626C6162  # "cublab", for pg_advisory_xact_lock
+_AFTER_COMMIT = "cublab_after_commit"
+
+
+def after_commit(session: Session, name: str, action: Callable[[], None]) -> None:
+    """Run `action` once the write transaction of `session` has committed (never if it rolls back).
+
+    Actions are keyed by name and a later one replaces an earlier one, so a
+    transaction that appends many audit events still writes one witness line.
+    They run in the order first registered, after the commit and before the
+    write lock is released; one that fails is logged and does not undo the commit.
+    """
+    session.info.setdefault(_AFTER_COMMIT, {})[name] = action
+
+
+def _run_after_commit(session: Session) -> None:
+    for name, action in session.info.pop(_AFTER_COMMIT, {}).items():
+        try:
+            action()
+        except Exception:  # the data is committed; saying the call failed would be a lie
+            logging.getLogger("cublab.store").exception("cublab: after-commit action %r failed", name)
 
 
 def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
@@ -135,6 +156,7 @@ class Database:
                 session.connection(execution_options={"cublab_write": True})
                 yield session
                 session.commit()
+                _run_after_commit(session)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -125,7 +125,11 @@ class Measurement(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only and hash-chained: `hash` covers every other field and `prev_hash`."""
+    """Append-only and hash-chained: `hash` covers every other field and `prev_hash`.
+
+    `mac` authenticates `hash` with the audit key, which is kept outside the
+    database (store/audit_key.py); it is NULL on events from before the key existed.
+    """
 
     __tablename__ = "audit_event"
 
@@ -140,6 +144,7 @@ class AuditEvent(SQLModel, table=True):
     details: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     prev_hash: str = Field(sa_column=Column(String(80), nullable=False))
     hash: str = Field(sa_column=Column(String(80), nullable=False))
+    mac: str | None = Field(default=None, sa_column=Column(String(80), nullable=True))
 
 
 class AuditHead(SQLModel, table=True):

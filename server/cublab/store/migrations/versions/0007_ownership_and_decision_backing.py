@@ -9,7 +9,7 @@ was required. Open proposals into a space whose `tier` label is `production`
 decisions, like the proposals made from now on.
 
 Revision ID: 0007
-Revises: 0005 (re-chained onto 0006 when that lands)
+Revises: 0006
 Create Date: 2026-11-27
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
