@@ -6,12 +6,19 @@ Human decisions live here and never in the MCP server: agents propose, humans de
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from cublab.config import Settings
 from cublab.domain.errors import CublabError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from cublab.app.outputs import ProposalDocument
+    from cublab.domain.identity import Identity
+    from cublab.runtime import Runtime
 
 app = typer.Typer(
     help="cublab: agents experiment beside the configuration authority; humans decide what enters it.",
@@ -67,12 +74,12 @@ InPlaceOpt = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
 
-def _runtime(db: str | None, policy: str | None = None):
+def _runtime(db: str | None, policy: str | None = None) -> Runtime:
     from cublab.runtime import Runtime
 
     try:
@@ -143,13 +150,9 @@ def demo(db: Db = None) -> None:
 @audit_app.command("verify")
 def audit_verify(db: Db = None) -> None:
     """Check the audit chain; name every event that was edited or deleted."""
-    from cublab.store import audit
-
-    runtime = _runtime(db)
-    with runtime.ctx.db.engine.connect() as conn:
-        result = audit.verify(conn)
+    result = _runtime(db).audit.verify()
     if result.ok:
-        typer.echo(f"audit log OK: {result.events} events, chain intact ({runtime.ctx.db.location})")
+        typer.echo(f"audit log OK: {result.events} events, chain intact ({result.database})")
         return
     typer.secho(
         f"audit log BROKEN: {len(result.problems)} problem(s) in {result.events} events", fg=typer.colors.RED, err=True
@@ -165,7 +168,7 @@ def sandboxes_reap(db: Db = None) -> None:
     from cublab.domain.identity import SYSTEM
 
     runtime = _runtime(db)
-    reaped = runtime.ledger.reap_sandboxes(SYSTEM)
+    reaped = runtime.sandboxes.reap(SYSTEM)
     typer.echo(f"expired {len(reaped)} sandbox(es)" + (": " + ", ".join(reaped) if reaped else ""))
 
 
@@ -184,7 +187,7 @@ def sandboxes_list(
     runtime = _runtime(db)
     _overdue_banner(runtime)
     try:
-        page = runtime.ledger.list_sandboxes(ListSandboxes(status=status, limit=limit))
+        page = runtime.sandboxes.list(ListSandboxes(status=status, limit=limit, cursor=None))
     except (CublabError, ValueError) as exc:
         _fail(str(exc))
     table = Table("id", "name", "status", "owner", "expires_at")
@@ -193,7 +196,7 @@ def sandboxes_list(
     Console().print(table)
 
 
-def _human(as_: str | None):
+def _human(as_: str | None) -> Identity:
     """The deciding identity: a human, never an agent. A shell set up as an agent is refused outright."""
     import getpass
     import os
@@ -211,7 +214,7 @@ def _human(as_: str | None):
         _fail(str(exc))
 
 
-def _console():
+def _console() -> Console:
     """Tables at full width when piped, so ids are never cut."""
     import sys
 
@@ -220,14 +223,13 @@ def _console():
     return Console() if sys.stdout.isatty() else Console(width=240)
 
 
-def _print_proposal(view, base: dict, target: dict) -> None:
+def _print_proposal(document: ProposalDocument) -> None:
     from rich.panel import Panel
     from rich.syntax import Syntax
     from rich.table import Table
 
-    from cublab.domain.diff import unified_diff
-
     console = _console()
+    view = document.proposal
     t = view.target
     header = (
         f"[bold]{view.id}[/]  state [bold]{view.state}[/]{'  (' + view.state_reason + ')' if view.state_reason else ''}\n"
@@ -241,8 +243,7 @@ def _print_proposal(view, base: dict, target: dict) -> None:
     console.print(f"[bold]rationale[/]: {view.rationale}")
     if view.justification:
         console.print(f"[bold yellow]justification (not the winner)[/]: {view.justification}")
-    diff = unified_diff(base, target, f"{t.space}/{t.unit}@{t.base_revision_num or 'new'}", f"proposal {view.id}")
-    console.print(Panel(Syntax(diff or "(no change)", "diff", theme="ansi_dark"), title="diff"))
+    console.print(Panel(Syntax(document.diff or "(no change)", "diff", theme="ansi_dark"), title="diff"))
     evidence = view.evidence
     table = Table(
         title=f"evidence: {evidence.get('metric')} ({evidence.get('direction')}), verdict {evidence.get('verdict')}"
@@ -284,7 +285,7 @@ def proposals_list(
     runtime = _runtime(db)
     _overdue_banner(runtime)
     try:
-        page = runtime.promotion.list(ListProposals(state=state, limit=limit))
+        page = runtime.proposals.list(ListProposals(state=state, limit=limit, cursor=None))
     except (CublabError, ValueError) as exc:
         _fail(str(exc))
     table = Table("id", "state", "target", "risk", "still required", "proposer", "expires")
@@ -306,24 +307,14 @@ def proposals_show(proposal_id: str, db: Db = None) -> None:
     """The diff, the evidence, the risk rationale, the decisions so far and what is still required."""
     runtime = _runtime(db)
     try:
-        view, base, target = runtime.review.proposal_documents(proposal_id)
+        document = runtime.proposals.document(proposal_id)
+        remote = runtime.proposals.remote_review(proposal_id)
     except CublabError as exc:
         _fail(str(exc))
-    _print_proposal(view, base, target)
-    if view.authority.name != "embedded":
-        from cublab.app.sync import review_commands
-        from cublab.store.tables import AuthorityExport, Proposal
-
-        with runtime.ctx.db.read() as session:
-            export = session.get(AuthorityExport, proposal_id)
-            commands = review_commands(session.get(Proposal, proposal_id), export)
-        status = (
-            f"export {export.status}" + (f": {export.last_error}" if export.last_error else "")
-            if export
-            else "not exported"
-        )
-        typer.echo(f"\nin ConfigHub ({status}); a reviewer runs:")
-        for line in commands:
+    _print_proposal(document)
+    if remote is not None:
+        typer.echo(f"\nin ConfigHub ({remote.status}); a reviewer runs:")
+        for line in remote.commands:
             typer.echo(f"  {line}")
 
 
@@ -462,7 +453,7 @@ def authority_diff(space: str, unit: str, rev_a: int, rev_b: int, db: Db = None)
     typer.echo(unified_diff(a, b, f"{space}/{unit}@{rev_a}", f"{space}/{unit}@{rev_b}") or "(no difference)")
 
 
-def _remote_runtime(db: str | None, authority: str | None):
+def _remote_runtime(db: str | None, authority: str | None) -> Runtime:
     from cublab.runtime import Runtime
 
     try:
@@ -518,7 +509,7 @@ def outbox_list(db: Db = None) -> None:
     typer.echo(f"{len(rows)} waiting")
 
 
-def _overdue_banner(runtime) -> None:
+def _overdue_banner(runtime: Runtime) -> None:
     """Overdue break-glass obligations are reported loudly on every listing until they are met."""
     lines = runtime.breakglass.overdue_warnings()
     if lines:

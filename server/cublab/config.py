@@ -103,3 +103,13 @@ class Settings:
                 "confirm every target space has an approval trigger (vet-approvedby): pass "
                 "--in-place-confirmed-approval-trigger or set CUBLAB_CONFIGHUB_IN_PLACE_CONFIRMED=1"
             )
+
+    def confighub_credentials(self) -> tuple[str, str]:
+        """The hub's URL and token, once the settings are known to be complete."""
+        from cublab.domain.errors import InvalidInput
+
+        self.check_authority()
+        url, token = self.confighub_url, self.confighub_token
+        if self.authority != "confighub" or not url or not token:
+            raise InvalidInput("authority: ConfigHub is not the configured authority (--authority, CUBLAB_AUTHORITY)")
+        return url, token

@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 from rich.table import Table
 
-VARIANTS = [
+VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
     (
         "mem-512",
         "baseline: 512 MB, as in production",

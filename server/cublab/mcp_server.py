@@ -10,10 +10,11 @@ caller's identity, calls the use case and turns business errors into
 from __future__ import annotations
 
 import inspect
+import operator
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, Literal, TypeVar, cast
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -23,14 +24,51 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from cublab import __version__
-from cublab.app import inputs as i
-from cublab.app import outputs as o
 from cublab.app.errors import invalid_input
+from cublab.app.inputs import (
+    BypassCheck,
+    CaptureBreakGlass,
+    CompareExperiment,
+    CreateExperiment,
+    DeclareBreakGlass,
+    DestroySandbox,
+    ExperimentRef,
+    Input,
+    ListExperiments,
+    ListObligations,
+    ListProposals,
+    ListSandboxes,
+    LogResults,
+    LogVariant,
+    PromoteVariant,
+    ProposalRef,
+    RenewSandbox,
+    SandboxRef,
+    SpawnSandbox,
+)
+from cublab.app.outputs import (
+    BypassAnswer,
+    CaptureResult,
+    Comparison,
+    ExperimentLog,
+    ExperimentPage,
+    ExperimentView,
+    IncidentView,
+    ObligationList,
+    PolicyDocument,
+    ProposalPage,
+    ProposalView,
+    ResultsLogged,
+    SandboxPage,
+    SandboxView,
+    VariantLogged,
+)
 from cublab.domain.errors import CublabError
 from cublab.domain.identity import Identity, agent_identity
 from cublab.runtime import Runtime
 
 AGENT_HEADER = "x-cublab-agent"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 INSTRUCTIONS = """\
 cublab records configuration experiments beside the configuration authority (ConfigHub).
@@ -40,15 +78,18 @@ Sandboxes are ephemeral (default 24h, at most 72h). Secrets only as references.
 You propose; humans decide. There is no tool to approve or apply anything."""
 
 
+In = TypeVar("In", bound=Input)
+
+
 @dataclass(frozen=True)
-class ToolSpec:
+class ToolSpec(Generic[In]):
     name: str
     title: str
     toolset: str
     description: str
-    input: type[i.Input]
+    input: type[In]
     output: type[BaseModel]
-    call: Callable[[Runtime, Any, Identity], BaseModel]
+    call: Callable[[Runtime, In, Identity], BaseModel]
     read_only: bool
     destructive: bool = False
     idempotent: bool = False
@@ -65,7 +106,7 @@ class ToolSpec:
         )
 
 
-TOOLS: list[ToolSpec] = [
+TOOLS: list[ToolSpec[Any]] = [
     ToolSpec(
         "sandbox_spawn",
         "Spawn a sandbox",
@@ -73,9 +114,9 @@ TOOLS: list[ToolSpec] = [
         "Record a new test environment for experiments (step 1). It bypasses the authority under the seed's "
         "criterion 7 and is ephemeral: it expires after its ttl (default 24h, at most 72h) and then refuses "
         "new experiments and results. Returns the sandbox with its id (sbx_…), labels and expires_at.",
-        i.SpawnSandbox,
-        o.SandboxView,
-        lambda rt, cmd, who: rt.ledger.spawn_sandbox(cmd, who),
+        SpawnSandbox,
+        SandboxView,
+        lambda rt, cmd, who: rt.sandboxes.spawn(cmd, who),
         read_only=False,
     ),
     ToolSpec(
@@ -83,9 +124,9 @@ TOOLS: list[ToolSpec] = [
         "Get a sandbox",
         "sandboxes",
         "Read one sandbox; its status is 'expired' once expires_at has passed.",
-        i.SandboxRef,
-        o.SandboxView,
-        lambda rt, cmd, who: rt.ledger.get_sandbox(cmd),
+        SandboxRef,
+        SandboxView,
+        lambda rt, cmd, who: rt.sandboxes.get(cmd),
         read_only=True,
         idempotent=True,
     ),
@@ -94,9 +135,9 @@ TOOLS: list[ToolSpec] = [
         "List sandboxes",
         "sandboxes",
         "List sandboxes, newest first, a page at a time (pass next_cursor back as cursor).",
-        i.ListSandboxes,
-        o.SandboxPage,
-        lambda rt, cmd, who: rt.ledger.list_sandboxes(cmd),
+        ListSandboxes,
+        SandboxPage,
+        lambda rt, cmd, who: rt.sandboxes.list(cmd),
         read_only=True,
         idempotent=True,
     ),
@@ -105,9 +146,9 @@ TOOLS: list[ToolSpec] = [
         "Renew a sandbox",
         "sandboxes",
         "Extend a live sandbox: it now expires ttl from now (default its current ttl, at most 72h).",
-        i.RenewSandbox,
-        o.SandboxView,
-        lambda rt, cmd, who: rt.ledger.renew_sandbox(cmd, who),
+        RenewSandbox,
+        SandboxView,
+        lambda rt, cmd, who: rt.sandboxes.renew(cmd, who),
         read_only=False,
         idempotent=True,
     ),
@@ -117,9 +158,9 @@ TOOLS: list[ToolSpec] = [
         "sandboxes",
         "End a test environment (step 4). Its experiments stay readable; it accepts nothing new. "
         "Destroying a destroyed sandbox changes nothing.",
-        i.DestroySandbox,
-        o.SandboxView,
-        lambda rt, cmd, who: rt.ledger.destroy_sandbox(cmd, who),
+        DestroySandbox,
+        SandboxView,
+        lambda rt, cmd, who: rt.sandboxes.destroy(cmd, who),
         read_only=False,
         destructive=True,
         idempotent=True,
@@ -130,9 +171,9 @@ TOOLS: list[ToolSpec] = [
         "experiments",
         "Start an experiment in a live sandbox: a hypothesis, the objective metric and whether to minimize or "
         "maximize it, and the authority space/unit the winner would change.",
-        i.CreateExperiment,
-        o.ExperimentView,
-        lambda rt, cmd, who: rt.ledger.create_experiment(cmd, who),
+        CreateExperiment,
+        ExperimentView,
+        lambda rt, cmd, who: rt.experiments.create(cmd, who),
         read_only=False,
     ),
     ToolSpec(
@@ -141,9 +182,9 @@ TOOLS: list[ToolSpec] = [
         "experiments",
         "The full log of one experiment: its definition, every variant with its configuration, and how many "
         "measurements each variant has per metric.",
-        i.ExperimentRef,
-        o.ExperimentLog,
-        lambda rt, cmd, who: rt.ledger.get_experiment(cmd),
+        ExperimentRef,
+        ExperimentLog,
+        lambda rt, cmd, who: rt.experiments.get(cmd),
         read_only=True,
         idempotent=True,
     ),
@@ -152,9 +193,9 @@ TOOLS: list[ToolSpec] = [
         "List experiments",
         "experiments",
         "List experiments, newest first, optionally in one sandbox, a page at a time.",
-        i.ListExperiments,
-        o.ExperimentPage,
-        lambda rt, cmd, who: rt.ledger.list_experiments(cmd),
+        ListExperiments,
+        ExperimentPage,
+        lambda rt, cmd, who: rt.experiments.list(cmd),
         read_only=True,
         idempotent=True,
     ),
@@ -165,9 +206,9 @@ TOOLS: list[ToolSpec] = [
         "Record one configuration you will try (step 2): a JSON object or YAML text, at most 1 MiB. Stored "
         "canonicalised with a content hash; logging the same content twice returns the first variant with "
         "duplicate=true instead of storing it again.",
-        i.LogVariant,
-        o.VariantLogged,
-        lambda rt, cmd, who: rt.ledger.log_variant(cmd, who),
+        LogVariant,
+        VariantLogged,
+        lambda rt, cmd, who: rt.experiments.log_variant(cmd, who),
         read_only=False,
     ),
     ToolSpec(
@@ -176,9 +217,9 @@ TOOLS: list[ToolSpec] = [
         "experiments",
         "Record measurements (step 3) for one or more variants of an experiment: up to 10,000 points per call, "
         "stored together or not at all. Values must be finite.",
-        i.LogResults,
-        o.ResultsLogged,
-        lambda rt, cmd, who: rt.ledger.log_results(cmd, who),
+        LogResults,
+        ResultsLogged,
+        lambda rt, cmd, who: rt.experiments.log_results(cmd, who),
         read_only=False,
     ),
     ToolSpec(
@@ -188,9 +229,9 @@ TOOLS: list[ToolSpec] = [
         "Per-variant n, mean, standard deviation, min, max and confidence interval for one metric (default: "
         "the objective), ranked by the objective's direction, with a winner only when Welch's t-test against "
         "the runner-up is significant, and 'not_enough_data' below the policy's minimum sample size.",
-        i.CompareExperiment,
-        o.Comparison,
-        lambda rt, cmd, who: rt.ledger.compare(cmd),
+        CompareExperiment,
+        Comparison,
+        lambda rt, cmd, who: rt.experiments.compare(cmd),
         read_only=True,
         idempotent=True,
     ),
@@ -203,8 +244,8 @@ TOOLS: list[ToolSpec] = [
         "live, computes an RFC 6902 patch against the target's head, classifies the risk (LOW/MEDIUM/HIGH) and "
         "stores a pending proposal (expires after 7 days) with a change set proposal-<id>. Nothing becomes current "
         "configuration until humans decide. Promoting the same variant again returns the open proposal.",
-        i.PromoteVariant,
-        o.ProposalView,
+        PromoteVariant,
+        ProposalView,
         lambda rt, cmd, who: rt.promotion.promote(cmd, who),
         read_only=False,
         idempotent=True,
@@ -215,9 +256,9 @@ TOOLS: list[ToolSpec] = [
         "promotion",
         "Read one proposal: its state (pending, approved, applied, rejected, expired, stale), patch, risk, the "
         "human decision it requires and what is still missing.",
-        i.ProposalRef,
-        o.ProposalView,
-        lambda rt, cmd, who: rt.promotion.get(cmd),
+        ProposalRef,
+        ProposalView,
+        lambda rt, cmd, who: rt.proposals.get(cmd),
         read_only=True,
         idempotent=True,
     ),
@@ -226,9 +267,9 @@ TOOLS: list[ToolSpec] = [
         "List proposals",
         "promotion",
         "List proposals, newest first, optionally by state or experiment, a page at a time.",
-        i.ListProposals,
-        o.ProposalPage,
-        lambda rt, cmd, who: rt.promotion.list(cmd),
+        ListProposals,
+        ProposalPage,
+        lambda rt, cmd, who: rt.proposals.list(cmd),
         read_only=True,
         idempotent=True,
     ),
@@ -242,8 +283,8 @@ TOOLS: list[ToolSpec] = [
         "reconciliation is owed (with deadlines for break-glass) and the audit requirement. Classifies from the "
         "document itself where it can (literal secrets, observed state, platform and observability components, "
         "local contexts, ephemeral labels). Read-only: it changes nothing, and records the decision in the log.",
-        i.BypassCheck,
-        o.BypassAnswer,
+        BypassCheck,
+        BypassAnswer,
         lambda rt, cmd, who: rt.bypass.check(cmd, who),
         read_only=True,
         idempotent=True,
@@ -255,8 +296,8 @@ TOOLS: list[ToolSpec] = [
         "After (or while) changing configuration outside the authority in an emergency (criterion 4): name the "
         "incident, the reason and the affected units ('space/unit'). Opens obligations: capture each unit's live "
         "state within 1 hour, and a human review within 24 hours. Declaring the same incident again returns it.",
-        i.DeclareBreakGlass,
-        o.IncidentView,
+        DeclareBreakGlass,
+        IncidentView,
         lambda rt, cmd, who: rt.breakglass.declare(cmd, who),
         read_only=False,
         idempotent=True,
@@ -268,8 +309,8 @@ TOOLS: list[ToolSpec] = [
         "Record a unit's live configuration into the authority as a pending revision tagged break-glass, in the "
         "incident's change set, and meet the capture obligation. Humans then persist it (approve and apply) or "
         "revert it (reject). Literal secrets are refused.",
-        i.CaptureBreakGlass,
-        o.CaptureResult,
+        CaptureBreakGlass,
+        CaptureResult,
         lambda rt, cmd, who: rt.breakglass.capture(cmd, who),
         read_only=False,
     ),
@@ -279,8 +320,8 @@ TOOLS: list[ToolSpec] = [
         "breakglass",
         "Open, overdue and met reconciliation obligations (break-glass captures due within 1 hour, reviews within "
         "24 hours). Overdue ones are also listed as warnings.",
-        i.ListObligations,
-        o.ObligationList,
+        ListObligations,
+        ObligationList,
         lambda rt, cmd, who: rt.breakglass.obligations(cmd),
         read_only=True,
         idempotent=True,
@@ -288,7 +329,7 @@ TOOLS: list[ToolSpec] = [
 ]
 
 
-def _identity(runtime: Runtime, ctx: Context | None) -> Identity:
+def _identity(runtime: Runtime, ctx: Context) -> Identity:
     """The server's agent identity; over HTTP an `X-Cublab-Agent` header names the calling agent."""
     try:
         request = ctx.request_context.request  # the HTTP request on streamable HTTP; None over stdio and in-process
@@ -298,7 +339,7 @@ def _identity(runtime: Runtime, ctx: Context | None) -> Identity:
     return agent_identity(header, AGENT_HEADER) if header else runtime.agent
 
 
-def _tool_function(spec: ToolSpec, runtime: Runtime) -> Callable[..., BaseModel]:
+def _tool_function(spec: ToolSpec[Any], runtime: Runtime) -> Callable[..., BaseModel]:
     """A function whose signature is the input model's fields, flat, as MCP clients expect."""
 
     def tool(ctx: Context, **arguments: Any) -> BaseModel:
@@ -313,7 +354,10 @@ def _tool_function(spec: ToolSpec, runtime: Runtime) -> Callable[..., BaseModel]
     parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     for name, field in spec.input.model_fields.items():
         default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
-        annotation = Annotated[(field.annotation, *field.metadata, Field(description=field.description))]
+        # Built at run time from the model, so a value, not a type expression: operator.getitem says so.
+        annotation = operator.getitem(
+            Annotated, (field.annotation, *field.metadata, Field(description=field.description, title=field.title))
+        )
         parameters.append(
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
         )
@@ -323,7 +367,7 @@ def _tool_function(spec: ToolSpec, runtime: Runtime) -> Callable[..., BaseModel]
     return tool
 
 
-def _strict_tool(spec: ToolSpec, runtime: Runtime) -> Tool:
+def _strict_tool(spec: ToolSpec[Any], runtime: Runtime) -> Tool:
     """The SDK's tool, made to refuse unknown arguments: a misspelt optional argument
     (say `explanaton`) is an error the agent can fix, not a value silently dropped."""
     tool = Tool.from_function(
@@ -383,7 +427,7 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
 def build_server(runtime: Runtime) -> MCPServer:
     # Argument errors reach the agent as pydantic's text; without the documentation links they read cleanly.
     os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
-    level = os.environ.get("CUBLAB_LOG_LEVEL", "WARNING").upper()
+    level = cast(LogLevel, os.environ.get("CUBLAB_LOG_LEVEL", "WARNING").upper())  # the SDK checks it
     server = MCPServer(
         "cublab",
         title="cublab",
@@ -396,7 +440,7 @@ def build_server(runtime: Runtime) -> MCPServer:
     @server.resource("cublab://policy", name="policy", title="The active policy", mime_type="application/json")
     def policy_resource() -> str:
         loaded = runtime.policy
-        return o.PolicyDocument(
+        return PolicyDocument(
             source=loaded.source, digest=loaded.digest, policy=loaded.policy.model_dump(mode="json")
         ).model_dump_json(indent=2)
 
@@ -408,7 +452,7 @@ def build_server(runtime: Runtime) -> MCPServer:
     )
     def experiment_resource(experiment_id: str) -> str:
         try:
-            log = runtime.ledger.get_experiment(i.ExperimentRef(experiment_id=experiment_id))
+            log = runtime.experiments.get(ExperimentRef(experiment_id=experiment_id))
         except CublabError as exc:
             from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
@@ -422,17 +466,13 @@ def build_server(runtime: Runtime) -> MCPServer:
         mime_type="application/json",
     )
     def proposal_resource(proposal_id: str) -> str:
-        from cublab.domain.diff import unified_diff
-
         try:
-            view, base, target = runtime.review.proposal_documents(proposal_id)
+            document = runtime.proposals.document(proposal_id)
         except CublabError as exc:
             from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
             raise ResourceNotFoundError(str(exc)) from None
-        base_label = f"{view.target.space}/{view.target.unit}@{view.target.base_revision_num or 'new'}"
-        diff = unified_diff(base, target, base_label, f"proposal {view.id}")
-        return o.ProposalDocument(proposal=view, diff=diff).model_dump_json(indent=2)
+        return document.model_dump_json(indent=2)
 
     @server.prompt(name="governed_experiment", title="The governed experiment workflow")
     def governed_experiment(goal: str = "find a better configuration") -> str:

@@ -11,18 +11,25 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from cublab.config import Settings
 from cublab.domain.identity import Identity, agent_identity
 
 if TYPE_CHECKING:
+    from cublab.app.audit import Audit
     from cublab.app.breakglass import BreakGlass
     from cublab.app.bypass import BypassService
     from cublab.app.context import AppContext
-    from cublab.app.ledger import Ledger
+    from cublab.app.experiments import Experiments
+    from cublab.app.outbox import Outbox
     from cublab.app.promotion import Promotion
+    from cublab.app.proposals import Proposals
     from cublab.app.review import Review
+    from cublab.app.sandboxes import Sandboxes
+    from cublab.app.sync import ProposalSync
+    from cublab.authority.base import RemoteAuthority
     from cublab.policies import LoadedPolicy
 
 
@@ -59,34 +66,22 @@ class Runtime:
                     self._ctx.clock = self._clock
             return self._ctx
 
-    def _remote_authority(self):
+    def _remote_authority(self) -> RemoteAuthority | None:
         """ConfigHub when the settings choose it (checked complete by Settings.check_authority)."""
         if self.settings.authority != "confighub":
             return None
         from cublab.authority.confighub import ConfigHubAuthority, ConfigHubClient
 
-        self.settings.check_authority()
+        url, token = self.settings.confighub_credentials()
         client = ConfigHubClient(
-            self.settings.confighub_url,
-            self.settings.confighub_token,
+            url,
+            token,
             timeout=self.settings.confighub_timeout,
             connect_timeout=min(3.0, self.settings.confighub_timeout),
         )
         return ConfigHubAuthority(
             client, mode=self.settings.confighub_mode, in_place_confirmed=self.settings.confighub_in_place_confirmed
         )
-
-    @cached_property
-    def outbox(self):
-        from cublab.app.outbox import Outbox
-
-        return Outbox(self.ctx, self.ledger)
-
-    @cached_property
-    def proposal_sync(self):
-        from cublab.app.sync import ProposalSync
-
-        return ProposalSync(self.ctx, self.ledger)
 
     def start_outbox_flusher(self, interval: float | None = None) -> Callable[[], None]:
         """Flush the outbox every `interval` seconds in a daemon thread (remote authority only); returns stop()."""
@@ -107,35 +102,80 @@ class Runtime:
         threading.Thread(target=loop, name="cublab-outbox", daemon=True).start()
         return stop.set
 
-    @cached_property
-    def ledger(self) -> Ledger:
-        from cublab.app.ledger import Ledger
+    # ---- the use cases ---------------------------------------------------------------------------
 
-        return Ledger(self.ctx)
+    @cached_property
+    def sandboxes(self) -> Sandboxes:
+        from cublab.app.sandboxes import Sandboxes
+
+        return Sandboxes(self.ctx)
+
+    @cached_property
+    def experiments(self) -> Experiments:
+        from cublab.app.experiments import Experiments
+
+        return Experiments(self.ctx, self.sandboxes)
+
+    @cached_property
+    def proposals(self) -> Proposals:
+        from cublab.app.proposals import Proposals
+
+        return Proposals(self.ctx)
 
     @cached_property
     def promotion(self) -> Promotion:
         from cublab.app.promotion import Promotion
 
-        return Promotion(self.ctx, self.ledger)
+        return Promotion(self.ctx, self.sandboxes, self.experiments, self.proposals)
 
     @cached_property
     def review(self) -> Review:
         from cublab.app.review import Review
 
-        return Review(self.ctx, self.ledger)
+        return Review(self.ctx)
 
     @cached_property
     def breakglass(self) -> BreakGlass:
         from cublab.app.breakglass import BreakGlass
 
-        return BreakGlass(self.ctx, self.ledger)
+        return BreakGlass(self.ctx)
 
     @cached_property
     def bypass(self) -> BypassService:
         from cublab.app.bypass import BypassService
 
-        return BypassService(self.ctx, self.ledger, self.breakglass.overdue_warnings)
+        return BypassService(self.ctx, self.breakglass.overdue_warnings)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        from cublab.app.outbox import Outbox
+
+        return Outbox(self.ctx)
+
+    @cached_property
+    def proposal_sync(self) -> ProposalSync:
+        from cublab.app.sync import ProposalSync
+
+        return ProposalSync(self.ctx)
+
+    @cached_property
+    def audit(self) -> Audit:
+        from cublab.app.audit import Audit
+
+        return Audit(self.ctx)
+
+    @cached_property
+    def ledger(self) -> SimpleNamespace:
+        """Steps 1-4 by their names before sandboxes and experiments were split; only tests/ still call these.
+
+        Delete once the tests call `sandboxes` and `experiments`.
+        """
+        return SimpleNamespace(
+            spawn_sandbox=self.sandboxes.spawn,
+            get_sandbox=self.sandboxes.get,
+            list_sandboxes=self.sandboxes.list,
+            log_results=self.experiments.log_results,
+        )
 
     def close(self) -> None:
         if self._ctx is not None:

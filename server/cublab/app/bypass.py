@@ -9,19 +9,18 @@ audit event chains each decision into the tamper-evident log.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from pydantic import ValidationError
-from sqlmodel import select
+from sqlmodel import col, select
 
-from cublab.app import inputs as i
-from cublab.app import outputs as o
 from cublab.app.context import AppContext
 from cublab.app.errors import invalid_input
-from cublab.app.guards import refuse_secrets_in_text
-from cublab.app.ledger import Ledger
+from cublab.app.guards import refuse_oversized, refuse_secrets_in_text
+from cublab.app.inputs import BypassCheck
+from cublab.app.outputs import BypassAnswer
 from cublab.domain.bypass import ChangeFacts, decide
-from cublab.domain.canonical import canonical_json, content_hash
+from cublab.domain.canonical import content_hash
 from cublab.domain.errors import InvalidInput
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
@@ -30,12 +29,11 @@ from cublab.store.tables import Decision
 
 
 class BypassService:
-    def __init__(self, ctx: AppContext, ledger: Ledger, overdue: Any) -> None:
+    def __init__(self, ctx: AppContext, overdue: Callable[[], list[str]]) -> None:
         self.ctx = ctx
-        self.ledger = ledger
-        self._overdue = overdue  # () -> list[str]: loud lines for overdue obligations
+        self._overdue = overdue  # loud lines for overdue obligations, on every answer
 
-    def check(self, cmd: i.BypassCheck, actor: Identity) -> o.BypassAnswer:
+    def check(self, cmd: BypassCheck, actor: Identity) -> BypassAnswer:
         # The described fields are stored in the decision log's subject: no literal secret may ride in them.
         refuse_secrets_in_text(
             kind=cmd.kind,
@@ -46,11 +44,7 @@ class BypassService:
             incident_id=cmd.incident_id,
         )
         if cmd.document is not None:
-            size = len(canonical_json(cmd.document).encode("utf-8"))
-            if size > i.MAX_CONFIG_BYTES:
-                raise InvalidInput(
-                    f"document: {size:,} bytes is over the limit of 1 MiB ({i.MAX_CONFIG_BYTES:,} bytes)"
-                )
+            refuse_oversized("document", cmd.document)
         findings = find_secrets(cmd.document) if cmd.document is not None else []
         findings += find_secrets({"labels": cmd.labels}) if cmd.labels else []
         reachable = cmd.confighub_reachable
@@ -122,7 +116,7 @@ class BypassService:
                     "policy": row.policy_digest,
                 },
             )
-        return o.BypassAnswer(
+        return BypassAnswer(
             **decision.model_dump(), decision_id=row.id, policy_version=self.ctx.policy.digest, warnings=self._overdue()
         )
 
@@ -135,7 +129,7 @@ class BypassService:
             raise InvalidInput(f"verdict: {verdict!r} is not one of {', '.join(verdicts)}")
         if criterion is not None and not 1 <= criterion <= 8:
             raise InvalidInput(f"criterion: {criterion} is not a criterion number (1 to 8)")
-        query = select(Decision).order_by(Decision.id.desc()).limit(limit)
+        query = select(Decision).order_by(col(Decision.id).desc()).limit(limit)
         if verdict:
             query = query.where(Decision.verdict == verdict)
         if criterion is not None:

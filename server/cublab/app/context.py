@@ -30,17 +30,15 @@ class AppContext:
         """The authority proposals go to.
 
         The embedded one shares the caller's transaction. A remote one does not:
-        use cases reach it outside their write transactions and through the
-        outbox (app/outbox.py), so a proposal is stored before it is exported.
+        use cases read it before their write transactions and write to it through
+        the outbox (app/proposing.py, app/outbox.py), so a proposal is stored
+        before it is exported.
         """
         if self.remote is not None:
             return self.remote
         from cublab.authority.embedded import EmbeddedAuthority
 
         return EmbeddedAuthority(session, self.clock)
-
-    def is_remote(self, authority: Any) -> bool:
-        return getattr(authority, "remote", False)
 
     def record(
         self,

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from cublab.app.outputs import PublishedProposalState, PublishedSandboxStatus
+
 MAX_POINTS_PER_CALL = 10_000
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -75,8 +77,8 @@ class SandboxRef(Input):
 
 
 class ListSandboxes(Input):
-    status: Literal["active", "destroyed", "expired"] | None = Field(
-        default=None, description="Only sandboxes in this state."
+    status: PublishedSandboxStatus | None = Field(
+        default=None, title="Status", description="Only sandboxes in this state."
     )
     limit: Limit
     cursor: Cursor
@@ -188,8 +190,8 @@ class ProposalRef(Input):
 
 
 class ListProposals(Input):
-    state: Literal["queued", "pending", "approved", "applied", "rejected", "expired", "stale"] | None = Field(
-        default=None, description="Only proposals in this state."
+    state: PublishedProposalState | None = Field(
+        default=None, title="State", description="Only proposals in this state."
     )
     experiment_id: Id | None = Field(default=None, description="Only proposals from this experiment.")
     limit: Limit

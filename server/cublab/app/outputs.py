@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from cublab.domain.bypass import Decision
+from cublab.domain.states import ObligationStatus, ProposalState, SandboxStatus
+
+
+def _as_literal(states: type[StrEnum]) -> WithJsonSchema:
+    """A state enum published as the plain string enum clients already read, inline, not as a $defs entry.
+
+    Pydantic leaves the title off such a field (it expects a reference), so fields of
+    these types name their title explicitly: the published schemas stay as they were.
+    """
+    return WithJsonSchema({"enum": [state.value for state in states], "type": "string"})
+
+
+PublishedSandboxStatus = Annotated[SandboxStatus, _as_literal(SandboxStatus)]
+PublishedProposalState = Annotated[ProposalState, _as_literal(ProposalState)]
+PublishedObligationStatus = Annotated[ObligationStatus, _as_literal(ObligationStatus)]
 
 
 class Criterion(BaseModel):
@@ -20,7 +36,7 @@ class SandboxView(BaseModel):
     name: str
     purpose: str
     owner: str
-    status: Literal["active", "destroyed", "expired"]
+    status: PublishedSandboxStatus = Field(title="Status")
     ttl: str
     labels: dict[str, str]
     bypass_criterion: Criterion
@@ -80,7 +96,7 @@ class MetricCount(BaseModel):
 
 class ExperimentLog(BaseModel):
     experiment: ExperimentView
-    sandbox_status: Literal["active", "destroyed", "expired"]
+    sandbox_status: PublishedSandboxStatus = Field(title="Sandbox Status")
     variants: list[VariantView]
     measurements: list[MetricCount]
 
@@ -127,6 +143,7 @@ class AuditCheck(BaseModel):
     ok: bool
     events: int
     problems: list[str]
+    database: str = Field(description="Where the checked chain lives (never a password).")
 
 
 class PolicyDocument(BaseModel):
@@ -183,8 +200,9 @@ class AuthorityRef(BaseModel):
 
 class ProposalView(BaseModel):
     id: str
-    state: Literal["queued", "pending", "approved", "applied", "rejected", "expired", "stale"] = Field(
-        description="queued: stored in cublab, not yet exported to the authority (unreachable); the outbox delivers it later."
+    state: PublishedProposalState = Field(
+        title="State",
+        description="queued: stored in cublab, not yet exported to the authority (unreachable); the outbox delivers it later.",
     )
     state_reason: str | None
     experiment_id: str | None = Field(
@@ -241,7 +259,7 @@ class ObligationView(BaseModel):
     incident_id: str
     kind: Literal["capture", "review"]
     unit: str | None
-    status: Literal["open", "overdue", "met"]
+    status: PublishedObligationStatus = Field(title="Status")
     due_at: datetime
     met_at: datetime | None
     met_by: str | None

@@ -11,25 +11,27 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from cublab.app import outputs as o
+from cublab.app.common import find
 from cublab.app.context import AppContext
+from cublab.app.expiry import proposal_lapsed, proposal_state
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
-from cublab.app.ledger import Ledger, check_id
-from cublab.app.promotion import proposal_view
+from cublab.app.outputs import ProposalView
+from cublab.app.views import proposal_view
 from cublab.authority.embedded import EmbeddedAuthority
 from cublab.domain.canonical import content_hash
-from cublab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from cublab.domain.errors import Conflict, Forbidden, InvalidInput
 from cublab.domain.identity import Identity
-from cublab.domain.proposals import OPEN_STATES, DecisionRecord, effective_state, requirement_status
-from cublab.store.tables import Proposal, ProposalDecision
+from cublab.domain.proposals import OPEN_STATES, DecisionRecord, requirement_status
+from cublab.domain.states import ProposalState
+from cublab.store.tables import Proposal, ProposalDecision, Revision, Unit
 
 
 @dataclass(frozen=True)
 class ApplyOutcome:
     applied: bool
-    proposal: o.ProposalView
+    proposal: ProposalView
     message: str
     staled: list[str]
 
@@ -40,9 +42,8 @@ def _require_human(who: Identity) -> None:
 
 
 class Review:
-    def __init__(self, ctx: AppContext, ledger: Ledger) -> None:
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.ledger = ledger
 
     def _authority(self, session: Session) -> EmbeddedAuthority:
         return EmbeddedAuthority(session, self.ctx.clock)
@@ -52,20 +53,15 @@ class Review:
     ) -> Proposal:
         """Load a proposal that a human may still decide on; persist expiry when it has passed."""
         _require_human(who)
-        check_id("proposal", proposal_id, "proposal_id")
-        proposal = session.get(Proposal, proposal_id)
-        if proposal is None:
-            raise NotFound(f"proposal_id: no proposal {proposal_id} exists")
+        proposal = find(session, Proposal, "proposal", proposal_id, "proposal_id")
         if who.value == proposal.proposer:
             raise Forbidden(f"as: {who} proposed {proposal_id}; the proposer never decides on its own proposal")
-        if (
-            proposal.authority != "embedded"
-        ):  # ConfigHub decides there; `cublab proposals sync` brings the decision back
+        if proposal.authority != "embedded":  # ConfigHub decides there; `cublab proposals sync` brings it back
             raise Conflict(
                 f"proposal_id: {proposal_id} lives in the {proposal.authority} authority; it cannot be {doing} here: "
                 "decide in ConfigHub (`cublab proposals show` prints the cub commands), then run `cublab proposals sync`"
             )
-        state = effective_state(proposal.state, proposal.expires_at, self.ctx.clock())
+        state = proposal_state(proposal.state, proposal.expires_at, self.ctx.clock())
         if expired_capture_ok and proposal.kind == "capture" and state == "expired":
             return proposal  # a break-glass capture still owes its review: a human may revert it after expiry
         if state not in OPEN_STATES:
@@ -112,11 +108,11 @@ class Review:
             now=self.ctx.clock(),
         )
         if status.met and proposal.state == "pending" and proposal.requirement["kind"] != "objection_window":
-            proposal.state, proposal.decided_at = "approved", self.ctx.clock()
+            proposal.state, proposal.decided_at = ProposalState.APPROVED, self.ctx.clock()
             session.add(proposal)
             session.flush()
 
-    def approve(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> o.ProposalView:
+    def approve(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> ProposalView:
         refuse_secrets_in_text(reason=reason)
         with self.ctx.db.write() as session:
             proposal = self._open(session, proposal_id, who, "approved")
@@ -130,7 +126,7 @@ class Review:
             self._settle(session, proposal)
             return proposal_view(session, proposal, self.ctx.clock())
 
-    def acknowledge(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> o.ProposalView:
+    def acknowledge(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> ProposalView:
         refuse_secrets_in_text(reason=reason)
         with self.ctx.db.write() as session:
             proposal = self._open(session, proposal_id, who, "acknowledged")
@@ -143,7 +139,7 @@ class Review:
             self._settle(session, proposal)
             return proposal_view(session, proposal, self.ctx.clock())
 
-    def reject(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> o.ProposalView:
+    def reject(self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer") -> ProposalView:
         if not reason.strip():
             raise InvalidInput("reason: a rejection needs a reason the agent can learn from")
         refuse_secrets_in_text(reason=reason)
@@ -151,7 +147,7 @@ class Review:
             proposal = self._open(session, proposal_id, who, "rejected", expired_capture_ok=True)
             self._record(session, proposal, who, "reject", reason, role)
             proposal.state, proposal.state_reason, proposal.decided_at = (
-                "rejected",
+                ProposalState.REJECTED,
                 f"rejected by {who}: {reason}",
                 self.ctx.clock(),
             )
@@ -206,13 +202,14 @@ class Review:
                     f"{proposal_id} is stale: {reason_text}",
                     [proposal_id],
                 )
+            assert proposal.revision_id is not None  # the embedded authority holds every proposal as a pending revision
             revision = authority.apply_pending(
                 proposal.revision_id,
                 by=str(who),
                 description=f"apply cublab proposal {proposal.id} ({proposal.risk_class}) approved: {', '.join(status.approvals or status.acknowledgments) or 'objection window passed'}",
             )
             self._record(session, proposal, who, "apply", reason or "applied", "operator")
-            proposal.state, proposal.decided_at = "applied", now
+            proposal.state, proposal.decided_at = ProposalState.APPLIED, now
             proposal.state_reason = f"applied as revision {revision.revision_num} by {who}"
             session.add(proposal)
             session.flush()
@@ -221,7 +218,7 @@ class Review:
                 select(Proposal).where(
                     Proposal.target_space == proposal.target_space,
                     Proposal.target_unit == proposal.target_unit,
-                    Proposal.state.in_(OPEN_STATES),
+                    col(Proposal.state).in_(OPEN_STATES),
                     Proposal.id != proposal.id,
                 )
             ).all()
@@ -241,7 +238,7 @@ class Review:
             )
 
     def _make_stale(self, session: Session, proposal: Proposal, who: Identity, reason: str) -> None:
-        proposal.state, proposal.state_reason = "stale", reason
+        proposal.state, proposal.state_reason = ProposalState.STALE, reason
         session.add(proposal)
         if proposal.revision_id:
             self._authority(session).discard_pending(proposal.revision_id)
@@ -252,12 +249,10 @@ class Review:
         """Persist the expiry of open proposals past their time (7 days by default)."""
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
-            due = session.exec(
-                select(Proposal).where(Proposal.state.in_(OPEN_STATES), Proposal.expires_at <= now)
-            ).all()
+            due = session.exec(select(Proposal).where(proposal_lapsed(now))).all()
             for proposal in due:
                 proposal.state, proposal.state_reason = (
-                    "expired",
+                    ProposalState.EXPIRED,
                     f"no decision within {self.ctx.policy.policy.promotion.proposal_expiry}",
                 )
                 session.add(proposal)
@@ -327,7 +322,7 @@ class Review:
                 "unchanged": False,
             }
 
-    def unit_with_revisions(self, space: str, unit: str) -> tuple[Any, list[Any]]:
+    def unit_with_revisions(self, space: str, unit: str) -> tuple[Unit, list[Revision]]:
         with self.ctx.db.read() as session:
             authority = self._authority(session)
             return authority.unit(space, unit), authority.revisions(space, unit)
@@ -335,15 +330,3 @@ class Review:
     def revision_data(self, space: str, unit: str, num: int) -> dict[str, Any]:
         with self.ctx.db.read() as session:
             return json.loads(self._authority(session).revision(space, unit, num).data)
-
-    def proposal_documents(self, proposal_id: str) -> tuple[o.ProposalView, dict[str, Any], dict[str, Any]]:
-        """A proposal with its base and proposed documents, for `show` and the diff resource."""
-        from cublab.app.promotion import base_and_target
-
-        check_id("proposal", proposal_id, "proposal_id")
-        with self.ctx.db.read() as session:
-            proposal = session.get(Proposal, proposal_id)
-            if proposal is None:
-                raise NotFound(f"proposal_id: no proposal {proposal_id} exists")
-            base, target = base_and_target(session, self.ctx, proposal)
-            return proposal_view(session, proposal, self.ctx.clock()), base, target

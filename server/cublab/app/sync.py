@@ -21,14 +21,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from sqlmodel import select
+from sqlmodel import col, select
 
+from cublab.app.common import existing
 from cublab.app.context import AppContext
-from cublab.authority.confighub import PROPOSALS_SUFFIX, SHADOW, Observation, quote
+from cublab.authority.base import Observation
 from cublab.authority.errors import AuthorityAuthFailed, AuthorityUnavailable
 from cublab.domain.errors import NotFound
 from cublab.domain.identity import SYSTEM, Identity
 from cublab.domain.proposals import OPEN_STATES
+from cublab.domain.states import ProposalState
 from cublab.store.tables import AuthorityExport, Proposal
 
 
@@ -42,18 +44,18 @@ class SyncResult:
 
 def judge(
     obs: Observation, *, proposal_id: str, base_revision_num: int | None, new_unit: bool, proposer: str
-) -> tuple[str | None, str]:
+) -> tuple[ProposalState | None, str]:
     """The state ConfigHub implies for one proposal, and why; (None, why) when nothing changed."""
     if obs.proposed_revision_num is None:
         if not obs.target_exists and not new_unit:
-            return "stale", "the target unit no longer exists in ConfigHub"
+            return ProposalState.STALE, "the target unit no longer exists in ConfigHub"
         if new_unit and obs.target_exists:
             return (
-                "stale",
+                ProposalState.STALE,
                 f"the unit was created in ConfigHub without this proposal (head revision {obs.head_revision_num})",
             )
         if not new_unit and obs.head_revision_num != base_revision_num:
-            return "stale", (
+            return ProposalState.STALE, (
                 f"the target moved from base revision {base_revision_num} to {obs.head_revision_num} without this "
                 "proposal; propose again on the new base"
             )
@@ -61,27 +63,32 @@ def judge(
     num = obs.proposed_revision_num
     for later, user, description in obs.later:
         if proposal_id in description:
-            return "rejected", f"restored in ConfigHub revision {later} by {user or 'a reviewer'}: {description}"
+            return (
+                ProposalState.REJECTED,
+                f"restored in ConfigHub revision {later} by {user or 'a reviewer'}: {description}",
+            )
     if obs.live_revision_num >= num:
         return (
-            "applied",
+            ProposalState.APPLIED,
             f"applied in ConfigHub: live revision {obs.live_revision_num} includes proposed revision {num}",
         )
     if obs.later:
-        return "stale", f"revision {obs.later[-1][0]} replaced the proposed revision {num} before it was applied"
+        return (
+            ProposalState.STALE,
+            f"revision {obs.later[-1][0]} replaced the proposed revision {num} before it was applied",
+        )
     approvers = [a for a in obs.approved_by if a and a != proposer]
     if approvers:
         return (
-            "approved",
+            ProposalState.APPROVED,
             f"approved in ConfigHub by {', '.join(approvers)} (revision {num}); waiting for `cub unit apply`",
         )
     return None, f"revision {num} waits for approval in ConfigHub"
 
 
 class ProposalSync:
-    def __init__(self, ctx: AppContext, ledger) -> None:
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.ledger = ledger
 
     def sync(self, actor: Identity = SYSTEM) -> list[SyncResult]:
         remote = self.ctx.remote
@@ -92,16 +99,17 @@ class ProposalSync:
         with self.ctx.db.read() as session:
             rows = session.exec(
                 select(Proposal, AuthorityExport)
-                .join(AuthorityExport, AuthorityExport.proposal_id == Proposal.id)
+                .join(AuthorityExport, col(AuthorityExport.proposal_id) == col(Proposal.id))
                 .where(
                     Proposal.authority == remote.name,
-                    Proposal.state.in_(OPEN_STATES),
+                    col(Proposal.state).in_(OPEN_STATES),
                     AuthorityExport.status == "delivered",
                 )
-                .order_by(Proposal.id)
+                .order_by(col(Proposal.id))
             ).all()
         results = []
         for proposal, export in rows:
+            assert export.change_set_id is not None  # a delivered export names its change set
             try:
                 obs = remote.observe(proposal.target_space, proposal.target_unit, export.change_set_id)
             except (AuthorityUnavailable, AuthorityAuthFailed) as exc:
@@ -117,34 +125,37 @@ class ProposalSync:
             results.append(self._record(proposal.id, obs, state, why, actor))
         return results
 
-    def _record(self, proposal_id: str, obs: Observation, state: str | None, why: str, actor: Identity) -> SyncResult:
+    def _record(
+        self, proposal_id: str, obs: Observation, state: ProposalState | None, why: str, actor: Identity
+    ) -> SyncResult:
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
-            proposal = session.get(Proposal, proposal_id)
-            export = session.get(AuthorityExport, proposal_id)
+            proposal = existing(session, Proposal, proposal_id)
+            export = existing(session, AuthorityExport, proposal_id)
             before = proposal.state
             export.observed, export.synced_at = (
                 {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(obs).items()},
                 now,
             )
             session.add(export)
-            moves = (
+            after = before
+            if (
                 state is not None
                 and before in OPEN_STATES
                 and state != before
                 and not (before == "approved" and state == "pending")
-            )
-            if moves:
+            ):
+                after = state
                 proposal.state, proposal.state_reason = state, why
                 if state != "approved":
                     proposal.decided_at = now
                 session.add(proposal)
             session.flush()
-            if moves:
+            if after != before:
                 self.ctx.record(
                     session,
                     actor,
-                    f"proposal.{state}",
+                    f"proposal.{after}",
                     "proposal",
                     proposal_id,
                     details={
@@ -156,30 +167,4 @@ class ProposalSync:
                         "approved_by": list(obs.approved_by),
                     },
                 )
-        return SyncResult(proposal_id, before, state if moves else before, why)
-
-
-def review_commands(proposal: Proposal, export: AuthorityExport | None) -> list[str]:
-    """What a reviewer runs in ConfigHub for this proposal (shared/reference/confighub.md)."""
-    space, unit = proposal.target_space, proposal.target_unit
-    change_set = export.change_set_id if export and export.change_set_id else "<change set id, once exported>"
-    lines = [
-        f"cub changeset list --space {space}",
-        f'cub unit list --space {space} --where "ChangeSetID = {quote(change_set)}"',
-    ]
-    if export is None or export.mode == SHADOW:
-        shadow_space = export.unit_space if export and export.unit_space else space + PROPOSALS_SUFFIX
-        lines += [
-            f'cub unit list --space {shadow_space} --where "Labels.proposal-id = {quote(proposal.id)}"',
-            f"cub unit data --space {shadow_space} {export.unit_slug if export and export.unit_slug else '<shadow unit>'}"
-            "   # the proposed data; merge it into the target with --change-set "
-            + (export.change_set_slug if export else f"proposal-{proposal.id}"),
-        ]
-    lines += [
-        f"cub revision list --space {space} {unit}",
-        f"cub unit diff --space {space} {unit}",
-        f"cub unit approve --space {space} {unit}",
-        f"cub unit apply --space {space} {unit}",
-        f"# to reject: restore the previous revision with a change description naming {proposal.id}, then `cublab proposals sync`",
-    ]
-    return lines
+        return SyncResult(proposal_id, before, after, why)

@@ -115,3 +115,21 @@ class RemoteAuthority(Authority, Protocol):
     def observe(self, space: str, unit: str, change_set_id: str) -> Observation: ...
 
     def close(self) -> None: ...
+
+    def review_commands(
+        self,
+        proposal_id: str,
+        space: str,
+        unit: str,
+        *,
+        change_set_id: str | None,
+        change_set_slug: str | None,
+        mode: str | None,
+        unit_space: str | None,
+        unit_slug: str | None,
+    ) -> list[str]:
+        """What a reviewer runs in this authority to read, approve and apply, or reject, one proposal.
+
+        The keywords are where the export landed, as recorded; None before it was delivered.
+        """
+        ...

@@ -413,6 +413,42 @@ class ConfigHubAuthority:
         }
         return self.client.update_unit(space["SpaceID"], target["UnitID"], body, change_set_id=cs_id)
 
+    # ---- review ----------------------------------------------------------------------------------
+    def review_commands(
+        self,
+        proposal_id: str,
+        space: str,
+        unit: str,
+        *,
+        change_set_id: str | None,
+        change_set_slug: str | None,
+        mode: str | None,
+        unit_space: str | None,
+        unit_slug: str | None,
+    ) -> list[str]:
+        """What a reviewer runs in ConfigHub for this proposal (shared/reference/confighub.md)."""
+        change_set = change_set_id or "<change set id, once exported>"
+        lines = [
+            f"cub changeset list --space {space}",
+            f'cub unit list --space {space} --where "ChangeSetID = {quote(change_set)}"',
+        ]
+        if mode is None or mode == SHADOW:
+            shadow_space = unit_space or space + PROPOSALS_SUFFIX
+            lines += [
+                f'cub unit list --space {shadow_space} --where "Labels.proposal-id = {quote(proposal_id)}"',
+                f"cub unit data --space {shadow_space} {unit_slug or '<shadow unit>'}"
+                "   # the proposed data; merge it into the target with --change-set "
+                + (change_set_slug or f"proposal-{proposal_id}"),
+            ]
+        lines += [
+            f"cub revision list --space {space} {unit}",
+            f"cub unit diff --space {space} {unit}",
+            f"cub unit approve --space {space} {unit}",
+            f"cub unit apply --space {space} {unit}",
+            f"# to reject: restore the previous revision with a change description naming {proposal_id}, then `cublab proposals sync`",
+        ]
+        return lines
+
     # ---- state sync --------------------------------------------------------------------------------
     def observe(self, space: str, unit: str, change_set_id: str) -> Observation:
         row = self._space_or_raise(space)

@@ -34,8 +34,8 @@ class SandboxStatus(StrEnum):
     """
 
     ACTIVE = "active"
-    EXPIRED = "expired"
     DESTROYED = "destroyed"
+    EXPIRED = "expired"
 
 
 class ProposalState(StrEnum):

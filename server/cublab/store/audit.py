@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from cublab.domain.canonical import canonical_json
-from cublab.store.tables import AuditEvent, AuditHead
+from cublab.store.tables import AuditEvent, AuditHead, table_of
 
 GENESIS = "sha256:" + "0" * 64
-_events = AuditEvent.__table__
-_head = AuditHead.__table__
+_events = table_of(AuditEvent)
+_head = table_of(AuditHead)
 # Built once: every mutation appends, and constructing statements costs more than running them.
 _READ_HEAD = select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update()
 _INSERT_EVENT = insert(_events)

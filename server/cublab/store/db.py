@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Table, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
@@ -25,7 +26,7 @@ BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK = 0x6375626C6162  # "cublab", for pg_advisory_xact_lock
 
 
-def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
     """Insert rows of plain tuples with the driver's executemany, in the caller's transaction.
 
     Core's `execute(insert(t), [dicts])` processes every parameter dict in Python
@@ -39,16 +40,21 @@ def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
     conn.exec_driver_sql(sql, rows)
 
 
+_Processor = Callable[[Any], Any] | None  # a column type's conversion of what the driver returns
+
+
 @functools.lru_cache(maxsize=64)
-def _select_plan(engine: Engine, table: Table, key: str) -> tuple[str, list[tuple[str, object]]]:
+def _select_plan(engine: Engine, table: Table, key: str) -> tuple[str, list[tuple[str, _Processor]]]:
     table.c[key]
     mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-    columns = [(c.name, c.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)) for c in table.c]
+    columns: list[tuple[str, _Processor]] = [
+        (c.name, c.type.dialect_impl(engine.dialect).result_processor(engine.dialect, None)) for c in table.c
+    ]
     sql = f"SELECT {', '.join(name for name, _ in columns)} FROM {table.name} WHERE {key} = {mark}"
     return sql, columns
 
 
-def select_one(engine: Engine, table: Table, key: str, value: object) -> dict | None:
+def select_one(engine: Engine, table: Table, key: str, value: object) -> dict[str, Any] | None:
     """One row by a key column, straight through the driver, as the column types read it.
 
     For the hottest reads (`sandbox_get`): SQLAlchemy's execution machinery costs
@@ -88,7 +94,7 @@ def _sqlite_engine(url: str) -> Engine:
     )
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -98,7 +104,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:
+    def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("cublab_write") else "BEGIN")
 
     return engine
@@ -119,7 +125,7 @@ class Database:
     def location(self) -> str:
         """Where the data lives, for humans (never prints a password)."""
         url = make_url(self.url)
-        return url.database if self.is_sqlite else url.render_as_string(hide_password=True)
+        return (url.database or ":memory:") if self.is_sqlite else url.render_as_string(hide_password=True)
 
     @contextmanager
     def write(self) -> Iterator[Session]:

@@ -20,16 +20,24 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
 
+from cublab.domain.states import ExportStatus, ObligationStatus, ProposalState, SandboxStatus
 from cublab.store.types import UTCDateTime
 
 
 def _time(nullable: bool = False) -> Any:
     return Field(sa_column=Column(UTCDateTime(), nullable=nullable))
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A model's Core table, for statements that skip the ORM (SQLModel hides `__table__` from type checkers)."""
+    table: Table = SQLModel.metadata.tables[str(model.__tablename__)]  # every model here names its table
+    return table
 
 
 class Sandbox(SQLModel, table=True):
@@ -41,7 +49,7 @@ class Sandbox(SQLModel, table=True):
     owner: str = Field(sa_column=Column(String(200), nullable=False))
     ttl_seconds: int = Field(sa_column=Column(Integer, nullable=False))
     labels: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
-    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    status: SandboxStatus = Field(sa_column=Column(String(16), nullable=False, index=True))
     created_by: str = Field(sa_column=Column(String(200), nullable=False))
     created_at: datetime = _time()
     expires_at: datetime = _time()
@@ -262,7 +270,7 @@ class Proposal(SQLModel, table=True):
     risk_class: str = Field(sa_column=Column(String(8), nullable=False))
     risk_rationale: list[str] = Field(sa_column=Column(JSON, nullable=False))
     requirement: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    state: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    state: ProposalState = Field(sa_column=Column(String(16), nullable=False, index=True))
     state_reason: str | None = Field(sa_column=Column(Text, nullable=True))
     authority: str = Field(sa_column=Column(String(40), nullable=False))
     change_set_id: str | None = Field(sa_column=Column(String(40), nullable=True))
@@ -334,7 +342,9 @@ class Obligation(SQLModel, table=True):
     incident_id: str = Field(sa_column=Column(String(80), ForeignKey("incident.id"), nullable=False, index=True))
     kind: str = Field(sa_column=Column(String(16), nullable=False))  # capture | review
     unit: str | None = Field(sa_column=Column(String(401), nullable=True))  # "space/unit" for a capture
-    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))  # open | met
+    status: ObligationStatus = Field(
+        sa_column=Column(String(16), nullable=False, index=True)
+    )  # open | met (overdue is read)
     due_at: datetime = _time()
     met_at: datetime | None = _time(nullable=True)
     met_by: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
@@ -361,7 +371,7 @@ class AuthorityExport(SQLModel, table=True):
     )
     authority: str = Field(sa_column=Column(String(40), nullable=False))
     mode: str = Field(sa_column=Column(String(16), nullable=False))  # shadow | in-place
-    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    status: ExportStatus = Field(sa_column=Column(String(16), nullable=False, index=True))
     request: dict[str, Any] = Field(
         sa_column=Column(JSON, nullable=False)
     )  # the proposed data and the change set's text

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from conftest import AGENT, call, make_runtime
 from cublab.app.inputs import SandboxRef
 from cublab.store import db as store_db
+from support.mcp import call
+from support.runtime import AGENT, make_runtime
 
 pytestmark = pytest.mark.anyio
 

@@ -14,8 +14,10 @@ import pytest
 import sqlalchemy as sa
 from mcp import Client
 
-from conftest import Clock, call, call_error, make_runtime
 from cublab.mcp_server import build_server
+from support.clock import Clock
+from support.mcp import call, call_error
+from support.runtime import make_runtime
 
 pytestmark = pytest.mark.anyio
 

@@ -13,37 +13,25 @@ import pytest
 from mcp import Client
 from typer.testing import CliRunner
 
-from confighub_fake import (
-    BASE,
-    FakeConfigHub,
-    approve_or_apply_calls,
-    confighub_runtime,
-    finished_experiment,
-    seed_confighub,
-)
-from conftest import call
 from cublab.authority.base import ChangeRequest
 from cublab.cli import app as cli_app
 from cublab.domain.errors import InvalidInput
 from cublab.mcp_server import build_server
+from support.confighub_fake import (
+    BASE,
+    confighub_runtime,
+    finished_experiment,
+)
+from support.mcp import call
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
-def fake():
-    hub = FakeConfigHub().start()
-    yield hub
-    hub.stop()
-    assert hub.requests, "the module made no request at all"
-    assert approve_or_apply_calls(hub) == [], "cublab called approve, apply or delete"
-
-
-@pytest.fixture
-def hub(fake):
-    fake.reset()
-    seed_confighub(fake, "mw-staging", "handler", BASE, "staging")
-    return fake
+def fake(fake):
+    """The shared fake (app/conftest.py, which also checks for approve and apply calls); this module must use it."""
+    yield fake
+    assert fake.requests, "the module made no request at all"
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 An agent (and its host) reads these schemas and annotations, so a change to them is a
 change to the product: the snapshot makes it visible in review. After an intended change:
 
-    CUBLAB_UPDATE_SNAPSHOTS=1 pytest tests/test_schemas.py
+    CUBLAB_UPDATE_SNAPSHOTS=1 pytest tests/app/test_schemas.py
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ async def test_tool_schemas_match_the_snapshot(client) -> None:
         SNAPSHOT.write_text(text, encoding="utf-8")
         return
     assert SNAPSHOT.exists(), (
-        f"no snapshot at {SNAPSHOT}; create it with: CUBLAB_UPDATE_SNAPSHOTS=1 pytest tests/test_schemas.py"
+        f"no snapshot at {SNAPSHOT}; create it with: CUBLAB_UPDATE_SNAPSHOTS=1 pytest tests/app/test_schemas.py"
     )
     recorded = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
-    how = "if the change is intended, update the snapshot: CUBLAB_UPDATE_SNAPSHOTS=1 pytest tests/test_schemas.py"
+    how = "if the change is intended, update the snapshot: CUBLAB_UPDATE_SNAPSHOTS=1 pytest tests/app/test_schemas.py"
     added, removed = sorted(set(current) - set(recorded)), sorted(set(recorded) - set(current))
     assert not added and not removed, f"tools added {added}, removed {removed}; {how}"
     changed = [name for name in current if current[name] != recorded[name]]

@@ -12,41 +12,17 @@ import time
 import pytest
 from mcp import Client
 
-from confighub_fake import (
-    BASE,
-    FakeConfigHub,
-    Fault,
-    approve_or_apply_calls,
-    confighub_runtime,
-    finished_experiment,
-    seed_confighub,
-)
-from conftest import call
 from cublab.mcp_server import build_server
 from cublab.store.tables import AuthorityExport
+from support.confighub_fake import (
+    BASE,
+    Fault,
+    confighub_runtime,
+    finished_experiment,
+)
+from support.mcp import call
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def fake():
-    hub = FakeConfigHub().start()
-    yield hub
-    hub.stop()
-    assert approve_or_apply_calls(hub) == [], "cublab called approve, apply or delete"
-
-
-@pytest.fixture
-def hub(fake):
-    if not fake.alive:
-        fake.wait_dead()
-        fake.start()
-    fake.reset()
-    seed_confighub(fake, "mw-staging", "handler", BASE, "staging")
-    yield fake
-    if not fake.alive:
-        fake.wait_dead()
-        fake.start()
 
 
 @pytest.fixture

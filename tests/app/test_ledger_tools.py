@@ -8,8 +8,9 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from conftest import AGENT, call, make_runtime
 from cublab.domain.canonical import content_hash
+from support.mcp import call
+from support.runtime import AGENT, make_runtime
 
 pytestmark = pytest.mark.anyio
 
@@ -271,7 +272,7 @@ async def test_variant_log_accepts_yaml_text(any_client) -> None:
 
 
 async def test_variant_name_taken_by_other_content_is_refused(client) -> None:
-    from conftest import call_error
+    from support.mcp import call_error
 
     exp = await experiment(client, (await spawn(client))["id"])
     await call(client, "variant_log", experiment_id=exp["id"], name="a", config={"x": 1})

@@ -15,30 +15,22 @@ import pytest
 from mcp import Client
 from sqlmodel import select
 
-from confighub_fake import (
-    BASE,
-    FakeConfigHub,
-    approve_or_apply_calls,
-    confighub_runtime,
-    finished_experiment,
-    seed_confighub,
-)
-from conftest import call, make_runtime
 from cublab.domain.errors import NotFound
 from cublab.domain.identity import human_identity
 from cublab.mcp_server import build_server
 from cublab.store.tables import ChangeSet, Revision
+from support.confighub_fake import (
+    BASE,
+    FakeConfigHub,
+    confighub_runtime,
+    finished_experiment,
+    seed_confighub,
+)
+from support.mcp import call
+from support.runtime import make_runtime
 
 pytestmark = pytest.mark.anyio
 ALICE = human_identity("human:alice")
-
-
-@pytest.fixture(scope="module")
-def fake():
-    hub = FakeConfigHub().start()
-    yield hub
-    hub.stop()
-    assert approve_or_apply_calls(hub) == [], "cublab called approve, apply or delete"
 
 
 class Backend:

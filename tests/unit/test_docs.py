@@ -7,7 +7,7 @@ from typer.main import get_command
 from cublab.cli import app
 from cublab.mcp_server import TOOLS
 
-README = (Path(__file__).parent.parent / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def test_readme_lists_every_tool_with_its_toolset() -> None:
@@ -31,5 +31,5 @@ def test_readme_has_exactly_two_setup_commands() -> None:
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
+    ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
     assert 'pip install -e ".[test]" && pytest' in ci

@@ -11,7 +11,7 @@ import yaml
 from cublab.domain.patch import make_patch
 from cublab.domain.risk import PromotionPolicy, classify, required_decision
 
-DEFAULT_YAML = Path(__file__).resolve().parents[1] / "server" / "cublab" / "policies" / "default.yaml"
+DEFAULT_YAML = Path(__file__).resolve().parents[2] / "server" / "cublab" / "policies" / "default.yaml"
 
 
 @pytest.fixture(scope="module")

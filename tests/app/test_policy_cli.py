@@ -1,12 +1,9 @@
 """The policy as data, from the operator's side: `cublab policy show|check`, a bad file
-refused at start-up with the key named, and an operator's own limits honoured."""
+refused with the key named, and an operator's own limits honoured.
+(`cublab serve` refusing a bad file at start-up: e2e/test_policy_serve.py.)"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -14,31 +11,14 @@ import yaml
 from mcp import Client
 from typer.testing import CliRunner
 
-from conftest import AGENT, call, call_error
 from cublab.cli import app as cli_app
 from cublab.config import Settings
 from cublab.mcp_server import build_server
 from cublab.policies import load_policy
 from cublab.runtime import Runtime
-
-DEFAULT = resources.files("cublab.policies").joinpath("default.yaml").read_text()
-
-
-def write(tmp_path: Path, name: str, text: str) -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    return str(path)
-
-
-def misspelt(tmp_path: Path) -> str:
-    assert DEFAULT.count("    capture_within: 1h") == 1
-    return write(tmp_path, "misspelt.yaml", DEFAULT.replace("    capture_within: 1h", "    capture_withn: 1h"))
-
-
-def without_criterion_8(tmp_path: Path) -> str:
-    data = yaml.safe_load(DEFAULT)
-    data["bypass"]["criteria"] = [c for c in data["bypass"]["criteria"] if c["number"] != 8]
-    return write(tmp_path, "seven.yaml", yaml.safe_dump(data, sort_keys=False))
+from support.mcp import call, call_error
+from support.policy_files import DEFAULT, misspelt, without_criterion_8, write
+from support.runtime import AGENT
 
 
 def test_policy_show_prints_the_version_hash_and_every_criterion() -> None:
@@ -84,24 +64,6 @@ def test_policy_check_fails_naming_the_key(tmp_path, make, names) -> None:
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("make", [misspelt, without_criterion_8])
-def test_serve_refuses_a_bad_policy_at_start_up(tmp_path, make) -> None:
-    path = make(tmp_path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUBLAB_")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "cublab", "serve", "--policy", path, "--db", str(tmp_path / "c.db"), "--agent", AGENT],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=env,
-    )
-    assert proc.returncode != 0, "a bad policy must stop the server before it serves"
-    assert proc.stdout == "", "nothing but protocol on stdout"
-    assert "capture_withn" in proc.stderr if make is misspelt else "criteria" in proc.stderr, proc.stderr
-    assert "Traceback" not in proc.stderr
-
-
 @pytest.mark.anyio
 async def test_operator_policy_limits_are_honoured_by_sandbox_spawn(tmp_path, sqlite_url) -> None:
     text = DEFAULT.replace("  default_ttl: 24h\n  max_ttl: 72h", "  default_ttl: 2h\n  max_ttl: 4h")
@@ -123,9 +85,6 @@ async def test_operator_policy_limits_are_honoured_by_sandbox_spawn(tmp_path, sq
 
 
 def test_a_sandbox_may_not_outlive_ephemeral(tmp_path) -> None:
-    from pathlib import Path
-
-    import yaml
 
     import cublab.policies
 

@@ -516,6 +516,6 @@ async def finished_experiment(
     client: Any, space: str, unit: str, changes=({"lambdaMemory": 1024}, {"lambdaMemory": 2048}), means=(200.0, 120.0)
 ) -> tuple[dict, list[dict]]:
     """A finished experiment over this module's BASE whose last variant wins clearly."""
-    from conftest import finished_experiment as over
+    from support.mcp import finished_experiment as over
 
     return await over(client, space, unit, BASE, changes, means)

@@ -8,11 +8,12 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from conftest import AGENT, call, call_error, finished_experiment
 from cublab.cli import app as cli_app
 from cublab.domain.errors import Conflict, Forbidden
 from cublab.domain.identity import Identity, human_identity
 from cublab.store.tables import Proposal
+from support.mcp import call, call_error, finished_experiment
+from support.runtime import AGENT
 
 pytestmark = pytest.mark.anyio
 

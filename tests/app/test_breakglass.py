@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
-from conftest import AGENT, call, call_error
 from cublab.cli import app as cli_app
 from cublab.domain.identity import human_identity
+from support.mcp import call, call_error
+from support.runtime import AGENT
 
 pytestmark = pytest.mark.anyio
 

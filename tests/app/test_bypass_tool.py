@@ -13,8 +13,9 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
-from conftest import AGENT, call, call_error
 from cublab.cli import app as cli_app
+from support.mcp import call, call_error
+from support.runtime import AGENT
 
 pytestmark = pytest.mark.anyio
 

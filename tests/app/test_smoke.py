@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import call
+from support.mcp import call
 
 pytestmark = pytest.mark.anyio
 

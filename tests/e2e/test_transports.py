@@ -28,13 +28,14 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import AGENT, call, call_error, make_runtime
 from cublab.app.inputs import ListSandboxes
 from cublab.mcp_server import build_server
+from support.mcp import call, call_error
+from support.runtime import AGENT, make_runtime
 
 pytestmark = pytest.mark.anyio
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
 
 

@@ -1,0 +1,58 @@
+"""Many writers on one experiment: the set-up, one writer's batches, and the check that every point is stored."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from mcp import Client
+
+from cublab.store import audit
+from support.mcp import call
+
+BATCHES = 2
+POINTS = 50
+
+
+async def setup_experiment(client) -> str:
+    sandbox = await call(client, "sandbox_spawn", name="load", purpose="concurrency")
+    exp = await call(
+        client,
+        "experiment_create",
+        sandbox_id=sandbox["id"],
+        name="e",
+        hypothesis="h",
+        objective_metric="m",
+        direction="minimize",
+    )
+    for k in range(2):
+        await call(client, "variant_log", experiment_id=exp["id"], name=f"v{k}", config={"k": k})
+    return exp["id"]
+
+
+async def hammer(client: Client, experiment_id: str, who: int, errors: list[str]) -> None:
+    for batch in range(BATCHES):
+        points = [
+            {"variant": f"v{k % 2}", "metric": "m", "value": float(who * 1000 + batch * 100 + k)} for k in range(POINTS)
+        ]
+        result = await client.call_tool("result_log", {"experiment_id": experiment_id, "points": points})
+        if result.is_error:
+            errors.append(result.content[0].text)
+        else:
+            assert result.structured_content["points"] == POINTS
+
+
+def check(rt, experiment_id: str, writers: int) -> None:
+    with rt.ctx.db.engine.connect() as conn:
+        n = conn.execute(
+            sa.text("SELECT count(*) FROM measurement WHERE experiment_id = :e"), {"e": experiment_id}
+        ).scalar()
+        distinct = conn.execute(
+            sa.text("SELECT count(DISTINCT value) FROM measurement WHERE experiment_id = :e"), {"e": experiment_id}
+        ).scalar()
+        batches = conn.execute(
+            sa.text("SELECT count(*) FROM result_batch WHERE experiment_id = :e"), {"e": experiment_id}
+        ).scalar()
+        verification = audit.verify(conn)
+    assert n == distinct == writers * BATCHES * POINTS
+    assert batches == writers * BATCHES
+    assert verification.ok, verification.problems
+    assert verification.events == 4 + writers * BATCHES  # spawn, create, two variants, one per batch
