@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-# pydantic reads this once, the first time a validation error is printed. `cublab serve` sets it in
-# build_server, before any error; a test worker may print one earlier (a unit test) and would then show
-# the agent's messages with documentation links that the served ones lack. Set it as the server does.
+# pydantic reads this once, the first time a validation error is printed. cublab.mcp_server sets it on
+# import; a test worker may print an error before importing it (a unit test) and would then show the
+# agent's messages with documentation links that the served ones lack. Set it as the server does.
 os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
 
 # The helpers' asserts (support/) explain their failures as a test's own do; this must precede their import.

@@ -1,6 +1,8 @@
 """The human CLI: serve the MCP server, run the demo, check the audit log, reap sandboxes.
 
 Human decisions live here and never in the MCP server: agents propose, humans decide.
+Everything printed goes through `cublab.console`: text an agent wrote is shown as data,
+never interpreted as markup or acted on by the terminal.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from cublab.config import Settings
 from cublab.domain.errors import CublabError
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from cublab.app.outputs import ProposalDocument
     from cublab.domain.identity import Identity
     from cublab.runtime import Runtime
@@ -24,6 +24,7 @@ app = typer.Typer(
     help="cublab: agents experiment beside the configuration authority; humans decide what enters it.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,  # a traceback never dumps the data a command held
 )
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 sandboxes_app = typer.Typer(help="Sandboxes (test environments) recorded by agents.", no_args_is_help=True)
@@ -75,7 +76,9 @@ InPlaceOpt = Annotated[
 
 
 def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    from cublab.console import echo
+
+    echo(f"error: {message}", err=True, style="red")
     raise typer.Exit(2)
 
 
@@ -142,34 +145,36 @@ def serve(
 @app.command()
 def demo(db: Db = None) -> None:
     """Drive a real cublab server over stdio through the governed workflow, as an agent would."""
+    from cublab.console import console
     from cublab.demo import run_demo
 
-    run_demo(Settings.resolve(db=db, agent="agent:cublab-demo").db, _console().print)
+    run_demo(Settings.resolve(db=db, agent="agent:cublab-demo").db, console().print)
 
 
 @audit_app.command("verify")
 def audit_verify(db: Db = None) -> None:
     """Check the audit chain; name every event that was edited or deleted."""
+    from cublab.console import echo
+
     result = _runtime(db).audit.verify()
     if result.ok:
-        typer.echo(f"audit log OK: {result.events} events, chain intact ({result.database})")
+        echo(f"audit log OK: {result.events} events, chain intact ({result.database})")
         return
-    typer.secho(
-        f"audit log BROKEN: {len(result.problems)} problem(s) in {result.events} events", fg=typer.colors.RED, err=True
-    )
+    echo(f"audit log BROKEN: {len(result.problems)} problem(s) in {result.events} events", err=True, style="red")
     for problem in result.problems:
-        typer.echo(f"  {problem}", err=True)
+        echo(f"  {problem}", err=True)
     raise typer.Exit(1)
 
 
 @sandboxes_app.command("reap")
 def sandboxes_reap(db: Db = None) -> None:
     """Mark every sandbox past its expiry as expired (one audit event each)."""
+    from cublab.console import echo
     from cublab.domain.identity import SYSTEM
 
     runtime = _runtime(db)
     reaped = runtime.sandboxes.reap(SYSTEM)
-    typer.echo(f"expired {len(reaped)} sandbox(es)" + (": " + ", ".join(reaped) if reaped else ""))
+    echo(f"expired {len(reaped)} sandbox(es)" + (": " + ", ".join(reaped) if reaped else ""))
 
 
 @sandboxes_app.command("list")
@@ -179,10 +184,10 @@ def sandboxes_list(
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
 ) -> None:
     """List sandboxes, newest first."""
-    from rich.console import Console
     from rich.table import Table
 
     from cublab.app.inputs import ListSandboxes
+    from cublab.console import console
 
     runtime = _runtime(db)
     _overdue_banner(runtime)
@@ -193,7 +198,7 @@ def sandboxes_list(
     table = Table("id", "name", "status", "owner", "expires_at")
     for s in page.sandboxes:
         table.add_row(s.id, s.name, s.status, s.owner, s.expires_at.isoformat(timespec="seconds"))
-    Console().print(table)
+    console().print(table)
 
 
 def _human(as_: str | None) -> Identity:
@@ -214,39 +219,48 @@ def _human(as_: str | None) -> Identity:
         _fail(str(exc))
 
 
-def _console() -> Console:
-    """Tables at full width when piped, so ids are never cut."""
-    import sys
-
-    from rich.console import Console
-
-    return Console() if sys.stdout.isatty() else Console(width=240)
-
-
 def _print_proposal(document: ProposalDocument) -> None:
+    """The review screen. Agent text sits in boxes (panels, table cells) or on one line with its line
+    breaks shown, so only cublab's own lines start a line: no rationale can print a status."""
     from rich.panel import Panel
-    from rich.syntax import Syntax
     from rich.table import Table
+    from rich.text import Text
 
-    console = _console()
+    from cublab.console import code, console, data, line, styled
+
+    out = console()
     view = document.proposal
     t = view.target
-    header = (
-        f"[bold]{view.id}[/]  state [bold]{view.state}[/]{'  (' + view.state_reason + ')' if view.state_reason else ''}\n"
-        f"target {t.space}/{t.unit} {'(new unit)' if t.new_unit else f'at base revision {t.base_revision_num}'}\n"
-        f"proposer {view.proposer.identity} (model {view.proposer.model or 'not given'}, confidence {view.proposer.confidence:g})\n"
-        f"risk [bold]{view.risk.level}[/]; requires: {view.requirement.description}\n"
-        f"created {view.created_at:%Y-%m-%d %H:%M:%S} UTC, expires {view.expires_at:%Y-%m-%d %H:%M:%S} UTC\n"
-        f"authority {view.authority.name}, change set {view.authority.change_set_slug}"
+    header = Text("\n").join(
+        [
+            line(
+                (view.id, "bold"),
+                "  state ",
+                (view.state, "bold"),
+                f"  ({view.state_reason})" if view.state_reason else "",
+            ),
+            line(
+                f"target {t.space}/{t.unit} ", "(new unit)" if t.new_unit else f"at base revision {t.base_revision_num}"
+            ),
+            line(
+                f"proposer {view.proposer.identity} (model {view.proposer.model or 'not given'}, "
+                f"confidence {view.proposer.confidence:g})"
+            ),
+            line("risk ", (view.risk.level, "bold"), f"; requires: {view.requirement.description}"),
+            line(f"created {view.created_at:%Y-%m-%d %H:%M:%S} UTC, expires {view.expires_at:%Y-%m-%d %H:%M:%S} UTC"),
+            line(f"authority {view.authority.name}, change set {view.authority.change_set_slug}"),
+        ]
     )
-    console.print(Panel(header, title="proposal"))
-    console.print(f"[bold]rationale[/]: {view.rationale}")
+    out.print(Panel(header, title=styled("proposal", "")))
+    out.print(Panel(data(view.rationale), title=styled("rationale (written by the proposer)", "bold"), expand=False))
     if view.justification:
-        console.print(f"[bold yellow]justification (not the winner)[/]: {view.justification}")
-    console.print(Panel(Syntax(document.diff or "(no change)", "diff", theme="ansi_dark"), title="diff"))
+        out.print(Panel(data(view.justification), title=styled("justification (not the winner)", "bold yellow")))
+    out.print(Panel(code(document.diff or "(no change)", "diff"), title=styled("diff", "")))
     evidence = view.evidence
     table = Table(
-        title=f"evidence: {evidence.get('metric')} ({evidence.get('direction')}), verdict {evidence.get('verdict')}"
+        title=line(
+            f"evidence: {evidence.get('metric')} ({evidence.get('direction')}), verdict {evidence.get('verdict')}"
+        )
     )
     for col in ("rank", "variant", "n", "mean", "stddev", "95% CI"):
         table.add_column(col)
@@ -255,20 +269,22 @@ def _print_proposal(document: ProposalDocument) -> None:
         ci = f"{row['ci_low']:.4g} – {row['ci_high']:.4g}" if row.get("ci_low") is not None else "-"
         mean = f"{row['mean']:.4g}" if row.get("mean") is not None else "-"
         sd = f"{row['stddev']:.4g}" if row.get("stddev") is not None else "-"
-        table.add_row(str(row.get("rank") or "-"), row["name"] + mark, str(row["n"]), mean, sd, ci)
-    console.print(table)
-    console.print(f"   {evidence.get('summary', '')}")
-    console.print("[bold]risk rationale[/]:")
+        table.add_row(str(row.get("rank") or "-"), data(str(row["name"]) + mark), str(row["n"]), mean, sd, ci)
+    out.print(table)
+    out.print(line(f"   {evidence.get('summary', '')}"))
+    out.print(line(("risk rationale", "bold"), ":"))
     for step in view.risk.rationale:
-        console.print(f"  - {step}")
+        out.print(line(f"  - {step}"))
     if view.decisions:
         decisions = Table("when", "who", "role", "decision", "reason", title="decisions so far")
         for d in view.decisions:
-            decisions.add_row(f"{d.at:%Y-%m-%d %H:%M:%S}", d.actor, d.role, d.decision, d.reason)
-        console.print(decisions)
+            decisions.add_row(
+                f"{d.at:%Y-%m-%d %H:%M:%S}", data(d.actor), data(d.role), data(d.decision), data(d.reason)
+            )
+        out.print(decisions)
     else:
-        console.print("decisions so far: none")
-    console.print(f"[bold]still required[/]: {view.still_required}")
+        out.print(line("decisions so far: none"))
+    out.print(line(("still required", "bold"), f": {view.still_required}"))
 
 
 @proposals_app.command("list")
@@ -281,6 +297,7 @@ def proposals_list(
     from rich.table import Table
 
     from cublab.app.inputs import ListProposals
+    from cublab.console import console
 
     runtime = _runtime(db)
     _overdue_banner(runtime)
@@ -299,7 +316,7 @@ def proposals_list(
             p.proposer.identity,
             f"{p.expires_at:%Y-%m-%d %H:%M}",
         )
-    _console().print(table)
+    console().print(table)
 
 
 @proposals_app.command("show")
@@ -313,22 +330,27 @@ def proposals_show(proposal_id: str, db: Db = None) -> None:
         _fail(str(exc))
     _print_proposal(document)
     if remote is not None:
-        typer.echo(f"\nin ConfigHub ({remote.status}); a reviewer runs:")
+        from cublab.console import echo
+
+        echo("")
+        echo(f"in ConfigHub ({remote.status}); a reviewer runs:")
         for line in remote.commands:
-            typer.echo(f"  {line}")
+            echo(f"  {line}")
 
 
 def _decide(action: str, proposal_id: str, reason: str, as_: str | None, db: str | None) -> None:
+    from cublab.console import echo
+
     who = _human(as_)
     runtime = _runtime(db)
     review = runtime.review
     try:
         if action == "apply":
             outcome = review.apply(proposal_id, who, reason)
-            typer.echo(outcome.message)
+            echo(outcome.message)
             for rival in outcome.staled:
                 if rival != proposal_id:
-                    typer.echo(f"  {rival} is now stale (a competing proposal was applied)")
+                    echo(f"  {rival} is now stale (a competing proposal was applied)")
             if not outcome.applied:
                 raise typer.Exit(1)
             return
@@ -337,9 +359,7 @@ def _decide(action: str, proposal_id: str, reason: str, as_: str | None, db: str
         )
     except CublabError as exc:
         _fail(str(exc))
-    typer.echo(
-        f"{action} recorded for {proposal_id} as {who}: state {view.state}; still required: {view.still_required}"
-    )
+    echo(f"{action} recorded for {proposal_id} as {who}: state {view.state}; still required: {view.still_required}")
 
 
 @proposals_app.command("approve")
@@ -369,10 +389,11 @@ def proposals_apply(proposal_id: str, reason: Reason = "", as_: As = None, db: D
 @proposals_app.command("reap")
 def proposals_reap(db: Db = None) -> None:
     """Mark every open proposal past its expiry (7 days) as expired."""
+    from cublab.console import echo
     from cublab.domain.identity import SYSTEM
 
     expired = _runtime(db).review.expire_due(SYSTEM)
-    typer.echo(f"expired {len(expired)} proposal(s)" + (": " + ", ".join(expired) if expired else ""))
+    echo(f"expired {len(expired)} proposal(s)" + (": " + ", ".join(expired) if expired else ""))
 
 
 @authority_app.command("import")
@@ -390,6 +411,8 @@ def authority_import(
 
     import yaml
 
+    from cublab.console import echo
+
     who = _human(as_)
     try:
         data = yaml.safe_load(Path(file).read_text())
@@ -404,15 +427,15 @@ def authority_import(
     except CublabError as exc:
         _fail(str(exc))
     note = " (unchanged: the file equals the head)" if result["unchanged"] else ""
-    typer.echo(f"{space}/{unit} is at revision {result['revision']} ({result['data_hash'][:19]}…){note}")
+    echo(f"{space}/{unit} is at revision {result['revision']} ({result['data_hash'][:19]}…){note}")
 
 
 @authority_app.command("show")
 def authority_show(space: str, unit: str, db: Db = None) -> None:
     """A unit's head data and its revisions."""
-    from rich.syntax import Syntax
     from rich.table import Table
 
+    from cublab.console import code, console, data, line
     from cublab.domain.diff import as_yaml
 
     try:
@@ -421,28 +444,32 @@ def authority_show(space: str, unit: str, db: Db = None) -> None:
         _fail(str(exc))
     import json
 
-    console = _console()
-    console.print(
-        f"[bold]{space}/{unit}[/]  head {row.head_revision_num}, live {row.live_revision_num}, version {row.version}, {row.toolchain_type}"
+    out = console()
+    out.print(
+        line(
+            (f"{space}/{unit}", "bold"),
+            f"  head {row.head_revision_num}, live {row.live_revision_num}, version {row.version}, {row.toolchain_type}",
+        )
     )
-    console.print(Syntax(as_yaml(json.loads(row.data)), "yaml", theme="ansi_dark"))
+    out.print(code(as_yaml(json.loads(row.data)), "yaml"))
     table = Table("rev", "when", "by", "source", "approved by", "tags", "description", title="revisions")
     for r in revisions:
         table.add_row(
             str(r.revision_num),
             f"{r.created_at:%Y-%m-%d %H:%M:%S}",
-            r.user_id,
-            r.source,
-            ", ".join(r.approved_by),
-            ", ".join(r.tags),
-            r.description,
+            data(r.user_id),
+            data(r.source),
+            data(", ".join(r.approved_by)),
+            data(", ".join(r.tags)),
+            data(r.description),
         )
-    console.print(table)
+    out.print(table)
 
 
 @authority_app.command("diff")
 def authority_diff(space: str, unit: str, rev_a: int, rev_b: int, db: Db = None) -> None:
     """Unified diff between two revisions of a unit."""
+    from cublab.console import data, echo
     from cublab.domain.diff import unified_diff
 
     review = _runtime(db).review
@@ -450,7 +477,7 @@ def authority_diff(space: str, unit: str, rev_a: int, rev_b: int, db: Db = None)
         a, b = review.revision_data(space, unit, rev_a), review.revision_data(space, unit, rev_b)
     except CublabError as exc:
         _fail(str(exc))
-    typer.echo(unified_diff(a, b, f"{space}/{unit}@{rev_a}", f"{space}/{unit}@{rev_b}") or "(no difference)")
+    echo(data(unified_diff(a, b, f"{space}/{unit}@{rev_a}", f"{space}/{unit}@{rev_b}") or "(no difference)"))
 
 
 def _remote_runtime(db: str | None, authority: str | None) -> Runtime:
@@ -465,6 +492,8 @@ def _remote_runtime(db: str | None, authority: str | None) -> Runtime:
 @proposals_app.command("sync")
 def proposals_sync(db: Db = None, authority: AuthorityOpt = None) -> None:
     """Read ConfigHub (ApprovedBy, LiveRevisionNum, the change set) and move exported proposals to approved, applied, rejected or stale."""
+    from cublab.console import echo
+
     runtime = _remote_runtime(db, authority)
     try:
         results = runtime.proposal_sync.sync()
@@ -472,8 +501,8 @@ def proposals_sync(db: Db = None, authority: AuthorityOpt = None) -> None:
         _fail(str(exc))
     moved = [r for r in results if r.after != r.before]
     for r in results:
-        typer.echo(f"{r.proposal_id}: {r.before}{' -> ' + r.after if r.after != r.before else ''} ({r.reason})")
-    typer.echo(f"synced {len(results)} proposal(s), {len(moved)} changed state")
+        echo(f"{r.proposal_id}: {r.before}{' -> ' + r.after if r.after != r.before else ''} ({r.reason})")
+    echo(f"synced {len(results)} proposal(s), {len(moved)} changed state")
     if any(r.reason.startswith("not read:") for r in results):
         raise typer.Exit(1)
 
@@ -490,12 +519,14 @@ def outbox_flush(
     ] = False,
 ) -> None:
     """Deliver queued proposals to ConfigHub now (the server also does it periodically)."""
+    from cublab.console import echo
+
     runtime = _remote_runtime(db, authority)
     results = runtime.outbox.flush(retry_held=retry_held)
     for d in results:
-        typer.echo(f"{d.outcome:9} {d.message}")
+        echo(f"{d.outcome:9} {d.message}")
     delivered = sum(1 for d in results if d.outcome == "delivered")
-    typer.echo(f"delivered {delivered} of {len(results)} attempted; {len(runtime.outbox.pending())} still waiting")
+    echo(f"delivered {delivered} of {len(results)} attempted; {len(runtime.outbox.pending())} still waiting")
     if any(d.outcome in ("queued", "held") for d in results):
         raise typer.Exit(1)
 
@@ -503,24 +534,27 @@ def outbox_flush(
 @outbox_app.command("list")
 def outbox_list(db: Db = None) -> None:
     """Exports not delivered yet: queued, held (needs an operator) or being delivered."""
+    from cublab.console import echo
+
     rows = _runtime(db).outbox.pending()
     for row in rows:
-        typer.echo(f"{row['proposal_id']}  {row['status']:10} attempts {row['attempts']}  {row['last_error'] or ''}")
-    typer.echo(f"{len(rows)} waiting")
+        echo(f"{row['proposal_id']}  {row['status']:10} attempts {row['attempts']}  {row['last_error'] or ''}")
+    echo(f"{len(rows)} waiting")
 
 
 def _overdue_banner(runtime: Runtime) -> None:
     """Overdue break-glass obligations are reported loudly on every listing until they are met."""
+    from cublab.console import echo
+
     lines = runtime.breakglass.overdue_warnings()
     if lines:
-        typer.secho(
+        echo(
             f"!!! {len(lines)} reconciliation obligation(s) OVERDUE (seed criterion 4: capture within 1 hour, review within 24 hours):",
-            fg=typer.colors.RED,
-            bold=True,
             err=True,
+            style="bold red",
         )
         for line in lines:
-            typer.secho(f"!!!   {line}", fg=typer.colors.RED, err=True)
+            echo(f"!!!   {line}", err=True, style="red")
 
 
 @policy_app.command("show")
@@ -528,26 +562,29 @@ def policy_show(policy: Policy = None) -> None:
     """Print the active policy (as validated) and its version hash."""
     import yaml
 
+    from cublab.console import data, echo
     from cublab.policies import load_policy
 
     try:
         loaded = load_policy(policy or __import__("os").environ.get("CUBLAB_POLICY") or None)  # empty means the default
     except CublabError as exc:
         _fail(str(exc))
-    typer.echo(f"# source: {loaded.source}\n# version: {loaded.digest}")
-    typer.echo(yaml.safe_dump(loaded.policy.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=110))
+    echo(f"# source: {loaded.source}")
+    echo(f"# version: {loaded.digest}")
+    echo(data(yaml.safe_dump(loaded.policy.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=110)))
 
 
 @policy_app.command("check")
 def policy_check(file: Annotated[str, typer.Argument(help="A policy file to validate")]) -> None:
     """Validate a policy file; name the first wrong key."""
+    from cublab.console import echo
     from cublab.policies import load_policy
 
     try:
         loaded = load_policy(file)
     except CublabError as exc:
         _fail(str(exc))
-    typer.echo(f"{file}: valid (version {loaded.digest})")
+    echo(f"{file}: valid (version {loaded.digest})")
 
 
 @decisions_app.command("list")
@@ -560,6 +597,8 @@ def decisions_list(
 ) -> None:
     """The bypass decision log, newest first (inputs are digested; no values are kept)."""
     from rich.table import Table
+
+    from cublab.console import console
 
     runtime = _runtime(db)
     _overdue_banner(runtime)
@@ -580,7 +619,7 @@ def decisions_list(
             str(d.criterion or "-"),
             d.reconciliation.get("kind", "-") if d.reconciliation else "-",
         )
-    _console().print(table)
+    console().print(table)
 
 
 @app.command("obligations")
@@ -593,6 +632,7 @@ def obligations(
     from rich.table import Table
 
     from cublab.app.inputs import ListObligations
+    from cublab.console import console
 
     runtime = _runtime(db)
     try:
@@ -622,7 +662,7 @@ def obligations(
             ob.met_by or "-",
             style=style,
         )
-    _console().print(table)
+    console().print(table)
 
 
 def main() -> None:

@@ -4,6 +4,9 @@ It starts `cublab serve` as a subprocess and talks to it with the MCP client,
 exactly as an agent host would, through the seed's workflow: spawn a sandbox,
 log three variants, measure each repeatedly, compare, destroy. The measurements
 come from a small, seeded latency model, so every run tells the same story.
+
+What the server returns is printed as data (`cublab.console.line`): the demo's own words
+are styled explicitly, never with markup strings holding the server's text.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 
 import anyio
 from rich.table import Table
+
+from cublab.console import data, line
 
 VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
     (
@@ -80,15 +85,21 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
 
     revision = _seed_authority(db)
     emit(
-        f"0. a human (human:demo-operator) holds [cyan]{TARGET_SPACE}/{TARGET_UNIT}[/] in the embedded authority at revision {revision}"
+        line(
+            "0. a human (human:demo-operator) holds ",
+            (f"{TARGET_SPACE}/{TARGET_UNIT}", "cyan"),
+            f" in the embedded authority at revision {revision}",
+        )
     )
 
     agent = f"agent:cublab-demo-{secrets.token_hex(3)}"
     params = StdioServerParameters(command=sys.executable, args=["-m", "cublab", "serve", "--db", db, "--agent", agent])
-    emit(f"[bold]cublab demo[/]: an agent ([cyan]{agent}[/]) drives `cublab serve` over stdio\n")
+    emit(line(("cublab demo", "bold"), ": an agent (", (agent, "cyan"), ") drives `cublab serve` over stdio"))
+    emit("")
     async with Client(params) as client:
         tools = await client.list_tools()
-        emit(f"server offers {len(tools.tools)} tools: {', '.join(t.name for t in tools.tools)}\n")
+        emit(line(f"server offers {len(tools.tools)} tools: {', '.join(t.name for t in tools.tools)}"))
+        emit("")
 
         sandbox = await _call(
             client,
@@ -101,7 +112,11 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
             },
         )
         emit(
-            f"1. spawned sandbox [cyan]{sandbox['id']}[/] (expires {sandbox['expires_at']}, labels {sandbox['labels']})"
+            line(
+                "1. spawned sandbox ",
+                (sandbox["id"], "cyan"),
+                f" (expires {sandbox['expires_at']}, labels {sandbox['labels']})",
+            )
         )
 
         experiment = await _call(
@@ -117,7 +132,7 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
                 "target_unit": TARGET_UNIT,
             },
         )
-        emit(f"   experiment [cyan]{experiment['id']}[/]: {experiment['hypothesis']}")
+        emit(line("   experiment ", (experiment["id"], "cyan"), f": {experiment['hypothesis']}"))
 
         ids = {}
         for name, description, config in VARIANTS:
@@ -127,7 +142,7 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
                 {"experiment_id": experiment["id"], "name": name, "description": description, "config": config},
             )
             ids[name] = logged["variant"]["id"]
-        emit(f"2. logged {len(ids)} variants: {', '.join(ids)}")
+        emit(line(f"2. logged {len(ids)} variants: {', '.join(ids)}"))
 
         rng = random.Random(7)
         points = [
@@ -145,16 +160,16 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
             "result_log",
             {"experiment_id": experiment["id"], "points": points, "explanation": "12 load-test runs per variant"},
         )
-        emit(f"3. logged {logged['points']} measurements in one batch (digest {logged['digest'][:19]}…)")
+        emit(line(f"3. logged {logged['points']} measurements in one batch (digest {logged['digest'][:19]}…)"))
 
         comparison = await _call(client, "experiment_compare", {"experiment_id": experiment["id"]})
-        table = Table(title=f"p95_latency_ms by variant ({comparison['direction']})")
+        table = Table(title=line(f"p95_latency_ms by variant ({comparison['direction']})"))
         for column in ("rank", "variant", "n", "mean", "stddev", "95% CI", "min", "max"):
             table.add_column(column, justify="right" if column not in ("variant",) else "left")
         for row in comparison["variants"]:
             table.add_row(
                 str(row["rank"]),
-                row["name"],
+                data(row["name"]),
                 str(row["n"]),
                 f"{row['mean']:.1f}",
                 f"{row['stddev']:.1f}",
@@ -163,12 +178,12 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
                 f"{row['max']:.1f}",
             )
         emit(table)
-        emit(f"   verdict: [bold]{comparison['verdict']}[/]: {comparison['summary']}")
+        emit(line("   verdict: ", (comparison["verdict"], "bold"), f": {comparison['summary']}"))
 
         destroyed = await _call(
             client, "sandbox_destroy", {"sandbox_id": sandbox["id"], "explanation": "experiment finished"}
         )
-        emit(f"4. destroyed sandbox {destroyed['id']} (status {destroyed['status']})")
+        emit(line(f"4. destroyed sandbox {destroyed['id']} (status {destroyed['status']})"))
 
         proposal = await _call(
             client,
@@ -182,12 +197,18 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
             },
         )
         emit(
-            f"5. proposed [cyan]{proposal['id']}[/]: {len(proposal['patch'])} patch op(s) against revision "
-            f"{proposal['target']['base_revision_num']}, risk [bold]{proposal['risk']['level']}[/], state {proposal['state']}"
+            line(
+                "5. proposed ",
+                (proposal["id"], "cyan"),
+                f": {len(proposal['patch'])} patch op(s) against revision {proposal['target']['base_revision_num']}, risk ",
+                (proposal["risk"]["level"], "bold"),
+                f", state {proposal['state']}",
+            )
         )
         for step in proposal["risk"]["rationale"]:
-            emit(f"     - {step}")
-        emit(f"   requires: {proposal['requirement']['description'].rstrip('.')}; the unit's head has not moved.\n")
+            emit(line(f"     - {step}"))
+        emit(line(f"   requires: {proposal['requirement']['description'].rstrip('.')}; the unit's head has not moved."))
+        emit("")
 
     from cublab.config import default_db_path
 
@@ -195,7 +216,7 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
     decide = {"approval": "approve", "acknowledgment": "ack", "objection_window": "ack"}[
         proposal["requirement"]["kind"]
     ]
-    emit("[bold]Agents propose; humans decide.[/] To review, decide and apply it:")
+    emit(line(("Agents propose; humans decide.", "bold"), " To review, decide and apply it:"))
     commands = [
         f"cublab proposals show {proposal['id']}{flag}",
         f'cublab proposals {decide} {proposal["id"]} --reason "looks right"{flag}',
@@ -209,11 +230,12 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
         f"cublab authority show {TARGET_SPACE} {TARGET_UNIT}{flag}",
     ]
     for command in commands:
-        emit(f"  {command}", soft_wrap=True, highlight=False)
-    emit(f"\ndatabase: [cyan]{db}[/]")
-    emit(f"check the audit log:  cublab audit verify{flag}", soft_wrap=True)
+        emit(line(f"  {command}"), soft_wrap=True)
+    emit("")
+    emit(line("database: ", (db, "cyan")))
+    emit(line(f"check the audit log:  cublab audit verify{flag}"), soft_wrap=True)
 
 
 def run_demo(db: str, emit: Callable[..., None]) -> None:
-    """Run the demo against `db`; `emit` renders each line or table (the CLI passes a rich console's print)."""
+    """Run the demo against `db`; `emit` renders each line or table (the CLI passes `cublab.console`'s print)."""
     anyio.run(_run, db, emit)

@@ -14,6 +14,7 @@ import operator
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any, Generic, Literal, TypeVar, cast
 
 from mcp.server import MCPServer
@@ -24,6 +25,10 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from cublab import __version__
+
+# Argument errors reach the agent as pydantic's text; without the documentation links they read
+# cleanly. Pydantic reads this once, when it first formats an error, so it is set at import.
+os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
 from cublab.app.errors import invalid_input
 from cublab.app.inputs import (
     BypassCheck,
@@ -342,10 +347,23 @@ def _identity(runtime: Runtime, ctx: Context) -> Identity:
     return agent_identity(header, AGENT_HEADER) if header else runtime.agent
 
 
-def _tool_function(spec: ToolSpec[Any], runtime: Runtime) -> Callable[..., BaseModel]:
+class CublabServer(MCPServer):
+    """The SDK's server, holding the runtime its tools act on.
+
+    Tools find the runtime through their request's server, so the tools themselves
+    (and their schemas, which cost ~70 ms a server to derive) are built once per process.
+    """
+
+    def __init__(self, runtime: Runtime, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.runtime = runtime
+
+
+def _tool_function(spec: ToolSpec[Any]) -> Callable[..., BaseModel]:
     """A function whose signature is the input model's fields, flat, as MCP clients expect."""
 
     def tool(ctx: Context, **arguments: Any) -> BaseModel:
+        runtime = cast(CublabServer, ctx.mcp_server).runtime
         try:
             command = spec.input.model_validate(arguments)
             return spec.call(runtime, command, _identity(runtime, ctx))
@@ -370,11 +388,11 @@ def _tool_function(spec: ToolSpec[Any], runtime: Runtime) -> Callable[..., BaseM
     return tool
 
 
-def _strict_tool(spec: ToolSpec[Any], runtime: Runtime) -> Tool:
+def _strict_tool(spec: ToolSpec[Any]) -> Tool:
     """The SDK's tool, made to refuse unknown arguments: a misspelt optional argument
     (say `explanaton`) is an error the agent can fix, not a value silently dropped."""
     tool = Tool.from_function(
-        _tool_function(spec, runtime),
+        _tool_function(spec),
         name=spec.name,
         title=spec.title,
         description=spec.description,
@@ -427,17 +445,21 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
         return schema
 
 
-def build_server(runtime: Runtime) -> MCPServer:
-    # Argument errors reach the agent as pydantic's text; without the documentation links they read cleanly.
-    os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
+@lru_cache(maxsize=1)
+def _tools() -> tuple[Tool, ...]:
+    return tuple(_strict_tool(spec) for spec in TOOLS)
+
+
+def build_server(runtime: Runtime) -> CublabServer:
     level = cast(LogLevel, os.environ.get("CUBLAB_LOG_LEVEL", "WARNING").upper())  # the SDK checks it
-    server = MCPServer(
-        "cublab",
+    server = CublabServer(
+        runtime,
+        name="cublab",
         title="cublab",
         version=__version__,
         instructions=INSTRUCTIONS,
         log_level=level,  # logs go to stderr
-        tools=[_strict_tool(spec, runtime) for spec in TOOLS],
+        tools=list(_tools()),
     )
 
     @server.resource("cublab://policy", name="policy", title="The active policy", mime_type="application/json")

@@ -11,7 +11,6 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from cublab.config import Settings
@@ -163,19 +162,6 @@ class Runtime:
         from cublab.app.audit import Audit
 
         return Audit(self.ctx)
-
-    @cached_property
-    def ledger(self) -> SimpleNamespace:
-        """Steps 1-4 by their names before sandboxes and experiments were split; only tests/ still call these.
-
-        Delete once the tests call `sandboxes` and `experiments`.
-        """
-        return SimpleNamespace(
-            spawn_sandbox=self.sandboxes.spawn,
-            get_sandbox=self.sandboxes.get,
-            list_sandboxes=self.sandboxes.list,
-            log_results=self.experiments.log_results,
-        )
 
     def close(self) -> None:
         if self._ctx is not None:

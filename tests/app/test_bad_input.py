@@ -344,7 +344,7 @@ async def test_a_metric_named_like_a_secret_is_refused(world) -> None:
         experiment_id=live_exp(world),
         points=[*points(2), {"variant": "a", "metric": key, "value": 1.0}],
     )
-    assert "points[2].metric" in message and "literal secret" in message and key not in message
+    assert "/points/2/metric" in message and "literal secret" in message and key not in message
 
 
 async def test_an_objective_metric_that_is_a_secret_is_refused(world) -> None:

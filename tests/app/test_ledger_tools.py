@@ -149,10 +149,8 @@ async def test_reap_command_persists_expiry_with_one_audit_event_each(sqlite_url
     try:
         from cublab.app.inputs import SpawnSandbox
 
-        old = [
-            rt.ledger.spawn_sandbox(SpawnSandbox(name=f"old{k}", purpose="p", ttl="1h"), rt.agent).id for k in range(2)
-        ]
-        fresh = rt.ledger.spawn_sandbox(SpawnSandbox(name="fresh", purpose="p", ttl="72h"), rt.agent).id
+        old = [rt.sandboxes.spawn(SpawnSandbox(name=f"old{k}", purpose="p", ttl="1h"), rt.agent).id for k in range(2)]
+        fresh = rt.sandboxes.spawn(SpawnSandbox(name="fresh", purpose="p", ttl="72h"), rt.agent).id
     finally:
         rt.close()
     result = CliRunner().invoke(app, ["sandboxes", "reap", "--db", sqlite_url])

@@ -71,11 +71,11 @@ def test_a_second_runtime_on_a_migrated_database_keeps_its_data(sqlite_url, cloc
     from cublab.app.inputs import SpawnSandbox
 
     first = make_runtime(sqlite_url, clock)
-    sandbox = first.ledger.spawn_sandbox(SpawnSandbox(name="keep", purpose="p"), first.agent)
+    sandbox = first.sandboxes.spawn(SpawnSandbox(name="keep", purpose="p"), first.agent)
     first.close()
     second = make_runtime(sqlite_url, clock)
     try:
-        assert second.ledger.get_sandbox(SandboxRef(sandbox_id=sandbox.id)).name == "keep"
+        assert second.sandboxes.get(SandboxRef(sandbox_id=sandbox.id)).name == "keep"
     finally:
         second.close()
 
@@ -163,7 +163,7 @@ async def test_times_are_stored_and_returned_as_utc(any_runtime, clock) -> None:
     as_naive = [v if isinstance(v, datetime) else datetime.fromisoformat(v) for v in (created, expires)]
     assert as_naive == [datetime(2026, 3, 28, 22, 30, 0, 123456), datetime(2026, 3, 28, 23, 30, 0, 123456)]
     assert at == "2026-03-28T22:30:00.123456Z"
-    row = any_runtime.ledger.get_sandbox(SandboxRef(sandbox_id=sandbox["id"]))
+    row = any_runtime.sandboxes.get(SandboxRef(sandbox_id=sandbox["id"]))
     assert row.created_at.tzinfo is not None and row.created_at.utcoffset() == timedelta(0)
     assert row.created_at == clock.now.astimezone(UTC)
     clock.now = clock.now.astimezone(UTC)

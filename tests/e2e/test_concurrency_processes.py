@@ -28,7 +28,7 @@ WRITER = textwrap.dedent("""
     rt = Runtime(Settings(db=db, agent=f"agent:proc-{{who}}", policy_path=None))
     for batch in range({batches}):
         points = [dict(variant=f"v{{k % 2}}", metric="m", value=float(who * 1000 + batch * 100 + k)) for k in range({points})]
-        rt.ledger.log_results(LogResults(experiment_id=experiment_id, points=points), rt.agent)
+        rt.experiments.log_results(LogResults(experiment_id=experiment_id, points=points), rt.agent)
     rt.close()
 """).format(batches=BATCHES, points=POINTS)
 

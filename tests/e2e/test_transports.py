@@ -262,7 +262,7 @@ def test_stdio_serve_runs_the_workflow(stdio_run: dict[str, Any]) -> None:
     check_transcript(stdio_run["transcript"])
     runtime = make_runtime(stdio_run["db"])  # what the subprocess wrote is really in its database
     try:
-        [sandbox] = runtime.ledger.list_sandboxes(ListSandboxes()).sandboxes
+        [sandbox] = runtime.sandboxes.list(ListSandboxes()).sandboxes
         assert sandbox.status == "destroyed" and sandbox.created_by == AGENT
     finally:
         runtime.close()
@@ -410,7 +410,7 @@ def test_scripted_agent_example_runs(tmp_path: Path) -> None:
     assert "verdict: winner" in done.stdout
     runtime = make_runtime(str(db))
     try:
-        [sandbox] = runtime.ledger.list_sandboxes(ListSandboxes()).sandboxes
+        [sandbox] = runtime.sandboxes.list(ListSandboxes()).sandboxes
         assert sandbox.status == "destroyed" and sandbox.created_by == "agent:example-test"
     finally:
         runtime.close()

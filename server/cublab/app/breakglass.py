@@ -30,6 +30,7 @@ from cublab.domain.errors import Conflict, InvalidInput, NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
 from cublab.domain.patch import make_patch
+from cublab.domain.pointers import pointer
 from cublab.domain.states import ObligationStatus, ProposalState
 from cublab.store.audit import iso
 from cublab.store.tables import Incident, Obligation, Proposal
@@ -74,7 +75,12 @@ class BreakGlass:
     # ---- use cases -------------------------------------------------------------------
 
     def declare(self, cmd: DeclareBreakGlass, actor: Identity) -> IncidentView:
-        refuse_secrets_in_text(incident_id=cmd.incident_id, reason=cmd.reason)
+        refuse_secrets_in_text(
+            {pointer(("units", n)): unit for n, unit in enumerate(cmd.units)},
+            incident_id=cmd.incident_id,
+            reason=cmd.reason,
+            explanation=cmd.explanation,
+        )
         units = list(dict.fromkeys(cmd.units))
         now = self.ctx.clock()
         with self.ctx.db.write() as session:
@@ -160,7 +166,8 @@ class BreakGlass:
         return result.model_copy(update={"proposal": view, "message": f"{result.message}; {delivery.message}"})
 
     def _capture(self, cmd: CaptureBreakGlass, actor: Identity) -> tuple[CaptureResult, bool]:
-        live = parse_config(cmd.live_state)
+        refuse_secrets_in_text(explanation=cmd.explanation)
+        live = parse_config(cmd.live_state, "live_state")
         refuse_secrets("live_state", live)
         space, unit = cmd.unit.split("/", 1)
         # When a remote authority cannot be read the capture is still recorded, queued, and its patch recomputed at delivery.

@@ -54,12 +54,22 @@ class AppContext:
     ) -> None:
         """The audit event of a mutation, in the mutation's own transaction.
 
-        Every use case records through here, so every event names its actor and the
-        explanation passes the secret gate before it can reach the log.
+        Every use case records through here, so every event names its actor, and the
+        explanation and the actor's identity (an `X-Cublab-Agent` header, `CUBLAB_AGENT`,
+        a human's `--as`) pass the secret gate before they can reach the log. A refusal
+        here rolls the mutation back with it.
         """
         from cublab.app.guards import refuse_secrets_in_text
+        from cublab.domain.errors import InvalidInput
+        from cublab.domain.secrets import find_secrets_in_text
         from cublab.store import audit
 
+        flagged = find_secrets_in_text(str(actor))
+        if flagged:
+            raise InvalidInput(
+                f"identity: the identity this call acts as looks like a literal secret ({', '.join(f.kind for f in flagged)}); "
+                "name the agent or the person (agent:<type>-<session>, human:<name>), never a credential"
+            )
         refuse_secrets_in_text(explanation=explanation)
         audit.append(
             session.connection(),

@@ -45,6 +45,7 @@ from cublab.domain.canonical import canonical_json, content_hash
 from cublab.domain.errors import Conflict, NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
+from cublab.domain.pointers import pointer
 from cublab.store.db import insert_many
 from cublab.store.tables import Experiment, Measurement, ResultBatch, Sandbox, Variant, table_of
 
@@ -58,7 +59,14 @@ class Experiments:
         self.sandboxes = sandboxes
 
     def create(self, cmd: CreateExperiment, actor: Identity) -> ExperimentView:
-        refuse_secrets_in_text(name=cmd.name, hypothesis=cmd.hypothesis, objective_metric=cmd.objective_metric)
+        refuse_secrets_in_text(
+            name=cmd.name,
+            hypothesis=cmd.hypothesis,
+            objective_metric=cmd.objective_metric,
+            target_space=cmd.target_space,
+            target_unit=cmd.target_unit,
+            explanation=cmd.explanation,
+        )
         with self.ctx.db.write() as session:
             self.sandboxes.live(session, cmd.sandbox_id, "new experiments")
             experiment = Experiment(
@@ -115,7 +123,7 @@ class Experiments:
     def log_variant(self, cmd: LogVariant, actor: Identity) -> VariantLogged:
         config = parse_config(cmd.config)
         refuse_secrets("config", config)
-        refuse_secrets_in_text(name=cmd.name, description=cmd.description)
+        refuse_secrets_in_text(name=cmd.name, description=cmd.description, explanation=cmd.explanation)
         digest = content_hash(config)
         for attempt in range(2):
             try:
@@ -177,7 +185,9 @@ class Experiments:
         first: dict[str, int] = {}
         for n, point in enumerate(cmd.points):
             first.setdefault(point.metric, n)
-        refuse_secrets_in_text(**{f"points[{n}].metric": metric for metric, n in first.items()})
+        refuse_secrets_in_text(
+            {pointer(("points", n, "metric")): metric for metric, n in first.items()}, explanation=cmd.explanation
+        )
         with self.ctx.db.write() as session:
             experiment = find(session, Experiment, "experiment", cmd.experiment_id, "experiment_id")
             self.sandboxes.live(session, experiment.sandbox_id, "new results")

@@ -1,12 +1,20 @@
 """The boundary: what an agent or human sends is checked before anything is stored.
 
-Configuration documents (variants, captures, bypass_check's document) are mappings of at
-most 1 MiB as stored, and they, like free text (names, purposes, rationales,
-explanations), may hold references to secrets, never their values.
+Configuration documents (variants, captures, bypass_check's document, imported units) are
+mappings of at most 1 MiB as stored, and they, like free text (names, purposes, rationales,
+explanations) and identifiers (target spaces and units, incident ids, label keys), may hold
+references to secrets, never their values. Free text also holds no character a terminal acts
+on (the input models check it first; callers without one, such as a human's --reason, are
+checked here), and a document no NUL (PostgreSQL cannot store it).
+
+A refusal names where, as a JSON Pointer (RFC 6901) from the arguments (`/config/db/password`,
+`/points/2/metric`, `/labels/env`), and what kind of secret: never the value, and never a key
+that is itself the secret (it is shown as `<flagged key>`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
@@ -14,24 +22,63 @@ import yaml
 from cublab.app.inputs import MAX_CONFIG_BYTES
 from cublab.domain.canonical import canonical_json
 from cublab.domain.errors import InvalidInput
-from cublab.domain.secrets import find_secrets, find_secrets_in_text, secret_gate_message
+from cublab.domain.pointers import pointer, tokens
+from cublab.domain.secrets import Finding, find_secrets, find_secrets_in_text, secret_gate_message
+from cublab.domain.text import nul_in_document, refused_characters_rule, unsafe_character
+
+FLAGGED_KEY = "<flagged key>"
 
 
-def refuse_secrets_in_text(**texts: str | None) -> None:
-    """Free text (names, purposes, rationales, explanations) is stored too: no literal secret may ride in it."""
-    findings = []
-    for field, text in texts.items():
+def _shown(field: str, path: str) -> str:
+    """The pointer to `path` inside argument `field` ("" for the arguments themselves), with any key
+    that is itself a secret left out."""
+    parts = [FLAGGED_KEY if find_secrets_in_text(token) else token for token in tokens(path)]
+    return pointer(((field,) if field else ()) + tuple(parts))
+
+
+def _refuse(findings: Iterable[Finding], field: str) -> None:
+    shown = list(dict.fromkeys(Finding(_shown(field, f.path), f.kind) for f in findings))
+    if shown:
+        arguments = ", ".join(dict.fromkeys(tokens(f.path)[0] if f.path else "input" for f in shown))
+        raise InvalidInput(secret_gate_message(shown, arguments))
+
+
+def refuse_secrets_in_text(texts: Mapping[str, str | None] | None = None, /, **named: str | None) -> None:
+    """Free text and identifiers are stored too: no literal secret may ride in them, nor a control character.
+
+    `named` are arguments by name (`reason=...`); `texts` maps JSON Pointers to text, for text inside
+    a list or object (`{"/points/2/metric": ...}`, `{"/units/0": ...}`).
+    """
+    items = {**(texts or {}), **{pointer((name,)): text for name, text in named.items()}}
+    for where, text in items.items():
+        problem = unsafe_character(text) if text else None
+        if problem is not None:
+            raise InvalidInput(f"{where}: {problem} is refused: text holds {refused_characters_rule()}")
+    findings: list[Finding] = []
+    for where, text in items.items():
         if text:
-            findings += find_secrets_in_text(text, path=field)
-    if findings:
-        raise InvalidInput(secret_gate_message(findings, ", ".join(sorted({f.path for f in findings}))))
+            findings += [Finding(where, f.kind) for f in find_secrets_in_text(text)]
+    _refuse(findings, "")
 
 
 def refuse_secrets(field: str, document: Any) -> None:
-    """A configuration document may hold references to secrets, never their values."""
-    findings = find_secrets(document)
-    if findings:
-        raise InvalidInput(secret_gate_message(findings, field))
+    """A configuration document may hold references to secrets, never their values, and no NUL anywhere."""
+    where = nul_in_document(document, pointer((field,)))
+    if where is not None:
+        raise InvalidInput(
+            f"{where}: U+0000 (NUL) is refused: configuration keys and string values hold no NUL character"
+        )
+    _refuse(find_secrets(document), field)
+
+
+def refuse_secrets_in_labels(field: str, labels: Mapping[str, str]) -> None:
+    """Labels are a flat map of names: each key and each value is judged as text too, so a map that
+    happens to look like a reference (`{"name": ...}`) or a key that is a token is still refused."""
+    findings = list(find_secrets(dict(labels)))
+    for key, value in labels.items():
+        findings += [Finding(pointer((key,)), f.kind) for f in find_secrets_in_text(key)]
+        findings += [Finding(pointer((key,)), f.kind) for f in find_secrets_in_text(value)]
+    _refuse(findings, field)
 
 
 def _refuse_over_limit(field: str, size: int) -> None:
@@ -50,19 +97,24 @@ def refuse_oversized(field: str, document: Any) -> None:
     _refuse_over_limit(field, size)
 
 
-def parse_config(config: dict[str, Any] | str) -> dict[str, Any]:
+def parse_config(config: dict[str, Any] | str, field: str = "config") -> dict[str, Any]:
     """A configuration is a mapping: given as a JSON object, or as YAML text of one."""
     if isinstance(config, str):
-        _refuse_over_limit("config", len(config.encode("utf-8")))  # before the YAML parser reads it
+        _refuse_over_limit(field, len(config.encode("utf-8")))  # before the YAML parser reads it
         try:
             parsed = yaml.safe_load(config)
         except yaml.YAMLError as exc:
             raise InvalidInput(
-                f"config: the text is neither a JSON object nor valid YAML ({str(exc).splitlines()[0]})"
+                f"{field}: the text is neither a JSON object nor valid YAML ({str(exc).splitlines()[0]})"
             ) from None
     else:
         parsed = config
     if not isinstance(parsed, dict):
-        raise InvalidInput(f"config: must be a JSON object (a mapping of keys to values), got {type(parsed).__name__}")
-    refuse_oversized("config", parsed)
+        raise InvalidInput(f"{field}: must be a JSON object (a mapping of keys to values), got {type(parsed).__name__}")
+    refuse_oversized(field, parsed)
+    where = nul_in_document(parsed, pointer((field,)))
+    if where is not None:  # YAML's "\0" escape reaches here; a JSON object was checked by the input model
+        raise InvalidInput(
+            f"{where}: U+0000 (NUL) is refused: configuration keys and string values hold no NUL character"
+        )
     return parsed

@@ -12,40 +12,80 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from cublab.app.outputs import PublishedProposalState, PublishedSandboxStatus
+from cublab.domain.text import nul_in_document, refused_characters_rule, unsafe_character
 
 MAX_POINTS_PER_CALL = 10_000
 MAX_CONFIG_BYTES = 1024 * 1024
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
-Slug = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-]
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Explanation = Annotated[
-    str | None,
-    Field(
-        default=None, max_length=2000, description="Why you are doing this, in a sentence; recorded in the audit log."
-    ),
-]
-Limit = Annotated[int, Field(default=50, ge=1, le=200, description="Page size, 1 to 200.")]
-Cursor = Annotated[
-    str | None,
-    Field(default=None, max_length=64, description="`next_cursor` of the previous page; omit for the first page."),
-]
 
-
-def _labels(value: dict[str, str]) -> dict[str, str]:
-    if len(value) > 64:
-        raise ValueError(f"at most 64 labels, got {len(value)}")
-    for key, val in value.items():
-        if not key or len(key) > 63:
-            raise ValueError(f"label key {key[:70]!r} must be 1 to 63 characters")
-        if len(val) > 200:
-            raise ValueError(f"label {key!r} value is {len(val)} characters; the limit is 200")
+def _stored_text(value: str) -> str:
+    """Text is stored and shown to reviewers: no character a terminal acts on or that reorders what they read.
+    The message names the character by code point and position, never the text."""
+    problem = unsafe_character(value)
+    if problem is not None:
+        raise ValueError(f"{problem} is refused: text holds {refused_characters_rule()}")
     return value
 
 
+def _storable_document(value: Any) -> Any:
+    """A configuration document's keys and strings may hold any character but NUL, which PostgreSQL cannot store.
+    Other control characters are data; reviewers only ever see them escaped. YAML text is checked once parsed
+    (`guards.parse_config`)."""
+    where = nul_in_document(value) if isinstance(value, dict) else None
+    if where is not None:
+        raise ValueError(
+            f"U+0000 (NUL) at {where} is refused: configuration keys and string values hold no NUL character"
+        )
+    return value
+
+
+# Every string an input model accepts ends in STORED; label keys and values are checked by `_labels`,
+# configuration documents by STORABLE. The checks add nothing to the published JSON schemas
+# (tests/snapshots/tool_schemas.json), where a `pattern` would; STORED comes after the constraints,
+# so they keep their place in the schema and their own messages.
+STORED = AfterValidator(_stored_text)
+STORABLE = AfterValidator(_storable_document)
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), STORED]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000), STORED]
+Slug = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+    STORED,
+]
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), STORED]
+Explanation = Annotated[
+    Annotated[str, StringConstraints(max_length=2000), STORED] | None,
+    Field(default=None, description="Why you are doing this, in a sentence; recorded in the audit log."),
+]
+Limit = Annotated[int, Field(default=50, ge=1, le=200, description="Page size, 1 to 200.")]
+Cursor = Annotated[
+    Annotated[str, StringConstraints(max_length=64), STORED] | None,
+    Field(default=None, description="`next_cursor` of the previous page; omit for the first page."),
+]
+Ttl = Annotated[str, StringConstraints(max_length=32), STORED]
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    """Keys are names a reviewer reads, so a message names a bad key by its position, never by its text."""
+    if len(value) > 64:
+        raise ValueError(f"at most 64 labels, got {len(value)}")
+    for n, (key, val) in enumerate(value.items(), start=1):
+        if not key or len(key) > 63:
+            raise ValueError(f"label key number {n} is {len(key)} characters; keys are 1 to 63 characters")
+        problem = unsafe_character(key)
+        if problem is not None:
+            raise ValueError(f"label key number {n}: {problem} is refused: text holds {refused_characters_rule()}")
+        if len(val) > 200:
+            raise ValueError(f"label {key!r} value is {len(val)} characters; the limit is 200")
+        problem = unsafe_character(val)
+        if problem is not None:
+            raise ValueError(f"label {key!r} value: {problem} is refused: text holds {refused_characters_rule()}")
+    return value
+
+
+# Keys and values are checked in `_labels`, which names a bad key by position (pydantic's own
+# error location for a dict key is the key itself).
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 
 
@@ -56,16 +96,15 @@ class Input(BaseModel):
 class SpawnSandbox(Input):
     name: Name = Field(description="A short name for the test environment, 1 to 200 characters.")
     purpose: Text = Field(min_length=1, description="What the sandbox is for, in a sentence.")
-    ttl: str | None = Field(
+    ttl: Ttl | None = Field(
         default=None,
-        max_length=32,
         description="Lifetime such as '90m', '2h' or '3d'; default 24h, at most 72h (the policy's limits).",
     )
     labels: Labels = Field(
         default_factory=dict,
         description="Extra labels (string to string, at most 64); cublab adds ephemeral, ttl, bypass-confighub and bypass-criterion.",
     )
-    context: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
+    context: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), STORED] = Field(
         default="sandbox",
         description="Where the test environment runs: sandbox, local, ci, preview, or a cluster context such as 'kind-dev'. Production is refused.",
     )
@@ -86,9 +125,8 @@ class ListSandboxes(Input):
 
 class RenewSandbox(Input):
     sandbox_id: Id = Field(description="The sandbox's id (sbx_…).")
-    ttl: str | None = Field(
+    ttl: Ttl | None = Field(
         default=None,
-        max_length=32,
         description="New lifetime from now, e.g. '2h'; default: the sandbox's current ttl; at most 72h.",
     )
     explanation: Explanation
@@ -130,7 +168,7 @@ class ListExperiments(Input):
 class LogVariant(Input):
     experiment_id: Id = Field(description="The experiment's id (exp_…).")
     name: Name = Field(description="A short name for this variant, unique in the experiment.")
-    config: dict[str, Any] | str = Field(
+    config: Annotated[dict[str, Any] | str, STORABLE] = Field(
         description="The configuration: a JSON object, or YAML text of a mapping; at most 1 MiB. Secrets only as references."
     )
     description: Text = Field(default="", description="What differs in this variant.")
@@ -170,7 +208,7 @@ class PromoteVariant(Input):
         min_length=1, description="Why this change should be made, in a few sentences; reviewers read it."
     )
     confidence: float = Field(ge=0.0, le=1.0, description="How sure you are this change is right, 0 to 1.")
-    model: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+    model: Annotated[str, StringConstraints(max_length=200), STORED] | None = Field(
         default=None, description="The model you run on, e.g. 'claude-sonnet-4'; recorded as provenance."
     )
     justification: Text | None = Field(
@@ -204,29 +242,27 @@ class BypassCheck(Input):
     whether an incident is declared and open, whether a sandbox is live), so a caller cannot claim them.
     What the caller does claim can only make the answer stricter."""
 
-    context: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
+    context: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), STORED] = Field(
         description="Where: local, ci, preview, sandbox, staging, production, or a cluster context such as 'kind-dev'."
     )
-    kind: Annotated[str, StringConstraints(max_length=200)] = Field(
+    kind: Annotated[str, StringConstraints(max_length=200), STORED] = Field(
         default="", description="Resource kind, e.g. 'Deployment'; default: the document's `kind`."
     )
-    name: Annotated[str, StringConstraints(max_length=253)] = Field(
+    name: Annotated[str, StringConstraints(max_length=253), STORED] = Field(
         default="", description="Resource name; default: the document's metadata.name."
     )
-    space: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+    space: Annotated[str, StringConstraints(max_length=200), STORED] | None = Field(
         default=None, description="The authority space it belongs to, e.g. 'messagewall-prod'."
     )
-    namespace: Annotated[str, StringConstraints(max_length=253)] | None = Field(
+    namespace: Annotated[str, StringConstraints(max_length=253), STORED] | None = Field(
         default=None, description="Kubernetes namespace; default: the document's metadata.namespace."
     )
     labels: Labels = Field(
         default_factory=dict, description="The resource's labels, e.g. ephemeral, ttl, bypass-confighub."
     )
-    ttl: str | None = Field(
-        default=None, max_length=32, description="Intended lifetime, e.g. '2h'; omit if it should persist."
-    )
+    ttl: Ttl | None = Field(default=None, description="Intended lifetime, e.g. '2h'; omit if it should persist.")
     persist: bool | None = Field(default=None, description="Whether the configuration should persist; omit if unknown.")
-    document: dict[str, Any] | None = Field(
+    document: Annotated[dict[str, Any] | None, STORABLE] = Field(
         default=None, description="The configuration document itself (at most 1 MiB); cublab classifies from it."
     )
     confighub_reachable: bool | None = Field(
@@ -234,7 +270,9 @@ class BypassCheck(Input):
         description="Your claim that the authority is (un)reachable. cublab always probes it itself: 'false' while "
         "cublab reaches it is noted and overruled; 'true' while cublab cannot is weighed, and the stricter answer wins.",
     )
-    incident_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | None = Field(
+    incident_id: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), STORED] | None
+    ) = Field(
         default=None,
         description="The incident id, for an emergency change. It counts only once declared with breakglass_declare "
         "and still open; otherwise the answer says must_declare_incident.",
@@ -257,9 +295,12 @@ UnitRef = Annotated[
         max_length=401,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$",
     ),
+    STORED,
 ]
 IncidentId = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"),
+    STORED,
 ]
 
 
@@ -275,7 +316,7 @@ class DeclareBreakGlass(Input):
 class CaptureBreakGlass(Input):
     incident_id: IncidentId = Field(description="The declared incident.")
     unit: UnitRef = Field(description="The unit as 'space/unit'; must be one the incident named.")
-    live_state: dict[str, Any] | str = Field(
+    live_state: Annotated[dict[str, Any] | str, STORABLE] = Field(
         description="The unit's live configuration now (JSON object or YAML text, at most 1 MiB); secrets only as references."
     )
     explanation: Explanation

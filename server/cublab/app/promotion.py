@@ -52,7 +52,12 @@ class Promotion:
     def promote(self, cmd: PromoteVariant, actor: Identity) -> ProposalView:
         check_id("variant", cmd.variant_id, "variant_id")
         refuse_secrets_in_text(
-            rationale=cmd.rationale, justification=cmd.justification, model=cmd.model, explanation=cmd.explanation
+            rationale=cmd.rationale,
+            justification=cmd.justification,
+            model=cmd.model,
+            target_space=cmd.target_space,
+            target_unit=cmd.target_unit,
+            explanation=cmd.explanation,
         )
         with self.ctx.db.read() as session:
             variant = find(session, Variant, "variant", cmd.variant_id, "variant_id")

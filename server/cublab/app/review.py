@@ -284,7 +284,9 @@ class Review:
     ) -> dict[str, Any]:
         _require_human(who)
         refuse_secrets("file", data)
-        refuse_secrets_in_text(description=description)
+        refuse_secrets_in_text(
+            space=space, unit=unit, tier=tier, toolchain_type=toolchain_type, description=description
+        )  # each is stored
         with self.ctx.db.write() as session:
             authority = self._authority(session)
             authority.ensure_space(space, {self.ctx.policy.policy.promotion.tier_label: tier} if tier else {}, str(who))

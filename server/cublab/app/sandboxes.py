@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from cublab.app.common import check_id, find, newest_first
 from cublab.app.context import AppContext
 from cublab.app.expiry import sandbox_lapsed, sandbox_status, sandbox_status_is
-from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
+from cublab.app.guards import refuse_secrets_in_labels, refuse_secrets_in_text
 from cublab.app.inputs import DestroySandbox, ListSandboxes, RenewSandbox, SandboxRef, SpawnSandbox
 from cublab.app.outputs import Criterion, SandboxPage, SandboxView
 from cublab.app.views import SandboxRow, sandbox_view
@@ -73,8 +73,10 @@ class Sandboxes:
         return sandbox
 
     def spawn(self, cmd: SpawnSandbox, actor: Identity) -> SandboxView:
-        refuse_secrets_in_text(name=cmd.name, purpose=cmd.purpose, context=cmd.context)  # the context is audited
-        refuse_secrets("labels", cmd.labels)
+        refuse_secrets_in_text(
+            name=cmd.name, purpose=cmd.purpose, context=cmd.context, explanation=cmd.explanation
+        )  # the context is audited
+        refuse_secrets_in_labels("labels", cmd.labels)
         ttl = self._ttl(cmd.ttl)
         eligibility = sandbox_eligibility(
             self.ctx.policy.policy.bypass, ttl=ttl, context=cmd.context, labels=cmd.labels, name=cmd.name
@@ -132,6 +134,7 @@ class Sandboxes:
         return self._view(cast(SandboxRow, SimpleNamespace(**row)))  # the row has every column the view reads
 
     def renew(self, cmd: RenewSandbox, actor: Identity) -> SandboxView:
+        refuse_secrets_in_text(explanation=cmd.explanation)
         with self.ctx.db.write() as session:
             sandbox = self.live(session, cmd.sandbox_id, "renewal")
             ttl = self._ttl(cmd.ttl, default=timedelta(seconds=sandbox.ttl_seconds))
@@ -153,6 +156,7 @@ class Sandboxes:
 
     def destroy(self, cmd: DestroySandbox, actor: Identity) -> SandboxView:
         """Idempotent: destroying a destroyed sandbox changes nothing and writes no event."""
+        refuse_secrets_in_text(explanation=cmd.explanation)
         with self.ctx.db.write() as session:
             sandbox = find(session, Sandbox, "sandbox", cmd.sandbox_id, "sandbox_id")
             if sandbox.status != "destroyed":

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
+
+from cublab.domain.pointers import child
 
 # C0 controls except tab and newline, DEL, C1 controls, and the bidi embeddings,
 # overrides and isolates (U+202A-U+202E, U+2066-U+2069).
@@ -40,6 +43,31 @@ def unsafe_character(text: str) -> str | None:
 def refused_characters_rule() -> str:
     """The limit, in words, for messages and docs."""
     return "no NUL, control characters (other than newline and tab) or bidirectional overrides"
+
+
+def nul_in_document(document: Any, base: str = "") -> str | None:
+    """Where a JSON document holds U+0000 in a key or a string value (PostgreSQL cannot store it); None when clean.
+
+    The answer is a JSON Pointer (RFC 6901) below `base`; for a key, the pointer to the
+    object holding it and the key's position, since the key itself is the bad text.
+    Other control characters are data in a configuration document: they are stored, and
+    shown to a human only through `for_display`.
+    """
+    if isinstance(document, str):
+        return (base or "(the whole document)") if "\x00" in document else None
+    if isinstance(document, dict):
+        for n, (key, value) in enumerate(document.items()):
+            if "\x00" in str(key):
+                return f"{base or '(the top level)'}, key number {n + 1}"
+            found = nul_in_document(value, child(base, str(key)))
+            if found is not None:
+                return found
+    elif isinstance(document, list):
+        for n, item in enumerate(document):
+            found = nul_in_document(item, child(base, n))
+            if found is not None:
+                return found
+    return None
 
 
 def for_display(text: str) -> str:

@@ -1,0 +1,56 @@
+"""The console the CLI and the demo print through: markup off whatever a call asks, every string
+shown rather than acted on, and a backstop for `Text` built elsewhere."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from cublab.console import SafeConsole, code, data, inline, line
+
+HOSTILE = "[bold]x[/bold] [/] \x1b[2J \x9b31m \u202eevil \x00 \x07"
+
+
+def render(*renderables: object, color: bool = False, **kwargs: object) -> str:
+    out = io.StringIO()
+    console = SafeConsole(file=out, width=120, force_terminal=color, color_system="standard" if color else None)
+    console.print(*renderables, **kwargs)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "renderable",
+    [
+        HOSTILE,
+        Text(HOSTILE),  # built without `data`: the backstop shows it
+        Text.assemble(("ok ", "bold"), HOSTILE),
+        Panel(Text(HOSTILE), title=Text(HOSTILE)),
+        code(HOSTILE, "yaml"),
+        line("a ", (HOSTILE, "bold"), HOSTILE),
+    ],
+    ids=["str", "raw-text", "assembled", "panel", "syntax", "line"],
+)
+def test_nothing_reaches_the_terminal_raw(renderable: object) -> None:
+    for color in (False, True):
+        output = render(renderable, color=color, markup=True, highlight=True, emoji=True)
+        assert "\x9b" not in output and "\u202e" not in output and "\x00" not in output and "\x07" not in output
+        assert "\x1b[2J" not in output
+        assert "\\x1b[2J" in output and "\\u202e" in output
+
+
+def test_markup_is_printed_as_written() -> None:
+    assert "[bold]x[/bold] [/]" in render(HOSTILE, markup=True)
+    table = Table(title=HOSTILE)
+    table.add_column(HOSTILE)
+    table.add_row(HOSTILE)
+    assert render(table).count("[bold]x[/bold]") == 3
+
+
+def test_inline_data_cannot_start_a_line() -> None:
+    assert inline("a\nstill required: nothing\tx") == "a\\nstill required: nothing\\tx"
+    assert "\n" not in render(line("rationale: ", "a\nstill required: nothing")).rstrip("\n")
+    assert data("two\nlines").plain == "two\nlines"  # in a box, line breaks are kept

@@ -1,0 +1,159 @@
+"""Stored text refuses NUL, C0/C1 controls (but newline and tab) and bidi overrides at the input model.
+
+Every string every input model accepts is checked (found by walking the models' validation
+schemas, so a new field without the check fails here), configuration documents refuse NUL in
+any key or string value, and the refusal names the field, the limit and the code point,
+never the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mcp import Client
+from pydantic import ValidationError
+
+from cublab.app import inputs
+from cublab.app.errors import invalid_input
+from cublab.app.guards import parse_config
+from cublab.domain.errors import InvalidInput
+from cublab.domain.text import nul_in_document, unsafe_character
+from cublab.mcp_server import TOOLS, build_server
+
+HOSTILE = ["esc\x1b[2J", "nul\x00", "c1\x9b31m", "rlo\u202eevil", "bell\x07", "lri\u2066x"]
+CHECKS = {"_stored_text", "_labels", "_storable_document"}
+
+
+def _strings(schema: Any, checked_by: tuple[str, ...] = (), where: str = "") -> Iterator[tuple[str, tuple[str, ...]]]:
+    """Every `str` in a pydantic core schema, with the after-validators that wrap it."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "str":
+            yield where, checked_by
+            return
+        function = schema.get("function")
+        if schema.get("type") == "function-after" and isinstance(function, dict):
+            checked_by = (*checked_by, function["function"].__name__)
+        for key, value in schema.items():
+            if key in ("function", "metadata", "serialization"):
+                continue
+            yield from _strings(value, checked_by, f"{where}.{key}")
+    elif isinstance(schema, list | tuple):
+        for n, item in enumerate(schema):
+            yield from _strings(item, checked_by, f"{where}[{n}]")
+
+
+MODELS = sorted({spec.input for spec in TOOLS} | set(inputs.Input.__subclasses__()), key=lambda m: m.__name__)
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_every_string_of_every_input_model_is_checked(model: type[inputs.Input]) -> None:
+    unchecked = [where for where, by in _strings(model.__pydantic_core_schema__) if not CHECKS & set(by)]
+    assert not unchecked, f"{model.__name__}: strings without the stored-text check at {unchecked}"
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+@pytest.mark.parametrize(
+    ("model", "arguments", "field"),
+    [
+        (inputs.SpawnSandbox, {"name": "n", "purpose": "p"}, "name"),
+        (inputs.SpawnSandbox, {"name": "n", "purpose": "p"}, "purpose"),
+        (inputs.SpawnSandbox, {"name": "n", "purpose": "p"}, "context"),
+        (inputs.SpawnSandbox, {"name": "n", "purpose": "p"}, "ttl"),
+        (inputs.SpawnSandbox, {"name": "n", "purpose": "p"}, "explanation"),
+        (inputs.CreateExperiment, {"sandbox_id": "s", "name": "n", "hypothesis": "h", "objective_metric": "m", "direction": "minimize"}, "hypothesis"),
+        (inputs.LogVariant, {"experiment_id": "e", "name": "n", "config": {}}, "description"),
+        (inputs.PromoteVariant, {"variant_id": "v", "rationale": "r", "confidence": 1}, "model"),
+        (inputs.PromoteVariant, {"variant_id": "v", "rationale": "r", "confidence": 1}, "justification"),
+        (inputs.BypassCheck, {"context": "ci"}, "namespace"),
+        (inputs.DeclareBreakGlass, {"incident_id": "I", "reason": "r", "units": ["s/u"]}, "reason"),
+    ],
+)  # fmt: skip
+def test_a_refusal_names_the_field_the_limit_and_the_code_point(
+    model: type[inputs.Input], arguments: dict[str, Any], field: str, text: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate({**arguments, field: text})
+    message = str(invalid_input(caught.value))
+    assert message.startswith(f"{field}: ")
+    assert "no NUL, control characters (other than newline and tab) or bidirectional overrides" in message
+    code_point = unsafe_character(text)
+    assert code_point is not None and code_point.split(" ")[0] in message
+    assert text not in message and not any(c in message for c in "\x00\x1b\x9b\u202e\u2066\x07")
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_label_keys_values_and_list_items_are_checked(text: str) -> None:
+    for arguments in (
+        {"name": "n", "purpose": "p", "labels": {text: "v"}},
+        {"name": "n", "purpose": "p", "labels": {"k": text}},
+    ):
+        with pytest.raises(ValidationError) as caught:
+            inputs.SpawnSandbox.model_validate(arguments)
+        message = str(invalid_input(caught.value))
+        assert message.startswith("labels: ") and "U+" in message and text not in message
+    with pytest.raises(ValidationError):
+        inputs.DeclareBreakGlass.model_validate({"incident_id": "I", "reason": "r", "units": ["s/u", f"s/{text}"]})
+    with pytest.raises(ValidationError) as caught:
+        inputs.LogResults.model_validate(
+            {"experiment_id": "e", "points": [{"variant": "v", "metric": text, "value": 1}]}
+        )
+    assert str(invalid_input(caught.value)).startswith("points.0.metric: ")
+
+
+@pytest.mark.parametrize("text", ["plain", "two\nlines", "tab\tseparated", "ünïcödé ✓ 日本語 🚀"])
+def test_ordinary_text_is_accepted(text: str) -> None:
+    inputs.SpawnSandbox.model_validate({"name": "n", "purpose": text, "labels": {"k": text}, "explanation": text})
+
+
+@pytest.mark.parametrize(
+    ("document", "where"),
+    [
+        ({"a": "x\x00y"}, "/a"),
+        ({"a": {"b": ["ok", "\x00"]}}, "/a/b/1"),
+        ({"a/b": {"c\x00": 1}}, "/a~1b, key number 1"),
+        ({"\x00": 1}, "(the top level), key number 1"),
+    ],
+)
+def test_configuration_documents_refuse_nul_by_path(document: dict[str, Any], where: str) -> None:
+    assert nul_in_document(document) == where
+    for model, arguments, field in (
+        (inputs.LogVariant, {"experiment_id": "e", "name": "n"}, "config"),
+        (inputs.CaptureBreakGlass, {"incident_id": "I", "unit": "s/u"}, "live_state"),
+        (inputs.BypassCheck, {"context": "ci"}, "document"),
+    ):
+        with pytest.raises(ValidationError) as caught:
+            model.model_validate({**arguments, field: document})
+        message = str(invalid_input(caught.value))
+        assert message.startswith(f"{field}: ") and f"U+0000 (NUL) at {where}" in message
+        assert "\x00" not in message
+
+
+def test_yaml_text_is_checked_once_parsed() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_config('a:\n  b: "x\\0y"\n')
+    assert "/config/a/b" in str(caught.value) and "U+0000" in str(caught.value)
+
+
+def test_other_controls_in_configuration_values_are_data() -> None:
+    """A PS1 prompt or a log format may hold ESC: it is stored, and only ever shown escaped."""
+    document = {"prompt": "\x1b[32m$ \x1b[0m", "rtl": "\u202eabc", "cr": "a\rb"}
+    assert inputs.LogVariant.model_validate({"experiment_id": "e", "name": "n", "config": document}).config == document
+    assert parse_config(document) == document
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_the_tool_refuses_before_anything_is_stored(runtime) -> None:
+    async with Client(build_server(runtime)) as client:
+        refused = await client.call_tool("sandbox_spawn", {"name": "ok", "purpose": "p\x1b[2Jx"})
+        assert refused.is_error
+        text = refused.content[0].text
+        assert "purpose" in text and "U+001B" in text and "\x1b" not in text
+        listed = await client.call_tool("sandbox_list", {})
+        assert listed.structured_content["sandboxes"] == []
