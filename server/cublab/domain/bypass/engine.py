@@ -117,7 +117,7 @@ class _Finding:
 
         # ---- production: names (the caller's description) or the space's tier (verified) ----
         self.production_signs = production_signs(facts, policy)
-        self.context_class = classify_context(facts, policy)
+        self.context_class = classify_context(facts, policy, self.production_signs)
         self.production = self.context_class == "production"
         prod_why = " and ".join(self.production_signs)
         tier_says = bool(ev.space_tier) and glob_match(ev.space_tier, policy.contexts.production)
@@ -352,9 +352,12 @@ class _Finding:
         # ---- criteria 3 and 8: the component itself, not its namespace ----
         self.platform = res.matches(policy.platform)
         self.observability = res.matches(policy.observability)
-        kinds = ((policy.platform, "platform", "a", 3), (policy.observability, "observability", "an", 8))
-        for m, what, article, number in kinds:
-            ns = res.only_namespace(m)
+        kinds = (
+            (policy.platform, self.platform, "platform", "a", 3),
+            (policy.observability, self.observability, "observability", "an", 8),
+        )
+        for m, matched, what, article, number in kinds:
+            ns = res.only_namespace(m, matched)
             if ns and self.platform is None and self.observability is None:
                 self.notes.append(
                     f"The namespace {ns} is where {what} components run, but a namespace alone is not evidence: "

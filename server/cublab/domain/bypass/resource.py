@@ -129,11 +129,18 @@ def _images(doc: dict[str, Any] | None) -> list[str]:
     """Every container image named in the document (any `image` member holding a string), outside metadata."""
     if doc is None:
         return []
-    found = []
-    for path, node in _self_and_descendants("", {k: v for k, v in doc.items() if k != "metadata"}):
-        if path.endswith("/image") and isinstance(node, str) and node.strip():
-            found.append(image_name(node.strip()))
-    return sorted(set(found))
+    found = set()
+    stack: list[Any] = [v for k, v in doc.items() if k != "metadata"]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            image = node.get("image")
+            if isinstance(image, str) and image.strip():
+                found.add(image_name(image.strip()))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return sorted(found)
 
 
 def _under(path: str, base: str) -> bool:
@@ -187,9 +194,10 @@ class Resource:
                     return f"document field {marker}"
         return None
 
-    def only_namespace(self, m: Matcher) -> str | None:
-        """The namespace, when it is one where `m`'s components run but nothing else recognises the resource."""
-        if glob_match(self.namespace, m.namespaces) and self.matches(m) is None:
+    def only_namespace(self, m: Matcher, matched: str | None) -> str | None:
+        """The namespace, when it is one where `m`'s components run but nothing else recognises the resource
+        (`matched`: what `matches(m)` said)."""
+        if matched is None and glob_match(self.namespace, m.namespaces):
             return self.namespace
         return None
 
@@ -205,20 +213,15 @@ def observed_state_paths(
     owners: list[str] = []
     managed_by = res.labels.get(managed_by_label)
     for owned in rules.owned_fields:
-        sign = next(
-            (
-                why
-                for why, on in (
-                    (f"its {managed_by_label} label", glob_match(managed_by, owned.managed_by)),
-                    ("ownerReferences", any(glob_match(k, owned.when_owner_kinds) for k in res.owner_kinds)),
-                    ("annotations", any(glob_match(a, owned.when_annotations) for a in res.annotations)),
-                    ("document", any(expand(doc, p) for p in owned.when_paths)),
-                )
-                if on
-            ),
-            None,
-        )
-        if sign is None:
+        if glob_match(managed_by, owned.managed_by):
+            sign = f"its {managed_by_label} label"
+        elif any(glob_match(k, owned.when_owner_kinds) for k in res.owner_kinds):
+            sign = "ownerReferences"
+        elif any(glob_match(a, owned.when_annotations) for a in res.annotations):
+            sign = "annotations"
+        elif any(expand(doc, p) for p in owned.when_paths):
+            sign = "document"
+        else:
             continue
         paths = [p for pattern in owned.paths for p in expand(doc, pattern) if not _under(p, "/metadata")]
         if paths:
@@ -309,10 +312,10 @@ def production_signs(facts: ChangeFacts, policy: BypassPolicy) -> list[str]:
     return signs
 
 
-def classify_context(facts: ChangeFacts, policy: BypassPolicy) -> ContextClass:
-    """Production is tested first, on the context, the space, the namespace and the space's verified tier:
-    it wins every tie."""
-    if production_signs(facts, policy):
+def classify_context(facts: ChangeFacts, policy: BypassPolicy, signs: list[str] | None = None) -> ContextClass:
+    """Production is tested first, on the context, the space, the namespace and the space's verified tier
+    (`signs`, when already read): it wins every tie."""
+    if production_signs(facts, policy) if signs is None else signs:
         return "production"
     rules = policy.contexts
     others: tuple[tuple[ContextClass, list[str]], ...] = (
