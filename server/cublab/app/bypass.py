@@ -38,7 +38,7 @@ from cublab.domain.errors import InvalidInput
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
 from cublab.domain.pointers import pointer
-from cublab.domain.secrets import Finding, find_secrets
+from cublab.domain.secrets import Finding, find_secrets, find_secrets_in_text
 from cublab.domain.states import ObligationStatus
 from cublab.store.tables import Decision, Incident, Obligation, Sandbox
 
@@ -87,6 +87,15 @@ class BypassService:
             context=cmd.context,
             incident_id=cmd.incident_id,
         )
+        # A label key is a name stored in the subject: one that is a literal secret is refused, by position
+        # (a secret label *value* is a finding the answer classifies, criterion 5).
+        for n, key in enumerate(cmd.labels, start=1):
+            kinds = sorted({f.kind for f in find_secrets_in_text(key)})
+            if kinds:
+                raise InvalidInput(
+                    f"labels: key number {n} is a literal secret ({', '.join(kinds)}); label keys are names and are "
+                    "stored in the decision log, so a secret never goes there"
+                )
         if cmd.sandbox_id is not None:
             check_id("sandbox", cmd.sandbox_id, "sandbox_id")
         if cmd.document is not None:
