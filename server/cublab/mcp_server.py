@@ -288,7 +288,10 @@ TOOLS: list[ToolSpec[Any]] = [
         "use_confighub), under which of the eight criteria, the path through the decision tree, what "
         "reconciliation is owed (with deadlines for break-glass) and the audit requirement. Classifies from the "
         "document itself where it can (literal secrets, observed state, platform and observability components, "
-        "local contexts, ephemeral labels). Read-only: it changes nothing, and records the decision in the log.",
+        "local contexts, ephemeral labels). A bypass rests on what cublab checks itself (its own probe of the "
+        "authority, the space's tier, an incident declared with breakglass_declare and open, a live sandbox named "
+        "by sandbox_id); your claims can only make the answer stricter, and `facts` says which was which. "
+        "Production is never ephemeral. Read-only: it changes nothing, and records the decision in the log.",
         BypassCheck,
         BypassAnswer,
         lambda rt, cmd, who: rt.bypass.check(cmd, who),

@@ -3,8 +3,9 @@
 The engine's logic has its own table (test_bypass_engine.py); here each criterion is
 reached once through the tool, and what the use case adds is checked: the decision
 log with the policy version, the secret paths found by cublab itself (never claimed by
-the caller, never stored), the authority asked when reachability is omitted, the
-audit chain, and refusals that name the field."""
+the caller, never stored), the authority probed by cublab itself, the audit chain, and
+refusals that name the field. What the evidence changes (declared incidents, sandboxes,
+production ttls, stored decisions without values) is in test_bypass_evidence_tool.py."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cublab.cli import app as cli_app
+from cublab.domain.identity import human_identity
 from support.mcp import call, call_error
 from support.runtime import AGENT
 
@@ -45,6 +47,12 @@ def dump_database(path: str) -> str:
             for row in conn.execute(f'SELECT * FROM "{table}"'):
                 out.append(f"{table}: {row!r}")
     return "\n".join(out)
+
+
+async def declare(client, runtime, incident_id: str) -> None:
+    """Break-glass counts only for an incident declared with breakglass_declare (and open)."""
+    runtime.review.import_unit("mw-prod", "web", {"replicas": 3}, human_identity("human:alice"), tier="production")
+    await call(client, "breakglass_declare", incident_id=incident_id, reason="web is down", units=["mw-prod/web"])
 
 
 def decision_row(runtime, decision_id: str) -> dict:
@@ -120,6 +128,8 @@ CRITERIA = [
 async def test_each_criterion_through_the_tool_is_logged_with_the_policy_version(
     client, runtime, args, verdict, criterion, reconciliation, audit_requirement
 ) -> None:
+    if criterion == 4:
+        await declare(client, runtime, args["incident_id"])
     answer = await call(client, "bypass_check", **args)
     assert answer["verdict"] == verdict
     assert (answer["criterion"] or {}).get("number") == criterion
@@ -171,7 +181,11 @@ async def test_secret_in_labels_is_found_and_not_stored(client, runtime) -> None
     assert SECRET_VALUE not in dump and "payments" in dump
 
 
-CLAIMS = [("secret_paths", ["/spec/x"], 5), ("is_sandbox_experiment", True, 7)]
+CLAIMS = [
+    ("secret_paths", ["/spec/x"], 5),
+    ("is_sandbox_experiment", True, 7),
+    ("verified", {"confighub_reachable": False}, 4),
+]
 
 
 @pytest.mark.parametrize(("field", "value", "criterion"), CLAIMS)
@@ -195,13 +209,23 @@ async def test_caller_claims_of_what_cublab_computes_are_refused(client, field, 
     assert field in message
 
 
-async def test_reachability_omitted_asks_the_authority(client, runtime) -> None:
+async def test_reachability_is_cublabs_own_probe(client, runtime) -> None:
+    """cublab always probes the authority; a caller's "unreachable" while it answers is noted and overruled."""
     answer = await call(client, "bypass_check", context="staging", kind="ConfigMap", name="cm")
     assert answer["verdict"] == "use_confighub"
-    assert decision_row(runtime, answer["decision_id"])["subject"].count('"confighub_reachable": true') == 1
+    (reach,) = [f for f in answer["facts"] if f["fact"] == "confighub_reachable"]
+    assert reach == {
+        "fact": "confighub_reachable",
+        "claimed": None,
+        "verified": "reachable",
+        "used": "reachable",
+        "basis": "verified",
+    }
     down = await call(client, "bypass_check", context="staging", kind="ConfigMap", name="cm", confighub_reachable=False)
-    assert down["verdict"] == "bypass_then_reconcile" and down["criterion"]["number"] == 4
-    assert '"confighub_reachable": false' in decision_row(runtime, down["decision_id"])["subject"]
+    assert down["verdict"] == "use_confighub" and down["criterion"] is None
+    assert any("overruled" in r for r in down["reasons"])
+    subject = decision_row(runtime, down["decision_id"])["subject"]
+    assert '"confighub_reachable": false' in subject and '"verified": "reachable"' in subject
 
 
 async def test_bypass_label_without_a_criterion_is_refused(client) -> None:
@@ -254,6 +278,7 @@ async def test_decisions_list_filters_by_verdict_and_criterion(client, runtime) 
     await call(client, "bypass_check", context="kind-dev", kind="Deployment", name="local-web")
     await call(client, "bypass_check", context="production", kind="ServiceMonitor", name="scrape-web")
     await call(client, "bypass_check", context="production", kind="Deployment", name="prod-web")
+    await declare(client, runtime, "INC-1")
     await call(client, "bypass_check", context="production", kind="Deployment", name="hot-fix", incident_id="INC-1")
     runner, db = CliRunner(), runtime.settings.db
 

@@ -11,9 +11,9 @@ of the PostgreSQL schema, are scanned for each literal, its JSON-escaped form, i
 its base64 and its URL-encoded forms.
 
 Where the detector (domain/secrets.py) does not flag a literal in that position at all, the case
-cannot pass until the detector learns the shape; bypass_check's decision log is being reworked
-separately (app/bypass.py). Leaks of those two kinds are reported as an expected failure naming
-them; any other leak fails.
+cannot pass until the detector learns the shape. Leaks of that kind are reported as an expected
+failure naming them; any other leak fails (bypass_check's decision log included: it stores
+nothing derived from a flagged value, and refuses a label key that is one).
 """
 
 from __future__ import annotations
@@ -281,7 +281,6 @@ async def _setup(client: Client, runtime: Runtime) -> dict[str, Any]:
 
 async def _tools(client: Client, run: Run, w: dict[str, Any]) -> None:
     lit = run.literal
-    bypass = "bypass_check's decision log (app/bypass.py, reworked separately)"
     spawn = {"name": "n", "purpose": "p"}
     for name in ("name", "purpose", "context", "ttl", "explanation"):
         await _try(client, "sandbox_spawn", **{**spawn, name: lit(f"sandbox_spawn.{name}")})
@@ -331,13 +330,11 @@ async def _tools(client: Client, run: Run, w: dict[str, Any]) -> None:
 
     check = {"context": "ci", "kind": "Deployment", "name": "web"}
     for name in ("context", "kind", "name", "space", "namespace", "incident_id", "ttl"):
-        await _try(client, "bypass_check", **{**check, name: lit(f"bypass_check.{name}", owner=bypass)})
-    await _try(client, "bypass_check", **check, labels={lit("bypass_check.labels{key}", owner=bypass): "v"})
-    await _try(client, "bypass_check", **check, labels={"k": lit("bypass_check.labels{value}", owner=bypass)})
-    await _try(client, "bypass_check", **check, document={lit("bypass_check.document{key}", KEY, bypass): "x"})
-    await _try(
-        client, "bypass_check", **check, document={"setting": lit("bypass_check.document{value}", VALUE, bypass)}
-    )
+        await _try(client, "bypass_check", **{**check, name: lit(f"bypass_check.{name}")})
+    await _try(client, "bypass_check", **check, labels={lit("bypass_check.labels{key}"): "v"})
+    await _try(client, "bypass_check", **check, labels={"k": lit("bypass_check.labels{value}")})
+    await _try(client, "bypass_check", **check, document={lit("bypass_check.document{key}", KEY): "x"})
+    await _try(client, "bypass_check", **check, document={"setting": lit("bypass_check.document{value}", VALUE)})
 
     declare = {"reason": "r", "units": [f"{SPACE}/{UNIT}"]}
     for n, name in enumerate(("incident_id", "reason", "explanation")):

@@ -105,6 +105,14 @@ PROM_CONFIG = {
 }
 
 
+# What cublab verified itself (ChangeFacts.verified): an incident declared and open, its own probe failing.
+def OPEN(incident_id: str) -> dict:
+    return {"incident": {"id": incident_id, "state": "open"}}
+
+
+DOWN = {"confighub_reachable": False}
+
+
 def row(
     id: str,
     facts: dict[str, Any],
@@ -194,12 +202,14 @@ TABLE = [
         1,
         [PERSIST_NO + ": ephemeral, ttl 1h30m (ttl)"],
     ),
+    # Production is never ephemeral (docs/policy.md, "Evidence and claims"): the ttl is ignored.
     row(
         "c1-temporary-debug-pod-in-production",
         dict(context="production", kind="Pod", name="debug", ttl="30m", persist=False),
-        "bypass",
-        1,
-        [PERSIST_NO],
+        "use_confighub",
+        None,
+        [PERSIST_YES + " (production is never ephemeral: the ttl is ignored)"],
+        check=has_reason("was ignored: production is never ephemeral"),
     ),
     row("c1-ttl-exactly-at-maximum", dict(context="staging", kind="Job", ttl="72h"), "bypass", 1, [PERSIST_NO]),
     # ---- criterion 2: local development (tree: adds value? No) ----
@@ -282,7 +292,7 @@ TABLE = [
     # ---- criterion 4: break-glass (tree: available? No, reconcile) ----
     row(
         "c4-production-outage-incident",
-        dict(context="production", kind="Deployment", name="web", incident_id="INC-7"),
+        dict(context="production", kind="Deployment", name="web", incident_id="INC-7", verified=OPEN("INC-7")),
         "bypass_then_reconcile",
         4,
         [
@@ -295,7 +305,7 @@ TABLE = [
     ),
     row(
         "c4-confighub-down-no-incident",
-        dict(context="production", kind="Deployment", name="web", confighub_reachable=False),
+        dict(context="production", kind="Deployment", name="web", confighub_reachable=False, verified=DOWN),
         "bypass_then_reconcile",
         4,
         [AVAILABLE_NO + " (ConfigHub is unreachable)"],
@@ -303,7 +313,14 @@ TABLE = [
     ),
     row(
         "c4-partition-and-incident",
-        dict(context="prod-eu", kind="NetworkPolicy", name="lockdown", incident_id="SEC-1", confighub_reachable=False),
+        dict(
+            context="prod-eu",
+            kind="NetworkPolicy",
+            name="lockdown",
+            incident_id="SEC-1",
+            confighub_reachable=False,
+            verified={**OPEN("SEC-1"), **DOWN},
+        ),
         "bypass_then_reconcile",
         4,
         [AVAILABLE_NO + " (incident SEC-1: the normal workflow is too slow, and ConfigHub is unreachable)"],
@@ -502,7 +519,14 @@ TABLE = [
     ),
     row(
         "conflict-breakglass-to-platform",
-        dict(context="production", kind="Deployment", name="argocd-server", namespace="argocd", incident_id="INC-9"),
+        dict(
+            context="production",
+            kind="Deployment",
+            name="argocd-server",
+            namespace="argocd",
+            incident_id="INC-9",
+            verified=OPEN("INC-9"),
+        ),
         "bypass",
         3,
         [AVAILABLE_NO + ": ConfigHub depends on it"],
@@ -511,7 +535,13 @@ TABLE = [
     ),
     row(
         "conflict-breakglass-with-secret",
-        dict(context="production", document=DEPLOYMENT, secret_paths=["/spec/token"], incident_id="INC-3"),
+        dict(
+            context="production",
+            document=DEPLOYMENT,
+            secret_paths=["/spec/token"],
+            incident_id="INC-3",
+            verified=OPEN("INC-3"),
+        ),
         "bypass_then_reconcile",
         4,
         [SECRETS_YES + " (/spec/token): the values bypass ConfigHub; the rest of the document continues", AVAILABLE_NO],
@@ -557,7 +587,7 @@ TABLE = [
     ),
     row(
         "conflict-observability-while-confighub-down",
-        dict(context="production", kind="ServiceMonitor", confighub_reachable=False),
+        dict(context="production", kind="ServiceMonitor", confighub_reachable=False, verified=DOWN),
         "bypass_then_reconcile",
         4,
         [AVAILABLE_NO + " (ConfigHub is unreachable)"],
@@ -607,7 +637,7 @@ TABLE = [
     ),
     row(
         "conflict-unreachable-without-incident",
-        dict(context="staging", kind="ConfigMap", confighub_reachable=False),
+        dict(context="staging", kind="ConfigMap", confighub_reachable=False, verified=DOWN),
         "bypass_then_reconcile",
         4,
         [AVAILABLE_NO],
@@ -615,7 +645,13 @@ TABLE = [
     ),
     row(
         "conflict-incident-with-confighub-reachable",
-        dict(context="production", kind="ConfigMap", incident_id="INC-2", confighub_reachable=True),
+        dict(
+            context="production",
+            kind="ConfigMap",
+            incident_id="INC-2",
+            confighub_reachable=True,
+            verified={**OPEN("INC-2"), "confighub_reachable": True},
+        ),
         "bypass_then_reconcile",
         4,
         [AVAILABLE_NO + " (incident INC-2"],
@@ -640,9 +676,9 @@ TABLE = [
     row(
         "conflict-production-sandbox-is-not-criterion-7",
         dict(context="production", kind="Sandbox", ttl="2h", is_sandbox_experiment=True),
-        "bypass",
-        1,
-        [PERSIST_NO + ": ephemeral"],
+        "use_confighub",
+        None,
+        [PERSIST_YES],
         check=has_reason("production context never qualifies as a sandbox"),
     ),
     row(
@@ -695,7 +731,7 @@ TABLE = [
     ),
     row(
         "conflict-observed-part-of-secret-free-breakglass",
-        dict(context="production", document=SEED_AUTOSCALED, incident_id="INC-8"),
+        dict(context="production", document=SEED_AUTOSCALED, incident_id="INC-8", verified=OPEN("INC-8")),
         "bypass_then_reconcile",
         4,
         [AVAILABLE_NO],

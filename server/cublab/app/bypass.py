@@ -1,31 +1,75 @@
 """`bypass_check`: may this change bypass the authority, under which criterion, owing what?
 
-The engine (domain/bypass.py) decides; this use case feeds it what cublab knows
-and the caller cannot be trusted to claim (the secret paths found by the gate,
-whether the authority is reachable), and writes the decision to the decision
-log. The log keeps a digest of the inputs and a summary without values, and an
-audit event chains each decision into the tamper-evident log.
+The engine (domain/bypass/) decides; this use case gathers the evidence it may let
+a change skip the authority on, which the caller cannot be trusted to claim: the
+secret paths found by the gate, cublab's own probe of the configured authority,
+the space's tier label as the authority holds it, whether the caller's incident
+was declared with `breakglass_declare` and is still open, and whether a sandbox it
+names is live. The caller's own claims go to the engine as claims, which can only
+make the answer stricter. The decision goes to the decision log: a digest of the
+inputs, a subject without values (nothing derived from a flagged value, by JSON
+path and kind only), the provenance of each fact, and an audit event chaining it
+into the tamper-evident log. Checking creates nothing else: an undeclared
+incident stays undeclared.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
+from jsonpointer import JsonPointerException, resolve_pointer
 from pydantic import ValidationError
 from sqlmodel import col, select
 
+from cublab.app.common import check_id
 from cublab.app.context import AppContext
 from cublab.app.errors import invalid_input
+from cublab.app.expiry import sandbox_status
 from cublab.app.guards import refuse_oversized, refuse_secrets_in_text
 from cublab.app.inputs import BypassCheck
 from cublab.app.outputs import BypassAnswer
-from cublab.domain.bypass import ChangeFacts, decide
+from cublab.app.views import obligation_view
+from cublab.authority.errors import AuthorityAuthFailed, AuthorityUnavailable
+from cublab.domain.bypass import BypassDecision, ChangeFacts, Evidence, IncidentCheck, SandboxCheck, decide
 from cublab.domain.canonical import content_hash
 from cublab.domain.errors import InvalidInput
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
-from cublab.domain.secrets import find_secrets
-from cublab.store.tables import Decision
+from cublab.domain.pointers import pointer
+from cublab.domain.secrets import Finding, find_secrets, find_secrets_in_text
+from cublab.domain.states import ObligationStatus
+from cublab.store.tables import Decision, Incident, Obligation, Sandbox
+
+
+def _literals(flagged: list[tuple[Any, Finding]]) -> dict[str, str]:
+    """Each flagged value, mapped to what may be said of it (its JSON path and kind); held only long
+    enough to make sure none is stored."""
+    found: dict[str, str] = {}
+    for root, finding in flagged:
+        try:
+            value = resolve_pointer(root, finding.path)
+        except JsonPointerException:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        if text.strip():
+            found.setdefault(text, str(finding))
+    return found
+
+
+def _scrub(value: Any, literals: dict[str, str]) -> Any:
+    """`value` with every flagged literal replaced by its JSON path and kind: the last guard before storage."""
+    if isinstance(value, str):
+        for literal in sorted(literals, key=len, reverse=True):  # longest first, so no part of one survives
+            if literal in value:
+                value = value.replace(literal, f"<{literals[literal]}>")
+        return value
+    if isinstance(value, list):
+        return [_scrub(v, literals) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k, literals): _scrub(v, literals) for k, v in value.items()}
+    return value
 
 
 class BypassService:
@@ -43,14 +87,26 @@ class BypassService:
             context=cmd.context,
             incident_id=cmd.incident_id,
         )
+        # A label key is a name stored in the subject: one that is a literal secret is refused, by position
+        # (a secret label *value* is a finding the answer classifies, criterion 5).
+        for n, key in enumerate(cmd.labels, start=1):
+            kinds = sorted({f.kind for f in find_secrets_in_text(key)})
+            if kinds:
+                raise InvalidInput(
+                    f"labels: key number {n} is a literal secret ({', '.join(kinds)}); label keys are names and are "
+                    "stored in the decision log, so a secret never goes there"
+                )
+        if cmd.sandbox_id is not None:
+            check_id("sandbox", cmd.sandbox_id, "sandbox_id")
         if cmd.document is not None:
             refuse_oversized("document", cmd.document)
-        findings = find_secrets(cmd.document) if cmd.document is not None else []
-        findings += find_secrets({"labels": cmd.labels}) if cmd.labels else []
-        reachable = cmd.confighub_reachable
-        if reachable is None:
-            with self.ctx.db.read() as session:
-                reachable = self.ctx.authority(session).reachable()
+        labels_root = {"labels": cmd.labels}
+        flagged: list[tuple[Any, Finding]] = (
+            [(cmd.document, f) for f in find_secrets(cmd.document)] if cmd.document is not None else []
+        )
+        flagged += [(labels_root, f) for f in find_secrets(labels_root)] if cmd.labels else []
+        findings = [f for _, f in flagged]
+        evidence = self._evidence(cmd)
         try:
             facts = ChangeFacts(
                 kind=cmd.kind,
@@ -62,29 +118,41 @@ class BypassService:
                 ttl=cmd.ttl,
                 persist=cmd.persist,
                 document=cmd.document,
-                confighub_reachable=reachable,
+                confighub_reachable=cmd.confighub_reachable,
                 incident_id=cmd.incident_id,
+                sandbox_id=cmd.sandbox_id,
                 adds_value=cmd.adds_value,
                 secret_paths=[f.path for f in findings],
+                verified=evidence,
             )
         except ValidationError as exc:  # e.g. a ttl the engine cannot read
             raise invalid_input(exc) from None
         decision = decide(facts, self.ctx.policy.policy.bypass)
+        # Nothing derived from a flagged value is stored: a flagged label is left out (its path is escaped
+        # the way the gate names it, so a key holding '/' is matched too), and any flagged literal that
+        # reached a reason is replaced by its JSON path and kind.
+        flagged_paths = {f.path for f in findings}
+        literals = _literals(flagged)
         subject = {
             "kind": facts.kind,
             "name": facts.name,
             "space": facts.space,
             "namespace": facts.namespace,
             "context": facts.context,
-            "labels": {k: v for k, v in facts.labels.items() if not any(f.path == f"/labels/{k}" for f in findings)},
+            "labels": {k: v for k, v in facts.labels.items() if pointer(["labels", k]) not in flagged_paths},
             "ttl": str(facts.ttl) if facts.ttl else None,
             "persist": facts.persist,
-            "confighub_reachable": reachable,
+            "confighub_reachable": facts.confighub_reachable,
             "incident_id": facts.incident_id,
+            "sandbox_id": facts.sandbox_id,
             "adds_value": facts.adds_value,
             "secret_paths": facts.secret_paths,
             "document_digest": content_hash(cmd.document) if cmd.document is not None else None,
+            "evidence": [f.model_dump(mode="json") for f in decision.facts],
         }
+        if literals:
+            decision = BypassDecision.model_validate(_scrub(decision.model_dump(mode="json"), literals))
+            subject = _scrub(subject, literals)
         row = Decision(
             id=new_id("decision"),
             actor=str(actor),
@@ -119,6 +187,48 @@ class BypassService:
         return BypassAnswer(
             **decision.model_dump(), decision_id=row.id, policy_version=self.ctx.policy.digest, warnings=self._overdue()
         )
+
+    def _evidence(self, cmd: BypassCheck) -> Evidence:
+        """What cublab checks itself: its probe of the configured authority, the space's tier there, the
+        incident as declared (open while any of its obligations is not met), the sandbox as held."""
+        now = self.ctx.clock()
+        tier_label = self.ctx.policy.policy.promotion.tier_label
+        with self.ctx.db.read() as session:
+            authority = self.ctx.authority(session)
+            reachable = authority.reachable()
+            tier = None
+            if cmd.space and reachable:
+                try:
+                    space = authority.get_space(cmd.space)
+                except (AuthorityUnavailable, AuthorityAuthFailed):
+                    space = None  # not read: the tier stays unknown, and names alone decide
+                else:
+                    tier = "" if space is None else space.labels.get(tier_label, "")
+            incident = None
+            if cmd.incident_id:
+                row = session.get(Incident, cmd.incident_id)
+                if row is None:
+                    state = "undeclared"
+                else:
+                    obligations = session.exec(select(Obligation).where(Obligation.incident_id == row.id)).all()
+                    views = [obligation_view(session, ob, now) for ob in obligations]
+                    state = "open" if any(v.status != ObligationStatus.MET for v in views) else "closed"
+                incident = IncidentCheck.model_validate({"id": cmd.incident_id, "state": state})
+            sandbox = None
+            if cmd.sandbox_id:
+                found = session.get(Sandbox, cmd.sandbox_id)
+                if found is None:
+                    sandbox = SandboxCheck(id=cmd.sandbox_id, state="unknown")
+                else:
+                    status = sandbox_status(found.status, found.expires_at, now)
+                    sandbox = SandboxCheck.model_validate(
+                        {
+                            "id": cmd.sandbox_id,
+                            "state": str(status),
+                            "remaining": found.expires_at - now if status == "active" else None,
+                        }
+                    )
+        return Evidence(confighub_reachable=reachable, space_tier=tier, incident=incident, sandbox=sandbox)
 
     def decisions(
         self, *, verdict: str | None = None, criterion: int | None = None, actor: str | None = None, limit: int = 50

@@ -250,7 +250,9 @@ class ListProposals(Input):
 
 class BypassCheck(Input):
     """A change an agent is about to make outside the authority. Mirrors the engine's ChangeFacts, minus
-    what cublab computes itself (secret paths, whether it is a cublab sandbox), so a caller cannot claim them."""
+    what cublab computes or checks itself (secret paths, its own probe of the authority, the space's tier,
+    whether an incident is declared and open, whether a sandbox is live), so a caller cannot claim them.
+    What the caller does claim can only make the answer stricter."""
 
     context: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), STORED] = Field(
         description="Where: local, ci, preview, sandbox, staging, production, or a cluster context such as 'kind-dev'."
@@ -276,11 +278,22 @@ class BypassCheck(Input):
         default=None, description="The configuration document itself (at most 1 MiB); cublab classifies from it."
     )
     confighub_reachable: bool | None = Field(
-        default=None, description="Whether the authority is reachable; default: cublab asks the configured authority."
+        default=None,
+        description="Your claim that the authority is (un)reachable. cublab always probes it itself: 'false' while "
+        "cublab reaches it is noted and overruled; 'true' while cublab cannot is weighed, and the stricter answer wins.",
     )
     incident_id: (
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80), STORED] | None
-    ) = Field(default=None, description="The incident id, for an emergency change.")
+    ) = Field(
+        default=None,
+        description="The incident id, for an emergency change. It counts only once declared with breakglass_declare "
+        "and still open; otherwise the answer says must_declare_incident.",
+    )
+    sandbox_id: Id | None = Field(
+        default=None,
+        description="The cublab sandbox (sbx_…) the change is made in: if it is live and the context is not "
+        "production, criterion 7 (the winning variant becomes a proposal via variant_promote).",
+    )
     adds_value: bool | None = Field(
         default=None, description="Would the authority add value? Default: yes unless a criterion says no."
     )

@@ -8,7 +8,9 @@ policy can be tested as a table.
 The package is cut along the engine's own parts:
 
 - `policy`: the `bypass:` section of the policy file (`BypassPolicy` and its rules);
-- `decision`: the question (`ChangeFacts`) and the answer (`BypassDecision` and its parts);
+- `decision`: the question (`ChangeFacts`, with the `Evidence` cublab checked itself kept
+  apart from the caller's claims) and the answer (`BypassDecision` and its parts), and
+  `STRICTNESS`, the order of the verdicts a claim may only climb;
 - `resource`: reading a resource and its document (globs, pointers, observed state,
   secret values, the context class);
 - `engine`: walking the decision tree (`decide`; its docstring gives the precedence);
@@ -18,14 +20,21 @@ Every name is re-exported here: import from `cublab.domain.bypass`, not the modu
 """
 
 from cublab.domain.bypass.decision import (
+    STRICTNESS,
     BypassDecision,
     ChangeFacts,
     ContextClass,
     CriterionRef,
+    Evidence,
+    FactSource,
+    IncidentCheck,
     OptionalDuration,
     ReconciliationOwed,
+    SandboxCheck,
     SecretHandling,
     Verdict,
+    stricter,
+    strictness,
 )
 from cublab.domain.bypass.engine import decide
 from cublab.domain.bypass.policy import (
@@ -61,6 +70,7 @@ Decision = BypassDecision
 __all__ = [
     "CRITERION_KEYS",
     "CRITERION_RECONCILIATION",
+    "STRICTNESS",
     "TREE_KEYS",
     "AuditRow",
     "BootstrapChain",
@@ -74,6 +84,9 @@ __all__ = [
     "CriterionRef",
     "Decision",
     "EphemeralRules",
+    "Evidence",
+    "FactSource",
+    "IncidentCheck",
     "LabelNames",
     "Matcher",
     "NotFor",
@@ -85,6 +98,7 @@ __all__ = [
     "ReconciliationKind",
     "ReconciliationOwed",
     "ReconciliationRule",
+    "SandboxCheck",
     "SandboxEligibility",
     "SecretHandling",
     "SecretRules",
@@ -94,4 +108,6 @@ __all__ = [
     "classify_context",
     "decide",
     "sandbox_eligibility",
+    "stricter",
+    "strictness",
 ]

@@ -74,6 +74,11 @@ class BreakGlassRules(Strict):
     capture: str
     review: str
     tag: str = Field(min_length=1)
+    declare: str = Field(
+        default="Declare the incident with breakglass_declare (incident id, reason, affected units) so the capture "
+        "obligation has an owner and deadlines, then ask again.",
+        description="what to do when break-glass is asked for and no declared, open incident backs it",
+    )
 
     @model_validator(mode="after")
     def _capture_first(self) -> BreakGlassRules:
@@ -92,6 +97,9 @@ class LabelNames(Strict):
     bypass: str
     ephemeral: str
     ttl: str
+    managed_by: str = Field(
+        default="app.kubernetes.io/managed-by", description="the label naming the controller that manages a resource"
+    )
 
 
 class ContextRules(Strict):
@@ -112,12 +120,17 @@ class ContextRules(Strict):
 
 
 class Matcher(Strict):
-    """Recognises a resource by kind, API group, namespace, name, labels or document content (globs, case-insensitive)."""
+    """Recognises a component by kind, API group, name, container image, labels or document content (globs,
+    case-insensitive). `namespaces` only says where such components usually run: a namespace alone is not
+    evidence, so it never recognises a resource by itself (the engine says so when it is all there is)."""
 
     kinds: list[str] = Field(default_factory=list)
     api_groups: list[str] = Field(default_factory=list)
-    namespaces: list[str] = Field(default_factory=list)
+    namespaces: list[str] = Field(default_factory=list, description="where these components run; never enough alone")
     names: list[str] = Field(default_factory=list)
+    images: list[str] = Field(
+        default_factory=list, description="container images, without tag or digest (e.g. '*argoproj/argocd')"
+    )
     label_values: dict[str, list[str]] = Field(default_factory=dict)
     document_markers: list[str] = Field(default_factory=list)
 
@@ -144,21 +157,27 @@ class SecretRules(Strict):
 
 
 class OwnedField(Strict):
-    """Fields a controller owns at run time (observed state), when the document shows the owner."""
+    """A controller that owns observed state (a service mesh, an autoscaler, a progressive-delivery or
+    event-driven scaler, a cluster autoscaler), the fields it owns at run time, and the signs in a document
+    that it owns them: the `managed_by` label, an ownerReference kind, an annotation, or a path."""
 
     owner: str
-    paths: list[str] = Field(min_length=1, description="JSON Pointers; '*' matches any one key or index")
+    paths: list[str] = Field(
+        min_length=1,
+        description="JSON Pointers; '*' matches any one key or index, '**' any number of levels (wherever it sits)",
+    )
+    managed_by: list[str] = Field(default_factory=list, description="globs for the managed-by label's value")
     when_paths: list[str] = Field(default_factory=list)
     when_owner_kinds: list[str] = Field(default_factory=list)
-    when_annotations: list[str] = Field(default_factory=list)
+    when_annotations: list[str] = Field(default_factory=list, description="globs for annotation keys")
 
     @model_validator(mode="after")
     def _valid(self) -> OwnedField:
         _pointers(self.paths, "owned_fields.paths")
         _pointers(self.when_paths, "owned_fields.when_paths")
-        if not (self.when_paths or self.when_owner_kinds or self.when_annotations):
+        if not (self.managed_by or self.when_paths or self.when_owner_kinds or self.when_annotations):
             raise ValueError(
-                f"owned_fields ({self.owner}): name at least one sign of ownership (when_paths, when_owner_kinds or when_annotations)"
+                f"owned_fields ({self.owner}): name at least one sign of ownership (managed_by, when_paths, when_owner_kinds or when_annotations)"
             )
         return self
 
@@ -173,6 +192,7 @@ class ObservedStateRules(Strict):
 class ReconciliationRule(Strict):
     kind: ReconciliationKind
     text: str = Field(min_length=1)
+    steps: list[str] = Field(default_factory=list, description="what the caller does next, in order")
 
 
 class AuditRow(Strict):
