@@ -749,7 +749,8 @@ def find_secrets_in_text(text: str, path: str = "") -> list[Finding]:
 
 
 # Kinds a member's name (a key) is not refused for: a key is a name, not a sentence or an assignment.
-_NOT_KEY_KINDS = {"high-entropy", "secret-assignment", "secret-in-text", "secret-argument"}
+# A random-looking key is refused: a token used as a map key is stored like any value.
+_NOT_KEY_KINDS = {"secret-assignment", "secret-in-text", "secret-argument"}
 
 
 def _walk(node: Any, parts: tuple[str | int, ...], named_secret: bool = False, *, depth: int = 0) -> Iterator[Finding]:
