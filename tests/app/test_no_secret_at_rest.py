@@ -131,8 +131,8 @@ class Run:
     rng: random.Random
     cases: list[Case] = field(default_factory=list)
 
-    def literal(self, label: str, placement: str = TEXT, owner: str = "") -> str:
-        case = Case(label, placement, SHAPES[self.shape](self.rng), owner)
+    def literal(self, label: str, placement: str = TEXT) -> str:
+        case = Case(label, placement, SHAPES[self.shape](self.rng))
         self.cases.append(case)
         return case.literal
 
