@@ -146,7 +146,11 @@ def serve(
             print(f"cublab: serving MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr)
             server.run("streamable-http", host=host, port=port)
         else:
-            server.run("stdio")
+            import anyio
+
+            from cublab.stdio import run_stdio  # answers lines the SDK's stdio reader drops (deep nesting)
+
+            anyio.run(run_stdio, server)
     finally:
         stop_flusher()
         runtime.close()
