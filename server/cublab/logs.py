@@ -11,13 +11,13 @@ writes them. A record is one line: plain text with newlines escaped, or a JSON o
 from __future__ import annotations
 
 import atexit
-import copy
 import json
 import logging
 import logging.handlers
 import queue
 import sys
 import time
+import traceback
 from typing import Literal
 
 LogFormat = Literal["text", "json"]
@@ -27,10 +27,33 @@ class _Deferred(logging.handlers.QueueHandler):
     """Queue the record without formatting it: the listener's thread renders the message and any traceback."""
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        record = copy.copy(record)
-        record.msg = record.getMessage()
-        record.args = None
-        return record
+        queued = logging.LogRecord.__new__(logging.LogRecord)
+        queued.__dict__.update(record.__dict__)
+        queued.msg = record.getMessage()
+        queued.args = None
+        return queued
+
+
+MAX_FRAMES = 40
+MAX_CHAIN = 5
+
+
+def compact_traceback(exc: BaseException | None) -> str:
+    """A traceback on one line, cheaply: each exception of the chain with its frames as `file:line function`,
+    innermost last. No source lines are read and no caret anchors computed, which is most of what
+    `traceback.format_exception` costs (and that cost, even on another thread, holds the GIL the event loop needs).
+    """
+    parts: list[str] = []
+    while exc is not None and len(parts) < MAX_CHAIN:
+        frames = [
+            f"{'/'.join(frame.f_code.co_filename.rsplit('/', 2)[-2:])}:{line} {frame.f_code.co_name}"
+            for frame, line in traceback.walk_tb(exc.__traceback__)
+        ]
+        if len(frames) > MAX_FRAMES:
+            frames = [*frames[:5], f"... {len(frames) - MAX_FRAMES} frames ...", *frames[-(MAX_FRAMES - 5) :]]
+        parts.append(f"{type(exc).__qualname__}: {exc} [{' > '.join(frames)}]")
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return " <- caused by: ".join(parts)
 
 
 def _one_line(text: str) -> str:
@@ -42,7 +65,7 @@ class OneLineFormatter(logging.Formatter):
         when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
         line = f"{when} {record.levelname} {record.name}: {record.getMessage()}"
         if record.exc_info:
-            line += " | " + self.formatException(record.exc_info)
+            line += " | " + compact_traceback(record.exc_info[1])
         elif record.exc_text:
             line += " | " + record.exc_text
         return _one_line(line)
@@ -57,7 +80,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = compact_traceback(record.exc_info[1])
         return json.dumps(entry, ensure_ascii=False)
 
 
