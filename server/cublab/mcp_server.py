@@ -224,7 +224,7 @@ TOOLS: list[ToolSpec[Any]] = [
         "Log measurements",
         "experiments",
         "Record measurements (step 3) for one or more variants of an experiment: up to 10,000 points per call, "
-        "stored together or not at all. Values must be finite.",
+        "stored together or not at all. Values must be finite, at most 1e15 in magnitude.",
         LogResults,
         ResultsLogged,
         lambda rt, cmd, who: rt.experiments.log_results(cmd, who),
