@@ -15,7 +15,7 @@ import operator
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, NoReturn, TypeVar, cast
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -394,6 +394,19 @@ def fault_result(tool: str, fault: Fault) -> CallToolResult:
     )
 
 
+def _resource_error(exc: Exception) -> NoReturn:
+    """A resource read's failure: a fault says what happened and whether to retry; an unknown id is not found."""
+    from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+
+    fault = classify(exc)
+    if fault is not None:
+        _log.warning("resource read: %s", fault)
+        raise ResourceError(str(fault)) from None
+    if isinstance(exc, CublabError):
+        raise ResourceNotFoundError(str(exc)) from None
+    raise exc
+
+
 def _strict_tool(spec: ToolSpec[Any], runtime: Runtime) -> Tool:
     """The SDK's tool, made to refuse unknown arguments: a misspelt optional argument
     (say `explanaton`) is an error the agent can fix, not a value silently dropped."""
@@ -483,10 +496,8 @@ def build_server(runtime: Runtime, log_format: LogFormat | None = None) -> MCPSe
     def experiment_resource(experiment_id: str) -> str:
         try:
             log = runtime.experiments.get(ExperimentRef(experiment_id=experiment_id))
-        except CublabError as exc:
-            from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-
-            raise ResourceNotFoundError(str(exc)) from None
+        except Exception as exc:
+            _resource_error(exc)
         return log.model_dump_json(indent=2)
 
     @server.resource(
@@ -498,10 +509,8 @@ def build_server(runtime: Runtime, log_format: LogFormat | None = None) -> MCPSe
     def proposal_resource(proposal_id: str) -> str:
         try:
             document = runtime.proposals.document(proposal_id)
-        except CublabError as exc:
-            from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-
-            raise ResourceNotFoundError(str(exc)) from None
+        except Exception as exc:
+            _resource_error(exc)
         return document.model_dump_json(indent=2)
 
     @server.custom_route("/healthz", methods=["GET"], include_in_schema=False)

@@ -105,3 +105,27 @@ async def test_postgres_connection_killed_mid_transaction(pg_runtime) -> None:
         assert pg_runtime.audit.verify().ok
         await call(client, "sandbox_spawn", **SPAWN)
         assert pg_runtime.audit.verify().ok
+
+
+async def test_sqlite_locked_past_the_busy_timeout(client, runtime, sqlite_url) -> None:
+    """Another process holds the write lock longer than the busy timeout (shortened here to 50 ms)."""
+    import sqlite3
+
+    await call(client, "sandbox_list")
+    holder = sqlite3.connect(sqlite_url, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        await _check_locked(runtime, client)
+    finally:
+        holder.close()
+    await call(client, "sandbox_spawn", **SPAWN)
+    assert runtime.audit.verify().ok
+
+
+async def _check_locked(rt, client) -> None:
+    before = faults.row_counts(rt)
+    with faults.on_every_connection(rt, lambda _c: ["PRAGMA busy_timeout=50"]):
+        text, error = await _faulted(client, "sandbox_spawn", SPAWN)
+    assert error["fault"] == "database_locked" and error["retryable"] is True, error
+    assert "retryable: true" in text
+    assert faults.row_counts(rt) == before

@@ -57,6 +57,12 @@ UNAVAILABLE = FaultKind(
     True,
     "retrying may succeed once it is back, in a few seconds",
 )
+CANNOT_OPEN = FaultKind(
+    "database_cannot_open",
+    "the database file cannot be opened (a missing directory, a directory in its place, or no permission)",
+    False,
+    "retrying will not succeed until an operator fixes its path",
+)
 LOCKED = FaultKind(
     "database_locked",
     "the database stayed locked by other writers past the busy timeout",
@@ -85,7 +91,7 @@ _SQLITE = {
     10: IO_ERROR,
     11: CORRUPT,
     13: FULL,
-    14: UNAVAILABLE,
+    14: CANNOT_OPEN,
     26: CORRUPT,
 }
 _SQLITE_TEXT = (
@@ -93,7 +99,7 @@ _SQLITE_TEXT = (
     ("readonly database", READ_ONLY),
     ("disk i/o error", IO_ERROR),
     ("database is locked", LOCKED),
-    ("unable to open database", UNAVAILABLE),
+    ("unable to open database", CANNOT_OPEN),
     ("malformed", CORRUPT),
 )
 # PostgreSQL SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html): exact codes, then classes
