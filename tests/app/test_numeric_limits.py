@@ -103,3 +103,27 @@ async def test_absurd_ttls_are_refused_by_every_tool(any_client, any_runtime, tt
         message = await call_error(any_client, tool, **arguments)
         assert "ttl" in message and "3650d" in message, (tool, message)
     assert {t: _count(any_runtime, t) for t in before} == before
+
+
+async def test_values_stored_before_the_limit_give_a_named_error_on_both_backends(any_client, any_runtime) -> None:
+    """Rows written before the limit existed (inserted here behind the input model's back) overflow the
+    statistics: compare and promote say so, the same way on SQLite and PostgreSQL, instead of crashing."""
+    any_runtime.review.import_unit("space", "unit", {"a": 0}, human_identity("human:alice"), tier="staging")
+    _, exp = await _experiment(any_client)
+    variant = (await call(any_client, "variant_log", experiment_id=exp["id"], name="v", config={"a": 1}))["variant"]
+    logged = await call(
+        any_client,
+        "result_log",
+        experiment_id=exp["id"],
+        points=[{"variant": variant["id"], "metric": "m", "value": 1.0}] * 2,
+    )
+    with any_runtime.ctx.db.engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE measurement SET value = :v WHERE batch_id = :b"), {"v": 1e308, "b": logged["batch_id"]}
+        )
+    for tool, arguments in (
+        ("experiment_compare", {"experiment_id": exp["id"]}),
+        ("variant_promote", {"variant_id": variant["id"], "rationale": "r", "confidence": 0.5, "justification": "j"}),
+    ):
+        message = await call_error(any_client, tool, **arguments)
+        assert "too large to compare" in message and "1e+15" in message, (tool, message)
