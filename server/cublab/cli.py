@@ -7,6 +7,7 @@ never interpreted as markup or acted on by the terminal.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -126,8 +127,17 @@ def serve(
     authority: AuthorityOpt = None,
     confighub_mode: ModeOpt = None,
     in_place_confirmed: InPlaceOpt = False,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format", help="stderr log lines: text or json (one record per line) [env: CUBLAB_LOG_FORMAT]"
+        ),
+    ] = "",
 ) -> None:
     """Run the MCP server (stdio by default; nothing but protocol on stdout)."""
+    log_format = (log_format or os.environ.get("CUBLAB_LOG_FORMAT", "text")).lower()
+    if log_format not in ("text", "json"):
+        _fail(f"--log-format: {log_format!r} is neither 'text' nor 'json'")
     from cublab.runtime import Runtime
 
     try:  # check the identity, the policy and the authority's settings before importing the MCP SDK, so a refusal is immediate
@@ -146,7 +156,7 @@ def serve(
         _fail(str(exc))
     from cublab.mcp_server import build_server
 
-    server = build_server(runtime)
+    server = build_server(runtime, log_format="json" if log_format == "json" else "text")
     stop_flusher = (
         runtime.start_outbox_flusher()
     )  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s
@@ -155,7 +165,11 @@ def serve(
             print(f"cublab: serving MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr)
             server.run("streamable-http", host=host, port=port)
         else:
-            server.run("stdio")
+            import anyio
+
+            from cublab.stdio import run_stdio  # answers lines the SDK's stdio reader drops (deep nesting)
+
+            anyio.run(run_stdio, server)
     finally:
         stop_flusher()
         runtime.close()
@@ -848,7 +862,18 @@ def obligations(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:  # an infrastructure fault is not a bug: say what happened and whether to retry, exit 3
+        from cublab.app.faults import classify
+
+        fault = classify(exc)
+        if fault is None:
+            raise
+        from cublab.console import echo
+
+        echo(f"error: {fault}", err=True, style="red")
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":

@@ -10,26 +10,28 @@ caller's identity, calls the use case and turns business errors into
 from __future__ import annotations
 
 import inspect
+import logging
 import operator
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any, Generic, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, NoReturn, TypeVar, cast
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from cublab import __version__
+from cublab import __version__, logs
 
 # Argument errors reach the agent as pydantic's text; without the documentation links they read
 # cleanly. Pydantic reads this once, when it first formats an error, so it is set at import.
 os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
 from cublab.app.errors import invalid_input
+from cublab.app.faults import classify
 from cublab.app.guards import refuse_secret_identity
 from cublab.app.inputs import (
     BypassCheck,
@@ -69,11 +71,17 @@ from cublab.app.outputs import (
     SandboxView,
     VariantLogged,
 )
-from cublab.domain.errors import CublabError
+from cublab.domain.errors import CublabError, Fault
 from cublab.domain.identity import Identity, agent_identity
+from cublab.logs import LogFormat
 from cublab.runtime import Runtime
 
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
 AGENT_HEADER = "x-cublab-agent"
+_log = logging.getLogger("cublab.faults")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 INSTRUCTIONS = """\
@@ -222,7 +230,7 @@ TOOLS: list[ToolSpec[Any]] = [
         "Log measurements",
         "experiments",
         "Record measurements (step 3) for one or more variants of an experiment: up to 10,000 points per call, "
-        "stored together or not at all. Values must be finite.",
+        "stored together or not at all. Values must be finite, at most 1e15 in magnitude.",
         LogResults,
         ResultsLogged,
         lambda rt, cmd, who: rt.experiments.log_results(cmd, who),
@@ -366,15 +374,20 @@ class CublabServer(MCPServer):
 def _tool_function(spec: ToolSpec[Any]) -> Callable[..., BaseModel]:
     """A function whose signature is the input model's fields, flat, as MCP clients expect."""
 
-    def tool(ctx: Context, **arguments: Any) -> BaseModel:
+    def tool(ctx: Context, **arguments: Any) -> BaseModel | CallToolResult:
         runtime = cast(CublabServer, ctx.mcp_server).runtime
         try:
             command = spec.input.model_validate(arguments)
             return spec.call(runtime, command, _identity(runtime, ctx))
         except ValidationError as exc:
             raise ToolError(str(invalid_input(exc))) from None
-        except CublabError as exc:
-            raise ToolError(str(exc)) from None
+        except Exception as exc:
+            fault = classify(exc)
+            if fault is not None:
+                return fault_result(spec.name, fault)
+            if isinstance(exc, CublabError):
+                raise ToolError(str(exc)) from None
+            raise
 
     parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     for name, field in spec.input.model_fields.items():
@@ -390,6 +403,33 @@ def _tool_function(spec: ToolSpec[Any]) -> Callable[..., BaseModel]:
     tool.__annotations__ = {"ctx": Context, "return": spec.output}
     tool.__name__ = spec.name
     return tool
+
+
+def fault_result(tool: str, fault: Fault) -> CallToolResult:
+    """An infrastructure fault as the agent sees it: an error result whose text says what happened, that nothing
+    was written and whether to retry, and whose structured content carries the same for programs. (The SDK
+    validates structured content against the output schema only for successful results.)"""
+    _log.warning("tool %s: %s", tool, fault)
+    return CallToolResult(
+        content=[TextContent(type="text", text=f"Error executing tool {tool}: {fault}")],
+        structured_content={
+            "error": {"fault": fault.kind, "retryable": fault.retryable, "written": False, "message": str(fault)}
+        },
+        is_error=True,
+    )
+
+
+def _resource_error(exc: Exception) -> NoReturn:
+    """A resource read's failure: a fault says what happened and whether to retry; an unknown id is not found."""
+    from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+
+    fault = classify(exc)
+    if fault is not None:
+        _log.warning("resource read: %s", fault)
+        raise ResourceError(str(fault)) from None
+    if isinstance(exc, CublabError):
+        raise ResourceNotFoundError(str(exc)) from None
+    raise exc
 
 
 def _strict_tool(spec: ToolSpec[Any]) -> Tool:
@@ -454,8 +494,11 @@ def _tools() -> tuple[Tool, ...]:
     return tuple(_strict_tool(spec) for spec in TOOLS)
 
 
-def build_server(runtime: Runtime) -> CublabServer:
+def build_server(runtime: Runtime, log_format: LogFormat | None = None) -> CublabServer:
     level = cast(LogLevel, os.environ.get("CUBLAB_LOG_LEVEL", "WARNING").upper())  # the SDK checks it
+    # Before MCPServer(): its configure_logging() would install a RichHandler rendering tracebacks on the event
+    # loop; with a handler on the root logger already, its basicConfig() does nothing (see cublab/logs.py).
+    logs.configure(level, log_format or cast(LogFormat, os.environ.get("CUBLAB_LOG_FORMAT", "text").lower()))
     server = CublabServer(
         runtime,
         name="cublab",
@@ -482,10 +525,8 @@ def build_server(runtime: Runtime) -> CublabServer:
     def experiment_resource(experiment_id: str) -> str:
         try:
             log = runtime.experiments.get(ExperimentRef(experiment_id=experiment_id))
-        except CublabError as exc:
-            from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-
-            raise ResourceNotFoundError(str(exc)) from None
+        except Exception as exc:
+            _resource_error(exc)
         return log.model_dump_json(indent=2)
 
     @server.resource(
@@ -497,11 +538,20 @@ def build_server(runtime: Runtime) -> CublabServer:
     def proposal_resource(proposal_id: str) -> str:
         try:
             document = runtime.proposals.document(proposal_id)
-        except CublabError as exc:
-            from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-
-            raise ResourceNotFoundError(str(exc)) from None
+        except Exception as exc:
+            _resource_error(exc)
         return document.model_dump_json(indent=2)
+
+    @server.custom_route("/healthz", methods=["GET"], include_in_schema=False)
+    async def healthz(request: Request) -> Response:
+        """For orchestrators (HTTP only): database writable, migrations current, authority reachable; 200 or 503."""
+        import anyio.to_thread
+        from starlette.responses import JSONResponse
+
+        from cublab.app.health import check_health
+
+        report = await anyio.to_thread.run_sync(check_health, lambda: runtime.ctx)
+        return JSONResponse(report.model_dump(mode="json"), status_code=200 if report.ok else 503)
 
     @server.prompt(name="governed_experiment", title="The governed experiment workflow")
     def governed_experiment(goal: str = "find a better configuration") -> str:

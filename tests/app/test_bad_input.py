@@ -237,6 +237,22 @@ case(
     "step",
     "0",
 )
+for label, value in (("1e308", 1e308), ("-1.7e308", -1.7e308), ("just-over", 1.000001e15)):
+    case(
+        f"value-huge-{label}",
+        "result_log",
+        lambda w, v=value: {"experiment_id": live_exp(w), "points": points(2, value=v)},
+        "points.0.value",
+        "1000000000000000",
+    )
+for field, limit in (("step", 2**63 - 1), ("repetition", 2**31 - 1)):
+    case(
+        f"{field}-over-its-column",
+        "result_log",
+        lambda w, f=field, n=limit: {"experiment_id": live_exp(w), "points": [{**points(1)[0], f: n + 1}]},
+        field,
+        str(limit),
+    )
 
 # ttl: zero, negative, unparseable, over the 72h maximum; on spawn and renew.
 for label, ttl, expect in (
@@ -247,6 +263,9 @@ for label, ttl, expect in (
     ("over-max", "73h", ("maximum", "72h")),
     ("over-max-days", "4d", ("maximum", "72h")),
     ("over-max-minutes", "4321m", ("maximum", "72h")),
+    ("absurd-days", "99999999999999999999d", ("3650d",)),
+    ("absurd-weeks", "10000000000w", ("3650d",)),
+    ("absurd-seconds", "9223372036854775807s", ("3650d",)),
 ):
     case(
         f"spawn-ttl-{label}", "sandbox_spawn", lambda w, t=ttl: {"name": "s", "purpose": "p", "ttl": t}, "ttl", *expect
@@ -319,12 +338,12 @@ async def test_the_table_covers_every_ledger_tool_that_takes_input(world) -> Non
     assert {c[1] for c in CASES} == ledger
 
 
-async def test_values_that_are_huge_but_finite_are_accepted(world) -> None:
+async def test_values_at_the_documented_limits_are_accepted(world) -> None:
     logged = await call(
         world["client"],
         "result_log",
         experiment_id=live_exp(world),
-        points=points(1, value=1.7e308) + points(1, value=-1.7e308) + points(1, value=5e-324),
+        points=points(1, value=1e15) + points(1, value=-1e15) + points(1, value=5e-324),
     )
     assert logged["points"] == 3
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import Counter
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from cublab.app.context import AppContext
 from cublab.app.expiry import sandbox_status
 from cublab.app.guards import parse_config, refuse_secrets, refuse_secrets_in_text
 from cublab.app.inputs import (
+    MAX_ABS_VALUE,
     CompareExperiment,
     CreateExperiment,
     ExperimentRef,
@@ -270,6 +272,26 @@ class Experiments:
             result[variant_id] = summary
         return result
 
+    def _finite_summaries(self, session: Session, experiment_id: str, metric: str) -> dict[str, stats.Summary]:
+        """The summaries, or a Conflict when values stored before the ±1e15 limit overflow them (an out-of-range
+        error in PostgreSQL's float8 arithmetic, an infinity from SQLite's): the same answer on both backends."""
+        too_large = Conflict(
+            f"metric: the {metric!r} values of experiment {experiment_id} are too large to compare (some were logged "
+            f"before values were limited to ±{MAX_ABS_VALUE:g}); log the measurements again in a new experiment"
+        )
+        try:
+            summaries = self._summaries(session, experiment_id, metric)
+        except (ArithmeticError, ValueError):  # infinities from SQLite reaching math.sqrt
+            raise too_large from None
+        except sa.exc.DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) == "22003":  # numeric_value_out_of_range
+                raise too_large from None
+            raise
+        for s in summaries.values():
+            if not all(math.isfinite(v) for v in (s.mean, s.stddev or 0.0, s.minimum, s.maximum)):
+                raise too_large
+        return summaries
+
     def compare(self, cmd: CompareExperiment) -> Comparison:
         cfg = self.ctx.policy.policy.compare
         with self.ctx.db.read() as session:
@@ -278,7 +300,7 @@ class Experiments:
             variants = session.exec(
                 select(Variant.id, Variant.name).where(Variant.experiment_id == experiment.id).order_by(col(Variant.id))
             ).all()
-            summaries = self._summaries(session, experiment.id, metric)
+            summaries = self._finite_summaries(session, experiment.id, metric)
         return build_comparison(experiment, metric, dict(variants), summaries, cfg.min_samples, cfg.confidence)
 
     def list(self, cmd: ListExperiments) -> ExperimentPage:

@@ -12,10 +12,20 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from cublab.app.outputs import PublishedProposalState, PublishedSandboxStatus
+from cublab.domain.durations import MAX_DURATION_TEXT, parse_duration
+from cublab.domain.errors import InvalidInput
 from cublab.domain.text import has_visible_text, nul_in_document, refused_characters_rule, unsafe_character
 
 MAX_POINTS_PER_CALL = 10_000
 MAX_CONFIG_BYTES = 1024 * 1024
+MAX_ABS_VALUE = 1e15
+"""The largest magnitude of a measured value. Every statistic is computed from sums of values and of their squares,
+in SQL (float8 on PostgreSQL, REAL on SQLite) and in Python: a square is at most 1e30, so even 2^63 points sum to
+about 1e49, nowhere near float8's 1.8e308 on either backend, and the means, spreads and t statistics built from them
+stay finite and JSON-serialisable. Doubles also hold every integer up to 9e15 exactly, so counts in nanoseconds or
+bytes up to a petabyte fit without rounding."""
+MAX_STEP = 2**63 - 1  # a signed 64-bit column (BIGINT)
+MAX_REPETITION = 2**31 - 1  # a signed 32-bit column (INTEGER on PostgreSQL)
 
 
 def _stored_text(value: str) -> str:
@@ -77,7 +87,19 @@ Cursor = Annotated[
     Annotated[str, StringConstraints(max_length=64), STORED] | None,
     Field(default=None, description="`next_cursor` of the previous page; omit for the first page."),
 ]
-Ttl = Annotated[str, StringConstraints(max_length=32), STORED]
+
+
+def _duration_text(value: str) -> str:
+    """A lifetime such as '2h', refused here (malformed, zero, or over MAX_DURATION) before any date arithmetic,
+    so every path that takes a ttl gives the same message."""
+    try:
+        parse_duration(value, "ttl")
+    except InvalidInput as exc:
+        raise ValueError(str(exc).removeprefix("ttl: ")) from None
+    return value
+
+
+Ttl = Annotated[str, StringConstraints(max_length=32), STORED, AfterValidator(_duration_text)]
 
 
 def _labels(value: dict[str, str]) -> dict[str, str]:
@@ -193,10 +215,17 @@ class Point(Input):
     variant: Id = Field(description="The variant's id (var_…) or its name in this experiment.")
     metric: Name = Field(description="Metric name, e.g. 'p95_latency_ms'.")
     value: float = Field(
-        allow_inf_nan=False, description="The measured value; must be finite (NaN and infinity are refused)."
+        allow_inf_nan=False,
+        ge=-MAX_ABS_VALUE,
+        le=MAX_ABS_VALUE,
+        description="The measured value; finite, from -1e15 to 1e15 (NaN, infinity and larger magnitudes are refused).",
     )
-    step: int | None = Field(default=None, ge=0, description="Optional step (e.g. load level or iteration).")
-    repetition: int | None = Field(default=None, ge=0, description="Optional repetition number.")
+    step: int | None = Field(
+        default=None, ge=0, le=MAX_STEP, description="Optional step (e.g. load level or iteration), 0 to 2^63-1."
+    )
+    repetition: int | None = Field(
+        default=None, ge=0, le=MAX_REPETITION, description="Optional repetition number, 0 to 2^31-1."
+    )
 
 
 class LogResults(Input):
@@ -272,7 +301,10 @@ class BypassCheck(Input):
     labels: Labels = Field(
         default_factory=dict, description="The resource's labels, e.g. ephemeral, ttl, bypass-confighub."
     )
-    ttl: Ttl | None = Field(default=None, description="Intended lifetime, e.g. '2h'; omit if it should persist.")
+    ttl: Ttl | None = Field(
+        default=None,
+        description=f"Intended lifetime, e.g. '2h', at most {MAX_DURATION_TEXT}; omit if it should persist.",
+    )
     persist: bool | None = Field(default=None, description="Whether the configuration should persist; omit if unknown.")
     document: Annotated[dict[str, Any] | None, STORABLE] = Field(
         default=None, description="The configuration document itself (at most 1 MiB); cublab classifies from it."

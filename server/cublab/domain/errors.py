@@ -24,3 +24,14 @@ class Conflict(CublabError):
 
 class Forbidden(CublabError):
     """The identity making the request may not do this."""
+
+
+class Fault(CublabError):
+    """The infrastructure failed, not the request: the database is full, read-only, unreachable or locked, or the
+    authority is unreachable. Nothing was written. `retryable` says whether calling again may succeed without an
+    operator's help; `kind` names the fault for programs (`app/faults.py` lists them)."""
+
+    def __init__(self, message: str, *, kind: str, retryable: bool) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retryable = retryable
