@@ -10,10 +10,7 @@ from __future__ import annotations
 import json
 import os
 import select
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,17 +19,9 @@ import httpx2
 import pytest
 
 from support.runtime import AGENT, POSTGRES_ENV, drop_schema, postgres_schema_url
+from support.serve import child_env, cublab_command, serve_http
 
 START_TIMEOUT = 30.0
-
-
-def _command() -> list[str]:
-    script = Path(sys.executable).parent / "cublab"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "cublab"]
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("CUBLAB_")}
 
 
 def deep_call(request_id: int, levels: int = 300) -> str:
@@ -47,12 +36,12 @@ def test_stdio_answers_every_line(tmp_path: Path) -> None:
     stderr = tmp_path / "stderr.log"
     with stderr.open("w") as err:
         proc = subprocess.Popen(
-            [*_command(), "serve", "--db", str(tmp_path / "c.db"), "--agent", AGENT, "--log-format", "json"],
+            [*cublab_command(), "serve", "--db", str(tmp_path / "c.db"), "--agent", AGENT, "--log-format", "json"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
-            env={**_env(), "CUBLAB_LOG_LEVEL": "INFO"},
+            env={**child_env(), "CUBLAB_LOG_LEVEL": "INFO"},
         )
     try:
 
@@ -109,46 +98,11 @@ def test_stdio_answers_every_line(tmp_path: Path) -> None:
         assert json.loads(line)["level"], line
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve_http(db: str, log: Path) -> Iterator[str]:
-    port = _free_port()
-    with log.open("wb") as err:
-        proc = subprocess.Popen(
-            [*_command(), "serve", "--http", "--port", str(port), "--db", db, "--agent", AGENT],
-            stdin=subprocess.DEVNULL,
-            stdout=err,
-            stderr=err,
-            env=_env(),
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def http_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("http")
-    yield from _serve_http(str(tmp / "c.db"), tmp / "server.log")
+    with serve_http(str(tmp / "c.db"), AGENT, tmp / "server.log") as url:
+        yield url.removesuffix("/mcp")
 
 
 def test_http_answers_a_deeply_nested_message(http_base: str) -> None:
@@ -180,8 +134,8 @@ def test_healthz_is_503_when_the_database_is_read_only(tmp_path: Path) -> None:
         from support.runtime import make_runtime
 
         make_runtime(url).ctx.db.dispose()
-        for http in _serve_http(read_only, tmp_path / "server.log"):
-            response = httpx2.get(f"{http}/healthz", timeout=START_TIMEOUT)
+        with serve_http(read_only, AGENT, tmp_path / "server.log") as url:
+            response = httpx2.get(url.removesuffix("/mcp") + "/healthz", timeout=START_TIMEOUT)
             assert response.status_code == 503, response.text
             report = response.json()
             assert not report["ok"] and report["migrations"]["ok"]

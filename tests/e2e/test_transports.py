@@ -30,23 +30,13 @@ from mcp.client.streamable_http import streamable_http_client
 from cublab.app.inputs import ListSandboxes
 from cublab.mcp_server import build_server
 from support.mcp import call, call_error
-from support.runtime import AGENT, AGENT_PRINCIPAL, environ_without_settings, make_runtime
+from support.runtime import AGENT, AGENT_PRINCIPAL, make_runtime
+from support.serve import child_env, cublab_command, free_port
 
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 30.0
-
-
-def cublab_command() -> list[str]:
-    """The console script installed next to this interpreter, as an MCP host would run it."""
-    script = Path(sys.executable).parent / "cublab"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "cublab"]
-
-
-def child_env() -> dict[str, str]:
-    """Our environment without CUBLAB_* settings (but with the run's audit key), so only the flags we pass count."""
-    return environ_without_settings()
 
 
 # ---- the scripted session and its normalisation -------------------------------------------------
@@ -171,12 +161,6 @@ def check_transcript(transcript: list[dict[str, Any]]) -> None:
 
 
 # ---- servers ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
