@@ -301,4 +301,5 @@ class Outbox:
                 )
                 .order_by(col(AuthorityExport.created_at))
             ).all()
-            return [r.model_dump(exclude={"request"}) for r in rows]
+            # Columns come back from the database as plain strings; the status is read back as its enum.
+            return [{**r.model_dump(exclude={"request", "status"}), "status": ExportStatus(r.status)} for r in rows]
