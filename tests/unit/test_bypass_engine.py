@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cublab.domain.bypass import ChangeFacts, Decision, decide, sandbox_eligibility
+from cublab.domain.bypass import BypassDecision, ChangeFacts, decide, sandbox_eligibility
 from cublab.domain.errors import InvalidInput
 from cublab.policies import load_policy
 
@@ -126,14 +126,14 @@ def row(
 
 
 def has_reason(text: str):
-    def check(d: Decision) -> None:
+    def check(d: BypassDecision) -> None:
         assert any(text in r for r in d.reasons), f"no reason mentions {text!r}: {d.reasons}"
 
     return check
 
 
 def all_of(*checks):
-    def check(d: Decision) -> None:
+    def check(d: BypassDecision) -> None:
         for c in checks:
             c(d)
 
@@ -141,7 +141,7 @@ def all_of(*checks):
 
 
 def secrets_at(*paths: str, reference_in: str = "ConfigHub"):
-    def check(d: Decision) -> None:
+    def check(d: BypassDecision) -> None:
         assert d.secrets is not None
         assert d.secrets.paths == list(paths)
         assert reference_in in d.secrets.reference_in and "secretRef" in d.secrets.reference_in
@@ -152,14 +152,14 @@ def secrets_at(*paths: str, reference_in: str = "ConfigHub"):
 
 
 def observed(*paths: str):
-    def check(d: Decision) -> None:
+    def check(d: BypassDecision) -> None:
         assert d.observed_paths == list(paths)
 
     return check
 
 
 def deadlines(must_declare: bool):
-    def check(d: Decision) -> None:
+    def check(d: BypassDecision) -> None:
         r = d.reconciliation
         assert r.capture_within == timedelta(hours=1) and r.review_within == timedelta(hours=24)
         assert r.must_declare_incident is must_declare
@@ -168,7 +168,7 @@ def deadlines(must_declare: bool):
     return check
 
 
-def refused(d: Decision) -> None:
+def refused(d: BypassDecision) -> None:
     assert d.refused_label and "bypass-confighub" in d.refused_label and "refused" in d.refused_label
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema
 
-from cublab.domain.bypass import Decision
+from cublab.domain.bypass import BypassDecision
 from cublab.domain.states import ObligationStatus, ProposalState, SandboxStatus
 
 
@@ -281,7 +281,7 @@ class ProposalDocument(BaseModel):
     diff: str = Field(description="Unified diff (YAML) from the base revision to the proposed configuration.")
 
 
-class BypassAnswer(Decision):
+class BypassAnswer(BypassDecision):
     """The engine's decision, with the id it is logged under and the policy version it was made under."""
 
     decision_id: str

@@ -64,9 +64,6 @@ from cublab.domain.bypass.policy import (
 from cublab.domain.bypass.resource import classify_context
 from cublab.domain.bypass.sandbox import SandboxEligibility, sandbox_eligibility
 
-Decision = BypassDecision
-"""Deprecated alias of `BypassDecision`, kept while callers move (`store.tables.Decision` is the decision log row)."""
-
 __all__ = [
     "CRITERION_KEYS",
     "CRITERION_RECONCILIATION",
@@ -82,7 +79,6 @@ __all__ = [
     "ContextRules",
     "Criterion",
     "CriterionRef",
-    "Decision",
     "EphemeralRules",
     "Evidence",
     "FactSource",
