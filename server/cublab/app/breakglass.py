@@ -13,6 +13,7 @@ listing, until they are met.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -109,33 +110,22 @@ class BreakGlass:
             )
             session.add(incident)
             session.flush()
-            for unit in units:
+            owed: list[tuple[str, str | None, timedelta]] = [("capture", u, self._rules.capture_within) for u in units]
+            owed.append(("review", None, self._rules.review_within))  # one review of all the captures
+            for kind, unit, within in owed:
                 session.add(
                     Obligation(
                         id=new_id("obligation"),
                         incident_id=incident.id,
-                        kind="capture",
+                        kind=kind,
                         unit=unit,
                         status=ObligationStatus.OPEN,
-                        due_at=now + self._rules.capture_within,
+                        due_at=now + within,
                         evidence={},
                         created_by=str(actor),
                         created_at=now,
                     )
                 )
-            session.add(
-                Obligation(
-                    id=new_id("obligation"),
-                    incident_id=incident.id,
-                    kind="review",
-                    unit=None,
-                    status=ObligationStatus.OPEN,
-                    due_at=now + self._rules.review_within,
-                    evidence={},
-                    created_by=str(actor),
-                    created_at=now,
-                )
-            )
             session.flush()
             self.ctx.record(
                 session,

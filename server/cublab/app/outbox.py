@@ -231,11 +231,10 @@ class Outbox:
                 None,
             )
             # Where a remote authority put it, as far as it says (ConfigHub: the space, the proposed unit).
-            export.change_set_id, export.space_id = landed.change_set_id, getattr(landed, "space_id", None)
-            export.unit_space = getattr(landed, "unit_space", None)
-            export.unit_space_id = getattr(landed, "unit_space_id", None)
-            export.unit_id, export.unit_slug = getattr(landed, "unit_id", None), getattr(landed, "unit_slug", None)
-            export.revision_num = getattr(landed, "revision_num", None)
+            export.change_set_id, export.space_id = landed.change_set_id, landed.space_id
+            export.unit_space, export.unit_space_id = landed.unit_space, landed.unit_space_id
+            export.unit_id, export.unit_slug = landed.unit_id, landed.unit_slug
+            export.revision_num = landed.revision_num
             export.delivered_at, export.updated_at = now, now
             export.request = {**export.request, "base_data": base_data}  # diffs need the base; cublab keeps a copy
             session.add(export)

@@ -25,6 +25,26 @@ from cublab.domain.states import ChangeSetState, RevisionState
 from cublab.store.tables import ChangeSet, Revision, Space, Tag, Unit
 
 
+def _new_unit(space: Space, slug: str, toolchain_type: str, by: str, now: datetime) -> Unit:
+    """A unit with no revision yet: its first commit or applied proposal makes revision 1."""
+    return Unit(
+        unit_id=_uuid(),
+        space_id=space.space_id,
+        slug=slug,
+        toolchain_type=toolchain_type,
+        data="{}",
+        labels={},
+        annotations={},
+        head_revision_num=0,
+        live_revision_num=0,
+        version=0,
+        last_change_description="",
+        created_by=by,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def _uuid() -> str:
     return str(uuid.uuid4())
 
@@ -205,22 +225,7 @@ class EmbeddedAuthority:
         space, unit = self._unit(space_slug, unit_slug)
         now = self.clock()
         if unit is None:
-            unit = Unit(
-                unit_id=_uuid(),
-                space_id=space.space_id,
-                slug=unit_slug,
-                toolchain_type=toolchain_type,
-                data="{}",
-                labels={},
-                annotations={},
-                head_revision_num=0,
-                live_revision_num=0,
-                version=0,
-                last_change_description="",
-                created_by=by,
-                created_at=now,
-                updated_at=now,
-            )
+            unit = _new_unit(space, unit_slug, toolchain_type, by, now)
         num = unit.head_revision_num + 1
         revision = Revision(
             revision_id=_uuid(),
@@ -276,22 +281,7 @@ class EmbeddedAuthority:
         _, unit = self._unit(space.slug, revision.unit_slug)
         now = self.clock()
         if unit is None:
-            unit = Unit(
-                unit_id=_uuid(),
-                space_id=space.space_id,
-                slug=revision.unit_slug,
-                toolchain_type="AppConfig/JSON",
-                data="{}",
-                labels={},
-                annotations={},
-                head_revision_num=0,
-                live_revision_num=0,
-                version=0,
-                last_change_description="",
-                created_by=by,
-                created_at=now,
-                updated_at=now,
-            )
+            unit = _new_unit(space, revision.unit_slug, "AppConfig/JSON", by, now)
         num = unit.head_revision_num + 1
         revision.unit_id = unit.unit_id
         revision.revision_num = num
