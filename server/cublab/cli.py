@@ -250,13 +250,17 @@ def audit_seal(as_: As = None, db: Db = None) -> None:
 
 @sandboxes_app.command("reap")
 def sandboxes_reap(db: Db = None) -> None:
-    """Mark every sandbox past its expiry as expired (one audit event each)."""
+    """Mark every sandbox past its expiry as expired (one audit event each), and forget idempotency keys older
+    than the longest sandbox lifetime."""
     from cublab.console import echo
     from cublab.domain.identity import SYSTEM
 
     runtime = _runtime(db)
     reaped = runtime.sandboxes.reap(SYSTEM)
     echo(f"expired {len(reaped)} sandbox(es)" + (": " + ", ".join(reaped) if reaped else ""))
+    forgotten = runtime.idempotency.prune()
+    if forgotten:
+        echo(f"forgot {forgotten} idempotency key(s) older than the longest sandbox lifetime")
 
 
 @sandboxes_app.command("list")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cublab.app.bypass import BypassService
     from cublab.app.context import AppContext
     from cublab.app.experiments import Experiments
+    from cublab.app.idempotency import Idempotency
     from cublab.app.outbox import Outbox
     from cublab.app.ownership import Ownership
     from cublab.app.promotion import Promotion
@@ -142,6 +143,12 @@ class Runtime:
         from cublab.app.experiments import Experiments
 
         return Experiments(self.ctx, self.sandboxes)
+
+    @cached_property
+    def idempotency(self) -> Idempotency:
+        from cublab.app.idempotency import Idempotency
+
+        return Idempotency(self.ctx)
 
     @cached_property
     def proposals(self) -> Proposals:
