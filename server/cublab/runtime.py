@@ -19,6 +19,7 @@ from cublab.domain.identity import Identity, agent_identity
 
 if TYPE_CHECKING:
     from cublab.app.audit import Audit
+    from cublab.app.batches import Batches
     from cublab.app.breakglass import BreakGlass
     from cublab.app.bypass import BypassService
     from cublab.app.context import AppContext
@@ -143,6 +144,12 @@ class Runtime:
         from cublab.app.experiments import Experiments
 
         return Experiments(self.ctx, self.sandboxes)
+
+    @cached_property
+    def batches(self) -> Batches:
+        from cublab.app.batches import Batches
+
+        return Batches(self.ctx)
 
     @cached_property
     def idempotency(self) -> Idempotency:
