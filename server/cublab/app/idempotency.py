@@ -12,8 +12,8 @@ refused. Two concurrent calls with one key collide on the record's primary key
 serialised), so exactly one of them writes and the other returns its answer.
 
 A call that fails stores nothing: a retry after a refusal is a new call. Records
-are kept for the policy's longest sandbox lifetime, then pruned by the next keyed
-call or sandbox sweep (`cublab sandboxes reap`). The key itself is never stored
+are kept for the policy's longest sandbox lifetime, then pruned (a few at a time by
+each keyed call, all of them by the sandbox sweep, `cublab sandboxes reap`). The key itself is never stored
 (a random key reads like a credential at rest); answers are built from rows that
 passed the secret gate, and are checked again before they are kept.
 """
@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import delete
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -40,6 +40,7 @@ from cublab.store.tables import IdempotencyRecord
 
 Answer = TypeVar("Answer", bound=BaseModel)
 FIELD = "idempotency_key"
+PRUNE_BATCH = 200  # records a keyed call forgets at most, so its own cost stays bounded
 
 
 class _Taken(Exception):
@@ -117,13 +118,29 @@ class Idempotency:
         return output.model_validate(found.answer)
 
     def prune(self) -> int:
-        """Forget records older than the retention; returns how many."""
-        with self.ctx.db.write() as session:
-            return self._prune(session, self.ctx.clock() - self.retention)
+        """Forget every record older than the retention (the sandbox sweep); returns how many."""
+        pruned = 0
+        while True:
+            with self.ctx.db.write() as session:
+                n = self._prune(session, self.ctx.clock() - self.retention)
+            pruned += n
+            if n < PRUNE_BATCH:
+                return pruned
 
     @staticmethod
-    def _prune(session: Session, before: object) -> int:
+    def _prune(session: Session, before: datetime) -> int:
+        """Up to PRUNE_BATCH old records, oldest first. On PostgreSQL rows another transaction is pruning are
+        skipped (SKIP LOCKED), so two keyed calls pruning at once never wait on, or deadlock with, each other;
+        SQLite's writers are serialised anyway (and it has no FOR UPDATE, which SQLAlchemy leaves out there)."""
+        r = IdempotencyRecord
+        stale = (
+            select(col(r.principal), col(r.tool), col(r.key_digest))
+            .where(col(r.created_at) < before)
+            .order_by(col(r.created_at))
+            .limit(PRUNE_BATCH)
+            .with_for_update(skip_locked=True)
+        )
         result = session.connection().execute(
-            delete(IdempotencyRecord).where(col(IdempotencyRecord.created_at) < before)
+            delete(r).where(tuple_(col(r.principal), col(r.tool), col(r.key_digest)).in_(stale))
         )
         return int(result.rowcount or 0)
