@@ -900,6 +900,7 @@ def _print_experiment(detail: ExperimentDetail) -> None:
         "points",
         "metrics",
         "digest",
+        "excluded",
         ids=("batch", "digest"),
         title=f"result batches ({len(detail.batches)} newest of {detail.batch_total})",
     )
@@ -911,6 +912,7 @@ def _print_experiment(detail: ExperimentDetail) -> None:
             str(b.points),
             data(", ".join(b.metrics)),
             b.digest,
+            data(f"by {b.excluded_by}: {b.exclusion_reason}") if b.excluded_by else "-",
         )
     out.print(batches)
     if detail.proposals:

@@ -110,6 +110,11 @@ class BatchView(BaseModel):
     points: int
     digest: str
     metrics: list[str] = Field(description="The metrics the batch holds points of.")
+    excluded_by: str | None = Field(
+        default=None, description="The human who excluded the batch from comparisons (`cublab results exclude`)."
+    )
+    excluded_at: datetime | None = None
+    exclusion_reason: str | None = None
 
 
 class ProposalLink(BaseModel):
