@@ -263,3 +263,16 @@ def records_answer(rt) -> dict[str, Any]:
     (row,) = records(rt)
     answer = row["answer"]
     return json.loads(answer) if isinstance(answer, str) else answer
+
+
+def test_the_arguments_digest_ignores_the_order_of_mapping_keys_only() -> None:
+    from cublab.app.idempotency import arguments_digest
+    from cublab.app.inputs import LogVariant, SpawnSandbox
+
+    a = LogVariant(experiment_id="exp_1", name="v", config={"a": 1, "b": {"c": [1, {"d": 2, "e": 3}]}})
+    b = LogVariant(experiment_id="exp_1", name="v", config={"b": {"c": [1, {"e": 3, "d": 2}]}, "a": 1})
+    c = LogVariant(experiment_id="exp_1", name="v", config={"a": 1, "b": {"c": [{"d": 2, "e": 3}, 1]}})
+    assert arguments_digest(a) == arguments_digest(b) != arguments_digest(c)
+    keyed = SpawnSandbox(name="s", purpose="p", labels={"x": "1", "y": "2"}, idempotency_key="k1")
+    other = SpawnSandbox(name="s ", purpose="p", labels={"y": "2", "x": "1"}, idempotency_key="k2")
+    assert arguments_digest(keyed) == arguments_digest(other), "the key is not an argument; stripped text is the same"
