@@ -276,3 +276,11 @@ def test_the_arguments_digest_ignores_the_order_of_mapping_keys_only() -> None:
     keyed = SpawnSandbox(name="s", purpose="p", labels={"x": "1", "y": "2"}, idempotency_key="k1")
     other = SpawnSandbox(name="s ", purpose="p", labels={"y": "2", "x": "1"}, idempotency_key="k2")
     assert arguments_digest(keyed) == arguments_digest(other), "the key is not an argument; stripped text is the same"
+
+
+async def test_an_answer_stored_in_another_shape_is_a_named_conflict(client, runtime) -> None:
+    await call(client, "sandbox_spawn", name="s", purpose="p", idempotency_key="old-shape")
+    with runtime.ctx.db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE idempotency_record SET answer = :a"), {"a": '{"id": 1}'})
+    message = await call_error(client, "sandbox_spawn", name="s", purpose="p", idempotency_key="old-shape")
+    assert "idempotency_key" in message and "earlier version" in message

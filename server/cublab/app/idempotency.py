@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
@@ -134,7 +134,13 @@ class Idempotency:
                 f"(at {found.created_at.isoformat(timespec='seconds')}); a repeat must send the same arguments, "
                 "and a new call needs a new key"
             )
-        return output.model_validate(found.answer)
+        try:
+            return output.model_validate(found.answer)
+        except ValidationError:  # stored by a cublab whose answer had another shape
+            raise Conflict(
+                f"{FIELD}: the first answer to this {tool} call was stored by an earlier version of cublab and "
+                "cannot be returned again; read the result with a read-only tool, or use a new key for a new call"
+            ) from None
 
     def prune(self) -> int:
         """Forget every record older than the retention (the sandbox sweep); returns how many."""
