@@ -861,7 +861,26 @@ def obligations(
     console().print(table)
 
 
+@app.command(
+    "guard",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def guard(ctx: typer.Context) -> None:
+    """May an agent run this command outside cublab? allow (exit 0), deny (1), ask (2): docs/guard.md.
+
+    `cublab guard -- CMD...`, `cublab guard --command "..."`, `cublab guard --hook claude-code`; `--help` for all.
+    """
+    from cublab.guard_cli import main as guard_main
+
+    raise typer.Exit(guard_main(list(ctx.args)))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["guard"]:  # the fast path, also when an older launcher script calls this function
+        from cublab.guard_cli import main as guard_main
+
+        raise SystemExit(guard_main(sys.argv[2:]))
     try:
         app()
     except Exception as exc:  # an infrastructure fault is not a bug: say what happened and whether to retry, exit 3

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cublab.app.bypass import BypassService
     from cublab.app.context import AppContext
     from cublab.app.experiments import Experiments
+    from cublab.app.guard import GuardService
     from cublab.app.outbox import Outbox
     from cublab.app.ownership import Ownership
     from cublab.app.promotion import Promotion
@@ -184,6 +185,12 @@ class Runtime:
         from cublab.app.bypass import BypassService
 
         return BypassService(self.ctx, self.breakglass.overdue_warnings)
+
+    @cached_property
+    def guard(self) -> GuardService:
+        from cublab.app.guard import GuardService
+
+        return GuardService(self.ctx, self.bypass)
 
     @cached_property
     def outbox(self) -> Outbox:
