@@ -71,7 +71,7 @@ def unresolved_target(action: Action) -> str | None:
         ("namespace", action.namespace),
         ("space", action.space),
         ("unit", action.unit),
-        *(("name", r.name) for r in action.resources),
+        *(("resource", f"{r.kind}/{r.name}") for r in action.resources),
         *(("file", f) for f, _ in action.files),
     ]
     for field, value in named:
