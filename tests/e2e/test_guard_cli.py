@@ -140,3 +140,22 @@ def test_the_guard_path_imports_neither_typer_nor_the_mcp_sdk(db: Path) -> None:
         timeout=120,
     )
     assert out.stdout.split("\n")[0] == "0 []", out.stdout + out.stderr
+
+
+def test_an_older_script_that_calls_the_cli_still_reaches_the_guard(db: Path) -> None:
+    import sys
+
+    probe = (
+        "import sys; sys.argv = ['cublab', 'guard', '--agent', '" + AGENT + "', '--command', 'kubectl delete ns x "
+        "--context prod']\nfrom cublab.cli import main\nmain()"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**child_env(), "CUBLAB_DB": str(db)},
+        timeout=120,
+    )
+    assert out.returncode == 1 and "deny" in out.stderr, out.stderr
+    listed = subprocess.run([*cublab_command(), "--help"], capture_output=True, text=True, env=child_env(), timeout=120)
+    assert "guard" in listed.stdout

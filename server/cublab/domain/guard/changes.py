@@ -43,8 +43,9 @@ class Change:
 
 def documents(text: str) -> tuple[list[dict[str, Any]], str | None]:
     """The mappings in a YAML or JSON text (several documents, `kind: List` items opened), or why not."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: several times faster
     try:
-        loaded = list(yaml.safe_load_all(text))
+        loaded = list(yaml.load_all(text, Loader=loader))
     except yaml.YAMLError as exc:
         return [], f"not YAML ({str(exc).splitlines()[0]})"
     out: list[dict[str, Any]] = []
