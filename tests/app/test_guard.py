@@ -18,6 +18,7 @@ from cublab.domain.guard import HUMAN_PATH, UNKNOWN_PATH, VARIANT_PATH
 from support.runtime import AGENT
 
 PASSWORD = "Tr0ub4dor-" + "x9Qz7Lk2"
+TOKEN = "ghp_" + "aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3hJ5"
 FILES = {
     "web.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec: {replicas: 2}\n",
     "db.yaml": f"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: db}}\nspec:\n  env:\n    DB_PASSWORD: {PASSWORD}\n",
@@ -178,13 +179,16 @@ def test_every_answer_is_logged_with_the_command_and_no_literal_secret(runtime, 
         guard("kubectl apply -f db.yaml --context prod"),
         guard(f"cat <<EOF | kubectl apply -f - --context prod\nkind: Secret\nstringData:\n  token: {PASSWORD}\nEOF"),
         guard(["kubectl", "--password", PASSWORD, "get", "pods"]),
+        guard(f"kubectl delete secret {TOKEN} --context kind-dev"),
+        guard(f"kubectl {TOKEN} --context prod"),
     ]
     logged = {r[0]: r for r in rows(runtime)}
     assert set(logged) == {a.decision_id for a in answers}
     for answer in answers:
         _, actor, verdict, _criterion, subject, reasons = logged[answer.decision_id]
         assert actor == AGENT and verdict == answer.verdict
-        assert PASSWORD not in subject and PASSWORD not in reasons and PASSWORD not in answer.model_dump_json()
+        for literal in (PASSWORD, TOKEN):
+            assert literal not in subject and literal not in reasons and literal not in answer.model_dump_json()
         assert '"source": "guard"' in subject
     assert '"command": "kubectl get pods"' in logged[answers[0].decision_id][4]
     assert "--from-literal=password=<redacted:" in answers[1].command

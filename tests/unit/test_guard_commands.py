@@ -203,6 +203,8 @@ def test_a_write_whose_target_is_a_shell_expansion_is_unresolved() -> None:
         "kubectl get pods -o name | xargs kubectl delete",
         "KUBECONFIG=/tmp/other kubectl apply -f x.yaml",
         "export KUBECONFIG=/tmp/k; kubectl apply -f x.yaml",
+        "kubectl --context kind-dev --server https://prod.example.com:6443 apply -f x.yaml",
+        "helm upgrade web ./c --kube-context kind-a --kube-apiserver https://prod:6443",
     ):
         writes = [a for a in parse_command(command).actions if a.effect == "write"]
         assert writes and unresolved_target(writes[-1]), command

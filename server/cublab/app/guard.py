@@ -47,7 +47,7 @@ from cublab.domain.guard import (
 from cublab.domain.guard.verdict import UNKNOWN_PATH
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
-from cublab.domain.secrets import Finding
+from cublab.domain.secrets import Finding, find_secrets_in_text
 from cublab.store.tables import Decision
 
 MAX_COMMAND_BYTES = 256 * 1024
@@ -135,6 +135,7 @@ class GuardService:
         notes: list[str] = []
         flagged: list[tuple[Any, Finding]] = []
         evidence: dict[str | None, Evidence] = {}
+        extra: dict[str, str] = {}
         default_context: str | None = kube_context
         context_read = kube_context is not None
         for problem in parsed.problems:
@@ -190,10 +191,17 @@ class GuardService:
             targets.append(
                 GuardTarget(tool="shell", action="", effect="outside", verdict="allow", reason="runs no program")
             )
+        for target in targets:  # a name, context or verb that is itself a secret is never stored either
+            for value in (target.tool, target.action, target.context, target.namespace, target.space, target.unit,
+                          target.kind, target.name, target.file):  # fmt: skip
+                if value and value not in extra:
+                    kinds = sorted({f.kind for f in find_secrets_in_text(value)})
+                    if kinds:
+                        extra[value] = "redacted:" + "+".join(kinds)
         decisive = strictest(targets)
         top = targets[decisive]
         engine = decisions.get(decisive)
-        literals = flagged_literals(flagged)
+        literals = {**flagged_literals(flagged), **extra}
         stored_command, _ = redact(command, literals)
         reasons = ([*notes] if top.verdict != "allow" or engine is not None else []) + (
             list(engine.reasons) if engine else []

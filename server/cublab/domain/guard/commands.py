@@ -466,6 +466,8 @@ def _kubectl(seg: Segment, chain: _Chain, default: tuple[str, str] | None = None
         source = "unresolved: the command names its own kubeconfig"
     if context is None and source is None:
         context, source = chain.kube_context, chain.kube_context_source
+    if args.has("--server", "-s", "--cluster"):  # the context's name no longer says where the command goes
+        context, source = None, "unresolved: the command names its own API server or cluster (--server, --cluster)"
     namespace = args.get("--namespace", "-n")
     common = {
         "tool": tool,
@@ -647,6 +649,8 @@ def _helm(seg: Segment) -> Action:
     }
     if common["context"] is None and (args.has("--kubeconfig") or "KUBECONFIG" in seg.env):
         common["context_source"] = "unresolved: the command names its own kubeconfig"
+    if args.has("--kube-apiserver"):
+        common["context"], common["context_source"] = None, "unresolved: the command names its own API server"
     if not verb or args.has("--help", "-h") or verb in _H_READ:
         return Action(verb=verb, effect="read", why=f"`helm {verb}` only reads".replace("  ", " "), **common)
     if verb in _H_LOCAL:
