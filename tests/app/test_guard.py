@@ -241,3 +241,12 @@ def test_bad_input_is_refused_by_field(runtime, guard) -> None:
         guard("kubectl get pods", sandbox_id="not-a-sandbox")
     with pytest.raises(InvalidInput, match="over the guard's limit"):
         guard("kubectl get pods " + "x" * 300_000)
+
+
+def test_documents_the_guard_cannot_hold_are_denied_not_crashed_on(guard) -> None:
+    deep = "a: " + "{b: " * 3000 + "1" + "}" * 3000
+    assert guard("kubectl apply -f d.yaml --context prod", files={"d.yaml": deep}).verdict == "deny"
+    long_ns = "kind: ConfigMap\nmetadata: {name: a, namespace: " + "n" * 400 + "}\n"
+    assert guard("kubectl apply -f d.yaml --context kind-a", files={"d.yaml": long_ns}).verdict == "allow"
+    given = guard("kubectl apply -f given.yaml --context prod", files={"given.yaml": FILES["monitor.yaml"]})
+    assert given.verdict == "allow" and given.criterion is not None and given.criterion.number == 8

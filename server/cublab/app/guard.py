@@ -25,6 +25,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from cublab.app.bypass import BypassService, flagged_literals, scrub
 from cublab.app.common import check_id
 from cublab.app.context import AppContext
@@ -52,6 +54,8 @@ from cublab.store.tables import Decision
 
 MAX_COMMAND_BYTES = 256 * 1024
 MAX_FILE_BYTES = 1024 * 1024
+MAX_TOTAL_BYTES = 4 * MAX_FILE_BYTES
+MAX_FILES = 200
 _MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -89,11 +93,16 @@ def _read(path: str, cwd: Path) -> Source:
             files.append(m)
     if not files:
         return Source(None, "no such file")
+    if len(files) > MAX_FILES:
+        return Source(None, f"{len(files)} files, over the guard's limit of {MAX_FILES}")
     texts = []
+    total = 0
     for f in files:
         try:
-            if f.stat().st_size > MAX_FILE_BYTES:
-                return Source(None, f"{f.name} is over the guard's 1 MiB limit")
+            size = f.stat().st_size
+            total += size
+            if size > MAX_FILE_BYTES or total > MAX_TOTAL_BYTES:
+                return Source(None, f"{f.name} is over the guard's limit (1 MiB a file, 4 MiB in all)")
             texts.append(f.read_text())
         except (OSError, UnicodeDecodeError) as exc:
             return Source(None, f"cannot be read ({exc.__class__.__name__})")
@@ -167,9 +176,14 @@ class GuardService:
             if action.tool in ("kubectl", "oc", "helm") and action.context is None and not context_read:
                 default_context, context_read = current_kube_context(environ), True
             sources = self._sources(action, files or {}, base)
-            changes, change_notes = plan_changes(
-                action, sources, default_context if action.tool in ("kubectl", "oc", "helm") else None
-            )
+            try:
+                changes, change_notes = plan_changes(
+                    action, sources, default_context if action.tool in ("kubectl", "oc", "helm") else None
+                )
+            except (ValidationError, RecursionError) as exc:  # a target too long, a document nested too deep
+                why = f"`{action.tool} {action.verb}`: its target cannot be read ({exc.__class__.__name__})"
+                targets.append(judge_action(replace(action, effect="unknown", why=why)))
+                continue
             notes += change_notes
             for change in changes:
                 if change.facts.space not in evidence:

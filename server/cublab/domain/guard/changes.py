@@ -90,7 +90,7 @@ def _facts(
         kind=kind[:200],
         name=name[:253],
         space=action.space,
-        namespace=namespace,
+        namespace=namespace[:253] if namespace else namespace,
         context=context[:200],
         document=doc,
         secret_paths=[f.path for f in find_secrets(doc)] if doc is not None else [],
