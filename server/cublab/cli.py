@@ -786,12 +786,15 @@ def policy_check(file: Annotated[str, typer.Argument(help="A policy file to vali
 @decisions_app.command("list")
 def decisions_list(
     db: Db = None,
-    verdict: Annotated[str | None, typer.Option(help="bypass, bypass_then_reconcile or use_confighub")] = None,
+    verdict: Annotated[
+        str | None,
+        typer.Option(help="bypass, bypass_then_reconcile or use_confighub (bypass_check); allow, deny or ask (guard)"),
+    ] = None,
     criterion: Annotated[int | None, typer.Option(help="criterion number, 1 to 8")] = None,
     actor: Annotated[str | None, typer.Option(help="only this identity's decisions")] = None,
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
 ) -> None:
-    """The bypass decision log, newest first (inputs are digested; no values are kept)."""
+    """The bypass decision log, newest first: bypass_check and guard answers (inputs are digested; no values are kept)."""
     from rich.table import Table
 
     from cublab.console import console
@@ -804,13 +807,20 @@ def decisions_list(
         _fail(str(exc))
     table = Table("id", "when", "actor", "subject", "context", "verdict", "criterion", "reconciliation")
     for d in rows:
-        subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()
+        if d.subject.get("source") == "guard":  # a command an agent was about to run (stored redacted)
+            command = str(d.subject.get("command") or "")
+            subject = "guard: " + (command if len(command) <= 60 else command[:59] + "…")
+            contexts = [t.get("context") for t in d.subject.get("targets") or [] if t.get("context")]
+            context = ", ".join(dict.fromkeys(contexts)) or "-"
+        else:
+            context = str(d.subject.get("context"))
+            subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()
         table.add_row(
             d.id,
             f"{d.created_at:%Y-%m-%d %H:%M:%S}",
             d.actor,
             subject,
-            str(d.subject.get("context")),
+            context,
             d.verdict,
             str(d.criterion or "-"),
             d.reconciliation.get("kind", "-") if d.reconciliation else "-",

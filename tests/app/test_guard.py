@@ -250,3 +250,11 @@ def test_documents_the_guard_cannot_hold_are_denied_not_crashed_on(guard) -> Non
     assert guard("kubectl apply -f d.yaml --context kind-a", files={"d.yaml": long_ns}).verdict == "allow"
     given = guard("kubectl apply -f given.yaml --context prod", files={"given.yaml": FILES["monitor.yaml"]})
     assert given.verdict == "allow" and given.criterion is not None and given.criterion.number == 8
+
+
+def test_the_decision_log_lists_guard_answers_by_verdict(runtime, guard) -> None:
+    denied = guard("kubectl delete ns web --context prod")
+    allowed = guard("kubectl get pods")
+    assert [d.id for d in runtime.bypass.decisions(verdict="deny")] == [denied.decision_id]
+    assert [d.id for d in runtime.bypass.decisions(verdict="allow")] == [allowed.decision_id]
+    assert [d.id for d in runtime.bypass.decisions(actor=AGENT)] == [allowed.decision_id, denied.decision_id]
