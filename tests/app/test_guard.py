@@ -258,3 +258,17 @@ def test_the_decision_log_lists_guard_answers_by_verdict(runtime, guard) -> None
     assert [d.id for d in runtime.bypass.decisions(verdict="deny")] == [denied.decision_id]
     assert [d.id for d in runtime.bypass.decisions(verdict="allow")] == [allowed.decision_id]
     assert [d.id for d in runtime.bypass.decisions(actor=AGENT)] == [allowed.decision_id, denied.decision_id]
+
+
+def test_the_guard_answers_and_logs_on_every_database(any_runtime, tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(FILES["web.yaml"])
+    answers = [
+        any_runtime.guard.check(command, any_runtime.agent, cwd=str(tmp_path), env={})
+        for command in ("kubectl apply -f web.yaml --context kind-a", "kubectl apply -f web.yaml --context prod")
+    ]
+    assert [a.verdict for a in answers] == ["allow", "deny"]
+    logged = any_runtime.bypass.decisions(actor=AGENT)
+    assert [(d.id, d.verdict, d.subject["source"]) for d in logged] == [
+        (answers[1].decision_id, "deny", "guard"),
+        (answers[0].decision_id, "allow", "guard"),
+    ]
