@@ -272,3 +272,11 @@ def test_the_guard_answers_and_logs_on_every_database(any_runtime, tmp_path: Pat
         (answers[1].decision_id, "deny", "guard"),
         (answers[0].decision_id, "allow", "guard"),
     ]
+
+
+def test_a_cd_earlier_on_the_line_is_where_the_files_are_read(guard, tmp_path: Path) -> None:
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s" / "web.yaml").write_text(FILES["monitor.yaml"])
+    moved = guard("cd k8s && kubectl apply -f web.yaml --context prod")
+    assert moved.verdict == "allow" and moved.criterion is not None and moved.criterion.number == 8
+    assert guard("kubectl apply -f web.yaml --context prod").verdict == "deny"  # the Deployment in tmp_path

@@ -245,3 +245,14 @@ def test_literal_secrets_in_a_document_reach_the_engine_as_paths() -> None:
     text = "kind: Deployment\nmetadata: {name: db}\nspec:\n  env:\n    DB_PASSWORD: Tr0ub4dor-x9Qz7Lk2\n"
     (change,), _ = plan_changes(apply, {"db.yaml": Source(text)}, "prod")
     assert change.facts.secret_paths == ["/spec/env/DB_PASSWORD"]
+
+
+def test_files_are_read_where_an_earlier_cd_moved_to() -> None:
+    (_cd, apply) = parse_command("cd deploy/k8s && kubectl apply -f web.yaml").actions
+    assert apply.cwd == "deploy/k8s" and unresolved_target(apply) is None
+    (_cd, _cd2, again) = parse_command("cd deploy; cd k8s; kubectl apply -f web.yaml").actions
+    assert again.cwd == "deploy/k8s"
+    (_cd, back) = parse_command("cd - && kubectl apply -f web.yaml").actions
+    assert unresolved_target(back) is not None
+    (_cd, named) = parse_command("cd - && kubectl delete pod x --context kind-a").actions
+    assert unresolved_target(named) is None  # no file to read: where it runs from does not matter

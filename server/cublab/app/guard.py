@@ -175,7 +175,7 @@ class GuardService:
                 continue
             if action.tool in ("kubectl", "oc", "helm") and action.context is None and not context_read:
                 default_context, context_read = current_kube_context(environ), True
-            sources = self._sources(action, files or {}, base)
+            sources = self._sources(action, files or {}, base / action.cwd if action.cwd else base)
             try:
                 changes, change_notes = plan_changes(
                     action, sources, default_context if action.tool in ("kubectl", "oc", "helm") else None
@@ -217,9 +217,7 @@ class GuardService:
         engine = decisions.get(decisive)
         literals = {**flagged_literals(flagged), **extra}
         stored_command, _ = redact(command, literals)
-        reasons = ([*notes] if top.verdict != "allow" or engine is not None else []) + (
-            list(engine.reasons) if engine else []
-        )
+        reasons = notes + (list(engine.reasons) if engine else [])
         answer = {
             "verdict": top.verdict,
             "reason": f"{top.tool} {top.action}: {top.reason}".replace("  ", " ") if top.action else top.reason,

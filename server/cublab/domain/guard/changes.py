@@ -74,6 +74,7 @@ def unresolved_target(action: Action) -> str | None:
         ("unit", action.unit),
         *(("resource", f"{r.kind}/{r.name}") for r in action.resources),
         *(("file", f) for f, _ in action.files),
+        *((("working directory (cd)", action.cwd),) if action.files else ()),
     ]
     for field, value in named:
         if unresolved(value):

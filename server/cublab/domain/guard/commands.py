@@ -123,6 +123,7 @@ class Action:
     stdin_file: str | None = None
     document: dict[str, Any] | None = None  # what the command itself says the change is (a patch, a scale...)
     argv: tuple[str, ...] = ()
+    cwd: str | None = None  # where an earlier `cd` on the line moved to (files are read from there)
 
 
 @dataclass
@@ -228,6 +229,7 @@ class _Chain:
 
     kube_context: str | None = None
     kube_context_source: str | None = None
+    cwd: str | None = None
     problems: list[str] = field(default_factory=list)
 
 
@@ -249,7 +251,11 @@ def _parsed_actions(parsed: Parsed, depth: int, chain: _Chain) -> list[Action]:
             continue
         if seg.stdin is None and seg.piped_from is not None:
             seg.stdin = _piped_text(seg.piped_from)
-        out += _segment_actions(seg, depth, chain)
+        if _base(seg.argv[0]) in ("cd", "pushd"):
+            target = seg.argv[1] if len(seg.argv) == 2 else "$__cublab_cd__"  # `cd`, `cd -`: not followed
+            chain.cwd = posixpath.join(chain.cwd or "", "$__cublab_cd__" if target == "-" else target)
+        actions = _segment_actions(seg, depth, chain)
+        out += [replace(a, cwd=chain.cwd) for a in actions] if chain.cwd else actions
     return out
 
 
