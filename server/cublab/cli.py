@@ -1180,12 +1180,15 @@ def policy_check(file: Annotated[str, typer.Argument(help="A policy file to vali
 @decisions_app.command("list")
 def decisions_list(
     db: Db = None,
-    verdict: Annotated[str | None, typer.Option(help="bypass, bypass_then_reconcile or use_confighub")] = None,
+    verdict: Annotated[
+        str | None,
+        typer.Option(help="bypass, bypass_then_reconcile or use_confighub (bypass_check); allow, deny or ask (guard)"),
+    ] = None,
     criterion: Annotated[int | None, typer.Option(help="criterion number, 1 to 8")] = None,
     actor: Annotated[str | None, typer.Option(help="only this identity's decisions")] = None,
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
 ) -> None:
-    """The bypass decision log, newest first (inputs are digested; no values are kept)."""
+    """The bypass decision log, newest first: bypass_check and guard answers (inputs are digested; no values are kept)."""
     from cublab.console import console, table
 
     runtime = _runtime(db)
@@ -1196,13 +1199,20 @@ def decisions_list(
         _fail(str(exc))
     rows = table("id", "when", "actor", "subject", "context", "verdict", "criterion", "reconciliation")
     for d in found:
-        subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()
+        if d.subject.get("source") == "guard":  # a command an agent was about to run (stored redacted)
+            command = str(d.subject.get("command") or "")
+            subject = "guard: " + (command if len(command) <= 60 else command[:59] + "…")
+            contexts = [t.get("context") for t in d.subject.get("targets") or [] if t.get("context")]
+            context = ", ".join(dict.fromkeys(contexts)) or "-"
+        else:
+            context = str(d.subject.get("context"))
+            subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()
         rows.add_row(
             d.id,
             f"{d.created_at:%Y-%m-%d %H:%M:%S}",
             d.actor,
             subject,
-            str(d.subject.get("context")),
+            context,
             d.verdict,
             str(d.criterion or "-"),
             d.reconciliation.get("kind", "-") if d.reconciliation else "-",
@@ -1252,7 +1262,26 @@ def obligations(
     console().print(rows)
 
 
+@app.command(
+    "guard",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def guard(ctx: typer.Context) -> None:
+    """May an agent run this command outside cublab? allow (exit 0), deny (1), ask (2): docs/guard.md.
+
+    `cublab guard -- CMD...`, `cublab guard --command "..."`, `cublab guard --hook claude-code`; `--help` for all.
+    """
+    from cublab.guard_cli import main as guard_main
+
+    raise typer.Exit(guard_main(list(ctx.args)))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["guard"]:  # the fast path, also when an older launcher script calls this function
+        from cublab.guard_cli import main as guard_main
+
+        raise SystemExit(guard_main(sys.argv[2:]))
     try:
         app()
     except Exception as exc:  # an infrastructure fault is not a bug: say what happened and whether to retry, exit 3

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cublab.app.context import AppContext
     from cublab.app.experiment_reads import ExperimentReads
     from cublab.app.experiments import Experiments
+    from cublab.app.guard import GuardService
     from cublab.app.idempotency import Idempotency
     from cublab.app.outbox import Outbox
     from cublab.app.ownership import Ownership
@@ -214,6 +215,12 @@ class Runtime:
         from cublab.app.bypass import BypassService
 
         return BypassService(self.ctx, self.breakglass.overdue_warnings)
+
+    @cached_property
+    def guard(self) -> GuardService:
+        from cublab.app.guard import GuardService
+
+        return GuardService(self.ctx, self.bypass)
 
     @cached_property
     def outbox(self) -> Outbox:
