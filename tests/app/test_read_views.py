@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -362,3 +363,18 @@ async def test_revision_names_the_humans_who_acknowledged_and_applied_it(client,
     assert detail.data == {**BASE, "lambdaMemory": 2048} and detail.applied_by == "human:carol"
     with pytest.raises(NotFound):
         seeded.revisions.detail(SPACE, UNIT, 3)
+
+
+async def test_export_cannot_act_on_a_terminal_and_json_keeps_the_text_exact(client, seeded) -> None:
+    """Configuration documents may hold control and bidi characters (data, stored as is): the JSON escapes them
+    and reads back exact; the CSV shows them escaped; and a line break in agent text never starts a CSV line."""
+    _, exp = await running_experiment(client, hypothesis="line one\nline two")
+    config = {"note": "\x1b[2J\u202eevil\x9b31m", "ok": "ünïcode"}
+    await call(client, "variant_log", experiment_id=exp["id"], name="v", config=config, description="a\nb")
+    export = seeded.experiment_reads.export(exp["id"])
+    raw = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+    as_json, as_csv = export_json(export), export_csv(export)
+    assert not raw.search(as_json) and not raw.search(as_csv.replace("\r\n", "\n"))  # CRLF ends records (RFC 4180)
+    assert ExperimentExport.model_validate_json(as_json).variants[0].variant.config == config
+    assert as_csv.count("\r\n") == 2 and "\n" not in as_csv.replace("\r\n", "")  # a header and one record
+    assert json.loads(next(csv.DictReader(io.StringIO(as_csv)))["config"]) == config
