@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+import statistics
 from datetime import timedelta
 
 import pytest
@@ -205,6 +206,8 @@ async def test_sample_is_bounded_deterministic_and_exact_when_small(client, seed
     assert small_all.exact and len(small_all.values) == 1000
     ordered = sorted(small_all.values)
     assert small_all.median == (ordered[499] + ordered[500]) / 2
+    expected = statistics.quantiles(small_all.values, n=4, method="inclusive")
+    assert [small_all.q1, small_all.median, small_all.q3] == pytest.approx(expected)
     with pytest.raises(InvalidInput, match="limit"):
         reads.sample(exp["id"], limit=MAX_SAMPLE + 1)
     with pytest.raises(InvalidInput, match="limit"):

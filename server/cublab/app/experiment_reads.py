@@ -12,7 +12,6 @@ gets at most `limit` measurements per variant (`sample`), never the raw points.
 from __future__ import annotations
 
 import math
-import statistics
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -304,7 +303,7 @@ class ExperimentReads:
                     exact=len(values) == row.n,
                     min=row.min,
                     q1=_quantile(ordered, 0.25) if ordered else None,
-                    median=statistics.median(ordered) if ordered else None,
+                    median=_quantile(ordered, 0.5) if ordered else None,
                     q3=_quantile(ordered, 0.75) if ordered else None,
                     max=row.max,
                 )
