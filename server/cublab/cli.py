@@ -52,6 +52,10 @@ experiments_app = typer.Typer(
     help="Experiments recorded by agents: hand one over to another agent.", no_args_is_help=True
 )
 app.add_typer(experiments_app, name="experiments")
+results_app = typer.Typer(
+    help="Result batches: leave a bad one out of comparisons (rows are never deleted).", no_args_is_help=True
+)
+app.add_typer(results_app, name="results")
 reviewers_app = typer.Typer(
     help="Reviewers' SSH keys (the allowed-signers file) that sign decisions where the policy requires it.",
     no_args_is_help=True,
@@ -344,13 +348,17 @@ def _moment(text: str, field: str) -> datetime:
 
 @sandboxes_app.command("reap")
 def sandboxes_reap(db: Db = None) -> None:
-    """Mark every sandbox past its expiry as expired (one audit event each)."""
+    """Mark every sandbox past its expiry as expired (one audit event each), and forget idempotency keys older
+    than the longest sandbox lifetime."""
     from cublab.console import echo
     from cublab.domain.identity import SYSTEM
 
     runtime = _runtime(db)
     reaped = runtime.sandboxes.reap(SYSTEM)
     echo(f"expired {len(reaped)} sandbox(es)" + (": " + ", ".join(reaped) if reaped else ""))
+    forgotten = runtime.idempotency.prune()
+    if forgotten:
+        echo(f"forgot {forgotten} idempotency key(s) older than the longest sandbox lifetime")
 
 
 @sandboxes_app.command("list")
@@ -892,6 +900,7 @@ def _print_experiment(detail: ExperimentDetail) -> None:
         "points",
         "metrics",
         "digest",
+        "excluded",
         ids=("batch", "digest"),
         title=f"result batches ({len(detail.batches)} newest of {detail.batch_total})",
     )
@@ -903,6 +912,7 @@ def _print_experiment(detail: ExperimentDetail) -> None:
             str(b.points),
             data(", ".join(b.metrics)),
             b.digest,
+            data(f"by {b.excluded_by}: {b.exclusion_reason}") if b.excluded else "-",
         )
     out.print(batches)
     if detail.proposals:
@@ -968,6 +978,43 @@ def experiments_export(
         echo(f"wrote {len(export.variants)} variant(s) of {experiment_id} as {format_} to {output}", err=True)
     else:
         sys.stdout.write(text)
+
+
+@results_app.command("exclude")
+def results_exclude(
+    batch: Annotated[
+        int, typer.Argument(help="The batch id (result_log's batch_id; the audit log's result.log events)")
+    ],
+    reason: Reason,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Leave a result batch out of experiment_compare and variant_promote (audited; its rows stay)."""
+    who = _human(as_)
+    try:
+        excluded = _runtime(db).batches.exclude_batch(batch, reason, who)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(
+        f"result batch {excluded.batch_id} ({excluded.points} point(s)) of experiment {excluded.experiment_id} is "
+        "excluded from comparisons; its rows are kept (`cublab results include` counts it again)"
+    )
+
+
+@results_app.command("include")
+def results_include(
+    batch: Annotated[int, typer.Argument(help="An excluded batch's id")],
+    reason: Reason,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Count an excluded result batch in comparisons again (audited)."""
+    who = _human(as_)
+    try:
+        points = _runtime(db).batches.include_batch(batch, reason, who)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(f"result batch {batch} ({points} point(s)) counts in comparisons again")
 
 
 @reviewers_app.command("add")

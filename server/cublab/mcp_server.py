@@ -378,7 +378,13 @@ def _tool_function(spec: ToolSpec[Any]) -> Callable[..., BaseModel]:
         runtime = cast(CublabServer, ctx.mcp_server).runtime
         try:
             command = spec.input.model_validate(arguments)
-            return spec.call(runtime, command, _identity(runtime, ctx))
+            who = _identity(runtime, ctx)
+            if spec.read_only:
+                return spec.call(runtime, command, who)
+            # Every mutation: an `idempotency_key` makes a retry return the first answer (app/idempotency.py).
+            return runtime.idempotency.run(
+                spec.name, command, who, spec.output, lambda: spec.call(runtime, command, who)
+            )
         except ValidationError as exc:
             raise ToolError(str(invalid_input(exc))) from None
         except Exception as exc:

@@ -19,11 +19,13 @@ from cublab.domain.identity import Identity, agent_identity
 
 if TYPE_CHECKING:
     from cublab.app.audit import Audit
+    from cublab.app.batches import Batches
     from cublab.app.breakglass import BreakGlass
     from cublab.app.bypass import BypassService
     from cublab.app.context import AppContext
     from cublab.app.experiment_reads import ExperimentReads
     from cublab.app.experiments import Experiments
+    from cublab.app.idempotency import Idempotency
     from cublab.app.outbox import Outbox
     from cublab.app.ownership import Ownership
     from cublab.app.promotion import Promotion
@@ -158,6 +160,18 @@ class Runtime:
         from cublab.app.revisions import Revisions
 
         return Revisions(self.ctx)
+
+    @cached_property
+    def batches(self) -> Batches:
+        from cublab.app.batches import Batches
+
+        return Batches(self.ctx)
+
+    @cached_property
+    def idempotency(self) -> Idempotency:
+        from cublab.app.idempotency import Idempotency
+
+        return Idempotency(self.ctx)
 
     @cached_property
     def proposals(self) -> Proposals:

@@ -381,3 +381,23 @@ async def test_export_cannot_act_on_a_terminal_and_json_keeps_the_text_exact(cli
     assert ExperimentExport.model_validate_json(as_json).variants[0].variant.config == config
     assert as_csv.count("\r\n") == 2 and "\n" not in as_csv.replace("\r\n", "")  # a header and one record
     assert json.loads(next(csv.DictReader(io.StringIO(as_csv)))["config"]) == config
+
+
+async def test_an_excluded_batch_is_marked_and_left_out_of_the_sample(client, seeded) -> None:
+    """A batch a human excluded (`cublab results exclude`) is listed as excluded, and a chart never draws its points,
+    as the comparison never counts them."""
+    exp, variants = await finished_experiment(client, SPACE, UNIT, BASE)
+    bad = await call(
+        client,
+        "result_log",
+        experiment_id=exp["id"],
+        points=[{"variant": variants[0]["id"], "metric": "p95", "value": 1e9} for _ in range(3)],
+    )
+    seeded.batches.exclude_batch(bad["batch_id"], "the load generator was broken", ALICE)
+    detail = seeded.experiment_reads.detail(exp["id"], sample_limit=50)
+    newest = detail.batches[0]
+    assert newest.id == bad["batch_id"] and newest.excluded and newest.excluded_by == "human:alice"
+    assert newest.exclusion_reason == "the load generator was broken" and not detail.batches[1].excluded
+    assert detail.sample is not None
+    first = next(v for v in detail.sample.variants if v.variant_id == variants[0]["id"])
+    assert first.n == 10 and len(first.values) == 10 and max(first.values) < 1e9
