@@ -401,3 +401,24 @@ async def test_an_excluded_batch_is_marked_and_left_out_of_the_sample(client, se
     assert detail.sample is not None
     first = next(v for v in detail.sample.variants if v.variant_id == variants[0]["id"])
     assert first.n == 10 and len(first.values) == 10 and max(first.values) < 1e9
+
+
+async def test_values_too_large_to_compare_leave_the_rest_of_the_page_readable(client, seeded) -> None:
+    """Values stored before the ±1e15 limit (written here behind the input model's back) stop the comparison, which
+    the detail says in words, and nothing else: variants, batches and proposals still read."""
+    import sqlalchemy as sa
+
+    _, exp = await running_experiment(client)
+    variant = (await call(client, "variant_log", experiment_id=exp["id"], name="v", config={"a": 1}))["variant"]
+    logged = await call(
+        client,
+        "result_log",
+        experiment_id=exp["id"],
+        points=[{"variant": variant["id"], "metric": "p95", "value": 1}] * 2,
+    )
+    with seeded.ctx.db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE measurement SET value = 1e308 WHERE batch_id = :b"), {"b": logged["batch_id"]})
+    detail = seeded.experiment_reads.detail(exp["id"], sample_limit=10)
+    assert detail.comparison is None and detail.sample is None
+    assert detail.comparison_problem is not None and "too large to compare" in detail.comparison_problem
+    assert [v.id for v in detail.variants] == [variant["id"]] and detail.batches[0].id == logged["batch_id"]
