@@ -900,6 +900,7 @@ def _print_experiment(detail: ExperimentDetail) -> None:
         "points",
         "metrics",
         "digest",
+        "excluded",
         ids=("batch", "digest"),
         title=f"result batches ({len(detail.batches)} newest of {detail.batch_total})",
     )
@@ -911,6 +912,7 @@ def _print_experiment(detail: ExperimentDetail) -> None:
             str(b.points),
             data(", ".join(b.metrics)),
             b.digest,
+            data(f"by {b.excluded_by}: {b.exclusion_reason}") if b.excluded else "-",
         )
     out.print(batches)
     if detail.proposals:
@@ -953,9 +955,10 @@ def experiments_export(
     """Every variant with its configuration and per-variant statistics for each metric, as CSV or JSON.
 
     CSV cells an agent wrote that start like a formula (= + - @) get a leading ' so a spreadsheet shows them
-    as text. On a terminal the text is shown escaped; piped or written to --output it is exact."""
+    as text. Nothing in it can act on a terminal: JSON escapes every non-ASCII character, CSV shows control
+    characters as escapes."""
     from cublab.app.export import export_csv, export_json
-    from cublab.console import data, echo
+    from cublab.console import echo
 
     if format_ not in ("csv", "json"):
         _fail(f"--format: {format_!r} is neither 'csv' nor 'json'")
@@ -973,8 +976,6 @@ def experiments_export(
         except OSError as exc:
             _fail(f"--output: {output}: {exc.strerror or exc}")
         echo(f"wrote {len(export.variants)} variant(s) of {experiment_id} as {format_} to {output}", err=True)
-    elif sys.stdout.isatty():
-        echo(data(text.rstrip("\n")))
     else:
         sys.stdout.write(text)
 
