@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from cublab.app.reviewers import Reviewers
     from cublab.app.sandboxes import Sandboxes
     from cublab.app.sync import ProposalSync
+    from cublab.app.tokens import Tokens
     from cublab.authority.base import RemoteAuthority
     from cublab.policies import LoadedPolicy
     from cublab.store.audit_key import AuditKey, Witness
@@ -196,6 +197,12 @@ class Runtime:
         from cublab.app.sync import ProposalSync
 
         return ProposalSync(self.ctx)
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        from cublab.app.tokens import Tokens
+
+        return Tokens(self.ctx)
 
     @cached_property
     def audit(self) -> Audit:
