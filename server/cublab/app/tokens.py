@@ -107,18 +107,17 @@ class IssuedToken:
 
 def _info(row: AgentToken | dict[str, Any]) -> TokenInfo:
     values: dict[str, Any] = row if isinstance(row, dict) else row.model_dump()
-    get = values.get
-    toolsets = get("toolsets")
+    toolsets = values.get("toolsets")
     return TokenInfo(
-        id=get("id"),
-        agent=get("agent"),
-        scope=get("scope"),
+        id=values["id"],
+        agent=values["agent"],
+        scope=values["scope"],
         toolsets=tuple(toolsets) if toolsets else None,
-        created_by=get("created_by"),
-        created_at=get("created_at"),
-        expires_at=get("expires_at"),
-        revoked_by=get("revoked_by"),
-        revoked_at=get("revoked_at"),
+        created_by=values["created_by"],
+        created_at=values["created_at"],
+        expires_at=values.get("expires_at"),
+        revoked_by=values.get("revoked_by"),
+        revoked_at=values.get("revoked_at"),
     )
 
 
