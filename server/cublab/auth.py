@@ -214,11 +214,11 @@ class IssuerTokens:
 
 
 class ToolAccess:
-    """The SDK's context-tier middleware (`MCPServer(middleware=...)`) that scopes tools to the caller.
+    """The SDK's context-tier middleware (`MCPServer(middleware=...)`) that leaves out of `tools/list` the tools
+    the caller's token may not use (the tool itself refuses such a call: `mcp_server._identity`).
 
-    A tool the caller's token may not use is left out of `tools/list` and refused if called anyway, with a
-    message saying which scope or toolset it lacks. Without an authenticated caller (stdio, in-process,
-    `--no-auth`) it changes nothing: what the server offers at all is narrowed when it is built.
+    Without an authenticated caller (stdio, in-process, `--no-auth`) it changes nothing: what the server offers
+    at all is narrowed when it is built (`cublab serve --toolsets`, `--read-only`).
     """
 
     def __init__(self, tools: dict[str, tuple[str, bool]]) -> None:
@@ -229,21 +229,10 @@ class ToolAccess:
         return spec is None or caller.may_use(*spec)
 
     async def __call__(self, ctx: Any, call_next: Any) -> Any:
-        caller = caller_of(ctx.request) if ctx.method in ("tools/list", "tools/call") else None
-        if caller is None:
-            return await call_next(ctx)
-        if ctx.method == "tools/call":
-            name = (ctx.params or {}).get("name")
-            if isinstance(name, str) and not self._allowed(caller, name):
-                from mcp.types import CallToolResult, TextContent
-
-                toolset, read_only = self.tools[name]
-                return CallToolResult(
-                    content=[TextContent(type="text", text=caller.refusal(name, toolset, read_only))], is_error=True
-                )
-            return await call_next(ctx)
         result = await call_next(ctx)
-        tools = getattr(result, "tools", None)
-        if tools is not None:
-            result.tools = [t for t in tools if self._allowed(caller, t.name)]
+        if ctx.method != "tools/list":
+            return result
+        caller = caller_of(ctx.request)
+        if caller is not None and isinstance(result, dict) and isinstance(result.get("tools"), list):
+            result["tools"] = [t for t in result["tools"] if self._allowed(caller, t.get("name"))]
         return result

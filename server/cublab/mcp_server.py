@@ -72,7 +72,7 @@ from cublab.app.outputs import (
     SandboxView,
     VariantLogged,
 )
-from cublab.domain.errors import CublabError, Fault
+from cublab.domain.errors import CublabError, Fault, Forbidden
 from cublab.domain.identity import Identity, agent_identity
 from cublab.logs import LogFormat
 from cublab.runtime import Runtime
@@ -347,8 +347,9 @@ TOOLS: list[ToolSpec[Any]] = [
 ]
 
 
-def _identity(runtime: Runtime, ctx: Context) -> Identity:
-    """Who is calling: the agent an HTTP bearer token names (cublab/auth.py), whatever else the request says.
+def _identity(runtime: Runtime, ctx: Context, spec: ToolSpec[Any]) -> Identity:
+    """Who is calling: the agent an HTTP bearer token names (cublab/auth.py), whatever else the request says,
+    once its token's scope and toolsets reach `spec` (else a Forbidden naming what it lacks).
 
     Without authentication (stdio, in-process, `serve --http --no-auth` on a loopback address) it is the
     server's agent identity, or the agent an `X-Cublab-Agent` header names: a local convenience that trusts
@@ -360,6 +361,8 @@ def _identity(runtime: Runtime, ctx: Context) -> Identity:
         request = None
     caller = caller_of(request)
     if caller is not None:
+        if not caller.may_use(spec.toolset, spec.read_only):
+            raise Forbidden(caller.refusal(spec.name, spec.toolset, spec.read_only))
         return caller.identity
     header = request.headers.get(AGENT_HEADER) if request is not None and hasattr(request, "headers") else None
     if not header:
@@ -386,8 +389,9 @@ def _tool_function(spec: ToolSpec[Any]) -> Callable[..., BaseModel]:
     def tool(ctx: Context, **arguments: Any) -> BaseModel | CallToolResult:
         runtime = cast(CublabServer, ctx.mcp_server).runtime
         try:
+            who = _identity(runtime, ctx, spec)
             command = spec.input.model_validate(arguments)
-            return spec.call(runtime, command, _identity(runtime, ctx))
+            return spec.call(runtime, command, who)
         except ValidationError as exc:
             raise ToolError(str(invalid_input(exc))) from None
         except Exception as exc:
