@@ -18,8 +18,10 @@ reach (absent: all). `caller_of(request)` reads it back inside a tool.
 An issuer's token maps to an identity so (docs/deploying.md):
 `sub` that is already an agent identity (`agent:ci-reviewer`… with a session) is
 used as is; otherwise the client (`client_id`, else `azp`) and subject become
-`agent:<client>-<subject>` (lower-cased, other characters as `.`), so the
-client is the principal that owns what its sessions create. Scopes come from the
+`agent:<client>-<subject>` (lower-cased; other characters, and any `-` in the
+subject, as `.`), so the client is the principal that owns what its subjects
+create: client `ci-bot`, subject `build-7` -> `agent:ci-bot-build.7`, owner
+`agent:ci-bot`. Scopes come from the
 `scope` (or `scp`) claim: `cublab:write` implies read.
 """
 
@@ -107,10 +109,11 @@ class LocalTokens:
 
 
 _SLUG = re.compile(r"[^a-z0-9._]+")
+_CLIENT_SLUG = re.compile(r"[^a-z0-9._-]+")
 
 
-def _slug(text: str) -> str:
-    return _SLUG.sub(".", text.strip().lower()).strip("._")[:80]
+def _slug(text: str, pattern: re.Pattern[str] = _SLUG) -> str:
+    return pattern.sub(".", text.strip().lower()).strip("._-")[:80]
 
 
 def issuer_identity(claims: dict[str, Any]) -> Identity | None:
@@ -121,7 +124,7 @@ def issuer_identity(claims: dict[str, Any]) -> Identity | None:
             return agent_identity(subject, "sub")
         except CublabError:
             return None
-    client = _slug(str(claims.get("client_id") or claims.get("azp") or ""))
+    client = _slug(str(claims.get("client_id") or claims.get("azp") or ""), _CLIENT_SLUG)
     who = _slug(subject)
     if not client and not who:
         return None

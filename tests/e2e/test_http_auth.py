@@ -263,3 +263,54 @@ async def test_no_auth_on_loopback_warns_and_trusts_the_header(tmp_path: Path) -
             assert [s["name"] for s in (await call(client, "sandbox_list"))["sandboxes"]] == ["by header"]
     log = (tmp_path / "server.log").read_text()
     assert "WARNING: --no-auth" in log
+
+
+# ---- an external OAuth 2.1 authorization server -------------------------------------------------
+
+
+async def test_tokens_of_an_external_issuer(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from support.issuer import local_issuer
+
+    with local_issuer() as issuer:
+        db = str(tmp_path / "c.db")
+        with serve_http(
+            db, "agent:server-default", tmp_path / "server.log", args=["--auth-issuer", issuer.url]
+        ) as server:
+            audience = server.url  # the default audience: the server's own URL
+            good = issuer.token(audience, sub="build-7", client_id="ci-bot", scope="cublab:read cublab:write")
+            async with http_client(server.url, {"Authorization": f"Bearer {good}", "X-Cublab-Agent": "agent:x-y"}) as c:
+                sandbox = await call(c, "sandbox_spawn", name="from ci", purpose="issuer token")
+            assert sandbox["created_by"] == "agent:ci-bot-build.7" and sandbox["owner"] == "agent:ci-bot"
+            named = issuer.token(audience, sub="agent:reviewer-bot-7", scope="cublab:read")
+            async with http_client(server.url, {"Authorization": f"Bearer {named}"}) as c:
+                names = {t.name for t in (await c.list_tools()).tools}
+                assert names and not names & WRITE_TOOLS
+                assert "read scope" in await call_error(c, "sandbox_spawn", name="no", purpose="read only")
+            before = written(server)
+            other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            for case, bad in {
+                "wrong audience": issuer.token("http://elsewhere.example/mcp", sub="x", scope="cublab:write"),
+                "expired": issuer.token(audience, sub="x", scope="cublab:write", lifetime=-120),
+                "wrong key": issuer.token(audience, sub="x", scope="cublab:write", key=other_key),
+                "wrong issuer": jwt_with_issuer(issuer, audience, "http://evil.example"),
+                "a cublab-looking token": "cublab_" + "B" * 43,
+            }.items():
+                refused_401(post(server, {"Authorization": f"Bearer {bad}"}))
+                assert case
+            no_scope = post(server, {"Authorization": f"Bearer {issuer.token(audience, sub='x', scope='email')}"})
+            assert no_scope.status_code == 403 and "insufficient_scope" in no_scope.headers["www-authenticate"]
+            assert written(server) == before
+            metadata = httpx2.get(f"{server.base}/.well-known/oauth-protected-resource/mcp", timeout=30).json()
+            assert metadata["authorization_servers"] in ([issuer.url], [issuer.url + "/"])
+        log = (tmp_path / "server.log").read_text()
+        assert good not in log and good not in Path(db).read_bytes().decode("latin-1")
+
+
+def jwt_with_issuer(issuer: Any, audience: str, iss: str) -> str:
+    import jwt as pyjwt
+
+    now = int(time.time())
+    body = {"iss": iss, "aud": audience, "sub": "x", "scope": "cublab:write", "iat": now, "exp": now + 300}
+    return pyjwt.encode(body, issuer.key, algorithm="RS256", headers={"kid": issuer.kid})
