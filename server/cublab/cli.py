@@ -823,6 +823,49 @@ def tokens_revoke(
     _echo(f"revoked {info.id} ({info.agent})")
 
 
+@quotas_app.command("list")
+def quotas_list(
+    agent: Annotated[str, typer.Option("--agent", help="Any identity of the agent, agent:<type>-<session>")],
+    db: Db = None,
+    policy: Policy = None,
+) -> None:
+    """The quotas in force for an agent's principal (every session of it) and where each comes from."""
+    from cublab.domain.identity import parse_identity
+
+    try:
+        values = _runtime(db, policy).quotas.effective(parse_identity(agent, "--agent").principal)
+    except CublabError as exc:
+        _fail(str(exc))
+    for q in values:
+        _echo(f"{q.principal}  {q.name:24} {q.value:>12}  ({q.source})")
+
+
+@quotas_app.command("set")
+def quotas_set(
+    agent: Annotated[
+        str, typer.Option("--agent", help="Any identity of the agent; the quota applies to all its sessions")
+    ],
+    name: Annotated[
+        str,
+        typer.Option("--name", help="live_sandboxes, variants_per_experiment, points_per_hour or open_proposals"),
+    ],
+    value: Annotated[int, typer.Option("--value", help="The new quota")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit log")] = None,
+    as_: As = None,
+    db: Db = None,
+    policy: Policy = None,
+) -> None:
+    """Raise (or lower) one quota for one agent (audited with the previous value)."""
+    from cublab.domain.identity import parse_identity
+
+    who = _human(as_)
+    try:
+        q = _runtime(db, policy).quotas.set(parse_identity(agent, "--agent"), name, value, who, reason)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(f"{q.principal}: {q.name} is now {q.value} ({q.source})")
+
+
 def _remote_runtime(db: str | None, authority: str | None) -> Runtime:
     from cublab.runtime import Runtime
 

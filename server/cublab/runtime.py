@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from cublab.app.ownership import Ownership
     from cublab.app.promotion import Promotion
     from cublab.app.proposals import Proposals
+    from cublab.app.quotas import Quotas
     from cublab.app.review import Review
     from cublab.app.reviewers import Reviewers
     from cublab.app.sandboxes import Sandboxes
@@ -197,6 +198,12 @@ class Runtime:
         from cublab.app.sync import ProposalSync
 
         return ProposalSync(self.ctx)
+
+    @cached_property
+    def quotas(self) -> Quotas:
+        from cublab.app.quotas import Quotas
+
+        return Quotas(self.ctx)
 
     @cached_property
     def tokens(self) -> Tokens:

@@ -47,7 +47,7 @@ class QuotaPolicy(Strict):
     points_per_hour: int = Field(
         default=1_000_000, ge=1, le=1_000_000_000, description="measurement points logged in any 60 minutes"
     )
-    open_proposals: int = Field(default=10, ge=1, le=1_000_000, description="proposals pending or approved at once")
+    open_proposals: int = Field(default=20, ge=1, le=1_000_000, description="proposals pending or approved at once")
     requests_per_minute: int = Field(
         default=1200, ge=0, le=1_000_000, description="HTTP requests one caller may make a minute (0: no limit)"
     )

@@ -93,6 +93,7 @@ class ResultBatch(SQLModel, table=True):
     """One `result_log` call: who recorded which points, when, and their digest."""
 
     __tablename__ = "result_batch"
+    __table_args__ = (Index("ix_result_batch_created_at", "created_at"),)  # the points_per_hour quota's window
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     experiment_id: str = Field(sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=False))

@@ -1,4 +1,4 @@
-"""bearer tokens for the shared HTTP server; per-principal quota overrides
+"""bearer tokens for the shared HTTP server; per-principal quota overrides; result batches by time (quotas)
 
 Revision ID: 0009
 Revises: 0007
@@ -39,9 +39,11 @@ def upgrade() -> None:
         sa.Column("set_by", sa.String(length=200), nullable=False),
         sa.Column("set_at", UTCDateTime(), nullable=False),
     )
+    op.create_index("ix_result_batch_created_at", "result_batch", ["created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_result_batch_created_at", table_name="result_batch")
     op.drop_table("quota_override")
     op.drop_index("ix_agent_token_agent", table_name="agent_token")
     op.drop_table("agent_token")
