@@ -8,6 +8,7 @@ never interpreted as markup or acted on by the terminal.
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
