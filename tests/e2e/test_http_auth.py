@@ -314,3 +314,45 @@ def jwt_with_issuer(issuer: Any, audience: str, iss: str) -> str:
     now = int(time.time())
     body = {"iss": iss, "aud": audience, "sub": "x", "scope": "cublab:write", "iat": now, "exp": now + 300}
     return pyjwt.encode(body, issuer.key, algorithm="RS256", headers={"kid": issuer.kid})
+
+
+# ---- request rate, allowed hosts, what the server offers ------------------------------------------
+
+
+async def test_a_caller_over_the_request_rate_gets_429_with_retry_after(tmp_path: Path) -> None:
+    import yaml
+
+    from support.policy_files import DEFAULT, write
+
+    data = yaml.safe_load(DEFAULT)
+    data["quotas"].update(requests_per_minute=6, request_burst=3)
+    policy = write(tmp_path, "slow.yaml", yaml.safe_dump(data, sort_keys=False))
+    args = ["--policy", policy, "--allowed-host", "cublab.internal:*", "--toolsets", "sandboxes,policy", "--read-only"]
+    with serve_http(str(tmp_path / "c.db"), "agent:server-default", tmp_path / "server.log", args=args) as server:
+        busy = {"Authorization": f"Bearer {token(server, 'agent:busy-one')}"}
+        calm = {"Authorization": f"Bearer {token(server, 'agent:calm-one')}"}
+        listing = {  # an opening request the server answers 200 on its own
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        }
+        statuses = [post(server, busy, listing).status_code for _ in range(5)]
+        assert statuses[:3] == [200, 200, 200] and statuses[3:] == [429, 429], statuses
+        limited = post(server, busy, listing)
+        assert limited.status_code == 429 and 1 <= int(limited.headers["retry-after"]) <= 10
+        assert "requests a minute" in limited.json()["error_description"]
+        other = post(server, {**calm, "Host": "cublab.internal:9000"}, listing)  # another caller, an allowed host
+        assert other.status_code == 200, other.text
+        assert httpx2.get(f"{server.base}/healthz", timeout=30).status_code == 200
+        async with http_client(server.url, calm) as client:  # the server offers read-only sandboxes and policy tools
+            names = {t.name for t in (await client.list_tools()).tools}
+            assert names == {"sandbox_get", "sandbox_list", "bypass_check"}
+            from mcp.shared.exceptions import MCPError
+
+            with pytest.raises(MCPError):  # a tool the server does not offer is unknown
+                await client.call_tool("sandbox_spawn", {"name": "n", "purpose": "p"})
