@@ -90,6 +90,7 @@ class LocalTokens:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._inline: bool | None = None  # known after the first request
 
     def _verify(self, token: str) -> AccessToken | None:
         grant = self.runtime.tokens.verify(token)
@@ -105,6 +106,15 @@ class LocalTokens:
         )
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        """On SQLite the lookup runs on the event loop: a read of one row by a unique index (tens of
+        microseconds; WAL readers never wait for writers) costs less than the hop to a worker thread, which
+        dominated the cost of authentication (bench/auth.py). A server database (PostgreSQL) is a network round
+        trip away and is read on a worker thread. The first call, which may build the application and migrate,
+        runs on a worker thread either way."""
+        if self._inline is None:
+            self._inline = await anyio.to_thread.run_sync(lambda: self.runtime.ctx.db.is_sqlite)
+        if self._inline:
+            return self._verify(token)
         return await anyio.to_thread.run_sync(self._verify, token)
 
 
