@@ -1190,15 +1190,13 @@ def tokens_list(
     all_: Annotated[bool, typer.Option("--all", help="Also revoked and expired tokens")] = False, db: Db = None
 ) -> None:
     """Tokens (never their values): id, agent, scope, toolsets, expiry, status."""
-    from rich.table import Table
-
-    from cublab.console import console
+    from cublab.console import console, table
 
     runtime = _runtime(db)
     now = runtime.ctx.clock()
-    table = Table("id", "agent", "scope", "toolsets", "created", "expires", "status")
+    rows = table("id", "agent", "scope", "toolsets", "created", "expires", "status")
     for t in runtime.tokens.list(include_inactive=all_):
-        table.add_row(
+        rows.add_row(
             t.id,
             t.agent,
             t.scope,
@@ -1207,7 +1205,7 @@ def tokens_list(
             f"{t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "never",
             t.status(now),
         )
-    console().print(table)
+    console().print(rows)
 
 
 @tokens_app.command("revoke")
