@@ -52,6 +52,10 @@ experiments_app = typer.Typer(
     help="Experiments recorded by agents: hand one over to another agent.", no_args_is_help=True
 )
 app.add_typer(experiments_app, name="experiments")
+results_app = typer.Typer(
+    help="Result batches: leave a bad one out of comparisons (rows are never deleted).", no_args_is_help=True
+)
+app.add_typer(results_app, name="results")
 reviewers_app = typer.Typer(
     help="Reviewers' SSH keys (the allowed-signers file) that sign decisions where the policy requires it.",
     no_args_is_help=True,
@@ -419,13 +423,17 @@ def _moment(text: str, field: str) -> datetime:
 
 @sandboxes_app.command("reap")
 def sandboxes_reap(db: Db = None) -> None:
-    """Mark every sandbox past its expiry as expired (one audit event each)."""
+    """Mark every sandbox past its expiry as expired (one audit event each), and forget idempotency keys older
+    than the longest sandbox lifetime."""
     from cublab.console import echo
     from cublab.domain.identity import SYSTEM
 
     runtime = _runtime(db)
     reaped = runtime.sandboxes.reap(SYSTEM)
     echo(f"expired {len(reaped)} sandbox(es)" + (": " + ", ".join(reaped) if reaped else ""))
+    forgotten = runtime.idempotency.prune()
+    if forgotten:
+        echo(f"forgot {forgotten} idempotency key(s) older than the longest sandbox lifetime")
 
 
 @sandboxes_app.command("list")
@@ -967,6 +975,7 @@ def _print_experiment(detail: ExperimentDetail) -> None:
         "points",
         "metrics",
         "digest",
+        "excluded",
         ids=("batch", "digest"),
         title=f"result batches ({len(detail.batches)} newest of {detail.batch_total})",
     )
@@ -978,6 +987,7 @@ def _print_experiment(detail: ExperimentDetail) -> None:
             str(b.points),
             data(", ".join(b.metrics)),
             b.digest,
+            data(f"by {b.excluded_by}: {b.exclusion_reason}") if b.excluded else "-",
         )
     out.print(batches)
     if detail.proposals:
@@ -1020,9 +1030,10 @@ def experiments_export(
     """Every variant with its configuration and per-variant statistics for each metric, as CSV or JSON.
 
     CSV cells an agent wrote that start like a formula (= + - @) get a leading ' so a spreadsheet shows them
-    as text. On a terminal the text is shown escaped; piped or written to --output it is exact."""
+    as text. Nothing in it can act on a terminal: JSON escapes every non-ASCII character, CSV shows control
+    characters as escapes."""
     from cublab.app.export import export_csv, export_json
-    from cublab.console import data, echo
+    from cublab.console import echo
 
     if format_ not in ("csv", "json"):
         _fail(f"--format: {format_!r} is neither 'csv' nor 'json'")
@@ -1040,10 +1051,45 @@ def experiments_export(
         except OSError as exc:
             _fail(f"--output: {output}: {exc.strerror or exc}")
         echo(f"wrote {len(export.variants)} variant(s) of {experiment_id} as {format_} to {output}", err=True)
-    elif sys.stdout.isatty():
-        echo(data(text.rstrip("\n")))
     else:
         sys.stdout.write(text)
+
+
+@results_app.command("exclude")
+def results_exclude(
+    batch: Annotated[
+        int, typer.Argument(help="The batch id (result_log's batch_id; the audit log's result.log events)")
+    ],
+    reason: Reason,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Leave a result batch out of experiment_compare and variant_promote (audited; its rows stay)."""
+    who = _human(as_)
+    try:
+        excluded = _runtime(db).batches.exclude_batch(batch, reason, who)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(
+        f"result batch {excluded.batch_id} ({excluded.points} point(s)) of experiment {excluded.experiment_id} is "
+        "excluded from comparisons; its rows are kept (`cublab results include` counts it again)"
+    )
+
+
+@results_app.command("include")
+def results_include(
+    batch: Annotated[int, typer.Argument(help="An excluded batch's id")],
+    reason: Reason,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Count an excluded result batch in comparisons again (audited)."""
+    who = _human(as_)
+    try:
+        points = _runtime(db).batches.include_batch(batch, reason, who)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(f"result batch {batch} ({points} point(s)) counts in comparisons again")
 
 
 @reviewers_app.command("add")
@@ -1326,12 +1372,15 @@ def policy_check(file: Annotated[str, typer.Argument(help="A policy file to vali
 @decisions_app.command("list")
 def decisions_list(
     db: Db = None,
-    verdict: Annotated[str | None, typer.Option(help="bypass, bypass_then_reconcile or use_confighub")] = None,
+    verdict: Annotated[
+        str | None,
+        typer.Option(help="bypass, bypass_then_reconcile or use_confighub (bypass_check); allow, deny or ask (guard)"),
+    ] = None,
     criterion: Annotated[int | None, typer.Option(help="criterion number, 1 to 8")] = None,
     actor: Annotated[str | None, typer.Option(help="only this identity's decisions")] = None,
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
 ) -> None:
-    """The bypass decision log, newest first (inputs are digested; no values are kept)."""
+    """The bypass decision log, newest first: bypass_check and guard answers (inputs are digested; no values are kept)."""
     from cublab.console import console, table
 
     runtime = _runtime(db)
@@ -1342,13 +1391,20 @@ def decisions_list(
         _fail(str(exc))
     rows = table("id", "when", "actor", "subject", "context", "verdict", "criterion", "reconciliation")
     for d in found:
-        subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()
+        if d.subject.get("source") == "guard":  # a command an agent was about to run (stored redacted)
+            command = str(d.subject.get("command") or "")
+            subject = "guard: " + (command if len(command) <= 60 else command[:59] + "…")
+            contexts = [t.get("context") for t in d.subject.get("targets") or [] if t.get("context")]
+            context = ", ".join(dict.fromkeys(contexts)) or "-"
+        else:
+            context = str(d.subject.get("context"))
+            subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()
         rows.add_row(
             d.id,
             f"{d.created_at:%Y-%m-%d %H:%M:%S}",
             d.actor,
             subject,
-            str(d.subject.get("context")),
+            context,
             d.verdict,
             str(d.criterion or "-"),
             d.reconciliation.get("kind", "-") if d.reconciliation else "-",
@@ -1398,7 +1454,26 @@ def obligations(
     console().print(rows)
 
 
+@app.command(
+    "guard",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def guard(ctx: typer.Context) -> None:
+    """May an agent run this command outside cublab? allow (exit 0), deny (1), ask (2): docs/guard.md.
+
+    `cublab guard -- CMD...`, `cublab guard --command "..."`, `cublab guard --hook claude-code`; `--help` for all.
+    """
+    from cublab.guard_cli import main as guard_main
+
+    raise typer.Exit(guard_main(list(ctx.args)))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["guard"]:  # the fast path, also when an older launcher script calls this function
+        from cublab.guard_cli import main as guard_main
+
+        raise SystemExit(guard_main(sys.argv[2:]))
     try:
         app()
     except Exception as exc:  # an infrastructure fault is not a bug: say what happened and whether to retry, exit 3

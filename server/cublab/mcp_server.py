@@ -391,7 +391,12 @@ def _tool_function(spec: ToolSpec[Any]) -> Callable[..., BaseModel]:
         try:
             who = _identity(runtime, ctx, spec)
             command = spec.input.model_validate(arguments)
-            return spec.call(runtime, command, who)
+            if spec.read_only:
+                return spec.call(runtime, command, who)
+            # Every mutation: an `idempotency_key` makes a retry return the first answer (app/idempotency.py).
+            return runtime.idempotency.run(
+                spec.name, command, who, spec.output, lambda: spec.call(runtime, command, who)
+            )
         except ValidationError as exc:
             raise ToolError(str(invalid_input(exc))) from None
         except Exception as exc:

@@ -19,11 +19,14 @@ from cublab.domain.identity import Identity, agent_identity
 
 if TYPE_CHECKING:
     from cublab.app.audit import Audit
+    from cublab.app.batches import Batches
     from cublab.app.breakglass import BreakGlass
     from cublab.app.bypass import BypassService
     from cublab.app.context import AppContext
     from cublab.app.experiment_reads import ExperimentReads
     from cublab.app.experiments import Experiments
+    from cublab.app.guard import GuardService
+    from cublab.app.idempotency import Idempotency
     from cublab.app.outbox import Outbox
     from cublab.app.ownership import Ownership
     from cublab.app.promotion import Promotion
@@ -162,6 +165,18 @@ class Runtime:
         return Revisions(self.ctx)
 
     @cached_property
+    def batches(self) -> Batches:
+        from cublab.app.batches import Batches
+
+        return Batches(self.ctx)
+
+    @cached_property
+    def idempotency(self) -> Idempotency:
+        from cublab.app.idempotency import Idempotency
+
+        return Idempotency(self.ctx)
+
+    @cached_property
     def proposals(self) -> Proposals:
         from cublab.app.proposals import Proposals
 
@@ -202,6 +217,12 @@ class Runtime:
         from cublab.app.bypass import BypassService
 
         return BypassService(self.ctx, self.breakglass.overdue_warnings)
+
+    @cached_property
+    def guard(self) -> GuardService:
+        from cublab.app.guard import GuardService
+
+        return GuardService(self.ctx, self.bypass)
 
     @cached_property
     def outbox(self) -> Outbox:
