@@ -84,3 +84,22 @@ def test_refusals(runtime: Runtime) -> None:
     with pytest.raises(Forbidden):
         runtime.tokens.revoke("tok_01m8e2kegdj4gj45wxzw44wjne", AGENT)
     assert runtime.tokens.list(include_inactive=True) == []
+
+
+@pytest.mark.anyio
+async def test_the_sdk_verifier_on_every_database(any_runtime: Runtime) -> None:
+    """LocalTokens reads SQLite on the event loop and PostgreSQL on a worker thread; the answer is the same."""
+    from cublab.auth import SCOPE_READ, SCOPE_WRITE, TOOLSETS_CLAIM, LocalTokens
+
+    verifier = LocalTokens(any_runtime)
+    write = any_runtime.tokens.create(AGENT, LEAD, "write", "1h")
+    read = any_runtime.tokens.create(AGENT, LEAD, "read", "1h", ["policy"])
+    granted = await verifier.verify_token(write.token)
+    assert granted is not None and granted.client_id == AGENT.value and granted.scopes == [SCOPE_READ, SCOPE_WRITE]
+    assert granted.expires_at == int(write.info.expires_at.timestamp()) and granted.claims is None
+    narrow = await verifier.verify_token(read.token)
+    assert narrow is not None and narrow.scopes == [SCOPE_READ] and narrow.claims == {TOOLSETS_CLAIM: ["policy"]}
+    assert verifier._inline is (any_runtime.ctx.db.is_sqlite)
+    any_runtime.tokens.revoke(write.info.id, LEAD)
+    assert await verifier.verify_token(write.token) is None
+    assert await verifier.verify_token("cublab_" + "x" * 43) is None
