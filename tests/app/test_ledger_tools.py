@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from datetime import datetime, timedelta
 
 import pytest
@@ -282,6 +284,25 @@ async def test_variant_name_taken_by_other_content_is_refused(client) -> None:
 
 # ---- results and comparison --------------------------------------------------------------
 
+FIELDS = ("metric", "value", "step", "repetition")
+
+
+def points_digest(stored: list[tuple]) -> str:
+    """The batch digest as docs/architecture.md documents it, written out point by point with struct, independently
+    of domain/points.py: (variant_id, metric, value, step, repetition) tuples in order."""
+    series = list(dict.fromkeys((v, m) for v, m, *_ in stored))
+    out = [b"cublab-points-v1\n", struct.pack("<I", len(series))]
+    for variant, metric in series:
+        for text in (variant.encode(), metric.encode()):
+            out.append(struct.pack("<I", len(text)) + text)
+    out.append(struct.pack("<I", len(stored)))
+    out += [struct.pack("<I", series.index((v, m))) for v, m, *_ in stored]
+    out += [struct.pack("<d", value) for _, _, value, _, _ in stored]
+    out += [struct.pack("<B", (step is not None) | (rep is not None) << 1) for *_, step, rep in stored]
+    out += [struct.pack("<q", step or 0) for *_, step, _ in stored]
+    out += [struct.pack("<q", rep or 0) for *_, rep in stored]
+    return "sha256:" + hashlib.sha256(b"".join(out)).hexdigest()
+
 
 async def test_result_log_by_id_and_by_name(any_client, any_runtime, clock) -> None:
     exp = await experiment(any_client, (await spawn(any_client))["id"])
@@ -298,9 +319,13 @@ async def test_result_log_by_id_and_by_name(any_client, any_runtime, clock) -> N
     assert logged["experiment_id"] == exp["id"]
     assert logged["points"] == 5
     assert logged["by_variant"] == {a["id"]: 3, b["id"]: 2}
-    assert logged["digest"].startswith("sha256:") and len(logged["digest"]) == 71
+    assert logged["digest"] == points_digest(
+        [(a["id"] if p["variant"] == a["id"] else b["id"], *(p.get(k) for k in FIELDS)) for p in points]
+    )
     stored = rows(
-        any_runtime, "SELECT variant_id, metric, value, step, repetition, batch_id FROM measurement ORDER BY id"
+        any_runtime,
+        "SELECT s.variant_id, s.metric, p.value, p.step, p.repetition, p.batch_id FROM measurement p "
+        "JOIN result_summary s ON s.id = p.series_id ORDER BY p.batch_id, p.seq",
     )
     assert stored == [
         (a["id"], "latency_ms", 10.0, 0, 0, logged["batch_id"]),

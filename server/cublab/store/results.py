@@ -1,0 +1,162 @@
+"""Result batches, their points and their series' running statistics, straight through the driver.
+
+`result_log` is the one high-volume write: a batch of up to 10,000 points costs a
+handful of statements here, whatever its size. The series a batch touches are
+merged in the batch's transaction (domain/stats.py `merge`): rows are created if
+missing, read, and rewritten. Concurrent writers stay correct on both backends:
+SQLite writers are serialised by `BEGIN IMMEDIATE` and the writer lock (store/db.py);
+on PostgreSQL the rows are locked with `SELECT ... FOR UPDATE`, always in
+(metric, variant) order, so two batches of one experiment queue instead of
+deadlocking, and the later one merges into what the earlier one committed.
+Points go in with `executemany` on SQLite and `COPY` on PostgreSQL.
+
+Table and column names here are constants, never input.
+"""
+
+from __future__ import annotations
+
+import functools
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Dialect
+
+from cublab.domain.stats import Moments, merge, moments
+from cublab.store.tables import ResultBatch, table_of
+
+Series = tuple[str, str]  # (variant_id, metric)
+
+_POINT_COLUMNS = "batch_id, seq, series_id, value, step, repetition"
+
+
+@functools.cache
+def _time(dialect: Dialect) -> Callable[[datetime], Any]:
+    """How the column type binds a time on this dialect (store/types.py UTCDateTime: naive UTC)."""
+    process = table_of(ResultBatch).c.created_at.type.bind_processor(dialect)
+    assert process is not None
+    return process
+
+
+def _mark(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def insert_batch(
+    conn: Connection, experiment_id: str, point_count: int, digest: str, created_by: str, created_at: datetime
+) -> int:
+    """The batch row; its id."""
+    m = _mark(conn)
+    row = conn.exec_driver_sql(
+        f"INSERT INTO result_batch (experiment_id, point_count, digest, created_by, created_at) "
+        f"VALUES ({m}, {m}, {m}, {m}, {m}) RETURNING id",
+        (experiment_id, point_count, digest, created_by, _time(conn.dialect)(created_at)),
+    ).one()
+    return int(row[0])
+
+
+def _moments(row: Sequence[Any]) -> Moments:
+    n, mean, m2, lo, hi = row
+    return Moments(int(n), float(mean), float(m2), lo, hi)
+
+
+def merge_series(conn: Connection, experiment_id: str, parts: dict[Series, Moments]) -> dict[Series, int]:
+    """Merge each series' batch moments into its stored moments; the series' ids."""
+    m = _mark(conn)
+    keys = sorted(parts, key=lambda key: (key[1], key[0]))  # one lock order for every writer
+    conn.exec_driver_sql(
+        f"INSERT INTO result_summary (experiment_id, metric, variant_id, n, mean, m2) VALUES ({m}, {m}, {m}, 0, 0.0, 0.0) "
+        "ON CONFLICT (experiment_id, metric, variant_id) DO NOTHING",
+        [(experiment_id, metric, variant) for variant, metric in keys],
+    )
+    metrics = sorted({metric for _, metric in keys})
+    lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
+    rows = conn.exec_driver_sql(
+        f"SELECT id, variant_id, metric, n, mean, m2, min, max FROM result_summary WHERE experiment_id = {m} "
+        f"AND metric IN ({', '.join([m] * len(metrics))}) ORDER BY metric, variant_id{lock}",
+        (experiment_id, *metrics),
+    ).all()
+    ids: dict[Series, int] = {}
+    updates = []
+    for row in rows:
+        key = (row[1], row[2])
+        part = parts.get(key)
+        if part is None:
+            continue
+        merged = merge(_moments(row[3:]), part)
+        ids[key] = row[0]
+        updates.append((merged.n, merged.mean, merged.m2, merged.minimum, merged.maximum, row[0]))
+    conn.exec_driver_sql(
+        f"UPDATE result_summary SET n = {m}, mean = {m}, m2 = {m}, min = {m}, max = {m} WHERE id = {m}", updates
+    )
+    return ids
+
+
+def insert_points(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Points as (batch_id, seq, series_id, value, step, repetition) tuples."""
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(f"COPY measurement ({_POINT_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    conn.exec_driver_sql(f"INSERT INTO measurement ({_POINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", list(rows))
+
+
+def summaries(conn: Connection, experiment_id: str, metric: str) -> dict[str, Moments]:
+    """The stored moments of one metric, by variant id; series that hold no point are left out."""
+    m = _mark(conn)
+    rows = conn.exec_driver_sql(
+        f"SELECT variant_id, n, mean, m2, min, max FROM result_summary "
+        f"WHERE experiment_id = {m} AND metric = {m} AND n > 0",
+        (experiment_id, metric),
+    ).all()
+    return {row[0]: _moments(row[1:]) for row in rows}
+
+
+def counts(conn: Connection, experiment_id: str) -> list[tuple[str, str, int]]:
+    """(variant_id, metric, n) of every series that holds points, by variant then metric."""
+    m = _mark(conn)
+    rows = conn.exec_driver_sql(
+        f"SELECT variant_id, metric, n FROM result_summary WHERE experiment_id = {m} AND n > 0 "
+        "ORDER BY variant_id, metric",
+        (experiment_id,),
+    ).all()
+    return [(v, metric, int(n)) for v, metric, n in rows]
+
+
+def stored(conn: Connection, experiment_id: str) -> dict[Series, tuple[int, Moments]]:
+    """Every series of the experiment as stored: its id and moments."""
+    m = _mark(conn)
+    rows = conn.exec_driver_sql(
+        f"SELECT id, variant_id, metric, n, mean, m2, min, max FROM result_summary WHERE experiment_id = {m}",
+        (experiment_id,),
+    ).all()
+    return {(row[1], row[2]): (row[0], _moments(row[3:])) for row in rows}
+
+
+def recompute(conn: Connection, experiment_id: str) -> dict[int, Moments]:
+    """Every series' moments computed afresh from its measurements (math.fsum), by series id: the slow, sure way.
+
+    Values are gathered per series in float arrays (8 bytes a point), reading the
+    experiment's batches in order, one range of the primary key each.
+    """
+    m = _mark(conn)
+    values: dict[int, array[float]] = {}
+    result = conn.exec_driver_sql(
+        f"SELECT p.series_id, p.value FROM result_batch b JOIN measurement p ON p.batch_id = b.id "
+        f"WHERE b.experiment_id = {m} ORDER BY b.id, p.seq",
+        (experiment_id,),
+    )
+    for series_id, value in result:
+        column = values.get(series_id)
+        if column is None:
+            column = values[series_id] = array("d")
+        column.append(value)
+    return {series_id: moments(column) for series_id, column in values.items()}
+
+
+def experiment_ids(conn: Connection) -> list[str]:
+    return [row[0] for row in conn.exec_driver_sql("SELECT id FROM experiment ORDER BY id").all()]
