@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import struct
 from datetime import datetime, timedelta
 
 import pytest
@@ -11,6 +9,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from cublab.domain.canonical import content_hash
+from support.digest import points_digest
 from support.mcp import call
 from support.runtime import AGENT, AGENT_PRINCIPAL, make_runtime
 
@@ -285,23 +284,6 @@ async def test_variant_name_taken_by_other_content_is_refused(client) -> None:
 # ---- results and comparison --------------------------------------------------------------
 
 FIELDS = ("metric", "value", "step", "repetition")
-
-
-def points_digest(stored: list[tuple]) -> str:
-    """The batch digest as docs/architecture.md documents it, written out point by point with struct, independently
-    of domain/points.py: (variant_id, metric, value, step, repetition) tuples in order."""
-    series = list(dict.fromkeys((v, m) for v, m, *_ in stored))
-    out = [b"cublab-points-v1\n", struct.pack("<I", len(series))]
-    for variant, metric in series:
-        for text in (variant.encode(), metric.encode()):
-            out.append(struct.pack("<I", len(text)) + text)
-    out.append(struct.pack("<I", len(stored)))
-    out += [struct.pack("<I", series.index((v, m))) for v, m, *_ in stored]
-    out += [struct.pack("<d", value) for _, _, value, _, _ in stored]
-    out += [struct.pack("<B", (step is not None) | (rep is not None) << 1) for *_, step, rep in stored]
-    out += [struct.pack("<q", step or 0) for *_, step, _ in stored]
-    out += [struct.pack("<q", rep or 0) for *_, rep in stored]
-    return "sha256:" + hashlib.sha256(b"".join(out)).hexdigest()
 
 
 async def test_result_log_by_id_and_by_name(any_client, any_runtime, clock) -> None:

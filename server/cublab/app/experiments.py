@@ -185,13 +185,25 @@ class Experiments:
             {pointer(("points", batch.first_point(k), "metric")): metric for k, (_, metric) in enumerate(batch.series)},
             explanation=cmd.explanation,
         )
+        check_id("experiment", cmd.experiment_id, "experiment_id")
         with self.ctx.db.write() as session:
-            experiment = find(session, Experiment, "experiment", cmd.experiment_id, "experiment_id")
-            writable(experiment, actor, "log results to it")
-            self.sandboxes.live(session, experiment.sandbox_id, "new results")
-            experiment_id = experiment.id  # an ORM attribute: read once
-            known = session.exec(select(Variant.id, Variant.name).where(Variant.experiment_id == experiment_id)).all()
-            resolve = {vid: vid for vid, _ in known} | {name: vid for vid, name in known}
+            conn = session.connection()
+            experiment_id = cmd.experiment_id
+            target = results.target(conn, experiment_id)  # through the driver: the ORM costs more than the reads
+            if target is None:
+                raise NotFound(f"experiment_id: no experiment {experiment_id} exists")
+            check_owner(
+                target.owner,
+                actor,
+                what="experiment",
+                object_id=experiment_id,
+                field="experiment_id",
+                doing="log results to it",
+            )
+            self.sandboxes.refuse_unless_active(
+                target.sandbox_id, target.sandbox_status, target.sandbox_expires_at, "new results"
+            )
+            resolve = target.variants
             for k, (variant, _) in enumerate(batch.series):
                 if variant not in resolve:
                     raise NotFound(
@@ -200,7 +212,6 @@ class Experiments:
                     )
             batch = batch.renamed([(resolve[variant], metric) for variant, metric in batch.series])
             digest = points.digest(batch)
-            conn = session.connection()
             batch_id = results.insert_batch(conn, experiment_id, len(batch), digest, str(actor), self.ctx.clock())
             parts = {
                 series: stats.moments(values) for series, values in zip(batch.series, batch.by_series(), strict=True)

@@ -18,13 +18,14 @@ from __future__ import annotations
 import functools
 from array import array
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Dialect
 
 from cublab.domain.stats import Moments, merge, moments
-from cublab.store.tables import ResultBatch, table_of
+from cublab.store.tables import ResultBatch, Sandbox, table_of
 
 Series = tuple[str, str]  # (variant_id, metric)
 
@@ -34,9 +35,47 @@ _POINT_COLUMNS = "batch_id, seq, series_id, value, step, repetition"
 @functools.cache
 def _time(dialect: Dialect) -> Callable[[datetime], Any]:
     """How the column type binds a time on this dialect (store/types.py UTCDateTime: naive UTC)."""
-    process = table_of(ResultBatch).c.created_at.type.bind_processor(dialect)
+    column_type = table_of(ResultBatch).c.created_at.type
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
     assert process is not None
     return process
+
+
+@functools.cache
+def _read_time(dialect: Dialect) -> Callable[[Any], Any]:
+    """How the column type reads a time back on this dialect (timezone-aware UTC)."""
+    column_type = table_of(Sandbox).c.expires_at.type
+    process = column_type.dialect_impl(dialect).result_processor(dialect, None)
+    assert process is not None
+    return process
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a batch needs to know about its experiment before writing: who may write, whether its sandbox is
+    live, and its variants by id and by name."""
+
+    owner: str
+    sandbox_id: str
+    sandbox_status: str
+    sandbox_expires_at: datetime
+    variants: dict[str, str]  # id -> id and name -> id
+
+
+def target(conn: Connection, experiment_id: str) -> Target | None:
+    """The experiment's owner, its sandbox's state and its variants, in the caller's transaction (two queries)."""
+    m = _mark(conn)
+    row = conn.exec_driver_sql(
+        f"SELECT e.owner, s.id, s.status, s.expires_at FROM experiment e JOIN sandbox s ON s.id = e.sandbox_id "
+        f"WHERE e.id = {m}",
+        (experiment_id,),
+    ).first()
+    if row is None:
+        return None
+    variants = conn.exec_driver_sql(f"SELECT id, name FROM variant WHERE experiment_id = {m}", (experiment_id,)).all()
+    resolve = {vid: vid for vid, _ in variants} | {name: vid for vid, name in variants}
+    expires_at: datetime = _read_time(conn.dialect)(row[3])
+    return Target(row[0], row[1], row[2], expires_at, resolve)
 
 
 def _mark(conn: Connection) -> str:
