@@ -13,7 +13,7 @@ from itertools import repeat
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from cublab.app.common import check_id, existing, find, newest_first
 from cublab.app.context import AppContext
@@ -247,34 +247,29 @@ class Experiments:
             experiment_id=experiment_id, batch_id=batch_id, points=len(batch), by_variant=by_variant, digest=digest
         )
 
-    def _finite_summaries(self, session: Session, experiment_id: str, metric: str) -> dict[str, stats.Summary]:
-        """The summaries of one metric's series, or a Conflict when values stored before the ±1e15 limit overflowed
-        them: the same answer on both backends."""
+    def compare(self, cmd: CompareExperiment) -> Comparison:
+        """One row per variant from the running summaries (two queries through the driver, whatever the number of
+        points), or a Conflict when values stored before the ±1e15 limit overflowed them."""
+        cfg = self.ctx.policy.policy.compare
+        check_id("experiment", cmd.experiment_id, "experiment_id")
+        with self.ctx.db.read() as session:
+            found = results.compared(session.connection(), cmd.experiment_id, cmd.metric)
+        if found is None:
+            raise NotFound(f"experiment_id: no experiment {cmd.experiment_id} exists")
+        metric = cmd.metric or found.objective_metric
         try:
-            summaries = {
-                v: m.summary() for v, m in results.summaries(session.connection(), experiment_id, metric).items()
-            }
+            summaries = {v: m.summary() for v, m in found.moments.items()}
         except (ArithmeticError, ValueError):  # an infinite M2 reaching math.sqrt
             summaries = None
         if summaries is None or not all(
             math.isfinite(v) for s in summaries.values() for v in (s.mean, s.stddev or 0.0, s.minimum, s.maximum)
         ):
             raise Conflict(
-                f"metric: the {metric!r} values of experiment {experiment_id} are too large to compare (some were "
+                f"metric: the {metric!r} values of experiment {cmd.experiment_id} are too large to compare (some were "
                 f"logged before values were limited to ±{MAX_ABS_VALUE:g}); log the measurements again in a new experiment"
             )
-        return summaries
-
-    def compare(self, cmd: CompareExperiment) -> Comparison:
-        cfg = self.ctx.policy.policy.compare
-        with self.ctx.db.read() as session:
-            experiment = find(session, Experiment, "experiment", cmd.experiment_id, "experiment_id")
-            metric = cmd.metric or experiment.objective_metric
-            variants = session.exec(
-                select(Variant.id, Variant.name).where(Variant.experiment_id == experiment.id).order_by(col(Variant.id))
-            ).all()
-            summaries = self._finite_summaries(session, experiment.id, metric)
-        return build_comparison(experiment, metric, dict(variants), summaries, cfg.min_samples, cfg.confidence)
+        head = ExperimentHead(cmd.experiment_id, found.objective_metric, found.direction)
+        return build_comparison(head, metric, dict(found.variants), summaries, cfg.min_samples, cfg.confidence)
 
     def verify_summaries(self, experiment_id: str | None = None) -> list[SummaryCheck]:
         """Recompute every series' summary from its measurements (math.fsum) and compare it with the running one
@@ -348,8 +343,17 @@ def _check_experiment(conn: Connection, experiment_id: str) -> SummaryCheck:
     return SummaryCheck(experiment_id, len(kept), sum(m.n for _, m in kept.values()), differences)
 
 
+@dataclass(frozen=True)
+class ExperimentHead:
+    """What a comparison says about its experiment."""
+
+    id: str
+    objective_metric: str
+    direction: str
+
+
 def build_comparison(
-    experiment: Experiment,
+    experiment: ExperimentHead,
     metric: str,
     names: dict[str, str],
     summaries: dict[str, stats.Summary],

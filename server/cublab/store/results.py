@@ -144,15 +144,38 @@ def insert_points(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
     conn.exec_driver_sql(f"INSERT INTO measurement ({_POINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", list(rows))
 
 
-def summaries(conn: Connection, experiment_id: str, metric: str) -> dict[str, Moments]:
-    """The stored moments of one metric, by variant id; series that hold no point are left out."""
+@dataclass(frozen=True)
+class Compared:
+    """What a comparison reads: the experiment's objective and direction, its variants (id, name) by id, and
+    the stored moments of one metric by variant id."""
+
+    objective_metric: str
+    direction: str
+    variants: list[tuple[str, str]]
+    moments: dict[str, Moments]
+
+
+def compared(conn: Connection, experiment_id: str, metric: str | None) -> Compared | None:
+    """Two queries, whatever the number of points: the experiment, then its variants joined to their summaries
+    of `metric` (default: the objective). None when the experiment does not exist."""
     m = _mark(conn)
-    rows = conn.exec_driver_sql(
-        f"SELECT variant_id, n, mean, m2, min, max FROM result_summary "
-        f"WHERE experiment_id = {m} AND metric = {m} AND n > 0",
-        (experiment_id, metric),
-    ).all()
-    return {row[0]: _moments(row[1:]) for row in rows}
+    row = conn.exec_driver_sql(
+        f"SELECT objective_metric, direction FROM experiment WHERE id = {m}", (experiment_id,)
+    ).first()
+    if row is None:
+        return None
+    metric = metric or row[0]
+    variants, found = [], {}
+    for vid, name, *summary in conn.exec_driver_sql(
+        f"SELECT v.id, v.name, s.n, s.mean, s.m2, s.min, s.max FROM variant v LEFT JOIN result_summary s "
+        f"ON s.experiment_id = v.experiment_id AND s.variant_id = v.id AND s.metric = {m} "
+        f"WHERE v.experiment_id = {m} ORDER BY v.id",
+        (metric, experiment_id),
+    ):
+        variants.append((vid, name))
+        if summary[0]:  # a series with points
+            found[vid] = _moments(summary)
+    return Compared(row[0], row[1], variants, found)
 
 
 def counts(conn: Connection, experiment_id: str) -> list[tuple[str, str, int]]:
