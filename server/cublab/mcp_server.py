@@ -381,7 +381,13 @@ def _tool_function(spec: ToolSpec[Any]) -> Callable[..., BaseModel]:
             # (`_strict_tool`): assembling the command without validating again validates every point of a
             # result_log batch once, not twice. No input model has model-level validators to skip.
             command = spec.input.model_construct(**arguments)
-            return spec.call(runtime, command, _identity(runtime, ctx))
+            who = _identity(runtime, ctx)
+            if spec.read_only:
+                return spec.call(runtime, command, who)
+            # Every mutation: an `idempotency_key` makes a retry return the first answer (app/idempotency.py).
+            return runtime.idempotency.run(
+                spec.name, command, who, spec.output, lambda: spec.call(runtime, command, who)
+            )
         except ValidationError as exc:
             raise ToolError(str(invalid_input(exc))) from None
         except Exception as exc:

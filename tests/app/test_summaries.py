@@ -135,15 +135,16 @@ async def test_compare_reads_one_row_per_variant(any_client, any_runtime) -> Non
 
 @pytest.mark.anyio
 async def test_migration_builds_summaries_for_an_existing_database(any_client, any_runtime) -> None:
-    """A database at 0007 with points (some logged before, some written in 0007's layout) gets exact summaries,
-    its points keep their batch and order, and compare agrees with math.fsum."""
+    """A database at 0008 with points (some logged before, some written in 0008's layout, one batch excluded by
+    a human) gets exact summaries of the points that count, its points keep their batch and order, and compare
+    agrees with math.fsum."""
     experiment_id = await _experiment(any_client)
     values: dict[str, list[float]] = {name: [] for name in VARIANTS}
     first = [{"variant": n, "metric": "m", "value": 1e9 + k / 7} for k, n in enumerate(VARIANTS * 4)]
     await call(any_client, "result_log", experiment_id=experiment_id, points=first)
     for p in first:
         values[p["variant"]].append(p["value"])
-    migrate(any_runtime, "0007")
+    migrate(any_runtime, "0008")
     with any_runtime.ctx.db.engine.begin() as conn:
         variant_ids = dict(
             conn.execute(sa.text("SELECT name, id FROM variant WHERE experiment_id = :e"), {"e": experiment_id}).all()
@@ -165,6 +166,22 @@ async def test_migration_builds_summaries_for_an_existing_database(any_client, a
                 {"e": experiment_id, "v": variant_ids[name], "b": batch_id, "x": value, "s": step},
             )
             values[name].append(value)
+        excluded = conn.execute(  # a batch a human excluded: its points stay, its values do not count
+            sa.text(
+                "INSERT INTO result_batch (experiment_id, point_count, digest, created_by, created_at, excluded_at, "
+                "excluded_by, exclusion_reason) VALUES (:e, 2, 'sha256:bad', 'agent:old-1', '2026-01-01 00:00:00', "
+                "'2026-01-02 00:00:00', 'human:alice', 'broken load generator') RETURNING id"
+            ),
+            {"e": experiment_id},
+        ).scalar()
+        for name in ("a", "b"):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO measurement (experiment_id, variant_id, batch_id, metric, value) "
+                    "VALUES (:e, :v, :b, 'm', 1e12)"
+                ),
+                {"e": experiment_id, "v": variant_ids[name], "b": excluded},
+            )
         conn.execute(  # another metric, so series are kept apart by metric too
             sa.text(
                 "INSERT INTO measurement (experiment_id, variant_id, batch_id, metric, value) "
@@ -176,6 +193,10 @@ async def test_migration_builds_summaries_for_an_existing_database(any_client, a
 
     [check] = any_runtime.experiments.verify_summaries(experiment_id)
     assert check.differences == [] and check.series == 4 and check.points == len(first) + len(old) + 1
+    with any_runtime.ctx.db.engine.connect() as conn:
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM measurement WHERE batch_id = :b"), {"b": excluded}).scalar() == 2
+        )
     with any_runtime.ctx.db.engine.connect() as conn:
         kept = conn.execute(
             sa.text(

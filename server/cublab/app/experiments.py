@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from cublab.app.batches import excluded_batches, excluded_in_words
 from cublab.app.common import check_id, existing, find, newest_first
 from cublab.app.context import AppContext
 from cublab.app.expiry import sandbox_status
@@ -264,12 +265,28 @@ class Experiments:
         if summaries is None or not all(
             math.isfinite(v) for s in summaries.values() for v in (s.mean, s.stddev or 0.0, s.minimum, s.maximum)
         ):
-            raise Conflict(
-                f"metric: the {metric!r} values of experiment {cmd.experiment_id} are too large to compare (some were "
-                f"logged before values were limited to ±{MAX_ABS_VALUE:g}); log the measurements again in a new experiment"
-            )
+            raise self._too_large(cmd.experiment_id, metric)
         head = ExperimentHead(cmd.experiment_id, found.objective_metric, found.direction)
-        return build_comparison(head, metric, dict(found.variants), summaries, cfg.min_samples, cfg.confidence)
+        comparison = build_comparison(head, metric, dict(found.variants), summaries, cfg.min_samples, cfg.confidence)
+        if not found.has_excluded:
+            return comparison
+        with self.ctx.db.read() as session:
+            excluded = excluded_batches(session, cmd.experiment_id)
+        return comparison.model_copy(
+            update={"excluded_batches": excluded, "summary": comparison.summary + excluded_in_words(excluded)}
+        )
+
+    def _too_large(self, experiment_id: str, metric: str) -> Conflict:
+        """The Conflict naming the batches that hold values over the limit (logged before it existed), which a human
+        can exclude."""
+        with self.ctx.db.read() as session:
+            batches = results.batches_over(session.connection(), experiment_id, metric, MAX_ABS_VALUE)
+        named = ", ".join(str(b) for b in batches) or "unknown"
+        return Conflict(
+            f"metric: the {metric!r} values of experiment {experiment_id} are too large to compare (some were logged "
+            f"before values were limited to ±{MAX_ABS_VALUE:g}, in result batch(es) {named}); a human can leave such a "
+            'batch out with `cublab results exclude BATCH --reason "..."`, or log the measurements again in a new experiment'
+        )
 
     def verify_summaries(self, experiment_id: str | None = None) -> list[SummaryCheck]:
         """Recompute every series' summary from its measurements (math.fsum) and compare it with the running one

@@ -16,6 +16,7 @@ Table and column names here are constants, never input.
 from __future__ import annotations
 
 import functools
+import math
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Dialect
 
-from cublab.domain.stats import Moments, merge, moments
+from cublab.domain.stats import EMPTY, Moments, merge, moments
 from cublab.store.tables import ResultBatch, Sandbox, table_of
 
 Series = tuple[str, str]  # (variant_id, metric)
@@ -153,6 +154,7 @@ class Compared:
     direction: str
     variants: list[tuple[str, str]]
     moments: dict[str, Moments]
+    has_excluded: bool  # a human excluded some of its batches: the comparison lists them
 
 
 def compared(conn: Connection, experiment_id: str, metric: str | None) -> Compared | None:
@@ -160,7 +162,9 @@ def compared(conn: Connection, experiment_id: str, metric: str | None) -> Compar
     of `metric` (default: the objective). None when the experiment does not exist."""
     m = _mark(conn)
     row = conn.exec_driver_sql(
-        f"SELECT objective_metric, direction FROM experiment WHERE id = {m}", (experiment_id,)
+        f"SELECT objective_metric, direction, EXISTS (SELECT 1 FROM result_batch WHERE experiment_id = {m} "
+        f"AND excluded_at IS NOT NULL) FROM experiment WHERE id = {m}",
+        (experiment_id, experiment_id),
     ).first()
     if row is None:
         return None
@@ -175,7 +179,7 @@ def compared(conn: Connection, experiment_id: str, metric: str | None) -> Compar
         variants.append((vid, name))
         if summary[0]:  # a series with points
             found[vid] = _moments(summary)
-    return Compared(row[0], row[1], variants, found)
+    return Compared(row[0], row[1], variants, found, bool(row[2]))
 
 
 def counts(conn: Connection, experiment_id: str) -> list[tuple[str, str, int]]:
@@ -199,25 +203,141 @@ def stored(conn: Connection, experiment_id: str) -> dict[Series, tuple[int, Mome
     return {(row[1], row[2]): (row[0], _moments(row[3:])) for row in rows}
 
 
-def recompute(conn: Connection, experiment_id: str) -> dict[int, Moments]:
-    """Every series' moments computed afresh from its measurements (math.fsum), by series id: the slow, sure way.
+def recompute(conn: Connection, experiment_id: str, series: Iterable[int] | None = None) -> dict[int, Moments]:
+    """Series' moments computed afresh from their measurements (math.fsum), by series id, leaving out the points
+    of batches a human excluded: the slow, sure way. `series` limits it to some series (default: all).
 
     Values are gathered per series in float arrays (8 bytes a point), reading the
     experiment's batches in order, one range of the primary key each.
     """
     m = _mark(conn)
+    wanted = None if series is None else set(series)
     values: dict[int, array[float]] = {}
     result = conn.exec_driver_sql(
         f"SELECT p.series_id, p.value FROM result_batch b JOIN measurement p ON p.batch_id = b.id "
-        f"WHERE b.experiment_id = {m} ORDER BY b.id, p.seq",
+        f"WHERE b.experiment_id = {m} AND b.excluded_at IS NULL ORDER BY b.id, p.seq",
         (experiment_id,),
     )
     for series_id, value in result:
+        if wanted is not None and series_id not in wanted:
+            continue
         column = values.get(series_id)
         if column is None:
             column = values[series_id] = array("d")
         column.append(value)
     return {series_id: moments(column) for series_id, column in values.items()}
+
+
+def rebuild_batch_series(conn: Connection, batch_id: int) -> None:
+    """Recompute, from the points, the summaries of every series a batch holds points of: after a human excluded
+    the batch or counted it again (app/batches.py). The rare path, and a slow one: it reads every point of the
+    experiment. The rows are locked first in the order result_log locks them, so a batch logged meanwhile is
+    either counted in the recomputation or merged after it, never lost."""
+    m = _mark(conn)
+    experiment_id = conn.exec_driver_sql(
+        f"SELECT experiment_id FROM result_batch WHERE id = {m}", (batch_id,)
+    ).scalar_one()
+    lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
+    ids = [
+        row[0]
+        for row in conn.exec_driver_sql(
+            f"SELECT id FROM result_summary WHERE id IN (SELECT DISTINCT series_id FROM measurement "
+            f"WHERE batch_id = {m}) ORDER BY metric, variant_id{lock}",
+            (batch_id,),
+        )
+    ]
+    fresh = recompute(conn, experiment_id, ids)
+    conn.exec_driver_sql(
+        f"UPDATE result_summary SET n = {m}, mean = {m}, m2 = {m}, min = {m}, max = {m} WHERE id = {m}",
+        [
+            (s.n, s.mean, s.m2, s.minimum, s.maximum, series_id)
+            for series_id, s in ((i, fresh.get(i, EMPTY)) for i in ids)
+        ],
+    )
+
+
+def batches_over(conn: Connection, experiment_id: str, metric: str, limit: float) -> list[int]:
+    """The counted batches holding a value of `metric` beyond ±limit (logged before values were limited)."""
+    m = _mark(conn)
+    rows = conn.exec_driver_sql(
+        f"SELECT DISTINCT p.batch_id FROM result_batch b JOIN measurement p ON p.batch_id = b.id "
+        f"JOIN result_summary s ON s.id = p.series_id WHERE b.experiment_id = {m} AND b.excluded_at IS NULL "
+        f"AND s.metric = {m} AND abs(p.value) > {m} ORDER BY p.batch_id",
+        (experiment_id, metric, limit),
+    ).all()
+    return [row[0] for row in rows]
+
+
+def metrics(conn: Connection, experiment_id: str) -> list[str]:
+    """Every metric the experiment has points of (counted or excluded), in name order: its series, not its points."""
+    m = _mark(conn)
+    rows = conn.exec_driver_sql(
+        f"SELECT DISTINCT metric FROM result_summary WHERE experiment_id = {m} ORDER BY metric", (experiment_id,)
+    ).all()
+    return [row[0] for row in rows]
+
+
+def batch_metrics(conn: Connection, batch_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The metrics each batch holds points of, in name order. Reads the batches' points (one primary-key range
+    each, at most 10,000 points a batch): bounded by the page of batches, never the experiment."""
+    if not batch_ids:
+        return {}
+    m = _mark(conn)
+    rows = conn.exec_driver_sql(
+        f"SELECT DISTINCT p.batch_id, s.metric FROM measurement p JOIN result_summary s ON s.id = p.series_id "
+        f"WHERE p.batch_id IN ({', '.join([m] * len(batch_ids))}) ORDER BY p.batch_id, s.metric",
+        tuple(batch_ids),
+    ).all()
+    held: dict[int, list[str]] = {}
+    for batch_id, metric in rows:
+        held.setdefault(batch_id, []).append(metric)
+    return held
+
+
+_SAMPLE_MODULUS = 2**31
+_SAMPLE_MULTIPLIER = 2654435761  # Knuth's multiplicative hash: keys in any arithmetic progression spread evenly
+
+
+def sample(
+    conn: Connection, experiment_id: str, metric: str, sizes: dict[str, int], limit: int
+) -> dict[str, list[float]]:
+    """At most `limit` counted values of `metric` per variant, deterministically: a variant with at most `limit`
+    points gives all of them; a larger one the points whose key hashes below a threshold sized for about `limit`
+    of them, the first `limit` in logging order. A point's key is `batch_id * 16384 + seq`, and
+    `((key mod 2^31) * 2654435761) mod 2^31` stays below 2^63 on both backends. One pass over the experiment's
+    points in SQL (there is no per-series index: nothing on the hot path needs one); `sizes` are the variants'
+    counted points (from the summaries)."""
+    m = _mark(conn)
+    series = {
+        row[0]: row[1]
+        for row in conn.exec_driver_sql(
+            f"SELECT id, variant_id FROM result_summary WHERE experiment_id = {m} AND metric = {m}",
+            (experiment_id, metric),
+        )
+        if sizes.get(row[1])
+    }
+    if not series:
+        return {}
+    cases, params = [], []
+    for series_id, variant_id in series.items():
+        n = sizes[variant_id]
+        threshold = _SAMPLE_MODULUS if n <= limit else math.ceil(_SAMPLE_MODULUS * min(1.0, 1.2 * limit / n))
+        cases.append(f"WHEN {m} THEN {m}")
+        params += [series_id, threshold]
+    key = "(p.batch_id * 16384 + p.seq)"
+    rows = conn.exec_driver_sql(
+        f"SELECT p.series_id, p.value FROM result_batch b JOIN measurement p ON p.batch_id = b.id "
+        f"WHERE b.experiment_id = {m} AND b.excluded_at IS NULL "
+        f"AND ({key} % {_SAMPLE_MODULUS}) * {_SAMPLE_MULTIPLIER} % {_SAMPLE_MODULUS} "
+        f"< CASE p.series_id {' '.join(cases)} ELSE -1 END ORDER BY b.id, p.seq",
+        (experiment_id, *params),
+    )
+    out: dict[str, list[float]] = {variant_id: [] for variant_id in series.values()}
+    for series_id, value in rows:
+        kept = out[series[series_id]]
+        if len(kept) < limit:
+            kept.append(value)
+    return out
 
 
 def experiment_ids(conn: Connection) -> list[str]:

@@ -104,6 +104,10 @@ class ResultBatch(SQLModel, table=True):
     digest: str = Field(sa_column=Column(String(80), nullable=False))
     created_by: str = Field(sa_column=Column(String(200), nullable=False))
     created_at: datetime = _time()
+    # A human's way out of a bad batch (`cublab results exclude`): its rows stay, comparisons skip them.
+    excluded_at: datetime | None = _time(nullable=True)
+    excluded_by: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    exclusion_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class ResultSummary(SQLModel, table=True):
@@ -431,3 +435,24 @@ class AuthorityExport(SQLModel, table=True):
     updated_at: datetime = _time()
     delivered_at: datetime | None = _time(nullable=True)
     synced_at: datetime | None = _time(nullable=True)
+
+
+# ---- idempotency keys: a retried mutation returns its first answer ------------------------------
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """A mutating call made with an `idempotency_key`, written in the call's own transaction (app/idempotency.py).
+
+    The key itself is stored only as a digest (a random key reads like a credential); the primary key makes
+    two concurrent calls with one key collide, so only one of them writes. `answer` is the first answer,
+    returned again to every repeat; rows older than the longest sandbox lifetime are pruned.
+    """
+
+    __tablename__ = "idempotency_record"
+
+    principal: str = Field(sa_column=Column(String(200), primary_key=True))
+    tool: str = Field(sa_column=Column(String(64), primary_key=True))
+    key_digest: str = Field(sa_column=Column(String(80), primary_key=True))
+    arguments_digest: str = Field(sa_column=Column(String(80), nullable=False))
+    answer: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))

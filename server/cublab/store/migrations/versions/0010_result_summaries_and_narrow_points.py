@@ -3,13 +3,14 @@
 `result_summary` holds one row per (experiment, metric, variant): n, mean, M2,
 min and max, which `result_log` merges with every batch and `experiment_compare`
 reads. Existing databases get their summaries built here from the measurements
-(math.fsum, exactly rounded). `measurement` becomes narrow: keyed by
+(math.fsum, exactly rounded), leaving out the points of batches a human
+excluded (0008). `measurement` becomes narrow: keyed by
 (batch_id, seq), the series as the summary row's integer id, no covering index
 (WITHOUT ROWID on SQLite). `result_batch` gets an index on experiment_id.
 Points keep their batch and their order within it.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-27
 """
 
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
@@ -70,16 +71,26 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
 
-    # Summaries, one series at a time, streamed in the covering index's order.
-    summary = sa.table(
-        "result_summary",
-        *(sa.column(c) for c in ("experiment_id", "metric", "variant_id", "n", "mean", "m2", "min", "max")),
+    # A series row for every (experiment, metric, variant) with points, counted or not (the points of an
+    # excluded batch keep their series); then the moments of the counted points, one series at a time,
+    # streamed in the covering index's order.
+    conn.execute(
+        sa.text(
+            "INSERT INTO result_summary (experiment_id, metric, variant_id, n, mean, m2) "
+            "SELECT DISTINCT experiment_id, metric, variant_id, 0, 0.0, 0.0 FROM measurement"
+        )
     )
     rows = conn.execute(
         sa.text(
-            "SELECT experiment_id, metric, variant_id, value FROM measurement ORDER BY experiment_id, metric, variant_id"
+            "SELECT m.experiment_id, m.metric, m.variant_id, m.value FROM measurement m "
+            "WHERE m.batch_id NOT IN (SELECT id FROM result_batch WHERE excluded_at IS NOT NULL) "
+            "ORDER BY m.experiment_id, m.metric, m.variant_id"
         ),
         execution_options={"stream_results": True, "yield_per": 20_000},
+    )
+    update = sa.text(
+        "UPDATE result_summary SET n = :n, mean = :mean, m2 = :m2, min = :lo, max = :hi "
+        "WHERE experiment_id = :e AND metric = :metric AND variant_id = :v"
     )
     current, values = None, array("d")
 
@@ -87,16 +98,17 @@ def upgrade() -> None:
         if current is not None:
             n, mean, m2, lo, hi = _moments(values)
             conn.execute(
-                sa.insert(summary).values(
-                    experiment_id=current[0],
-                    metric=current[1],
-                    variant_id=current[2],
-                    n=n,
-                    mean=mean,
-                    m2=m2,
-                    min=lo,
-                    max=hi,
-                )
+                update,
+                {
+                    "n": n,
+                    "mean": mean,
+                    "m2": m2,
+                    "lo": lo,
+                    "hi": hi,
+                    "e": current[0],
+                    "metric": current[1],
+                    "v": current[2],
+                },
             )
 
     for experiment_id, metric, variant_id, value in rows:
