@@ -325,10 +325,11 @@ def sample(
         cases.append(f"WHEN {m} THEN {m}")
         params += [series_id, threshold]
     key = "(p.batch_id * 16384 + p.seq)"
+    mod = "%" if m == "?" else "%%"  # psycopg reads a lone % as a placeholder
     rows = conn.exec_driver_sql(
         f"SELECT p.series_id, p.value FROM result_batch b JOIN measurement p ON p.batch_id = b.id "
         f"WHERE b.experiment_id = {m} AND b.excluded_at IS NULL "
-        f"AND ({key} % {_SAMPLE_MODULUS}) * {_SAMPLE_MULTIPLIER} % {_SAMPLE_MODULUS} "
+        f"AND ({key} {mod} {_SAMPLE_MODULUS}) * {_SAMPLE_MULTIPLIER} {mod} {_SAMPLE_MODULUS} "
         f"< CASE p.series_id {' '.join(cases)} ELSE -1 END ORDER BY b.id, p.seq",
         (experiment_id, *params),
     )
