@@ -20,6 +20,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -95,11 +96,14 @@ class ResultBatch(SQLModel, table=True):
     """One `result_log` call: who recorded which points, when, and their digest."""
 
     __tablename__ = "result_batch"
+    __table_args__ = (
+        # An experiment's batches, and whether any is excluded, in one seek (compare asks on every call):
+        # its points are read through its batches (verify-summaries, the chart sample).
+        Index("ix_result_batch_experiment_excluded", "experiment_id", "excluded_at"),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
-    experiment_id: str = Field(
-        sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=False, index=True)
-    )  # an experiment's points are read through its batches (verify-summaries)
+    experiment_id: str = Field(sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=False))
     point_count: int = Field(sa_column=Column(Integer, nullable=False))
     digest: str = Field(sa_column=Column(String(80), nullable=False))
     created_by: str = Field(sa_column=Column(String(200), nullable=False))

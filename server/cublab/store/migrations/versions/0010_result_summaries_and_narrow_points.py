@@ -6,7 +6,8 @@ reads. Existing databases get their summaries built here from the measurements
 (math.fsum, exactly rounded), leaving out the points of batches a human
 excluded (0008). `measurement` becomes narrow: keyed by
 (batch_id, seq), the series as the summary row's integer id, no covering index
-(WITHOUT ROWID on SQLite). `result_batch` gets an index on experiment_id.
+(WITHOUT ROWID on SQLite). `result_batch` gets an index on (experiment_id,
+excluded_at).
 Points keep their batch and their order within it.
 
 Revision ID: 0010
@@ -131,13 +132,13 @@ def upgrade() -> None:
     op.drop_table("measurement")
     op.rename_table("measurement_narrow", "measurement")
     with op.batch_alter_table("result_batch", schema=None) as batch_op:
-        batch_op.create_index("ix_result_batch_experiment_id", ["experiment_id"], unique=False)
+        batch_op.create_index("ix_result_batch_experiment_excluded", ["experiment_id", "excluded_at"], unique=False)
 
 
 def downgrade() -> None:
     conn = op.get_bind()
     with op.batch_alter_table("result_batch", schema=None) as batch_op:
-        batch_op.drop_index("ix_result_batch_experiment_id")
+        batch_op.drop_index("ix_result_batch_experiment_excluded")
     op.rename_table("measurement", "measurement_narrow")
     op.create_table(
         "measurement",
