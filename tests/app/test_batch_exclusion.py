@@ -135,10 +135,10 @@ async def test_values_stored_before_the_limit_name_their_batch_and_excluding_it_
 ) -> None:
     """The 1e308 case of the issue: a batch stored before the ±1e15 limit made an experiment impossible to
     compare or promote forever. The error names the batch; once a human excludes it, both work again.
-    (The database is taken back to 0008 to write the values as they were stored then; migration 0010 builds
+    (The database is taken back to 0009 to write the values as they were stored then; migration 0010 builds
     the summaries they overflow.)"""
     exp, variants, bad = await _experiment(any_client, any_runtime)
-    migrate(any_runtime, "0008")
+    migrate(any_runtime, "0009")
     with any_runtime.ctx.db.engine.begin() as conn:
         conn.execute(
             sa.text("UPDATE measurement SET value = :v WHERE batch_id = :b"), {"v": 1e308, "b": bad["batch_id"]}

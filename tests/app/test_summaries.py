@@ -135,7 +135,7 @@ async def test_compare_reads_one_row_per_variant(any_client, any_runtime) -> Non
 
 @pytest.mark.anyio
 async def test_migration_builds_summaries_for_an_existing_database(any_client, any_runtime) -> None:
-    """A database at 0008 with points (some logged before, some written in 0008's layout, one batch excluded by
+    """A database at 0009 with points (some logged before, some written in 0009's layout, one batch excluded by
     a human) gets exact summaries of the points that count, its points keep their batch and order, and compare
     agrees with math.fsum."""
     experiment_id = await _experiment(any_client)
@@ -144,7 +144,7 @@ async def test_migration_builds_summaries_for_an_existing_database(any_client, a
     await call(any_client, "result_log", experiment_id=experiment_id, points=first)
     for p in first:
         values[p["variant"]].append(p["value"])
-    migrate(any_runtime, "0008")
+    migrate(any_runtime, "0009")
     with any_runtime.ctx.db.engine.begin() as conn:
         variant_ids = dict(
             conn.execute(sa.text("SELECT name, id FROM variant WHERE experiment_id = :e"), {"e": experiment_id}).all()

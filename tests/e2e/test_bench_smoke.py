@@ -12,7 +12,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 @pytest.mark.parametrize(
-    "name", ["ledger", "compare", "scaling", "roundtrip", "coldstart", "decisions", "fault_latency"]
+    "name", ["ledger", "compare", "scaling", "roundtrip", "coldstart", "decisions", "fault_latency", "guard", "auth"]
 )
 def test_bench_runs_quick(name: str) -> None:
     done = subprocess.run(

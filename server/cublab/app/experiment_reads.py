@@ -13,7 +13,6 @@ per variant (`sample`, one pass over the experiment's points in SQL), never the 
 from __future__ import annotations
 
 import math
-import statistics
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -227,6 +226,10 @@ class ExperimentReads:
                 points=b.point_count,
                 digest=b.digest,
                 metrics=held.get(b.id or 0, []),
+                excluded=b.excluded_at is not None,
+                excluded_by=b.excluded_by,
+                excluded_at=b.excluded_at,
+                exclusion_reason=b.exclusion_reason,
             )
             for b in rows
         ]
@@ -264,7 +267,7 @@ class ExperimentReads:
                     exact=len(values) == row.n,
                     min=row.min,
                     q1=_quantile(ordered, 0.25) if ordered else None,
-                    median=statistics.median(ordered) if ordered else None,
+                    median=_quantile(ordered, 0.5) if ordered else None,
                     q3=_quantile(ordered, 0.75) if ordered else None,
                     max=row.max,
                 )

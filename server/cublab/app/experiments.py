@@ -40,6 +40,7 @@ from cublab.app.outputs import (
     VariantStats,
 )
 from cublab.app.ownership import check_owner
+from cublab.app.quotas import enforce
 from cublab.app.sandboxes import Sandboxes
 from cublab.app.views import experiment_view, variant_view
 from cublab.domain import points, stats
@@ -144,6 +145,7 @@ class Experiments:
                         raise Conflict(
                             f"name: {cmd.name!r} already names variant {clash} in this experiment with a different configuration; choose another name"
                         )
+                    enforce(self.ctx, session, actor, "variants_per_experiment", experiment_id=cmd.experiment_id)
                     variant = Variant(
                         id=new_id("variant"),
                         experiment_id=cmd.experiment_id,
@@ -204,6 +206,7 @@ class Experiments:
             self.sandboxes.refuse_unless_active(
                 target.sandbox_id, target.sandbox_status, target.sandbox_expires_at, "new results"
             )
+            enforce(self.ctx, session, actor, "points_per_hour", adding=len(batch))
             resolve = target.variants
             for k, (variant, _) in enumerate(batch.series):
                 if variant not in resolve:
