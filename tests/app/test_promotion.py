@@ -118,7 +118,13 @@ async def test_precondition_results_for_the_objective(client, seeded) -> None:
         target_unit="handler",
     )
     variant = (
-        await call(client, "variant_log", experiment_id=exp["id"], name="v", config={**BASE, "lambdaMemory": 1024})
+        await call(
+            client,
+            "variant_log",
+            experiment_id=exp["id"],
+            name="v",
+            configuration=json.dumps({**BASE, "lambdaMemory": 1024}),
+        )
     )["variant"]
     await call(
         client, "result_log", experiment_id=exp["id"], points=[{"variant": "v", "metric": "other", "value": 1.0}]
@@ -138,7 +144,9 @@ async def test_precondition_winner_or_justification(client, seeded) -> None:
 async def test_not_enough_data_needs_a_justification(client, seeded) -> None:
     _, (_, fast) = await experiment(client)
     exp_id = fast["experiment_id"]
-    await call(client, "variant_log", experiment_id=exp_id, name="v3", config={**BASE, "lambdaMemory": 4096})
+    await call(
+        client, "variant_log", experiment_id=exp_id, name="v3", configuration=json.dumps({**BASE, "lambdaMemory": 4096})
+    )
     await call(
         client, "result_log", experiment_id=exp_id, points=[{"variant": "v3", "metric": "p95", "value": 90.0}] * 2
     )
