@@ -27,6 +27,7 @@ from cublab.app.common import check_id
 from cublab.app.context import AppContext
 from cublab.app.errors import invalid_input
 from cublab.app.expiry import sandbox_status
+from cublab.app.governance import not_governed_space
 from cublab.app.guards import parse_config, refuse_secrets_in_text
 from cublab.app.inputs import BypassCheck, label_map
 from cublab.app.outputs import BypassAnswer
@@ -185,8 +186,25 @@ class BypassService:
                 },
             )
         return BypassAnswer(
-            **decision.model_dump(), decision_id=row.id, policy_version=self.ctx.policy.digest, warnings=self._overdue()
+            **decision.model_dump(),
+            decision_id=row.id,
+            policy_version=self.ctx.policy.digest,
+            warnings=[*self._ungoverned(cmd.space, evidence), *self._overdue()],
         )
+
+    def _ungoverned(self, space: str | None, evidence: Evidence) -> list[str]:
+        """A named space the authority does not hold (read, and found missing): the governed path the answer
+        may point to does not exist yet, and the agent should say which human command opens it."""
+        if not space or evidence.space_tier != "" or not evidence.confighub_reachable:
+            return []
+        with self.ctx.db.read() as session:
+            authority = self.ctx.authority(session)
+            try:
+                if authority.get_space(space) is not None:
+                    return []
+            except (AuthorityUnavailable, AuthorityAuthFailed):
+                return []
+            return [str(not_governed_space("space", authority.name, space))]
 
     def _evidence(self, cmd: BypassCheck) -> Evidence:
         """What cublab checks itself: its probe of the configured authority, the space's tier there, the
