@@ -488,9 +488,9 @@ def _strict_tool(spec: ToolSpec[Any]) -> Tool:
         output_model=tool.fn_metadata.output_model,
         wrap_output=tool.fn_metadata.wrap_output,
     )
-    tool.parameters = portable(
-        inline_refs({**tool.parameters, "title": strict.__name__, "additionalProperties": False})
-    )
+    # Input schemas keep nested models (a result point, a label) as `$defs` referenced by `$ref`: every framework
+    # resolves those, and some (llama-index) build the nested model's fields only from a reference.
+    tool.parameters = portable({**tool.parameters, "title": strict.__name__, "additionalProperties": False})
     if tool.fn_metadata.output_schema is not None:
         tool.fn_metadata.output_schema = inline_refs(tool.fn_metadata.output_schema)
     return tool
@@ -500,8 +500,8 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema with every `$ref` to its `$defs` written out in place.
 
     Clients validate every structured result against the output schema, and
-    resolving references is most of that cost; some tool-calling clients also
-    handle `$ref` poorly. A recursive model cannot be written out: it keeps its refs.
+    resolving references is most of that cost. A recursive model cannot be written
+    out: it keeps its refs.
     """
     defs = schema.get("$defs", {})
 

@@ -10,6 +10,9 @@ tests/integrations/):
   null stands for "not given"), no default but null (the SDK strips only null defaults);
 - Gemini's conversion: no `anyOf`/`oneOf`/`allOf` (it keeps one branch and loses what stood beside it, the
   description first), and a description on every property, at the property itself;
+- references only into the schema's own `$defs`, each with its target's description beside it and nothing
+  else (nested models stay there: llama-index builds a nested model's fields only from a reference, and the
+  Agents SDK's strict conversion refuses a bare reference in an MCP tool's schema);
 - no argument named after a word a framework reserves for itself (LangChain passes its own `config` and
   `callbacks` where a tool argument of that name would go, and drops the agent's value).
 """
@@ -86,9 +89,19 @@ def strict_problems(schema: dict[str, Any]) -> list[str]:
                     problems.append(f"{where}/properties/{name}: optional but not nullable")
                 if not prop.get("description"):
                     problems.append(f"{where}/properties/{name}: no description at the property itself")
-        for combinator in ("anyOf", "oneOf", "allOf", "$ref", "not"):
-            if combinator in node and isinstance(node[combinator], list | str | dict):
+        for combinator in ("anyOf", "oneOf", "allOf", "not"):
+            if combinator in node:
                 problems.append(f"{where}: uses {combinator}")
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.removeprefix("#/$defs/") not in schema.get("$defs", {}):
+            problems.append(f"{where}: a reference outside the schema's own $defs ({ref})")
+        target = schema.get("$defs", {}).get(ref.removeprefix("#/$defs/"), {}) if isinstance(ref, str) else {}
+        if isinstance(ref, str) and {k: v for k, v in node.items() if k != "$ref"} != {
+            "description": target.get("description")
+        }:
+            # The Agents SDK's strict conversion checks a reference's target only when something stands beside
+            # it; the target's description is what may stand there (converters may drop it: it is a repeat).
+            problems.append(f"{where}: a $ref without its target's description beside it, or with more")
         if "default" in node and node["default"] is not None and not where.endswith("/properties"):
             problems.append(f"{where}: a default other than null ({node['default']!r})")
         if "enum" in node and nullable(node) and None not in node["enum"]:
@@ -148,6 +161,25 @@ def test_no_argument_is_named_after_a_reserved_word(tool) -> None:
                 "properties": {"a": {"type": "string"}},
             },
             "no description",
+        ),
+        (
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["a"],
+                "properties": {"a": {"type": "array", "items": {"$ref": "#/$defs/B"}, "description": "d"}},
+            },
+            "outside the schema's own $defs",
+        ),
+        (
+            {
+                "$defs": {"B": {"type": "object", "description": "a b"}},
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["a"],
+                "properties": {"a": {"type": "array", "items": {"$ref": "#/$defs/B"}, "description": "d"}},
+            },
+            "without its target's description",
         ),
         (
             {

@@ -247,6 +247,8 @@ class LogVariant(Input):
 
 
 class Point(Input):
+    """One measurement: a variant's value for a metric."""
+
     variant: Id = Field(description="The variant's id (var_…) or its name in this experiment.")
     metric: Name = Field(description="Metric name, e.g. 'p95_latency_ms'.")
     value: float = Field(
