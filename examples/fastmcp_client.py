@@ -22,7 +22,7 @@ from _workflow import Refused, arguments, serve_args, server_env, workflow
 async def main() -> None:
     options = arguments(__doc__.splitlines()[0])
     config = {"mcpServers": {"cublab": {"command": options.cublab, "args": serve_args(options), "env": server_env()}}}
-    async with Client(config) as client:
+    async with Client(config, init_timeout=120, timeout=120) as client:  # a first start migrates the database
 
         async def call(tool: str, args: dict[str, Any]) -> dict[str, Any]:
             try:

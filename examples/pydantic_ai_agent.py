@@ -64,7 +64,8 @@ def lost_under_strict(tool_defs: list[Any]) -> list[str]:
 async def main() -> None:
     options = arguments(__doc__.splitlines()[0])
     transport = options.url or StdioTransport(options.cublab, serve_args(options), env=server_env())
-    cublab = MCPToolset(transport, max_retries=3).prepared(
+    # A first start migrates the database: give the handshake time on a busy machine.
+    cublab = MCPToolset(transport, max_retries=3, init_timeout=120, read_timeout=120).prepared(
         lambda ctx, tool_defs: [replace(tool, strict=True) for tool in tool_defs]
     )
     requests: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-FRAMEWORKS = ("langchain", "openai-agents", "pydantic-ai", "fastmcp", "llama-index")
+FRAMEWORKS = ("langchain", "openai-agents", "pydantic-ai", "fastmcp", "llama-index", "gemini")
 INSTALL_TIMEOUT = 900.0
 
 
@@ -56,7 +56,7 @@ def python_of(framework: str) -> Path:
         if (target / "ready").exists():
             return python
         shutil.rmtree(target, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", str(target)], check=True, timeout=120)
+        subprocess.run([sys.executable, "-m", "venv", str(target)], check=True, timeout=INSTALL_TIMEOUT)
         install = subprocess.run(
             [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r", str(pins(framework))],
             capture_output=True,
