@@ -36,7 +36,17 @@ def arguments(description: str) -> argparse.Namespace:
     parser.add_argument("--db", default=os.environ.get("CUBLAB_DB"), help="SQLite file (default: cublab's own)")
     parser.add_argument("--agent", default="agent:example-1", help="identity recorded on everything the agent does")
     parser.add_argument("--url", help="a running `cublab serve --http` to use instead of starting one over stdio")
+    parser.add_argument(
+        "--token", default=os.environ.get("CUBLAB_TOKEN"), help="with --url: a token from `cublab tokens create`"
+    )
     return parser.parse_args()
+
+
+def http_headers(options: argparse.Namespace) -> dict[str, str]:
+    """How an HTTP client names its agent: a bearer token, or (a `--no-auth` server on loopback) the header."""
+    if options.token:
+        return {"Authorization": f"Bearer {options.token}"}
+    return {"X-Cublab-Agent": options.agent}
 
 
 def serve_args(options: argparse.Namespace) -> list[str]:

@@ -2,7 +2,7 @@
 
     pip install llama-index-tools-mcp      # in the agent's environment; cublab has its own
     cublab authority import handler.yaml --space web-prod --unit handler --as human:you   # once, by a human
-    cublab serve --http --agent agent:llama-1 &                     # then:
+    cublab serve --http &  export CUBLAB_TOKEN=$(cublab tokens create --agent agent:llama-1 ...)   # then:
     python examples/llama_index_agent.py --url http://127.0.0.1:8765/mcp
     python examples/llama_index_agent.py [--cublab PATH] [--db PATH]   # or stdio (a server per call: slower)
 
@@ -19,13 +19,13 @@ from typing import Any
 
 from llama_index.tools.mcp import BasicMCPClient, McpToolSpec
 
-from _workflow import Refused, arguments, serve_args, server_env, workflow
+from _workflow import Refused, arguments, http_headers, serve_args, server_env, workflow
 
 
 async def main() -> None:
     options = arguments(__doc__.splitlines()[0])
     if options.url:
-        client = BasicMCPClient(options.url, headers={"X-Cublab-Agent": options.agent})
+        client = BasicMCPClient(options.url, headers=http_headers(options))
     else:
         client = BasicMCPClient(options.cublab, args=serve_args(options), env=server_env())
     tools = {tool.metadata.name: tool for tool in await McpToolSpec(client).to_tool_list_async()}

@@ -3,7 +3,7 @@
     pip install openai-agents              # in the agent's environment; cublab has its own
     cublab authority import handler.yaml --space web-prod --unit handler --as human:you   # once, by a human
     python examples/openai_agents.py [--cublab PATH] [--db PATH]       # stdio (MCPServerStdio)
-    python examples/openai_agents.py --url http://127.0.0.1:8765/mcp   # a running `cublab serve --http`
+    python examples/openai_agents.py --url http://127.0.0.1:8765/mcp --token "$CUBLAB_TOKEN"   # `cublab serve --http`
 
 With `convert_schemas_to_strict=True` every cublab tool converts to a strict function schema (the SDK
 would silently fall back to non-strict for one that could not). The tools are the ones `Runner` gives
@@ -22,7 +22,7 @@ from agents import Agent, RunContextWrapper
 from agents.mcp import MCPServerStdio, MCPServerStreamableHttp
 from agents.tool_context import ToolContext
 
-from _workflow import Refused, arguments, parse, serve_args, server_env, workflow
+from _workflow import Refused, arguments, http_headers, parse, serve_args, server_env, workflow
 
 ERROR = "An error occurred while running the tool"  # the SDK's default failure_error_function says this
 
@@ -31,7 +31,7 @@ def server(options: Any) -> MCPServerStdio | MCPServerStreamableHttp:
     if options.url:
         return MCPServerStreamableHttp(
             name="cublab",
-            params={"url": options.url, "headers": {"X-Cublab-Agent": options.agent}},
+            params={"url": options.url, "headers": http_headers(options)},
             use_structured_content=True,
             client_session_timeout_seconds=60,
         )

@@ -23,7 +23,7 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCall
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.profiles.openai import OpenAIJsonSchemaTransformer
 
-from _workflow import Refused, arguments, parse, serve_args, server_env, workflow
+from _workflow import Refused, arguments, http_headers, parse, serve_args, server_env, workflow
 
 
 def properties(schema: Any, where: str = "", defs: dict[str, Any] | None = None) -> set[str]:
@@ -63,11 +63,13 @@ def lost_under_strict(tool_defs: list[Any]) -> list[str]:
 
 async def main() -> None:
     options = arguments(__doc__.splitlines()[0])
-    transport = options.url or StdioTransport(options.cublab, serve_args(options), env=server_env())
     # A first start migrates the database: give the handshake time on a busy machine.
-    cublab = MCPToolset(transport, max_retries=3, init_timeout=120, read_timeout=120).prepared(
-        lambda ctx, tool_defs: [replace(tool, strict=True) for tool in tool_defs]
-    )
+    timeouts = {"max_retries": 3, "init_timeout": 120, "read_timeout": 120}
+    if options.url:
+        toolset = MCPToolset(options.url, headers=http_headers(options), **timeouts)
+    else:
+        toolset = MCPToolset(StdioTransport(options.cublab, serve_args(options), env=server_env()), **timeouts)
+    cublab = toolset.prepared(lambda ctx, tool_defs: [replace(tool, strict=True) for tool in tool_defs])
     requests: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue()
     replies: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
     schemas: dict[str, dict[str, Any]] = {}

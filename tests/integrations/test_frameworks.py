@@ -12,6 +12,7 @@ its own, after `python tests/integrations/envs.py` has built or restored the env
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 
 from cublab.app.inputs import ProposalRef
 from cublab.domain.identity import human_identity
-from cublab.mcp_server import TOOLS
+from cublab.mcp_server import TOOLS, _tools
 from integrations import envs
 from support.runtime import make_runtime
 from support.serve import child_env, cublab_command, serve_http
@@ -94,8 +95,9 @@ def test_openai_agents_over_stdio_with_strict_schemas(governed_db: Path) -> None
 
 def test_openai_agents_over_streamable_http(governed_db: Path, tmp_path: Path) -> None:
     agent = "agent:openai-2"
-    with serve_http(str(governed_db), "agent:cublab-server", tmp_path / "serve.log") as url:
-        output = run_example("openai-agents", "openai_agents.py", governed_db, agent, "--url", url)
+    with serve_http(str(governed_db), "agent:cublab-server", tmp_path / "serve.log") as server:
+        extra = ("--url", server.url, "--token", server.token(agent))
+        output = run_example("openai-agents", "openai_agents.py", governed_db, agent, *extra)
     assert f"STRICT {len(TOOLS)}/{len(TOOLS)} tools\n" in output
     check_workflow(output, governed_db, agent)
 
@@ -115,7 +117,42 @@ def test_fastmcp_client(governed_db: Path) -> None:
 def test_llama_index_tools_mcp(governed_db: Path, tmp_path: Path) -> None:
     """Over HTTP: llama-index's client opens a session per call, which over stdio is a server process per call."""
     agent = "agent:llama-1"
-    with serve_http(str(governed_db), "agent:cublab-server", tmp_path / "serve.log") as url:
-        output = run_example("llama-index", "llama_index_agent.py", governed_db, agent, "--url", url)
+    with serve_http(str(governed_db), "agent:cublab-server", tmp_path / "serve.log") as server:
+        extra = ("--url", server.url, "--token", server.token(agent))
+        output = run_example("llama-index", "llama_index_agent.py", governed_db, agent, *extra)
     assert "SCHEMA result_log points fields: ['metric', 'repetition', 'step', 'value', 'variant']" in output
     check_workflow(output, governed_db, agent)
+
+
+def argument_paths(schema: dict, where: str = "", defs: dict | None = None) -> set[str]:
+    """Every argument path of a published input schema (`labels[].key`), references followed."""
+    defs = schema.get("$defs", {}) if defs is None else defs
+    if "$ref" in schema:
+        schema = defs[schema["$ref"].removeprefix("#/$defs/")]
+    paths = set()
+    for name, sub in schema.get("properties", {}).items():
+        paths |= {f"{where}{name}"} | argument_paths(sub, f"{where}{name}.", defs)
+    if isinstance(schema.get("items"), dict):
+        paths |= argument_paths(schema["items"], f"{where.rstrip('.')}[].", defs)
+    return paths
+
+
+def test_gemini_conversion_keeps_every_argument_and_its_description() -> None:
+    """google-genai's own conversion of MCP tools: every argument, nested ones included, arrives described
+    (it used to drop the description of every optional argument, which was wrapped in anyOf)."""
+    python = framework_python("gemini")
+    published = {tool.name: tool.parameters for tool in _tools()}
+    done = subprocess.run(
+        [str(python), str(Path(__file__).parent / "gemini_convert.py")],
+        input=json.dumps(published),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = json.loads(done.stdout)
+    for name, schema in published.items():
+        assert set(report[name]) == argument_paths(schema), name
+        undescribed = sorted(path for path, described in report[name].items() if not described)
+        assert not undescribed, f"{name}: Gemini's schema lost the description of {undescribed}"
+    assert {"labels[].key", "labels[].value"} <= set(report["sandbox_spawn"])

@@ -69,6 +69,16 @@ Explanation = Annotated[
     Annotated[str, StringConstraints(max_length=2000), STORED] | None,
     Field(default=None, description="Why you are doing this, in a sentence; recorded in the audit log."),
 ]
+IdempotencyKey = Annotated[
+    Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")] | None,
+    Field(
+        default=None,
+        description="Optional key you choose for this call (1 to 128 visible ASCII characters, e.g. a UUID) so that "
+        "retrying it is safe: a repeat with the same key and the same arguments returns the first answer and writes "
+        "nothing; the same key with different arguments is refused. Kept per agent and tool for at least the longest "
+        "sandbox lifetime (72h by default).",
+    ),
+]
 Limit = Annotated[int, Field(default=50, ge=1, le=200, description="Page size, 1 to 200; default 50.")]
 Cursor = Annotated[
     Annotated[str, StringConstraints(max_length=64), STORED] | None,
@@ -179,6 +189,7 @@ class SpawnSandbox(Input):
         description="Where the test environment runs: sandbox, local, ci, preview, or a cluster context such as 'kind-dev'; default 'sandbox'. Production is refused.",
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class SandboxRef(Input):
@@ -200,11 +211,13 @@ class RenewSandbox(Input):
         description="New lifetime from now, e.g. '2h'; default: the sandbox's current ttl; at most 72h.",
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class DestroySandbox(Input):
     sandbox_id: Id = Field(description="The sandbox's id (sbx_…).")
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class CreateExperiment(Input):
@@ -223,6 +236,7 @@ class CreateExperiment(Input):
         default=None, description="The unit (configuration document) in that space the winner would change."
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class ExperimentRef(Input):
@@ -244,6 +258,7 @@ class LogVariant(Input):
     )
     description: Text = Field(default="", description="What differs in this variant; default: empty.")
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class Point(Input):
@@ -273,6 +288,7 @@ class LogResults(Input):
         description="1 to 10,000 measurements, inserted together or not at all.",
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class CompareExperiment(Input):
@@ -300,6 +316,7 @@ class PromoteVariant(Input):
         description="True to propose a unit that does not exist yet (risk at least MEDIUM); default false.",
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class ProposalRef(Input):
@@ -396,6 +413,7 @@ class DeclareBreakGlass(Input):
         min_length=1, max_length=50, description="Affected units as 'space/unit'; each owes a capture within 1 hour."
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class CaptureBreakGlass(Input):
@@ -406,6 +424,7 @@ class CaptureBreakGlass(Input):
         "secrets only as references."
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class ListObligations(Input):
