@@ -69,7 +69,9 @@ def engine_rate(seconds: float) -> float:
     from cublab.policies import load_policy
 
     policy = load_policy().policy.bypass
-    facts = ChangeFacts(**{k: v for k, v in REQUEST.items()})
+    # The engine takes what the tool hands it: labels as a mapping, the document parsed.
+    labels = {pair["key"]: pair["value"] for pair in REQUEST["labels"]}
+    facts = ChangeFacts(**{**REQUEST, "labels": labels, "document": json.loads(REQUEST["document"])})
     decide(facts, policy)
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
