@@ -247,7 +247,8 @@ def test_concurrent_repeats_write_once(any_runtime) -> None:
     assert c["result_batch"] == 1 and c["measurement"] == 200
 
 
-async def test_keys_are_kept_for_the_longest_sandbox_lifetime_then_pruned(client, runtime, clock) -> None:
+async def test_keys_are_kept_for_the_longest_sandbox_lifetime_then_pruned(any_client, any_runtime, clock) -> None:
+    client, runtime = any_client, any_runtime
     first = await call(client, "sandbox_spawn", name="s", purpose="p", idempotency_key="k")
     clock.advance(hours=71)
     assert runtime.idempotency.prune() == 0
@@ -258,8 +259,38 @@ async def test_keys_are_kept_for_the_longest_sandbox_lifetime_then_pruned(client
     assert again["id"] != first["id"], "after the retention the key is forgotten: a new call"
 
 
-async def test_a_keyed_call_prunes_old_keys(client, runtime, clock) -> None:
-    await call(client, "sandbox_spawn", name="s", purpose="p", idempotency_key="old")
+async def test_a_keyed_call_prunes_old_keys(any_client, any_runtime, clock) -> None:
+    await call(any_client, "sandbox_spawn", name="s", purpose="p", idempotency_key="old")
+    await call(any_client, "sandbox_destroy", sandbox_id=records_answer(any_runtime)["id"], idempotency_key="old")
     clock.advance(hours=73)
-    await call(client, "sandbox_spawn", name="s", purpose="p", idempotency_key="new")
-    assert [r["tool"] for r in records(runtime)] == ["sandbox_spawn"]
+    await call(any_client, "sandbox_spawn", name="s", purpose="p", idempotency_key="new")
+    assert [r["tool"] for r in records(any_runtime)] == ["sandbox_spawn"]
+
+
+def records_answer(rt) -> dict[str, Any]:
+    (row,) = records(rt)
+    answer = row["answer"]
+    return json.loads(answer) if isinstance(answer, str) else answer
+
+
+def test_the_arguments_digest_is_of_the_arguments_as_validated_without_the_key() -> None:
+    from cublab.app.idempotency import arguments_digest
+    from cublab.app.inputs import LogVariant, SpawnSandbox
+
+    # A configuration is text: the same text is the same call, other text another (even if it parses the same).
+    a = LogVariant(experiment_id="exp_1", name="v", configuration='{"a": 1, "b": [1, 2]}')
+    b = LogVariant(experiment_id="exp_1", name="v ", configuration='{"a": 1, "b": [1, 2]}')
+    c = LogVariant(experiment_id="exp_1", name="v", configuration='{"a": 1, "b": [2, 1]}')
+    assert arguments_digest(a) == arguments_digest(b) != arguments_digest(c)
+    pairs = [{"key": "x", "value": "1"}, {"key": "y", "value": "2"}]
+    keyed = SpawnSandbox(name="s", purpose="p", labels=pairs, idempotency_key="k1")
+    other = SpawnSandbox(name="s ", purpose="p", labels=pairs, idempotency_key="k2")
+    assert arguments_digest(keyed) == arguments_digest(other), "the key is not an argument; stripped text is the same"
+
+
+async def test_an_answer_stored_in_another_shape_is_a_named_conflict(client, runtime) -> None:
+    await call(client, "sandbox_spawn", name="s", purpose="p", idempotency_key="old-shape")
+    with runtime.ctx.db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE idempotency_record SET answer = :a"), {"a": '{"id": 1}'})
+    message = await call_error(client, "sandbox_spawn", name="s", purpose="p", idempotency_key="old-shape")
+    assert "idempotency_key" in message and "earlier version" in message
