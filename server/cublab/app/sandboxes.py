@@ -18,7 +18,7 @@ from cublab.app.common import check_id, find, newest_first
 from cublab.app.context import AppContext
 from cublab.app.expiry import sandbox_lapsed, sandbox_status, sandbox_status_is
 from cublab.app.guards import refuse_secrets_in_labels, refuse_secrets_in_text
-from cublab.app.inputs import DestroySandbox, ListSandboxes, RenewSandbox, SandboxRef, SpawnSandbox
+from cublab.app.inputs import DestroySandbox, ListSandboxes, RenewSandbox, SandboxRef, SpawnSandbox, label_map
 from cublab.app.outputs import Criterion, SandboxPage, SandboxView
 from cublab.app.ownership import check_owner
 from cublab.app.quotas import enforce
@@ -87,16 +87,17 @@ class Sandboxes:
         refuse_secrets_in_text(
             name=cmd.name, purpose=cmd.purpose, context=cmd.context, explanation=cmd.explanation
         )  # the context is audited
-        refuse_secrets_in_labels("labels", cmd.labels)
+        extra = label_map(cmd.labels)
+        refuse_secrets_in_labels("labels", extra)
         ttl = self._ttl(cmd.ttl)
         eligibility = sandbox_eligibility(
-            self.ctx.policy.policy.bypass, ttl=ttl, context=cmd.context, labels=cmd.labels, name=cmd.name
+            self.ctx.policy.policy.bypass, ttl=ttl, context=cmd.context, labels=extra, name=cmd.name
         )
         if not eligibility.eligible:
             raise Conflict("; ".join(eligibility.problems))
         now = self.ctx.clock()
         labels = {
-            **cmd.labels,
+            **extra,
             "ephemeral": "true",
             "ttl": format_duration(ttl),
             "bypass-confighub": "true",
