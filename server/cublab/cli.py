@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from cublab.app.outputs import ProposalDocument
     from cublab.domain.identity import Identity
     from cublab.runtime import Runtime
+    from cublab.web.auth import ConsoleAuth
 
 app = typer.Typer(
     help="cublab: agents experiment beside the configuration authority; humans decide what enters it.",
@@ -95,6 +96,35 @@ InPlaceOpt = Annotated[
 ]
 
 
+UserHeader = Annotated[
+    str | None,
+    typer.Option(
+        "--trusted-user-header",
+        help="Behind an authenticating reverse proxy: take the reader's name from this header (e.g. X-Forwarded-User)",
+    ),
+]
+TrustedProxy = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trusted-proxy", help="An address (or network) the trusted header may come from; repeat for several"
+    ),
+]
+
+
+def _console_auth(as_: str | None, user_header: str | None, proxies: list[str] | None, host: str) -> ConsoleAuth:
+    """The console's reader mode from the flags (web/serve.py), or a refusal naming the flag."""
+    import getpass
+
+    from cublab.web.serve import console_auth
+
+    try:
+        return console_auth(
+            as_=as_, user_header=user_header, trusted_proxies=proxies or [], host=host, os_user=getpass.getuser()
+        )
+    except CublabError as exc:
+        _fail(str(exc))
+
+
 def _fail(message: str) -> NoReturn:
     from cublab.console import echo
 
@@ -133,8 +163,17 @@ def serve(
             "--log-format", help="stderr log lines: text or json (one record per line) [env: CUBLAB_LOG_FORMAT]"
         ),
     ] = "",
+    ui: Annotated[
+        bool, typer.Option("--ui", help="With --http: also serve the review console at /ui (docs/console.md)")
+    ] = False,
+    as_: As = None,
+    trusted_user_header: UserHeader = None,
+    trusted_proxy: TrustedProxy = None,
 ) -> None:
     """Run the MCP server (stdio by default; nothing but protocol on stdout)."""
+    if ui and not http:
+        _fail("--ui: the review console is served over HTTP; add --http")
+    console = _console_auth(as_, trusted_user_header, trusted_proxy, host) if ui else None
     log_format = (log_format or os.environ.get("CUBLAB_LOG_FORMAT", "text")).lower()
     if log_format not in ("text", "json"):
         _fail(f"--log-format: {log_format!r} is neither 'text' nor 'json'")
@@ -161,7 +200,17 @@ def serve(
         runtime.start_outbox_flusher()
     )  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s
     try:
-        if http:
+        if http and console is not None:
+            from cublab.web.serve import MOUNT_PATH, announce, mount
+
+            print(f"cublab: serving MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr)
+            app = server.streamable_http_app(host=host)
+            mount(app, runtime, console)
+            announce(console, host, port, MOUNT_PATH)
+            import uvicorn
+
+            uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False, log_level="warning")
+        elif http:
             print(f"cublab: serving MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr)
             server.run("streamable-http", host=host, port=port)
         else:
@@ -172,6 +221,40 @@ def serve(
             anyio.run(run_stdio, server)
     finally:
         stop_flusher()
+        runtime.close()
+
+
+@app.command("ui")
+def ui_command(
+    db: Db = None,
+    policy: Policy = None,
+    as_: As = None,
+    host: Annotated[
+        str, typer.Option(help="Bind address (loopback unless a trusted proxy names the reader)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8766,
+    trusted_user_header: UserHeader = None,
+    trusted_proxy: TrustedProxy = None,
+    authority: AuthorityOpt = None,
+) -> None:
+    """The review console in a browser: inbox, experiments, proposals and their decisions (docs/console.md).
+
+    Prints a login URL holding a one-time token (like Jupyter); you decide as --as (default human:<OS user>).
+    """
+    auth = _console_auth(as_, trusted_user_header, trusted_proxy, host)
+    from cublab.runtime import Runtime
+
+    try:
+        runtime = Runtime(Settings.resolve(db=db, agent="agent:cublab-console", policy=policy, authority=authority))
+        _ = runtime.policy
+        _ = runtime.ctx  # migrate and load the audit key before the URL is printed
+    except CublabError as exc:
+        _fail(str(exc))
+    from cublab.web.serve import run_console
+
+    try:
+        run_console(runtime, auth, host, port)
+    finally:
         runtime.close()
 
 

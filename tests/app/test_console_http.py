@@ -1,0 +1,273 @@
+"""The review console over HTTP (Starlette's TestClient, in-process): who may read, who may decide,
+and that every refusal writes nothing. The browser walk is tests/e2e/test_console_browser.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from cublab.domain.errors import Forbidden, InvalidInput
+from cublab.domain.identity import human_identity
+from cublab.web.app import build_console
+from cublab.web.auth import SESSION_COOKIE, ConsoleAuth
+from cublab.web.serve import console_auth
+from support.console import SPACE, UNIT, csrf_of, pending_proposal, seed_unit
+from support.mcp import call
+from support.runtime import AGENT
+
+pytestmark = pytest.mark.anyio
+
+ALICE = human_identity("human:alice")
+PROXY = ("127.0.0.1", 40000)
+ELSEWHERE = ("10.1.2.3", 40000)
+
+
+@pytest.fixture
+async def proposal(runtime, client) -> dict[str, Any]:
+    seed_unit(runtime)
+    _, _, proposal = await pending_proposal(client)
+    assert proposal["risk"]["level"] == "MEDIUM" and proposal["requirement"]["kind"] == "acknowledgment"
+    return proposal
+
+
+def logged_in(runtime, who=ALICE) -> TestClient:
+    auth = ConsoleAuth(who=who)
+    browser = TestClient(build_console(runtime, auth), follow_redirects=False)
+    response = browser.get(f"/login?token={auth.login_token}")
+    assert response.status_code == 303 and SESSION_COOKIE in response.cookies
+    return browser
+
+
+def written(runtime, proposal_id: str) -> tuple[int, int, str]:
+    """What a refusal must leave as it was: audit events, decisions on the proposal, its state."""
+    view = runtime.proposals.document(proposal_id).proposal
+    return runtime.audit.verify().events, len(view.decisions), view.state
+
+
+def head(runtime) -> int:
+    unit, _ = runtime.review.unit_with_revisions(SPACE, UNIT)
+    return unit.head_revision_num
+
+
+async def test_acknowledge_then_apply_moves_the_head(runtime, proposal) -> None:
+    browser = logged_in(runtime)
+    page = browser.get(f"/proposals/{proposal['id']}")
+    assert page.status_code == 200
+    assert "+region: eu-central-1" in page.text and "-region: eu-west-1" in page.text
+    acked = browser.post(
+        f"/proposals/{proposal['id']}/acknowledge", data={"csrf": csrf_of(page.text), "reason": "checked the chart"}
+    )
+    assert acked.status_code == 303, acked.text
+    view = runtime.proposals.document(proposal["id"]).proposal
+    assert [(d.actor, d.decision, d.reason) for d in view.decisions] == [
+        ("human:alice", "acknowledge", "checked the chart")
+    ]
+    assert head(runtime) == 1
+    page = browser.get(acked.headers["location"])
+    applied = browser.post(f"/proposals/{proposal['id']}/apply", data={"csrf": csrf_of(page.text)})
+    assert applied.status_code == 303, applied.text
+    assert head(runtime) == 2, "apply through the console makes the proposal the unit's head"
+    assert runtime.proposals.document(proposal["id"]).proposal.state == "applied"
+    assert "is now at revision 2" in browser.get(applied.headers["location"]).text
+
+
+async def test_without_a_session_nothing_is_read_or_decided(runtime, proposal) -> None:
+    before = written(runtime, proposal["id"])
+    browser = TestClient(build_console(runtime, ConsoleAuth(who=ALICE)), follow_redirects=False)
+    for path in ("/", "/experiments", f"/proposals/{proposal['id']}", "/audit", "/policy", "/decisions"):
+        response = browser.get(path)
+        assert response.status_code == 401 and "not logged in" in response.text, path
+        assert proposal["id"] not in response.text
+    response = browser.post(f"/proposals/{proposal['id']}/acknowledge", data={"csrf": "x", "reason": "r"})
+    assert response.status_code == 401
+    browser.cookies.set(SESSION_COOKIE, "forged.cookie.value")
+    assert browser.get("/").status_code == 401
+    assert written(runtime, proposal["id"]) == before
+
+
+async def test_the_login_token_works_once_and_a_wrong_one_never(runtime, proposal) -> None:
+    auth = ConsoleAuth(who=ALICE)
+    token = auth.login_token
+    assert token
+    browser = TestClient(build_console(runtime, auth), follow_redirects=False)
+    wrong = browser.get("/login?token=" + token[:-1] + ("A" if token[-1] != "A" else "B"))
+    assert wrong.status_code == 403 and "wrong login token" in wrong.text
+    assert SESSION_COOKIE not in wrong.cookies
+    assert browser.get("/login").status_code == 403
+    good = browser.get(f"/login?token={token}")
+    assert good.status_code == 303
+    assert "httponly" in good.headers["set-cookie"].lower() and "samesite=strict" in good.headers["set-cookie"].lower()
+    assert browser.get("/").status_code == 200
+    again = TestClient(build_console(runtime, auth), follow_redirects=False).get(f"/login?token={token}")
+    assert again.status_code == 403 and "already used" in again.text
+    assert auth.login_token is None
+
+
+async def test_a_post_without_its_csrf_token_is_refused(runtime, proposal) -> None:
+    before = written(runtime, proposal["id"])
+    browser = logged_in(runtime)
+    url = f"/proposals/{proposal['id']}/acknowledge"
+    assert browser.post(url, data={"reason": "no token"}).status_code == 403
+    assert browser.post(url, data={"reason": "empty", "csrf": ""}).status_code == 403
+    other = logged_in(runtime)  # another session's token does not fit this session
+    other_token = csrf_of(other.get(f"/proposals/{proposal['id']}").text)
+    refused = browser.post(url, data={"reason": "other session", "csrf": other_token})
+    assert refused.status_code == 403 and "CSRF" in refused.text
+    assert written(runtime, proposal["id"]) == before
+
+
+async def test_the_proposer_cannot_approve_under_a_human_name(runtime, proposal) -> None:
+    before = written(runtime, proposal["id"])
+    proposer = human_identity("human:" + AGENT.split(":", 1)[1])  # human:pytest-session1
+    browser = logged_in(runtime, proposer)
+    page = browser.get(f"/proposals/{proposal['id']}")
+    refused = browser.post(
+        f"/proposals/{proposal['id']}/acknowledge", data={"csrf": csrf_of(page.text), "reason": "my own"}
+    )
+    assert refused.status_code == 403 and "proposer" in refused.text
+    assert written(runtime, proposal["id"]) == before
+
+
+async def test_a_high_proposal_is_approved_not_acknowledged(runtime, client) -> None:
+    seed_unit(runtime)
+    _, variants = await _high_experiment(client)
+    proposal = await call(client, "variant_promote", variant_id=variants[-1]["id"], rationale="r", confidence=0.5)
+    assert proposal["risk"]["level"] == "HIGH"
+    browser = logged_in(runtime)
+    page = browser.get(f"/proposals/{proposal['id']}")
+    assert 'id="approve-form"' in page.text and 'id="acknowledge-form"' not in page.text
+    before = written(runtime, proposal["id"])
+    refused = browser.post(f"/proposals/{proposal['id']}/acknowledge", data={"csrf": csrf_of(page.text), "reason": "r"})
+    assert refused.status_code == 409 and "needs explicit approval" in refused.text
+    assert written(runtime, proposal["id"]) == before
+    blank = browser.post(f"/proposals/{proposal['id']}/reject", data={"csrf": csrf_of(page.text), "reason": " "})
+    assert blank.status_code == 400 and "reason" in blank.text
+    assert written(runtime, proposal["id"]) == before
+    approved = browser.post(f"/proposals/{proposal['id']}/approve", data={"csrf": csrf_of(page.text), "reason": "ok"})
+    assert approved.status_code == 303
+    assert runtime.proposals.document(proposal["id"]).proposal.state == "approved"
+
+
+async def _high_experiment(client):
+    from support.console import BASE
+
+    return await _finished(client, ({"lambdaMemory": 1024}, {"awsAccountId": "222222222222"}), BASE)
+
+
+async def _finished(client, changes, base):
+    from support.mcp import finished_experiment
+
+    return await finished_experiment(client, SPACE, UNIT, base, changes, (200.0, 120.0))
+
+
+async def test_a_signed_tier_shows_the_cli_command_and_refuses_a_post(runtime, client) -> None:
+    from support.console import BASE
+
+    runtime.review.import_unit("mw-prod", UNIT, BASE, ALICE, tier="production")
+    from support.mcp import finished_experiment
+
+    _, variants = await finished_experiment(
+        client, "mw-prod", UNIT, BASE, ({"lambdaMemory": 1024}, {"lambdaMemory": 2048}), (200.0, 120.0)
+    )
+    proposal = await call(client, "variant_promote", variant_id=variants[-1]["id"], rationale="r", confidence=0.5)
+    assert proposal["requirement"]["signed"]
+    browser = logged_in(runtime)
+    page = browser.get(f"/proposals/{proposal['id']}")
+    assert f"cublab proposals ack {proposal['id']}" in page.text and "--sign-with" in page.text
+    assert 'id="acknowledge-form"' not in page.text and 'id="approve-form"' not in page.text
+    before = written(runtime, proposal["id"])
+    refused = browser.post(
+        f"/proposals/{proposal['id']}/acknowledge", data={"csrf": csrf_of(page.text), "reason": "unsigned"}
+    )
+    assert refused.status_code == 403 and "--sign-with" in refused.text
+    assert written(runtime, proposal["id"]) == before
+
+
+# ---- behind a trusted proxy ---------------------------------------------------------------------
+
+
+def proxied(runtime, peer=PROXY) -> TestClient:
+    auth = ConsoleAuth(user_header="X-Forwarded-User", trusted_proxies=["127.0.0.1"])
+    return TestClient(build_console(runtime, auth), follow_redirects=False, client=peer)
+
+
+async def test_the_proxy_names_the_reader_who_decides(runtime, proposal) -> None:
+    browser = proxied(runtime)
+    browser.headers["X-Forwarded-User"] = "Bob@Example.com"
+    page = browser.get(f"/proposals/{proposal['id']}")
+    assert page.status_code == 200 and "human:bob@example.com" in page.text
+    assert browser.get("/login?token=anything").status_code == 404, "no token login behind a proxy"
+    acked = browser.post(f"/proposals/{proposal['id']}/acknowledge", data={"csrf": csrf_of(page.text), "reason": "ok"})
+    assert acked.status_code == 303, acked.text
+    assert runtime.proposals.document(proposal["id"]).proposal.decisions[0].actor == "human:bob@example.com"
+
+
+async def test_a_proxy_header_from_an_untrusted_address_is_refused(runtime, proposal) -> None:
+    before = written(runtime, proposal["id"])
+    browser = proxied(runtime, ELSEWHERE)
+    browser.headers["X-Forwarded-User"] = "mallory"
+    page = browser.get(f"/proposals/{proposal['id']}")
+    assert page.status_code == 403 and "10.1.2.3" in page.text and proposal["id"] not in page.text
+    # even with a token lifted from a trusted session, the untrusted peer is refused before its form is read
+    trusted = proxied(runtime)
+    trusted.headers["X-Forwarded-User"] = "mallory"
+    token = csrf_of(trusted.get(f"/proposals/{proposal['id']}").text)
+    browser.cookies = trusted.cookies
+    posted = browser.post(f"/proposals/{proposal['id']}/acknowledge", data={"csrf": token, "reason": "r"})
+    assert posted.status_code == 403
+    assert written(runtime, proposal["id"]) == before
+
+
+@pytest.mark.parametrize("name", ["agent:claude-code-session1", "system:cublab", "", "ops team"])
+async def test_a_non_human_cannot_decide_through_the_proxy(runtime, proposal, name) -> None:
+    before = written(runtime, proposal["id"])
+    browser = proxied(runtime)
+    browser.headers["X-Forwarded-User"] = name
+    assert browser.get("/").status_code in (401, 403)
+    posted = browser.post(f"/proposals/{proposal['id']}/acknowledge", data={"csrf": "x", "reason": "r"})
+    assert posted.status_code in (401, 403)
+    assert written(runtime, proposal["id"]) == before
+
+
+# ---- starting ------------------------------------------------------------------------------------
+
+
+def test_start_refuses_an_agent_environment_and_an_open_address(monkeypatch) -> None:
+    monkeypatch.delenv("CUBLAB_AGENT", raising=False)
+    common = {"user_header": None, "trusted_proxies": [], "os_user": "alice"}
+    assert console_auth(as_=None, host="127.0.0.1", **common).who == ALICE
+    assert console_auth(as_="human:Carol", host="::1", **common).who == human_identity("human:carol")
+    with pytest.raises(Forbidden, match="--host: 0.0.0.0 is not a loopback address"):
+        console_auth(as_=None, host="0.0.0.0", **common)
+    with pytest.raises(InvalidInput, match="--as"):
+        console_auth(as_="agent:claude-code-session1", host="127.0.0.1", **common)
+    proxy = console_auth(
+        as_=None, host="0.0.0.0", user_header="X-Forwarded-User", trusted_proxies=["10.0.0.0/8"], os_user="alice"
+    )
+    assert proxy.proxy_mode and proxy.login_token is None
+    with pytest.raises(InvalidInput, match="--trusted-proxy"):
+        console_auth(as_=None, host="0.0.0.0", user_header="X-Forwarded-User", trusted_proxies=[], os_user="a")
+    monkeypatch.setenv("CUBLAB_AGENT", "")
+    with pytest.raises(Forbidden, match="CUBLAB_AGENT"):
+        console_auth(as_=None, host="127.0.0.1", **common)
+
+
+async def test_agent_text_is_data_on_every_page(runtime, client) -> None:
+    seed_unit(runtime)
+    from support.console import BASE
+    from support.mcp import finished_experiment
+
+    hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    experiment, variants = await finished_experiment(
+        client, SPACE, UNIT, BASE, ({"lambdaMemory": 1024}, {"lambdaMemory": 2048, "note": hostile}), (200.0, 120.0)
+    )
+    proposal = await call(client, "variant_promote", variant_id=variants[-1]["id"], rationale=hostile, confidence=0.5)
+    browser = logged_in(runtime)
+    for path in (f"/proposals/{proposal['id']}", f"/experiments/{experiment['id']}", "/"):
+        page = browser.get(path)
+        assert page.status_code == 200, path
+        assert "<script" not in page.text and "<img" not in page.text, path
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert "&lt;script&gt;" in browser.get(f"/proposals/{proposal['id']}").text
