@@ -239,7 +239,7 @@ def test_start_refuses_an_agent_environment_and_an_open_address(monkeypatch) -> 
     common = {"user_header": None, "trusted_proxies": [], "os_user": "alice"}
     assert console_auth(as_=None, host="127.0.0.1", **common).who == ALICE
     assert console_auth(as_="human:Carol", host="::1", **common).who == human_identity("human:carol")
-    with pytest.raises(Forbidden, match="--host: 0.0.0.0 is not a loopback address"):
+    with pytest.raises(Forbidden, match=r"--host: 0\.0\.0\.0 is not a loopback address"):
         console_auth(as_=None, host="0.0.0.0", **common)
     with pytest.raises(InvalidInput, match="--as"):
         console_auth(as_="agent:claude-code-session1", host="127.0.0.1", **common)
