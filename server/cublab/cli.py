@@ -17,7 +17,10 @@ from cublab.config import Settings
 from cublab.domain.errors import CublabError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from cublab.app.outputs import ProposalDocument
+    from cublab.app.read_models import ExperimentDetail, RevisionSummary
     from cublab.domain.identity import Identity
     from cublab.runtime import Runtime
     from cublab.web.auth import ConsoleAuth
@@ -331,6 +334,97 @@ def audit_seal(as_: As = None, db: Db = None) -> None:
     )
 
 
+@audit_app.command("log")
+def audit_log(
+    db: Db = None,
+    actor: Annotated[str | None, typer.Option(help="only this identity (agent:..., human:...)")] = None,
+    object_: Annotated[
+        str | None,
+        typer.Option("--object", help="only this object: TYPE/ID (proposal/prp_..., unit/space/unit) or an ID"),
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option(help="only this action (proposal.approve), or a prefix ending in '.'")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="from this moment: ISO 8601 (UTC unless it says otherwise) or a duration ago (2h, 3d)"),
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="before this moment: ISO 8601 or a duration ago")] = None,
+    limit: Annotated[int, typer.Option(help="how many, newest first (1 to 200)")] = 50,
+    before: Annotated[
+        int | None, typer.Option(help="only events older than this sequence number (the next page)")
+    ] = None,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="also verify the whole chain")] = True,
+) -> None:
+    """The audit log, newest first, filtered; each event marked if it fails its own hash or MAC, and the chain's
+    verification (naming the first broken event) below."""
+    from cublab.app.read_models import AuditQuery
+    from cublab.console import console, data, echo, table
+
+    runtime = _runtime(db)
+    object_type, object_id = None, object_
+    if object_ and "/" in object_:
+        object_type, object_id = object_.split("/", 1)
+    try:
+        query = AuditQuery(
+            actor=actor,
+            object_type=object_type or None,
+            object_id=object_id or None,
+            action=action,
+            since=_moment(since, "--since") if since else None,
+            until=_moment(until, "--until") if until else None,
+            before=before,
+            limit=limit,
+        )
+        page = runtime.audit.log(query)
+    except (CublabError, ValueError) as exc:
+        _fail(_input_problem(exc))
+    rows = table("seq", "at", "actor", "action", "object", "explanation", "intact", ids=("seq", "object"))
+    for ev in page.events:
+        rows.add_row(
+            str(ev.seq),
+            f"{ev.at:%Y-%m-%d %H:%M:%S}",
+            data(ev.actor),
+            data(ev.action),
+            data(f"{ev.object_type}/{ev.object_id}"),
+            data(ev.explanation or ""),
+            "yes" if ev.intact else "NO",
+            style=None if ev.intact else "bold red",
+        )
+    console().print(rows)
+    if page.next_before is not None:
+        echo(f"older events: --before {page.next_before}")
+    if not verify:
+        return
+    try:
+        check = runtime.audit.verify()
+    except CublabError as exc:
+        _fail(str(exc))
+    if check.ok:
+        echo(f"chain: verifies ({check.events} events, {check.authenticated} authenticated)")
+        return
+    first = f"first broken event: {check.first_broken}; " if check.first_broken is not None else ""
+    echo(f"chain: BROKEN: {first}{len(check.problems)} problem(s); `cublab audit verify` names each", style="bold red")
+    echo(f"  {check.problems[0]}", style="red")
+
+
+def _moment(text: str, field: str) -> datetime:
+    """An ISO 8601 moment (UTC when it names no zone) or a duration before now (`2h`)."""
+    from datetime import UTC, datetime
+
+    from cublab.domain.durations import parse_duration
+
+    try:
+        return datetime.now(UTC) - parse_duration(text, field)
+    except CublabError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"{field}: {text[:40]!r} is neither an ISO 8601 moment (2026-11-27T08:00:00Z) nor a duration (2h, 3d)")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @sandboxes_app.command("reap")
 def sandboxes_reap(db: Db = None) -> None:
     """Mark every sandbox past its expiry as expired (one audit event each)."""
@@ -349,10 +443,8 @@ def sandboxes_list(
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
 ) -> None:
     """List sandboxes, newest first."""
-    from rich.table import Table
-
     from cublab.app.inputs import ListSandboxes
-    from cublab.console import console
+    from cublab.console import console, table
 
     runtime = _runtime(db)
     _overdue_banner(runtime)
@@ -360,10 +452,10 @@ def sandboxes_list(
         page = runtime.sandboxes.list(ListSandboxes(status=status, limit=limit, cursor=None))
     except (CublabError, ValueError) as exc:
         _fail(str(exc))
-    table = Table("id", "name", "status", "owner", "expires_at")
+    rows = table("id", "name", "status", "owner", "expires_at")
     for s in page.sandboxes:
-        table.add_row(s.id, s.name, s.status, s.owner, s.expires_at.isoformat(timespec="seconds"))
-    console().print(table)
+        rows.add_row(s.id, s.name, s.status, s.owner, s.expires_at.isoformat(timespec="seconds"))
+    console().print(rows)
 
 
 def _human(as_: str | None) -> Identity:
@@ -474,10 +566,8 @@ def proposals_list(
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
 ) -> None:
     """List proposals, newest first."""
-    from rich.table import Table
-
     from cublab.app.inputs import ListProposals
-    from cublab.console import console
+    from cublab.console import console, table
 
     runtime = _runtime(db)
     _overdue_banner(runtime)
@@ -485,9 +575,9 @@ def proposals_list(
         page = runtime.proposals.list(ListProposals(state=state, limit=limit, cursor=None))
     except (CublabError, ValueError) as exc:
         _fail(str(exc))
-    table = Table("id", "state", "target", "risk", "still required", "proposer", "expires")
+    rows = table("id", "state", "target", "risk", "still required", "proposer", "expires")
     for p in page.proposals:
-        table.add_row(
+        rows.add_row(
             p.id,
             p.state,
             f"{p.target.space}/{p.target.unit}",
@@ -496,7 +586,7 @@ def proposals_list(
             p.proposer.identity,
             f"{p.expires_at:%Y-%m-%d %H:%M}",
         )
-    console().print(table)
+    console().print(rows)
 
 
 @proposals_app.command("show")
@@ -634,39 +724,90 @@ def authority_import(
 
 
 @authority_app.command("show")
-def authority_show(space: str, unit: str, db: Db = None) -> None:
-    """A unit's head data and its revisions."""
-    from rich.table import Table
-
-    from cublab.console import code, console, data, line
+def authority_show(
+    space: str,
+    unit: str,
+    revision: Annotated[
+        int | None,
+        typer.Option("--revision", help="Show this revision's configuration and decisions instead of the head"),
+    ] = None,
+    db: Db = None,
+) -> None:
+    """A unit's head data and its revisions, each naming who proposed it, who approved it and who applied it."""
+    from cublab.console import code, console, data, line, table
     from cublab.domain.diff import as_yaml
 
+    runtime = _runtime(db)
     try:
-        row, revisions = _runtime(db).review.unit_with_revisions(space, unit)
+        if revision is not None:
+            detail = runtime.revisions.detail(space, unit, revision)
+        else:
+            history = runtime.revisions.history(space, unit)
     except CublabError as exc:
         _fail(str(exc))
-    import json
-
     out = console()
+    if revision is not None:
+        out.print(
+            line((f"{space}/{unit} revision {detail.revision_num}", "bold"), f"  {detail.source}, {detail.data_hash}")
+        )
+        _print_revision_people(detail)
+        out.print(code(as_yaml(detail.data), "yaml"))
+        if detail.decisions:
+            decisions = table("when", "who", "decision", "reason", "signed by", ids=(), title="decisions")
+            for d in detail.decisions:
+                decisions.add_row(
+                    f"{d.at:%Y-%m-%d %H:%M:%S}",
+                    data(d.actor),
+                    data(d.decision),
+                    data(d.reason),
+                    data(d.key_fingerprint or "-"),
+                )
+            out.print(decisions)
+        return
     out.print(
         line(
             (f"{space}/{unit}", "bold"),
-            f"  head {row.head_revision_num}, live {row.live_revision_num}, version {row.version}, {row.toolchain_type}",
+            f"  head {history.head_revision_num}, live {history.live_revision_num}, version {history.version}, "
+            f"{history.toolchain_type}",
         )
     )
-    out.print(code(as_yaml(json.loads(row.data)), "yaml"))
-    table = Table("rev", "when", "by", "source", "approved by", "tags", "description", title="revisions")
-    for r in revisions:
-        table.add_row(
+    out.print(code(as_yaml(history.data), "yaml"))
+    rows = table(
+        "rev",
+        "when",
+        "source",
+        "proposed by",
+        "approved by",
+        "applied by",
+        "proposal",
+        "tags",
+        "description",
+        ids=("proposal",),
+        title="revisions",
+    )
+    for r in history.revisions:
+        rows.add_row(
             str(r.revision_num),
             f"{r.created_at:%Y-%m-%d %H:%M:%S}",
-            data(r.user_id),
             data(r.source),
-            data(", ".join(r.approved_by)),
+            data(r.committed_by),
+            data(", ".join(r.approved_by) or "-"),
+            data(r.applied_by or "-"),
+            r.proposal_id or "-",
             data(", ".join(r.tags)),
             data(r.description),
         )
-    out.print(table)
+    out.print(rows)
+
+
+def _print_revision_people(r: RevisionSummary) -> None:
+    from cublab.console import echo
+
+    echo(f"proposed by: {r.committed_by}" + (f" (proposal {r.proposal_id})" if r.proposal_id else ""))
+    if r.experiment_id:
+        echo(f"from:        experiment {r.experiment_id}, variant {r.variant_id}")
+    echo(f"approved by: {', '.join(r.approved_by) or '-'}")
+    echo(f"applied by:  {r.applied_by or '-'}")
 
 
 @authority_app.command("diff")
@@ -703,6 +844,214 @@ def experiments_transfer(
         f"sandbox {moved.sandbox_id} and experiment(s) {', '.join(moved.experiment_ids)} now belong to {moved.owner} "
         f"(were {moved.previous_owner})"
     )
+
+
+@experiments_app.command("list")
+def experiments_list(
+    db: Db = None,
+    sandbox: Annotated[str | None, typer.Option(help="only experiments in this sandbox (sbx_...)")] = None,
+    agent: Annotated[
+        str | None, typer.Option(help="only this owner (agent:<type>) or the exact identity that created them")
+    ] = None,
+    space: Annotated[str | None, typer.Option(help="only this target space")] = None,
+    unit: Annotated[str | None, typer.Option(help="only this target unit")] = None,
+    state: Annotated[str | None, typer.Option(help="running, proposed, applied or closed")] = None,
+    limit: Annotated[int, typer.Option(help="how many, newest first (1 to 200)")] = 50,
+    offset: Annotated[int, typer.Option(help="skip this many (the next page starts where this one ends)")] = 0,
+) -> None:
+    """List experiments, newest first, with where each stands."""
+    from cublab.app.read_models import ExperimentFilter
+    from cublab.console import console, echo, table
+
+    runtime = _runtime(db)
+    try:
+        query = ExperimentFilter(
+            sandbox_id=sandbox, agent=agent, space=space, unit=unit, state=state, limit=limit, offset=offset
+        )
+        page = runtime.experiment_reads.search(query)
+    except (CublabError, ValueError) as exc:
+        _fail(_input_problem(exc))
+    rows = table(
+        "id", "name", "state", "owner", "target", "variants", "sandbox", "created", "proposal", ids=("id", "proposal")
+    )
+    for e in page.experiments:
+        rows.add_row(
+            e.id,
+            e.name,
+            e.state,
+            e.owner,
+            f"{e.target_space or '-'}/{e.target_unit or '-'}",
+            str(e.variant_count),
+            e.sandbox_status,
+            f"{e.created_at:%Y-%m-%d %H:%M}",
+            e.latest_proposal_id or "-",
+        )
+    console().print(rows)
+    shown = f"{page.offset + 1}-{page.offset + len(page.experiments)}" if page.experiments else "none"
+    more = f"; next page: --offset {page.next_offset}" if page.next_offset is not None else ""
+    echo(f"{shown} of {page.total}{more}")
+
+
+@experiments_app.command("show")
+def experiments_show(
+    experiment_id: str,
+    metric: Annotated[str | None, typer.Option(help="compare this metric [default: the objective]")] = None,
+    batches: Annotated[int, typer.Option(help="how many result batches, newest first (1 to 200)")] = 20,
+    db: Db = None,
+) -> None:
+    """The hypothesis, every variant's configuration, the comparison, the result batches and the proposals."""
+    runtime = _runtime(db)
+    try:
+        detail = runtime.experiment_reads.detail(experiment_id, metric, batch_limit=batches)
+    except CublabError as exc:
+        _fail(str(exc))
+    _print_experiment(detail)
+
+
+def _print_experiment(detail: ExperimentDetail) -> None:
+    """An experiment for review. As on the proposal screen, agent text is boxed (panels, cells) or inline."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    from cublab.console import code, console, data, line, styled, table
+    from cublab.domain.diff import as_yaml
+
+    out = console()
+    e = detail.experiment
+    header = Text("\n").join(
+        [
+            line((e.id, "bold"), "  state ", (detail.state, "bold"), f"  {e.name}"),
+            line(f"owner {e.owner} (created by {e.created_by}, {e.created_at:%Y-%m-%d %H:%M:%S} UTC)"),
+            line(f"sandbox {detail.sandbox_id} ({detail.sandbox_status})  {detail.sandbox_name}"),
+            line(f"target {e.target_space or '-'}/{e.target_unit or '-'}"),
+            line(
+                f"objective {e.objective_metric} ({e.direction}); metrics measured: {', '.join(detail.metrics) or 'none'}"
+            ),
+        ]
+    )
+    out.print(Panel(header, title=styled("experiment", "")))
+    out.print(Panel(data(e.hypothesis), title=styled("hypothesis (written by the agent)", "bold"), expand=False))
+    for v in detail.variants:
+        body = Group(line(f"{v.content_hash}, logged by {v.created_by}"), code(as_yaml(v.config), "yaml"))
+        out.print(Panel(body, title=line((f"variant {v.id}", "bold"), f"  {v.name}"), expand=False))
+        if v.description:
+            out.print(Panel(data(v.description), title=styled("description", ""), expand=False))
+    c = detail.comparison
+    if c is None:
+        out.print(line(("comparison", "bold"), f": not available: {detail.comparison_problem}"))
+    else:
+        p = f", p = {c.p_value:.3g}" if c.p_value is not None else ""
+        rows = table(
+            "rank",
+            "variant",
+            "n",
+            "mean",
+            f"{c.confidence_level:.0%} CI",
+            "stddev",
+            "min",
+            "max",
+            ids=(),
+            title=line(f"comparison: {c.metric} ({c.direction}), verdict {c.verdict}{p}"),
+        )
+        for r in c.variants:
+            mark = " <- winner" if r.variant_id == c.winner else ""
+            rows.add_row(
+                str(r.rank or "-"),
+                data(f"{r.name} ({r.variant_id}){mark}"),
+                str(r.n),
+                _num(r.mean),
+                f"{_num(r.ci_low)} – {_num(r.ci_high)}" if r.ci_low is not None else "-",
+                _num(r.stddev),
+                _num(r.min),
+                _num(r.max),
+            )
+        out.print(rows)
+        out.print(line(f"   {c.summary}"))
+    batches = table(
+        "batch",
+        "logged at",
+        "logged by",
+        "points",
+        "metrics",
+        "digest",
+        ids=("batch", "digest"),
+        title=f"result batches ({len(detail.batches)} newest of {detail.batch_total})",
+    )
+    for b in detail.batches:
+        batches.add_row(
+            str(b.id),
+            f"{b.logged_at:%Y-%m-%d %H:%M:%S}",
+            data(b.logged_by),
+            str(b.points),
+            data(", ".join(b.metrics)),
+            b.digest,
+        )
+    out.print(batches)
+    if detail.proposals:
+        proposals = table("id", "state", "risk", "target", "variant", "proposer", "created", ids=("id", "variant"))
+        for pr in detail.proposals:
+            proposals.add_row(
+                pr.id,
+                pr.state,
+                pr.risk,
+                data(pr.target),
+                pr.variant_id or "-",
+                data(pr.proposer),
+                f"{pr.created_at:%Y-%m-%d %H:%M}",
+            )
+        out.print(proposals)
+    else:
+        out.print(line("proposals: none"))
+
+
+def _num(value: float | None) -> str:
+    return f"{value:.4g}" if value is not None else "-"
+
+
+def _input_problem(exc: Exception) -> str:
+    """A refused option, named: pydantic's errors as `field: message`, one per line; cublab's as they are."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"--{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return str(exc)
+
+
+@experiments_app.command("export")
+def experiments_export(
+    experiment_id: str,
+    format_: Annotated[str, typer.Option("--format", help="csv or json")] = "json",
+    output: Annotated[str | None, typer.Option("--output", help="write to this file [default: stdout]")] = None,
+    db: Db = None,
+) -> None:
+    """Every variant with its configuration and per-variant statistics for each metric, as CSV or JSON.
+
+    CSV cells an agent wrote that start like a formula (= + - @) get a leading ' so a spreadsheet shows them
+    as text. On a terminal the text is shown escaped; piped or written to --output it is exact."""
+    from cublab.app.export import export_csv, export_json
+    from cublab.console import data, echo
+
+    if format_ not in ("csv", "json"):
+        _fail(f"--format: {format_!r} is neither 'csv' nor 'json'")
+    try:
+        export = _runtime(db).experiment_reads.export(experiment_id)
+    except CublabError as exc:
+        _fail(str(exc))
+    text = export_csv(export) if format_ == "csv" else export_json(export)
+    if output:
+        from pathlib import Path
+
+        try:
+            with Path(output).expanduser().open("w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        except OSError as exc:
+            _fail(f"--output: {output}: {exc.strerror or exc}")
+        echo(f"wrote {len(export.variants)} variant(s) of {experiment_id} as {format_} to {output}", err=True)
+    elif sys.stdout.isatty():
+        echo(data(text.rstrip("\n")))
+    else:
+        sys.stdout.write(text)
 
 
 @reviewers_app.command("add")
@@ -875,20 +1224,18 @@ def decisions_list(
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
 ) -> None:
     """The bypass decision log, newest first (inputs are digested; no values are kept)."""
-    from rich.table import Table
-
-    from cublab.console import console
+    from cublab.console import console, table
 
     runtime = _runtime(db)
     _overdue_banner(runtime)
     try:
-        rows = runtime.bypass.decisions(verdict=verdict, criterion=criterion, actor=actor, limit=limit)
+        found = runtime.bypass.decisions(verdict=verdict, criterion=criterion, actor=actor, limit=limit)
     except CublabError as exc:
         _fail(str(exc))
-    table = Table("id", "when", "actor", "subject", "context", "verdict", "criterion", "reconciliation")
-    for d in rows:
+    rows = table("id", "when", "actor", "subject", "context", "verdict", "criterion", "reconciliation")
+    for d in found:
         subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()
-        table.add_row(
+        rows.add_row(
             d.id,
             f"{d.created_at:%Y-%m-%d %H:%M:%S}",
             d.actor,
@@ -898,7 +1245,7 @@ def decisions_list(
             str(d.criterion or "-"),
             d.reconciliation.get("kind", "-") if d.reconciliation else "-",
         )
-    console().print(table)
+    console().print(rows)
 
 
 @app.command("obligations")
@@ -908,10 +1255,8 @@ def obligations(
     incident: Annotated[str | None, typer.Option(help="only this incident")] = None,
 ) -> None:
     """Break-glass reconciliation obligations: captures (1 hour) and reviews (24 hours)."""
-    from rich.table import Table
-
     from cublab.app.inputs import ListObligations
-    from cublab.console import console
+    from cublab.console import console, table
 
     runtime = _runtime(db)
     try:
@@ -919,7 +1264,7 @@ def obligations(
     except (CublabError, ValueError) as exc:
         _fail(str(exc))
     _overdue_banner(runtime)
-    table = Table(
+    rows = table(
         "id",
         "incident",
         "kind",
@@ -927,11 +1272,12 @@ def obligations(
         "status",
         "due",
         "met by",
+        ids=("id", "incident"),
         title=f"{result.open} open ({result.overdue} overdue), {result.met} met",
     )
     for ob in result.obligations:
         style = "bold red" if ob.status == "overdue" else None
-        table.add_row(
+        rows.add_row(
             ob.id,
             ob.incident_id,
             ob.kind,
@@ -941,7 +1287,7 @@ def obligations(
             ob.met_by or "-",
             style=style,
         )
-    console().print(table)
+    console().print(rows)
 
 
 def main() -> None:

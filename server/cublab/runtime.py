@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cublab.app.breakglass import BreakGlass
     from cublab.app.bypass import BypassService
     from cublab.app.context import AppContext
+    from cublab.app.experiment_reads import ExperimentReads
     from cublab.app.experiments import Experiments
     from cublab.app.outbox import Outbox
     from cublab.app.ownership import Ownership
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from cublab.app.proposals import Proposals
     from cublab.app.review import Review
     from cublab.app.reviewers import Reviewers
+    from cublab.app.revisions import Revisions
     from cublab.app.sandboxes import Sandboxes
     from cublab.app.sync import ProposalSync
     from cublab.authority.base import RemoteAuthority
@@ -142,6 +144,20 @@ class Runtime:
         from cublab.app.experiments import Experiments
 
         return Experiments(self.ctx, self.sandboxes)
+
+    @cached_property
+    def experiment_reads(self) -> ExperimentReads:
+        """Experiments as reviewers read them: listed with filters, in full, sampled for charts, exported."""
+        from cublab.app.experiment_reads import ExperimentReads
+
+        return ExperimentReads(self.ctx, self.experiments)
+
+    @cached_property
+    def revisions(self) -> Revisions:
+        """The embedded authority's revisions with the humans who approved and applied each."""
+        from cublab.app.revisions import Revisions
+
+        return Revisions(self.ctx)
 
     @cached_property
     def proposals(self) -> Proposals:

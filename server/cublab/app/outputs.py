@@ -162,6 +162,11 @@ class AuditCheck(BaseModel):
     authenticated: int = Field(description="Events whose MAC the audit key confirms.")
     checkpoints: int = Field(description="Valid signed checkpoints in the witness.")
     witnessed: int | None = Field(description="The newest event a valid checkpoint names.")
+    first_broken: int | None = Field(
+        default=None,
+        description="The earliest event any problem names (edited, missing, unauthenticated, rewritten...); "
+        "null when the log verifies or only the witness file itself is wrong.",
+    )
     key: AuditKeyInfo
 
 
