@@ -207,6 +207,7 @@ def serve(
             from cublab.web.serve import MOUNT_PATH, announce, mount
 
             print(f"cublab: serving MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr)
+            _ = runtime.ctx  # migrate and load the audit key before the console's URL is printed
             app = server.streamable_http_app(host=host)
             mount(app, runtime, console)
             announce(console, host, port, MOUNT_PATH)

@@ -47,8 +47,7 @@ def written(runtime, proposal_id: str) -> tuple[int, int, str]:
 
 
 def head(runtime) -> int:
-    unit, _ = runtime.review.unit_with_revisions(SPACE, UNIT)
-    return unit.head_revision_num
+    return runtime.revisions.history(SPACE, UNIT).head_revision_num
 
 
 async def test_acknowledge_then_apply_moves_the_head(runtime, proposal) -> None:
@@ -271,3 +270,98 @@ async def test_agent_text_is_data_on_every_page(runtime, client) -> None:
         assert "<script" not in page.text and "<img" not in page.text, path
         assert "default-src 'none'" in page.headers["content-security-policy"]
     assert "&lt;script&gt;" in browser.get(f"/proposals/{proposal['id']}").text
+
+
+# ---- pages over the read use cases ---------------------------------------------------------------
+
+
+async def test_the_experiment_page_ships_a_bounded_sample(runtime, client, monkeypatch) -> None:
+    from cublab.web import pages
+    from support.console import BASE
+    from support.mcp import finished_experiment
+
+    seed_unit(runtime)
+    experiment, variants = await finished_experiment(
+        client, SPACE, UNIT, BASE, ({"lambdaMemory": 1024}, {"lambdaMemory": 2048}), (200.0, 120.0)
+    )
+    browser = logged_in(runtime)
+    drawn: list[dict[str, int]] = []
+    chart = pages.spread_chart
+    monkeypatch.setattr(
+        pages,
+        "spread_chart",
+        lambda metric, samples: drawn.append({k: len(v) for k, v in samples.items()}) or chart(metric, samples),
+    )
+    small = browser.get(f"/experiments/{experiment['id']}")
+    assert small.status_code == 200 and "The spread shows every measurement" in small.text
+    assert drawn[-1] == {"v0": 10, "v1": 10}
+    many = pages.SAMPLE_LIMIT * 6
+    for variant in variants:
+        points = [{"variant": variant["id"], "metric": "p95", "value": 150.0 + (k % 97)} for k in range(many)]
+        await call(client, "result_log", experiment_id=experiment["id"], points=points)
+    large = browser.get(f"/experiments/{experiment['id']}")
+    assert large.status_code == 200 and f"at most {pages.SAMPLE_LIMIT} measurements per variant" in large.text
+    assert drawn[-1] == {"v0": pages.SAMPLE_LIMIT, "v1": pages.SAMPLE_LIMIT}, "never more points than the sample"
+    assert len(large.content) < 2 * len(small.content), "the page does not grow with the measurements"
+    assert ">1210<" in large.text, "the statistics count every measurement"
+
+
+async def test_export_downloads_and_the_unit_history_names_the_humans(runtime, proposal) -> None:
+    browser = logged_in(runtime)
+    experiment_id = proposal["experiment_id"]
+    csv = browser.get(f"/experiments/{experiment_id}/export.csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert f'filename="{experiment_id}.csv"' in csv.headers["content-disposition"]
+    assert "v2" in csv.text and "eu-central-1" in csv.text
+    data = browser.get(f"/experiments/{experiment_id}/export.json").json()
+    assert {v["variant"]["name"] for v in data["variants"]} == {"v0", "v1", "v2"}
+    assert browser.get(f"/experiments/{experiment_id}/export.xml").status_code == 400
+    page = browser.get(f"/proposals/{proposal['id']}")
+    browser.post(f"/proposals/{proposal['id']}/acknowledge", data={"csrf": csrf_of(page.text), "reason": "ok"})
+    browser.post(f"/proposals/{proposal['id']}/apply", data={"csrf": csrf_of(page.text)})
+    unit = browser.get(f"/units/{SPACE}/{UNIT}")
+    assert unit.status_code == 200
+    row = next(r for r in unit.text.split("<tr>") if proposal["id"] in r)
+    assert row.count("human:alice") == 2, "approved (acknowledged) and applied by the human, proposed by the agent"
+    assert AGENT in row
+
+
+async def test_the_inbox_puts_what_is_due_first(runtime, client, proposal) -> None:
+    from support.console import BASE
+    from support.mcp import finished_experiment
+
+    _, variants = await finished_experiment(
+        client, SPACE, UNIT, BASE, ({"lambdaMemory": 1024}, {"lambdaTimeout": 60}), (200.0, 120.0)
+    )
+    low = await call(client, "variant_promote", variant_id=variants[-1]["id"], rationale="r", confidence=0.5)
+    assert low["risk"]["level"] == "LOW"
+    text = logged_in(runtime).get("/").text
+    waiting = text[text.index('id="waiting"') :]
+    assert waiting.index(low["id"]) < waiting.index(proposal["id"]), "a 5-minute window closes before a 4-hour one"
+    assert "objection window closes" in waiting
+    page = logged_in(runtime).get(f"/proposals/{proposal['id']}").text
+    assert "Competing proposals" in page and low["id"] in page
+
+
+async def test_the_audit_page_filters_and_names_the_first_broken_event(runtime, proposal) -> None:
+    from support.audit import tamper
+
+    browser = logged_in(runtime)
+    page = browser.get("/audit", params={"action": "proposal."})
+    assert page.status_code == 200 and "Chain intact" in page.text
+    assert "proposal.create" in page.text and "variant.log" not in page.text
+    assert browser.get("/audit", params={"since": "2026-01-01T00:00:00"}).status_code == 400, "a time needs its zone"
+    tamper(runtime.settings.db, "UPDATE audit_event SET actor = 'agent:someone-else' WHERE seq = 3")
+    broken = browser.get("/audit")
+    assert "Chain BROKEN" in broken.text and 'id="first-broken"' in broken.text and "#3<" in broken.text
+
+
+async def test_a_decision_behind_the_proxy_records_the_proxy_account(runtime, proposal) -> None:
+    from cublab.app.read_models import AuditQuery
+
+    browser = proxied(runtime)
+    browser.headers["X-Forwarded-User"] = "bob"
+    page = browser.get(f"/proposals/{proposal['id']}")
+    browser.post(f"/proposals/{proposal['id']}/acknowledge", data={"csrf": csrf_of(page.text), "reason": "ok"})
+    event = runtime.audit.log(AuditQuery(action="proposal.acknowledge")).events[0]
+    assert event.actor == "human:bob" and event.details["os_account"] == "proxy:human:bob"

@@ -66,6 +66,7 @@ class Reader:
     session_id: str
     csrf: str
     new_cookie: str | None = None  # set on the response when the session was made by this request (proxy mode)
+    account: str | None = None  # what vouches for the person, when not this process's OS account (proxy mode)
 
 
 class ConsoleAuth:
@@ -155,11 +156,14 @@ class ConsoleAuth:
         if len(names) != 1 or not names[0].strip():
             raise Refused(401, f"the proxy did not name exactly one user in {self.user_header}")
         who = reader_identity(names[0], self.user_header)
+        account = f"proxy:{who.value}"  # the proxy authenticated this person: one account per person it names
         session = self._session(request)
         if session is not None and session[1] == who.value:
-            return Reader(who, session[0], self.csrf_for(session[0]))
+            return Reader(who, session[0], self.csrf_for(session[0]), account=account)
         session_id = secrets.token_urlsafe(24)
-        return Reader(who, session_id, self.csrf_for(session_id), new_cookie=self._cookie(session_id, who))
+        return Reader(
+            who, session_id, self.csrf_for(session_id), new_cookie=self._cookie(session_id, who), account=account
+        )
 
     def _trusted(self, peer: str) -> bool:
         try:

@@ -92,7 +92,17 @@ def spread_chart(metric: str, samples: Mapping[str, Sequence[float]]) -> Markup 
     drawn = {name: list(values) for name, values in samples.items() if values}
     if not drawn:
         return None
-    chart = pygal.Box(**_config(title=f"{metric}: spread of the measurements", box_mode="tukey"))
+    low = min(min(v) for v in drawn.values())
+    high = max(max(v) for v in drawn.values())
+    pad = (high - low) * 0.05 or abs(high) * 0.05 or 1.0
+    chart = pygal.Box(
+        **_config(
+            title=f"{metric}: spread of the measurements",
+            box_mode="tukey",
+            range=(low - pad, high + pad),
+            zero=low - pad,  # pygal draws from zero otherwise, and a narrow spread far from it is a flat line
+        )
+    )
     for name, values in drawn.items():
         chart.add(name, values)
     return _svg(chart, "spread")

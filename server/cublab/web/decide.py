@@ -90,9 +90,9 @@ def _run(console: Console, action: str, proposal_id: str, reader: Reader, reason
     review = console.runtime.review
     who = reader.who
     if action == "apply":
-        outcome = review.apply(proposal_id, who, reason)
+        outcome = review.apply(proposal_id, who, reason, account=reader.account)
         staled = f"; now stale: {', '.join(outcome.staled)}" if outcome.staled else ""
         return outcome.message + staled
     decide = {"approve": review.approve, "acknowledge": review.acknowledge, "reject": review.reject}[action]
-    view = decide(proposal_id, who, reason)
+    view = decide(proposal_id, who, reason, account=reader.account)
     return f"{action} recorded as {who}: state {view.state}; still required: {view.still_required}"

@@ -18,6 +18,7 @@ from cublab.app.outputs import ProposalView
 class Timer:
     label: str
     at: datetime
+    deadline: bool = True  # False: a moment since which something holds (approved, ready to apply)
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,9 @@ class Waiting:
 def timers(view: ProposalView) -> list[Timer]:
     """The moments that matter for a proposal, earliest first."""
     req, created = view.requirement, view.created_at
+    if view.state == "approved":  # decided: only applying (or expiry) is left
+        return [Timer("approved: ready to apply", created, deadline=False), Timer("expires", view.expires_at)]
     found = []
-    if view.state == "approved":
-        found.append(Timer("approved: ready to apply", created))
     if req.kind == "objection_window" and req.window_seconds is not None:
         found.append(Timer("objection window closes", created + timedelta(seconds=req.window_seconds)))
     if req.kind == "acknowledgment":

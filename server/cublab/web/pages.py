@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -10,19 +9,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cublab.app.export import export_csv, export_json
 from cublab.app.inputs import (
-    CompareExperiment,
-    ExperimentRef,
-    ListExperiments,
     ListObligations,
     ListProposals,
-    SandboxRef,
 )
 from cublab.app.outputs import ProposalView
+from cublab.app.read_models import EXPERIMENT_STATES, AuditQuery, ExperimentFilter
 from cublab.domain.errors import CublabError, InvalidInput
 from cublab.domain.proposals import OPEN_STATES
 from cublab.web.auth import Reader
-from cublab.web.charts import means_chart
+from cublab.web.charts import means_chart, spread_chart
 from cublab.web.diffs import side_by_side, unified_lines
 from cublab.web.inbox import timers, waiting_order
 
@@ -30,6 +27,8 @@ if TYPE_CHECKING:
     from cublab.web.app import Console
 
 INBOX_LIMIT = 200  # open proposals read for the inbox; more than this is a backlog the page says it cut
+SAMPLE_LIMIT = 200  # measurements per variant the spread chart draws: the page never ships more
+BATCHES_SHOWN = 50
 
 
 def routes(console: Console) -> list[Route]:
@@ -38,6 +37,8 @@ def routes(console: Console) -> list[Route]:
         Route("/", console.page(pages.inbox), name="inbox"),
         Route("/experiments", console.page(pages.experiments), name="experiments"),
         Route("/experiments/{experiment_id}", console.page(pages.experiment), name="experiment"),
+        Route("/experiments/{experiment_id}/export.{fmt}", console.page(pages.export), name="export"),
+        Route("/units/{space}/{unit}", console.page(pages.unit), name="unit"),
         Route("/proposals", console.page(pages.proposals), name="proposals"),
         Route("/proposals/{proposal_id}", console.page(pages.proposal), name="proposal"),
         Route("/decisions", console.page(pages.decisions), name="decisions"),
@@ -96,67 +97,80 @@ class Pages:
             waiting=waiting_order(views),
             cut=cut,
             sandboxes=self.rt.sandboxes.counts(),
-            experiments=self.rt.experiments.list(ListExperiments(limit=10, cursor=None)).experiments,
+            experiments=self.rt.experiment_reads.search(ExperimentFilter(limit=10)).experiments,
             now=self.rt.ctx.clock(),
         )
 
     # ---- experiments ----------------------------------------------------------------------------
 
     def experiments(self, request: Request, reader: Reader) -> Response:
-        cmd = ListExperiments(sandbox_id=_text(request, "sandbox", 64), cursor=_text(request, "cursor", 64), limit=50)
-        page = self.rt.experiments.list(cmd)
-        filters = {"sandbox": cmd.sandbox_id or ""}
+        filters = {name: _text(request, name) or "" for name in ("sandbox", "agent", "space", "unit", "state")}
+        query = ExperimentFilter(
+            sandbox_id=filters["sandbox"] or None,
+            agent=filters["agent"] or None,
+            space=filters["space"] or None,
+            unit=filters["unit"] or None,
+            state=filters["state"] or None,
+            offset=_int(request, "offset") or 0,
+            limit=50,
+        )
+        listing = self.rt.experiment_reads.search(query)
+        following = listing.next_offset
         return self.console.render(
             request,
             reader,
             "experiments.html",
-            rows=page.experiments,
+            rows=listing.experiments,
+            total=listing.total,
+            offset=listing.offset,
             filters=filters,
-            choices={},
-            next_cursor=page.next_cursor,
-            next_query=urlencode({**filters, "cursor": page.next_cursor or ""}),
+            states=EXPERIMENT_STATES,
+            next_query=urlencode({**filters, "offset": following}) if following is not None else None,
         )
 
     def experiment(self, request: Request, reader: Reader) -> Response:
         experiment_id = request.path_params["experiment_id"]
-        log = self.rt.experiments.get(ExperimentRef(experiment_id=experiment_id))
-        sandbox = self.rt.sandboxes.get(SandboxRef(sandbox_id=log.experiment.sandbox_id))
-        metrics = sorted({m.metric for m in log.measurements} | {log.experiment.objective_metric})
-        metrics.remove(log.experiment.objective_metric)
-        comparisons: list[dict[str, Any]] = []
-        for metric in [log.experiment.objective_metric, *metrics]:
-            try:
-                comparison = self.rt.experiments.compare(CompareExperiment(experiment_id=experiment_id, metric=metric))
-            except CublabError as exc:  # values too large to compare: say so where the chart would be
-                comparisons.append({"metric": metric, "error": str(exc)})
-                continue
-            comparisons.append(
-                {"metric": metric, "comparison": comparison, "means": means_chart(comparison), "spread": None}
-            )
-        variants = {v.id: v for v in log.variants}
+        detail = self.rt.experiment_reads.detail(
+            experiment_id, _text(request, "metric"), batch_limit=BATCHES_SHOWN, sample_limit=SAMPLE_LIMIT
+        )
+        comparison, sample = detail.comparison, detail.sample
+        variants = {v.id: v for v in detail.variants}
         a, b = _text(request, "a", 64), _text(request, "b", 64)
-        if len(log.variants) >= 2:
-            a = a if a in variants else log.variants[0].id
-            b = b if b in variants else log.variants[1].id
+        if len(detail.variants) >= 2:
+            a = a if a in variants else detail.variants[0].id
+            b = b if b in variants else detail.variants[1].id
         diff = (
             side_by_side(variants[a].config, variants[b].config, variants[a].name, variants[b].name)
             if a in variants and b in variants
             else None
         )
-        proposals = self.rt.proposals.list(ListProposals(experiment_id=experiment_id, limit=50, cursor=None)).proposals
         return self.console.render(
             request,
             reader,
             "experiment.html",
-            log=log,
-            sandbox=sandbox,
-            comparisons=comparisons,
+            d=detail,
+            means=means_chart(comparison) if comparison else None,
+            spread=spread_chart(sample.metric, {s.name: s.values for s in sample.variants}) if sample else None,
+            sampled=sample is not None and not all(s.exact for s in sample.variants),
+            sample_limit=SAMPLE_LIMIT,
             diff=diff,
             a=a,
             b=b,
-            proposals=proposals,
-            batches=None,
         )
+
+    def export(self, request: Request, reader: Reader) -> Response:
+        """The experiment's variants and per-variant statistics as a CSV or JSON download."""
+        experiment_id, fmt = request.path_params["experiment_id"], request.path_params["fmt"]
+        if fmt not in ("csv", "json"):
+            raise InvalidInput(f"format: {fmt!r} is neither csv nor json")
+        export = self.rt.experiment_reads.export(experiment_id)
+        body = export_csv(export) if fmt == "csv" else export_json(export)
+        response = Response(
+            body,
+            media_type="text/csv; charset=utf-8" if fmt == "csv" else "application/json",
+            headers={"Content-Disposition": f'attachment; filename="{export.experiment.id}.{fmt}"'},
+        )
+        return self.console.finish(request, reader, response)
 
     # ---- proposals ------------------------------------------------------------------------------
 
@@ -204,8 +218,7 @@ class Pages:
         """The target unit's head revision now (None: no such unit yet) and the other open proposals on it."""
         head: int | None
         try:
-            unit, _ = self.rt.review.unit_with_revisions(view.target.space, view.target.unit)
-            head = unit.head_revision_num
+            head = self.rt.revisions.history(view.target.space, view.target.unit).head_revision_num
         except CublabError:
             head = None
         views, _ = self._open_proposals()
@@ -254,9 +267,23 @@ class Pages:
     # ---- audit ----------------------------------------------------------------------------------
 
     def audit(self, request: Request, reader: Reader) -> Response:
+        names = ("actor", "object_type", "object_id", "action", "since", "until")
+        filters = {name: _text(request, name) or "" for name in names}
+        query = AuditQuery(
+            **{name: value for name, value in filters.items() if value},
+            before=_int(request, "before"),
+            limit=50,
+        )
+        page = self.rt.audit.log(query)
         check = self.rt.audit.verify()
-        return self.console.render(request, reader, "audit.html", check=check, events=None, filters={})
+        older = urlencode({**filters, "before": page.next_before}) if page.next_before is not None else None
+        return self.console.render(
+            request, reader, "audit.html", check=check, events=page.events, filters=filters, next_query=older
+        )
 
+    # ---- the authority --------------------------------------------------------------------------
 
-def iso(moment: datetime | None) -> str:
-    return moment.isoformat(timespec="seconds") if moment else "-"
+    def unit(self, request: Request, reader: Reader) -> Response:
+        """A unit of the embedded authority: its head, and every revision with the humans who decided it."""
+        history = self.rt.revisions.history(request.path_params["space"], request.path_params["unit"])
+        return self.console.render(request, reader, "unit.html", h=history)
