@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from starlette.applications import Starlette
@@ -25,6 +25,9 @@ from cublab.domain.diff import as_yaml
 from cublab.domain.errors import Conflict, CublabError, Forbidden, InvalidInput, NotFound
 from cublab.runtime import Runtime
 from cublab.web.auth import SESSION_COOKIE, SESSION_SECONDS, ConsoleAuth, Reader, Refused
+
+if TYPE_CHECKING:
+    from cublab.web.pages import Pages
 
 HERE = Path(__file__).parent
 
@@ -64,6 +67,7 @@ class Console:
         self.runtime = runtime
         self.auth = auth
         self.templates = templates()
+        self.pages: Pages | None = None  # set by pages.routes()
 
     # ---- rendering ------------------------------------------------------------------------------
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -14,7 +16,7 @@ from cublab.app.inputs import (
     ListObligations,
     ListProposals,
 )
-from cublab.app.outputs import ProposalView
+from cublab.app.outputs import Comparison, ProposalView
 from cublab.app.read_models import EXPERIMENT_STATES, AuditQuery, ExperimentFilter
 from cublab.domain.errors import CublabError, InvalidInput
 from cublab.domain.proposals import OPEN_STATES
@@ -22,6 +24,7 @@ from cublab.web.auth import Reader
 from cublab.web.charts import means_chart, spread_chart
 from cublab.web.diffs import side_by_side, unified_lines
 from cublab.web.inbox import timers, waiting_order
+from cublab.web.memo import Memo
 
 if TYPE_CHECKING:
     from cublab.web.app import Console
@@ -32,7 +35,7 @@ BATCHES_SHOWN = 50
 
 
 def routes(console: Console) -> list[Route]:
-    pages = Pages(console)
+    pages = console.pages = Pages(console)
     return [
         Route("/", console.page(pages.inbox), name="inbox"),
         Route("/experiments", console.page(pages.experiments), name="experiments"),
@@ -64,10 +67,18 @@ def _int(request: Request, name: str) -> int | None:
         raise InvalidInput(f"{name}: {value!r} is not a whole number") from None
 
 
+@dataclass(frozen=True)
+class Drawn:
+    means: Markup | None
+    spread: Markup | None
+    sampled: bool  # the spread is drawn from a sample, not every measurement
+
+
 class Pages:
     def __init__(self, console: Console) -> None:
         self.console = console
         self.rt = console.runtime
+        self.drawn: Memo[tuple[Any, ...], Drawn] = Memo(64)
 
     def _open_proposals(self) -> tuple[list[ProposalView], bool]:
         """Proposals still waiting on a human (pending or approved), up to INBOX_LIMIT; and whether more exist."""
@@ -131,9 +142,9 @@ class Pages:
     def experiment(self, request: Request, reader: Reader) -> Response:
         experiment_id = request.path_params["experiment_id"]
         detail = self.rt.experiment_reads.detail(
-            experiment_id, _text(request, "metric"), batch_limit=BATCHES_SHOWN, sample_limit=SAMPLE_LIMIT
+            experiment_id, _text(request, "metric"), batch_limit=BATCHES_SHOWN, sample_limit=0
         )
-        comparison, sample = detail.comparison, detail.sample
+        drawn = self._charts(detail.comparison) if detail.comparison else None
         variants = {v.id: v for v in detail.variants}
         a, b = _text(request, "a", 64), _text(request, "b", 64)
         if len(detail.variants) >= 2:
@@ -149,14 +160,40 @@ class Pages:
             reader,
             "experiment.html",
             d=detail,
-            means=means_chart(comparison) if comparison else None,
-            spread=spread_chart(sample.metric, {s.name: s.values for s in sample.variants}) if sample else None,
-            sampled=sample is not None and not all(s.exact for s in sample.variants),
+            means=drawn.means if drawn else None,
+            spread=drawn.spread if drawn else None,
+            sampled=drawn.sampled if drawn else False,
             sample_limit=SAMPLE_LIMIT,
             diff=diff,
             a=a,
             b=b,
         )
+
+    def _charts(self, comparison: Comparison) -> Drawn:
+        """The comparison's two charts, drawn once per state of the data.
+
+        Measurements are only ever appended (result_log), so a variant's count of the metric names its rows:
+        the same counts mean the same sample and the same statistics, hence the same SVG. A new batch changes
+        a count and so the key. Drawing costs a sample query over every point and pygal's rendering; a reload
+        of an unchanged experiment costs neither.
+        """
+        key = (
+            comparison.experiment_id,
+            comparison.metric,
+            comparison.confidence_level,
+            SAMPLE_LIMIT,
+            tuple((v.variant_id, v.name, v.n) for v in comparison.variants),
+        )
+        found = self.drawn.get(key)
+        if found is None:
+            sample = self.rt.experiment_reads.sample_of(comparison, SAMPLE_LIMIT)
+            found = Drawn(
+                means=means_chart(comparison),
+                spread=spread_chart(sample.metric, {s.name: s.values for s in sample.variants}),
+                sampled=not all(s.exact for s in sample.variants),
+            )
+            self.drawn.put(key, found)
+        return found
 
     def export(self, request: Request, reader: Reader) -> Response:
         """The experiment's variants and per-variant statistics as a CSV or JSON download."""
