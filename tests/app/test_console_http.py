@@ -69,7 +69,13 @@ async def test_acknowledge_then_apply_moves_the_head(runtime, proposal) -> None:
     assert applied.status_code == 303, applied.text
     assert head(runtime) == 2, "apply through the console makes the proposal the unit's head"
     assert runtime.proposals.document(proposal["id"]).proposal.state == "applied"
-    assert "is now at revision 2" in browser.get(applied.headers["location"]).text
+    assert "applied as revision 2 by human:alice" in browser.get(applied.headers["location"]).text
+
+
+async def test_a_crafted_link_cannot_put_words_on_the_page(runtime, proposal) -> None:
+    browser = logged_in(runtime)
+    page = browser.get(f"/proposals/{proposal['id']}", params={"done": "approved by the security team"})
+    assert page.status_code == 200 and "security team" not in page.text and 'id="done"' not in page.text
 
 
 async def test_without_a_session_nothing_is_read_or_decided(runtime, proposal) -> None:

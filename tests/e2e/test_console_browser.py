@@ -153,7 +153,7 @@ def test_a_reviewer_acknowledges_and_applies_in_the_browser(demo, console, brows
     shoot(page, "proposal")
 
     page.click("#apply-form button")
-    assert "is now at revision 2" in page.locator("#done").inner_text()
+    assert "applied as revision 2 by human:reviewer" in page.locator("#done").inner_text()
     assert unit_head(demo["db"]) == 2, "the unit's head moved to the proposal"
     page.close()
 

@@ -71,7 +71,7 @@ def _decide(console: Console) -> Callable[[Request], Awaitable[Response]]:
             console.auth.check_csrf(reader, token if isinstance(token, str) else None)
             text = reason if isinstance(reason, str) else ""
             proposal_id = request.path_params["proposal_id"]
-            message = await anyio.to_thread.run_sync(_run, console, action, proposal_id, reader, text)
+            await anyio.to_thread.run_sync(_run, console, action, proposal_id, reader, text)
         except Refused as refused:
             return console.error(request, reader, refused.status, refused.message)
         except CublabError as exc:
@@ -80,19 +80,19 @@ def _decide(console: Console) -> Callable[[Request], Awaitable[Response]]:
             status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
             return console.error(request, reader, status, str(exc))
         base = request.scope.get("root_path", "").rstrip("/")
-        response = RedirectResponse(f"{base}/proposals/{quote(proposal_id)}?done={quote(message)}", status_code=303)
+        # Only the action's name travels in the URL: the page states the outcome from the proposal itself, so a
+        # crafted link cannot put words on it.
+        response = RedirectResponse(f"{base}/proposals/{quote(proposal_id)}?done={action}#decide", status_code=303)
         return console.finish(request, reader, response)
 
     return endpoint
 
 
-def _run(console: Console, action: str, proposal_id: str, reader: Reader, reason: str) -> str:
+def _run(console: Console, action: str, proposal_id: str, reader: Reader, reason: str) -> None:
+    """The decision through the use case; its outcome is read back from the proposal by the page."""
     review = console.runtime.review
-    who = reader.who
     if action == "apply":
-        outcome = review.apply(proposal_id, who, reason, account=reader.account)
-        staled = f"; now stale: {', '.join(outcome.staled)}" if outcome.staled else ""
-        return outcome.message + staled
+        review.apply(proposal_id, reader.who, reason, account=reader.account)
+        return
     decide = {"approve": review.approve, "acknowledge": review.acknowledge, "reject": review.reject}[action]
-    view = decide(proposal_id, who, reason, account=reader.account)
-    return f"{action} recorded as {who}: state {view.state}; still required: {view.still_required}"
+    decide(proposal_id, reader.who, reason, account=reader.account)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 INBOX_LIMIT = 200  # open proposals read for the inbox; more than this is a backlog the page says it cut
 SAMPLE_LIMIT = 200  # measurements per variant the spread chart draws: the page never ships more
 BATCHES_SHOWN = 50
+DONE = ("approve", "acknowledge", "reject", "apply")  # ?done= after a decision: which one, never free text
 
 
 def routes(console: Console) -> list[Route]:
@@ -248,7 +249,7 @@ class Pages:
             now=self.rt.ctx.clock(),
             open=view.state in OPEN_STATES,
             cli_verb=CLI_VERB,
-            message=request.query_params.get("done", "")[:300],
+            done=request.query_params.get("done") if request.query_params.get("done") in DONE else None,
         )
 
     def _target_now(self, view: ProposalView) -> tuple[int | None, list[ProposalView]]:
