@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -53,11 +53,22 @@ experiments_app = typer.Typer(
     help="Experiments recorded by agents: hand one over to another agent.", no_args_is_help=True
 )
 app.add_typer(experiments_app, name="experiments")
+results_app = typer.Typer(
+    help="Result batches: leave a bad one out of comparisons (rows are never deleted).", no_args_is_help=True
+)
+app.add_typer(results_app, name="results")
 reviewers_app = typer.Typer(
     help="Reviewers' SSH keys (the allowed-signers file) that sign decisions where the policy requires it.",
     no_args_is_help=True,
 )
 app.add_typer(reviewers_app, name="reviewers")
+tokens_app = typer.Typer(
+    help="Bearer tokens for agents on the shared HTTP server (humans only; a token is shown once).",
+    no_args_is_help=True,
+)
+app.add_typer(tokens_app, name="tokens")
+quotas_app = typer.Typer(help="Per-agent quotas: the policy's, and the ones a human raised.", no_args_is_help=True)
+app.add_typer(quotas_app, name="quotas")
 
 Db = Annotated[
     str | None,
@@ -157,6 +168,47 @@ def serve(
     http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP instead of stdio")] = False,
     host: Annotated[str, typer.Option(help="HTTP bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8765,
+    no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--no-auth",
+            help="HTTP without bearer tokens (loopback addresses only; X-Cublab-Agent then names the agent)",
+        ),
+    ] = False,
+    auth_issuer: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-issuer",
+            help="Accept JWT access tokens from this OAuth 2.1 authorization server instead of cublab tokens",
+        ),
+    ] = None,
+    auth_audience: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-audience", help="The audience (aud) the issuer's tokens must name [default: the public URL]"
+        ),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url", help="The MCP URL clients use, e.g. behind a TLS proxy [default: http://<host>:<port>/mcp]"
+        ),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option("--allowed-host", help="Another Host header to accept (name or name:port; name:* any port)"),
+    ] = None,
+    allowed_origin: Annotated[
+        list[str] | None, typer.Option("--allowed-origin", help="Another Origin to accept (https://name[:port])")
+    ] = None,
+    toolsets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--toolsets",
+            help="Offer only these toolsets (sandboxes, experiments, promotion, policy, breakglass; comma-separated or repeated)",
+        ),
+    ] = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Offer only the read-only tools")] = False,
     authority: AuthorityOpt = None,
     confighub_mode: ModeOpt = None,
     in_place_confirmed: InPlaceOpt = False,
@@ -194,29 +246,56 @@ def serve(
             )
         )
         _ = runtime.policy  # loaded lazily otherwise: a bad file must stop start-up, not the first tool call
+        from cublab.app.tokens import check_toolsets
+
+        offered = check_toolsets(toolsets, "--toolsets")
+        from cublab.httpserver import HttpOptions
+
+        options = HttpOptions(
+            host=host,
+            port=port,
+            no_auth=no_auth,
+            auth_issuer=auth_issuer,
+            auth_audience=auth_audience,
+            public_url=public_url,
+            allowed_hosts=tuple(allowed_host or ()),
+            allowed_origins=tuple(allowed_origin or ()),
+        )
+        if http:
+            options.check()
+        elif no_auth or auth_issuer:
+            _fail("--no-auth and --auth-issuer apply to --http; stdio serves the one agent that started it")
     except CublabError as exc:
         _fail(str(exc))
+    from cublab.httpserver import auth_settings
     from cublab.mcp_server import build_server
 
-    server = build_server(runtime, log_format="json" if log_format == "json" else "text")
+    server = build_server(
+        runtime,
+        log_format="json" if log_format == "json" else "text",
+        toolsets=offered,
+        read_only=read_only,
+        **(auth_settings(runtime, options) if http else {}),
+    )
     stop_flusher = (
         runtime.start_outbox_flusher()
     )  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s
     try:
-        if http and console is not None:
-            from cublab.web.serve import MOUNT_PATH, announce, mount
+        if http:
+            from cublab.httpserver import serve as serve_http
 
-            print(f"cublab: serving MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr)
-            _ = runtime.ctx  # migrate and load the audit key before the console's URL is printed
-            app = server.streamable_http_app(host=host)
-            mount(app, runtime, console)
-            announce(console, host, port, MOUNT_PATH)
-            import uvicorn
+            mount = None
+            if console is not None:
+                from cublab.web.serve import MOUNT_PATH, announce
+                from cublab.web.serve import mount as mount_console
 
-            uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False, log_level="warning")
-        elif http:
-            print(f"cublab: serving MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr)
-            server.run("streamable-http", host=host, port=port)
+                _ = runtime.ctx  # migrate and load the audit key before the console's URL is printed
+                announce(console, host, port, MOUNT_PATH)
+
+                def mount(app: Any) -> None:
+                    mount_console(app, runtime, console)
+
+            serve_http(server, runtime, options, mount=mount)
         else:
             import anyio
 
@@ -428,13 +507,17 @@ def _moment(text: str, field: str) -> datetime:
 
 @sandboxes_app.command("reap")
 def sandboxes_reap(db: Db = None) -> None:
-    """Mark every sandbox past its expiry as expired (one audit event each)."""
+    """Mark every sandbox past its expiry as expired (one audit event each), and forget idempotency keys older
+    than the longest sandbox lifetime."""
     from cublab.console import echo
     from cublab.domain.identity import SYSTEM
 
     runtime = _runtime(db)
     reaped = runtime.sandboxes.reap(SYSTEM)
     echo(f"expired {len(reaped)} sandbox(es)" + (": " + ", ".join(reaped) if reaped else ""))
+    forgotten = runtime.idempotency.prune()
+    if forgotten:
+        echo(f"forgot {forgotten} idempotency key(s) older than the longest sandbox lifetime")
 
 
 @sandboxes_app.command("list")
@@ -976,6 +1059,7 @@ def _print_experiment(detail: ExperimentDetail) -> None:
         "points",
         "metrics",
         "digest",
+        "excluded",
         ids=("batch", "digest"),
         title=f"result batches ({len(detail.batches)} newest of {detail.batch_total})",
     )
@@ -987,6 +1071,7 @@ def _print_experiment(detail: ExperimentDetail) -> None:
             str(b.points),
             data(", ".join(b.metrics)),
             b.digest,
+            data(f"by {b.excluded_by}: {b.exclusion_reason}") if b.excluded else "-",
         )
     out.print(batches)
     if detail.proposals:
@@ -1029,9 +1114,10 @@ def experiments_export(
     """Every variant with its configuration and per-variant statistics for each metric, as CSV or JSON.
 
     CSV cells an agent wrote that start like a formula (= + - @) get a leading ' so a spreadsheet shows them
-    as text. On a terminal the text is shown escaped; piped or written to --output it is exact."""
+    as text. Nothing in it can act on a terminal: JSON escapes every non-ASCII character, CSV shows control
+    characters as escapes."""
     from cublab.app.export import export_csv, export_json
-    from cublab.console import data, echo
+    from cublab.console import echo
 
     if format_ not in ("csv", "json"):
         _fail(f"--format: {format_!r} is neither 'csv' nor 'json'")
@@ -1049,10 +1135,45 @@ def experiments_export(
         except OSError as exc:
             _fail(f"--output: {output}: {exc.strerror or exc}")
         echo(f"wrote {len(export.variants)} variant(s) of {experiment_id} as {format_} to {output}", err=True)
-    elif sys.stdout.isatty():
-        echo(data(text.rstrip("\n")))
     else:
         sys.stdout.write(text)
+
+
+@results_app.command("exclude")
+def results_exclude(
+    batch: Annotated[
+        int, typer.Argument(help="The batch id (result_log's batch_id; the audit log's result.log events)")
+    ],
+    reason: Reason,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Leave a result batch out of experiment_compare and variant_promote (audited; its rows stay)."""
+    who = _human(as_)
+    try:
+        excluded = _runtime(db).batches.exclude_batch(batch, reason, who)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(
+        f"result batch {excluded.batch_id} ({excluded.points} point(s)) of experiment {excluded.experiment_id} is "
+        "excluded from comparisons; its rows are kept (`cublab results include` counts it again)"
+    )
+
+
+@results_app.command("include")
+def results_include(
+    batch: Annotated[int, typer.Argument(help="An excluded batch's id")],
+    reason: Reason,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Count an excluded result batch in comparisons again (audited)."""
+    who = _human(as_)
+    try:
+        points = _runtime(db).batches.include_batch(batch, reason, who)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(f"result batch {batch} ({points} point(s)) counts in comparisons again")
 
 
 @reviewers_app.command("add")
@@ -1107,6 +1228,122 @@ def reviewers_remove(
     except CublabError as exc:
         _fail(str(exc))
     _echo(f"removed {', '.join(removed)}")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    agent: Annotated[str, typer.Option("--agent", help="The agent the token acts as, agent:<type>-<name>")],
+    scope: Annotated[str, typer.Option("--scope", help="read (read-only tools) or write (every tool)")] = "write",
+    expires: Annotated[
+        str, typer.Option("--expires", help="Lifetime, e.g. 30d or 12h, or 'never' [default: 90d]")
+    ] = "90d",
+    toolsets: Annotated[
+        list[str] | None,
+        typer.Option("--toolsets", help="Only these toolsets (comma-separated or repeated) [default: all]"),
+    ] = None,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Make a token for AGENT and print it once (only its hash is kept; audited)."""
+    from cublab.console import echo
+    from cublab.domain.identity import parse_identity
+
+    who = _human(as_)
+    try:
+        issued = _runtime(db).tokens.create(parse_identity(agent, "--agent"), who, scope, expires, toolsets)
+    except CublabError as exc:
+        _fail(str(exc))
+    info = issued.info
+    until = f"until {info.expires_at:%Y-%m-%d %H:%M} UTC" if info.expires_at else "without expiry"
+    echo(
+        f"token {info.id} for {info.agent}, scope {info.scope}, toolsets {', '.join(info.toolsets or ('all',))}, {until}",
+        err=True,
+    )
+    echo("Shown once; store it in the agent's secret store. Send it as: Authorization: Bearer <token>", err=True)
+    print(issued.token)  # alone on stdout, so `cublab tokens create ... > file` captures just the token
+
+
+@tokens_app.command("list")
+def tokens_list(
+    all_: Annotated[bool, typer.Option("--all", help="Also revoked and expired tokens")] = False, db: Db = None
+) -> None:
+    """Tokens (never their values): id, agent, scope, toolsets, expiry, status."""
+    from rich.table import Table
+
+    from cublab.console import console
+
+    runtime = _runtime(db)
+    now = runtime.ctx.clock()
+    table = Table("id", "agent", "scope", "toolsets", "created", "expires", "status")
+    for t in runtime.tokens.list(include_inactive=all_):
+        table.add_row(
+            t.id,
+            t.agent,
+            t.scope,
+            ", ".join(t.toolsets or ("all",)),
+            f"{t.created_at:%Y-%m-%d %H:%M} by {t.created_by}",
+            f"{t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "never",
+            t.status(now),
+        )
+    console().print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id, tok_… (cublab tokens list)")],
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Revoke a token: the next request presenting it is refused (audited)."""
+    who = _human(as_)
+    try:
+        info = _runtime(db).tokens.revoke(token_id, who)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(f"revoked {info.id} ({info.agent})")
+
+
+@quotas_app.command("list")
+def quotas_list(
+    agent: Annotated[str, typer.Option("--agent", help="Any identity of the agent, agent:<type>-<session>")],
+    db: Db = None,
+    policy: Policy = None,
+) -> None:
+    """The quotas in force for an agent's principal (every session of it) and where each comes from."""
+    from cublab.domain.identity import parse_identity
+
+    try:
+        values = _runtime(db, policy).quotas.effective(parse_identity(agent, "--agent").principal)
+    except CublabError as exc:
+        _fail(str(exc))
+    for q in values:
+        _echo(f"{q.principal}  {q.name:24} {q.value:>12}  ({q.source})")
+
+
+@quotas_app.command("set")
+def quotas_set(
+    agent: Annotated[
+        str, typer.Option("--agent", help="Any identity of the agent; the quota applies to all its sessions")
+    ],
+    name: Annotated[
+        str,
+        typer.Option("--name", help="live_sandboxes, variants_per_experiment, points_per_hour or open_proposals"),
+    ],
+    value: Annotated[int, typer.Option("--value", help="The new quota")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit log")] = None,
+    as_: As = None,
+    db: Db = None,
+    policy: Policy = None,
+) -> None:
+    """Raise (or lower) one quota for one agent (audited with the previous value)."""
+    from cublab.domain.identity import parse_identity
+
+    who = _human(as_)
+    try:
+        q = _runtime(db, policy).quotas.set(parse_identity(agent, "--agent"), name, value, who, reason)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(f"{q.principal}: {q.name} is now {q.value} ({q.source})")
 
 
 def _remote_runtime(db: str | None, authority: str | None) -> Runtime:
@@ -1219,12 +1456,15 @@ def policy_check(file: Annotated[str, typer.Argument(help="A policy file to vali
 @decisions_app.command("list")
 def decisions_list(
     db: Db = None,
-    verdict: Annotated[str | None, typer.Option(help="bypass, bypass_then_reconcile or use_confighub")] = None,
+    verdict: Annotated[
+        str | None,
+        typer.Option(help="bypass, bypass_then_reconcile or use_confighub (bypass_check); allow, deny or ask (guard)"),
+    ] = None,
     criterion: Annotated[int | None, typer.Option(help="criterion number, 1 to 8")] = None,
     actor: Annotated[str | None, typer.Option(help="only this identity's decisions")] = None,
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
 ) -> None:
-    """The bypass decision log, newest first (inputs are digested; no values are kept)."""
+    """The bypass decision log, newest first: bypass_check and guard answers (inputs are digested; no values are kept)."""
     from cublab.console import console, table
 
     runtime = _runtime(db)
@@ -1235,13 +1475,20 @@ def decisions_list(
         _fail(str(exc))
     rows = table("id", "when", "actor", "subject", "context", "verdict", "criterion", "reconciliation")
     for d in found:
-        subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()
+        if d.subject.get("source") == "guard":  # a command an agent was about to run (stored redacted)
+            command = str(d.subject.get("command") or "")
+            subject = "guard: " + (command if len(command) <= 60 else command[:59] + "…")
+            contexts = [t.get("context") for t in d.subject.get("targets") or [] if t.get("context")]
+            context = ", ".join(dict.fromkeys(contexts)) or "-"
+        else:
+            context = str(d.subject.get("context"))
+            subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()
         rows.add_row(
             d.id,
             f"{d.created_at:%Y-%m-%d %H:%M:%S}",
             d.actor,
             subject,
-            str(d.subject.get("context")),
+            context,
             d.verdict,
             str(d.criterion or "-"),
             d.reconciliation.get("kind", "-") if d.reconciliation else "-",
@@ -1291,7 +1538,26 @@ def obligations(
     console().print(rows)
 
 
+@app.command(
+    "guard",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def guard(ctx: typer.Context) -> None:
+    """May an agent run this command outside cublab? allow (exit 0), deny (1), ask (2): docs/guard.md.
+
+    `cublab guard -- CMD...`, `cublab guard --command "..."`, `cublab guard --hook claude-code`; `--help` for all.
+    """
+    from cublab.guard_cli import main as guard_main
+
+    raise typer.Exit(guard_main(list(ctx.args)))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["guard"]:  # the fast path, also when an older launcher script calls this function
+        from cublab.guard_cli import main as guard_main
+
+        raise SystemExit(guard_main(sys.argv[2:]))
     try:
         app()
     except Exception as exc:  # an infrastructure fault is not a bug: say what happened and whether to retry, exit 3

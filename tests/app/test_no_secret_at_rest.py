@@ -439,6 +439,16 @@ async def _humans(runtime: Runtime, url: str, run: Run, w: dict[str, Any], clien
     shutil.rmtree(folder)
 
 
+async def _keys(client: Client, run: Run, w: dict[str, Any]) -> None:
+    """An idempotency key is kept as a digest only; the answer kept with it is built from what was stored.
+    (Drawn last: a new draw earlier would change every later field's literal.)"""
+    spawn = {"name": "n", "purpose": "p"}
+    await _try(client, "sandbox_spawn", **spawn, idempotency_key=run.literal("sandbox_spawn.idempotency_key"))
+    await _try(
+        client, "sandbox_renew", sandbox_id=w["sbx"], idempotency_key=run.literal("sandbox_renew.idempotency_key")
+    )
+
+
 async def _identity(url: str, run: Run) -> None:
     """The identity every row names: an agent's `CUBLAB_AGENT` or `X-Cublab-Agent` that is a secret."""
     literal = run.literal("identity (CUBLAB_AGENT, X-Cublab-Agent)")
@@ -462,6 +472,7 @@ async def test_no_literal_reaches_the_database(store: Store, shape: str) -> None
         await _tools(client, run, w)
         await _promotions(client, run, w)
         await _humans(runtime, store.url, run, w, client)
+        await _keys(client, run, w)
     await _identity(store.url, run)
     stored = store.scan(runtime)
 

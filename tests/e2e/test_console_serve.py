@@ -10,37 +10,30 @@ import httpx
 import pytest
 
 from support.mcp import call
-from support.serve import agent_client, child_env, cublab_command, free_port
+from support.serve import agent_client, child_env, cublab_command, serve_http
 
 
 @pytest.mark.anyio
 async def test_the_console_is_mounted_beside_mcp(tmp_path) -> None:
-    port = free_port()
-    db = str(tmp_path / "cublab.db")
-    command = [*cublab_command(), "serve", "--http", "--ui", "--port", str(port), "--db", db, "--as", "human:carol"]
-    proc = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env(), text=True
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(rf"http://127\.0\.0\.1:{port}/ui/login\?token=\S+", line)
-        assert found, f"no console URL: {line!r}"
+    """/ui takes its own login; /mcp keeps its bearer tokens; both over one database in one process."""
+    log = tmp_path / "serve.log"
+    with serve_http(
+        str(tmp_path / "cublab.db"), "agent:pytest-serve1", log, args=["--ui", "--as", "human:carol"]
+    ) as server:
+        base = server.url.removesuffix("/mcp")
+        found = re.search(rf"{re.escape(base)}/ui/login\?token=\S+", log.read_text())
+        assert found, f"no console URL: {log.read_text()}"
         async with httpx.AsyncClient(follow_redirects=False) as browser:
-            refused = await browser.get(f"http://127.0.0.1:{port}/ui/")
-            assert refused.status_code == 401
+            assert (await browser.get(f"{base}/ui/")).status_code == 401
+            assert (await browser.post(f"{base}/mcp", json={})).status_code == 401, "the MCP endpoint keeps its auth"
             login = await browser.get(found.group(0))
             assert login.status_code == 303 and login.headers["location"] == "/ui/"
             assert "path=/ui/" in login.headers["set-cookie"].lower()
-            async with agent_client(f"http://127.0.0.1:{port}/mcp", "agent:pytest-serve1") as client:
-                sandbox = await call(client, "sandbox_spawn", name="s", purpose="p", ttl="1h")
-            inbox = await browser.get(f"http://127.0.0.1:{port}/ui/")
+            async with agent_client(server, "agent:pytest-serve1") as client:
+                await call(client, "sandbox_spawn", name="s", purpose="p", ttl="1h")
+            inbox = await browser.get(f"{base}/ui/")
             assert inbox.status_code == 200 and "signed in as <strong>human:carol</strong>" in inbox.text
             assert "<strong>1</strong> live sandbox(es)" in inbox.text, "the console reads what the agent wrote"
-            assert sandbox["id"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_ui_refuses_to_start_for_an_agent_or_on_an_open_address(tmp_path) -> None:

@@ -128,6 +128,17 @@ class VariantStats(BaseModel):
     ci_high: float | None
 
 
+class ExcludedBatch(BaseModel):
+    """A result batch a human excluded from comparisons (`cublab results exclude`); its rows are kept."""
+
+    batch_id: int
+    experiment_id: str
+    points: int
+    excluded_by: str
+    excluded_at: datetime
+    reason: str
+
+
 class Comparison(BaseModel):
     experiment_id: str
     metric: str
@@ -143,6 +154,10 @@ class Comparison(BaseModel):
     min_samples: int
     summary: str
     variants: list[VariantStats]
+    excluded_batches: list[ExcludedBatch] = Field(
+        default_factory=list,
+        description="Result batches a human excluded from comparisons, with who and why; their points are not counted.",
+    )
 
 
 class AuditKeyInfo(BaseModel):
