@@ -371,3 +371,34 @@ async def test_a_decision_behind_the_proxy_records_the_proxy_account(runtime, pr
     browser.post(f"/proposals/{proposal['id']}/acknowledge", data={"csrf": csrf_of(page.text), "reason": "ok"})
     event = runtime.audit.log(AuditQuery(action="proposal.acknowledge")).events[0]
     assert event.actor == "human:bob" and event.details["os_account"] == "proxy:human:bob"
+
+
+async def test_every_page_renders_with_obligations_overdue_and_a_decision_logged(runtime, client, clock, proposal):
+    await call(
+        client,
+        "breakglass_declare",
+        incident_id="INC-7",
+        reason="handler OOM-killed; memory raised by hand",
+        units=[f"{SPACE}/{UNIT}"],
+    )
+    await call(client, "bypass_check", context="sandbox", kind="Sandbox", name="try", ttl="2h")
+    clock.advance(hours=2)  # the capture (due within 1 hour) is overdue
+    browser = logged_in(runtime)
+    decisions = browser.get("/decisions", params={"criterion": "1"})
+    assert decisions.status_code == 200
+    assert 'class="banner overdue"' in decisions.text and "OVERDUE capture for incident INC-7" in decisions.text
+    assert "incident INC-7" in decisions.text and ">overdue<" in decisions.text
+    assert ">bypass<" in decisions.text or ">use_confighub<" in decisions.text, "the decision log lists the answer"
+    assert "No decision matches" in browser.get("/decisions", params={"verdict": "use_confighub"}).text
+    assert browser.get("/decisions", params={"criterion": "x"}).status_code == 400
+    policy = browser.get("/policy")
+    assert policy.status_code == 200 and runtime.policy.digest in policy.text and "production_tiers" in policy.text
+    listed = browser.get("/experiments", params={"state": "proposed", "agent": "agent:pytest"})
+    assert listed.status_code == 200 and proposal["experiment_id"] in listed.text
+    assert "No experiment matches" in browser.get("/experiments", params={"space": "elsewhere"}).text
+    assert browser.get("/experiments", params={"state": "frozen"}).status_code == 400
+    pending = browser.get("/proposals", params={"state": "pending"})
+    assert pending.status_code == 200 and proposal["id"] in pending.text
+    assert browser.get(f"/experiments/{proposal['experiment_id']}", params={"a": "nonsense"}).status_code == 200
+    assert browser.get("/experiments/exp_nope").status_code == 400
+    assert browser.get("/proposals/prp_01m8e3b9ymq0whszzdd65hn0mh").status_code == 404
