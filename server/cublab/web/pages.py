@@ -16,8 +16,9 @@ from cublab.app.inputs import (
     ListObligations,
     ListProposals,
 )
-from cublab.app.outputs import Comparison, ProposalView
+from cublab.app.outputs import Comparison, ProposalView, VariantView
 from cublab.app.read_models import EXPERIMENT_STATES, AuditQuery, ExperimentFilter
+from cublab.domain.diff import as_yaml
 from cublab.domain.errors import CublabError, InvalidInput
 from cublab.domain.proposals import OPEN_STATES
 from cublab.web.auth import Reader
@@ -80,6 +81,18 @@ class Pages:
         self.console = console
         self.rt = console.runtime
         self.drawn: Memo[tuple[Any, ...], Drawn] = Memo(64)
+        self.yaml: Memo[str, str] = Memo(4096)  # a variant's configuration as YAML, by its content hash
+
+    def _yaml(self, variants: list[VariantView]) -> dict[str, str]:
+        """Each variant's configuration as YAML; a configuration never changes, so it is dumped once."""
+        shown = {}
+        for v in variants:
+            text = self.yaml.get(v.content_hash)
+            if text is None:
+                text = as_yaml(v.config)
+                self.yaml.put(v.content_hash, text)
+            shown[v.id] = text
+        return shown
 
     def _open_proposals(self) -> tuple[list[ProposalView], bool]:
         """Proposals still waiting on a human (pending or approved), up to INBOX_LIMIT; and whether more exist."""
@@ -161,6 +174,7 @@ class Pages:
             reader,
             "experiment.html",
             d=detail,
+            configs=self._yaml(detail.variants),
             means=drawn.means if drawn else None,
             spread=drawn.spread if drawn else None,
             sampled=drawn.sampled if drawn else False,
