@@ -396,9 +396,14 @@ async def test_every_page_renders_with_obligations_overdue_and_a_decision_logged
     listed = browser.get("/experiments", params={"state": "proposed", "agent": "agent:pytest"})
     assert listed.status_code == 200 and proposal["experiment_id"] in listed.text
     assert "No experiment matches" in browser.get("/experiments", params={"space": "elsewhere"}).text
-    assert browser.get("/experiments", params={"state": "frozen"}).status_code == 400
+    frozen = browser.get("/experiments", params={"state": "frozen"})
+    assert frozen.status_code == 400 and "state: Input should be" in frozen.text
     pending = browser.get("/proposals", params={"state": "pending"})
     assert pending.status_code == 200 and proposal["id"] in pending.text
     assert browser.get(f"/experiments/{proposal['experiment_id']}", params={"a": "nonsense"}).status_code == 200
     assert browser.get("/experiments/exp_nope").status_code == 400
+    missing = browser.get("/no/such/page")
+    assert missing.status_code == 404 and "default-src 'none'" in missing.headers["content-security-policy"]
+    assert browser.get("/policy", headers={"x": "y"}).status_code == 200
+    assert browser.delete("/policy").status_code == 405
     assert browser.get("/proposals/prp_01m8e3b9ymq0whszzdd65hn0mh").status_code == 404

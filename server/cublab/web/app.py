@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -119,8 +120,9 @@ class Console:
             except CublabError as exc:
                 status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
                 return self.error(request, reader, status, str(exc))
-            except ValueError as exc:  # a pydantic ValidationError from a filter value
-                return self.error(request, reader, 400, str(exc).splitlines()[0] if str(exc) else "bad input")
+            except ValidationError as exc:  # a filter value the use case's input model refuses: name the field
+                problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors())
+                return self.error(request, reader, 400, problems)
 
         return endpoint
 
@@ -148,6 +150,12 @@ def build_console(runtime: Runtime, auth: ConsoleAuth) -> Starlette:
         *decide.routes(console),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes)
+
+    def not_here(request: Request, exc: Exception) -> Response:
+        """An unknown URL or method: the console's own error page, with its security headers."""
+        status = getattr(exc, "status_code", 404)
+        return console.error(request, None, status, f"nothing at {request.url.path} for {request.method}")
+
+    app = Starlette(routes=routes, exception_handlers={404: not_here, 405: not_here})
     app.state.console = console
     return app
