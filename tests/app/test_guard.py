@@ -103,6 +103,8 @@ TABLE = [
     ("aws ec2 describe-instances --profile prod", None, "allow", None, None),
     (f"aws secretsmanager put-secret-value --secret-id db --secret-string {PASSWORD}", None, "allow", 5, None),
     ("sudo bash -c 'kubectl scale deploy web --replicas=0 --context prod'", None, "deny", None, VARIANT_PATH),
+    ("if kubectl get ns x; then kubectl delete ns x --context prod; fi", None, "deny", None, VARIANT_PATH),
+    ("for f in *.yaml; do kubectl apply -f $f --context kind-a; done", None, "deny", None, UNKNOWN_PATH),
 ]
 
 

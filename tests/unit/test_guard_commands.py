@@ -113,6 +113,13 @@ TABLE: list[tuple[str | list[str], list[str]]] = [
         ["kubectl write ctx=kind-x file=web yaml.yaml"],
     ),
     (["sudo", "kubectl", "get", "pods"], ["kubectl read"]),
+    # shell reserved words: the command after them runs
+    ("for f in *.yaml; do kubectl apply -f $f; done", ["kubectl write file=$f"]),
+    ("if kubectl get ns x; then kubectl delete ns x; fi", ["kubectl read", "kubectl write Namespace/x"]),
+    ("while read p; do kubectl delete pod $p; done < pods.txt", ["read outside", "kubectl write Pod/$p"]),
+    ("{ kubectl get pods; kubectl delete pod x; }", ["kubectl read", "kubectl write Pod/x"]),
+    ("! kubectl get ns x || kubectl create ns x", ["kubectl read", "kubectl write Namespace/x"]),
+    ("xargs -I{} sh -c 'kubectl delete pod {}'", ["kubectl write Pod/$__cublab_xargs__"]),
     # helm
     ("helm list -A", ["helm read"]),
     ("helm status web -n shop", ["helm read ns=shop"]),

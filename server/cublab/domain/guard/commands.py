@@ -192,7 +192,16 @@ def _unwrap(seg: Segment, depth: int, chain: _Chain) -> list[Action] | None:
         )
         if not inner:
             return [Action(tool="xargs", verb="", effect="outside", why="xargs runs echo")]
-        inner = [*inner, "$__cublab_xargs__"]  # xargs appends what it reads: a target the guard cannot see
+        # xargs puts what it reads in place of its -I string, or at the end: a target the guard cannot see.
+        replace_str = next(
+            (rest[i + 1] for i, a in enumerate(rest[:-1]) if a == "-I"),
+            next((a[2:] for a in rest if a.startswith("-I") and len(a) > 2), None),
+        )
+        if replace_str is None and any(a in ("-i", "--replace") or a.startswith("--replace=") for a in rest):
+            replace_str = "{}"
+        if replace_str:
+            inner = [a.replace(replace_str, "$__cublab_xargs__") for a in inner]
+        inner = [*inner, "$__cublab_xargs__"]
     elif prog in SHELLS or prog == "su":
         opts = [a for a in rest if a.startswith("-") and not a.startswith("--")]
         if any("c" in o[1:] for o in opts):

@@ -27,6 +27,8 @@ HEREDOC = "__cublab_heredoc_{}__"
 _OPERATORS = ("&&", "||", ";;", "|&", ">>", "&>", ">&", "<<<", "<>", "<&", "(", ")", ";", "|", "&", "<", ">", "\n")
 _SEPARATORS = {"&&", "||", ";;", ";", "&", "\n", "(", ")", "|", "|&"}
 _REDIRECTS = {">", ">>", "&>", ">&", "<>", "<&", "<", "<<<"}
+# Reserved words that can lead a simple command: what follows them is what runs.
+_KEYWORDS = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "esac", "!", "{", "}"}
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _HEREDOC_OP = re.compile(r"(?<!<)<<(?!<)(-?)[ \t]*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
 _FD_BEFORE_REDIRECT = re.compile(r"(?<=\s)\d+(?=[<>])")
@@ -233,9 +235,14 @@ def _segment(words: list[str], bodies: list[str]) -> Segment:
             continue
         argv.append(w)
         i += 1
-    while argv and _ASSIGNMENT.match(argv[0]):
-        name, value = argv.pop(0).split("=", 1)
-        seg.env[name] = value
+    while argv and (argv[0] in _KEYWORDS or _ASSIGNMENT.match(argv[0])):
+        if argv[0] in _KEYWORDS:  # `then kubectl ...`, `do kubectl ...`, `{ kubectl ...`: the command follows
+            argv.pop(0)
+        else:
+            name, value = argv.pop(0).split("=", 1)
+            seg.env[name] = value
+    if argv and argv[0] in ("for", "select", "case"):
+        argv.clear()  # a loop or case header runs nothing; its variable is a `$` word where it is used
     return seg
 
 
