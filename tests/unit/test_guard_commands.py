@@ -106,6 +106,11 @@ TABLE: list[tuple[str | list[str], list[str]]] = [
     ("ls -la && git status", ["ls outside", "git outside"]),
     ("find . -name '*.yaml' -exec kubectl apply -f {} \\;", ["find unknown"]),
     ("ssh bastion kubectl delete ns web", ["ssh unknown"]),
+    ("ssh bastion 'kubectl delete ns web'", ["ssh unknown"]),
+    ("env -S 'kubectl delete ns web'", ["kubectl write Namespace/web"]),
+    ("echo 'kubectl delete ns web' | bash", ["echo outside", "kubectl write Namespace/web"]),
+    ("kubecolor delete ns web", ["kubectl write Namespace/web"]),
+    ("terragrunt apply", ["terragrunt write ctx=terraform TerraformConfiguration"]),
     ("echo 'unbalanced", ["problem: the shell cannot read it either: No closing quotation"]),
     ("kubectl logs $(", ["problem: a command substitution ($(...) or a backtick) is not closed"]),
     (

@@ -41,15 +41,15 @@ from cublab.domain.guard.shell import Parsed, Segment, from_argv, split_line
 Effect = Literal["read", "local", "write", "authority_write", "human_only", "unknown", "outside"]
 FileRole = Literal["manifest", "values", "opaque"]
 
-KUBECTL = {"kubectl", "oc", "kubectl.exe"}
-TERRAFORM = {"terraform", "tofu"}
+KUBECTL = {"kubectl", "oc", "kubectl.exe", "kubecolor"}
+TERRAFORM = {"terraform", "tofu", "terragrunt"}
 GOVERNED = KUBECTL | TERRAFORM | {"helm", "cub", "aws", "awslocal"}
 # Configuration tools the guard knows write configuration but does not parse: read verbs pass, the rest is denied.
 UNPARSED = {
     "gcloud", "az", "pulumi", "argocd", "flux", "eksctl", "kustomize", "kubeadm", "kops", "doctl", "vault",
     "consul", "nomad", "ansible", "ansible-playbook", "cdk", "cdktf", "serverless", "sls", "sam", "copilot",
     "skaffold", "tilt", "kpt", "kapp", "crossplane", "istioctl", "linkerd", "kn", "velero", "helmfile",
-    "kubectx", "kubens", "k9s",
+    "kubectx", "kubens", "k9s", "oci", "ibmcloud", "hcloud", "linode-cli", "scw", "kubeseal", "kubebuilder",
 }  # fmt: skip
 # Programs that run their arguments as a command in a way the guard does not follow.
 RUNNERS = {"find", "ssh", "parallel", "docker", "podman", "nsenter", "chroot", "script", "tmux", "screen", "at"}
@@ -166,7 +166,11 @@ def _unwrap(seg: Segment, depth: int, chain: _Chain) -> list[Action] | None:
     if prog in ("sudo", "doas"):
         inner = _skip_options(rest, {"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "--user", "--group"})
     elif prog == "env":
-        rest = _skip_options(rest, {"-u", "-C", "--unset", "--chdir", "-S", "--split-string"})
+        split = next((rest[i + 1] for i, a in enumerate(rest[:-1]) if a in ("-S", "--split-string")), None)
+        split = split or next((a.split("=", 1)[1] for a in rest if a.startswith("--split-string=")), None)
+        if split is not None:  # env -S "kubectl delete ns x": the string is the command line
+            return _line_actions(split, depth + 1, chain)
+        rest = _skip_options(rest, {"-u", "-C", "--unset", "--chdir"})
         env = dict(seg.env)
         while rest and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", rest[0]):
             k, v = rest.pop(0).split("=", 1)
@@ -312,7 +316,8 @@ def _segment_actions(seg: Segment, depth: int, chain: _Chain) -> list[Action]:
     if prog in UNPARSED:
         return [_unparsed(seg)]
     if prog in RUNNERS:
-        named = sorted({_base(a) for a in argv[1:]} & (GOVERNED | UNPARSED))
+        words = {_base(w) for a in argv[1:] for w in re.split(r"[\s;&|()'\"]+", a) if w}
+        named = sorted(words & (GOVERNED | UNPARSED))
         if named:
             return [
                 Action(
@@ -470,7 +475,7 @@ def _json_object(text: str | None) -> dict[str, Any] | None:
 def _kubectl(seg: Segment, chain: _Chain, default: tuple[str, str] | None = None) -> Action:
     argv = seg.argv
     args = _read_args(argv[1:], _K_VALUED, {"--dry-run": {"client", "server", "none"}})
-    tool = _base(argv[0]) if _base(argv[0]) != "kubectl.exe" else "kubectl"
+    tool = _base(argv[0]) if _base(argv[0]) not in ("kubectl.exe", "kubecolor") else "kubectl"
     pos = args.positionals
     verb = pos[0] if pos else ""
     context = args.get("--context")
