@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from cublab.domain.guard.shell import Parsed, Segment, from_argv, split_line
+from cublab.domain.guard.shell import KEYWORDS, Parsed, Segment, from_argv, split_line
 
 Effect = Literal["read", "local", "write", "authority_write", "human_only", "unknown", "outside"]
 FileRole = Literal["manifest", "values", "opaque"]
@@ -132,6 +132,9 @@ class ParsedCommand:
     problems: list[str] = field(default_factory=list)
 
 
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
 def _base(program: str) -> str:
     return posixpath.basename(program)
 
@@ -164,7 +167,7 @@ def _unwrap(seg: Segment, depth: int, chain: _Chain) -> list[Action] | None:
     rest = argv[1:]
     inner: list[str] | None = None
     if prog in ("sudo", "doas"):
-        inner = _skip_options(rest, {"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "--user", "--group"})
+        inner = _skip_options(rest, _SUDO_VALUED)
     elif prog == "env":
         split = next((rest[i + 1] for i, a in enumerate(rest[:-1]) if a in ("-S", "--split-string")), None)
         split = split or next((a.split("=", 1)[1] for a in rest if a.startswith("--split-string=")), None)
@@ -172,14 +175,14 @@ def _unwrap(seg: Segment, depth: int, chain: _Chain) -> list[Action] | None:
             return _line_actions(split, depth + 1, chain)
         rest = _skip_options(rest, {"-u", "-C", "--unset", "--chdir"})
         env = dict(seg.env)
-        while rest and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", rest[0]):
+        while rest and _ASSIGNMENT.match(rest[0]):
             k, v = rest.pop(0).split("=", 1)
             env[k] = v
         return _segment_actions(replace(seg, argv=rest, env=env), depth, chain) if rest else []
     elif prog in ("nohup", "exec", "builtin", "time", "command", "stdbuf", "ionice", "chrt", "taskset", "nice"):
         if prog == "command" and rest[:1] in (["-v"], ["-V"]):
             return [Action(tool=prog, verb="-v", effect="outside", why="`command -v` only looks a program up")]
-        inner = _skip_options(rest, {"-n", "-i", "-o", "-e", "-c", "-p", "--adjustment"})
+        inner = _skip_options(rest, _SIMPLE_VALUED)
         if prog in ("chrt", "taskset") and inner:
             inner = inner[1:]
     elif prog == "timeout":
@@ -272,22 +275,57 @@ def _parsed_actions(parsed: Parsed, depth: int, chain: _Chain) -> list[Action]:
     return out
 
 
+_SUDO_VALUED = {"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "-T", "--user", "--group"}
+_SIMPLE_VALUED = {"-n", "-i", "-o", "-e", "-c", "-p", "--adjustment"}
+
+
+def _without_wrappers(argv: list[str]) -> list[str]:
+    """argv after the wrappers that only run what follows them (sudo, env, nohup, timeout, ...)."""
+    while argv:
+        prog = _base(argv[0])
+        if _ASSIGNMENT.match(argv[0]) or argv[0] in KEYWORDS:
+            argv = argv[1:]
+        elif prog in ("sudo", "doas"):
+            argv = _skip_options(argv[1:], _SUDO_VALUED)
+        elif prog == "env":
+            argv = _skip_options(argv[1:], {"-u", "-C", "--unset", "--chdir"})
+        elif prog in ("nohup", "exec", "builtin", "time", "command", "stdbuf", "nice"):
+            argv = _skip_options(argv[1:], _SIMPLE_VALUED)
+        elif prog == "timeout":
+            argv = _skip_options(argv[1:], {"-s", "-k", "--signal", "--kill-after"})[1:]
+        else:
+            return argv
+    return argv
+
+
 def _piped_text(source: Segment) -> str | None:
     """What `echo ... |`, `printf ... |` or `cat <<EOF |` feed the next command, when the line says it."""
-    if not source.argv:
+    argv = _without_wrappers(list(source.argv))  # `sudo -u x -- echo …`: the text is still what the line shows
+    if not argv:
         return None
-    prog = _base(source.argv[0])
+    prog = _base(argv[0])
     if prog == "echo":
-        words = [a for a in source.argv[1:] if a not in ("-n", "-e", "-E")]
+        words = [a for a in argv[1:] if a not in ("-n", "-e", "-E")]
         return " ".join(words) + "\n"
-    if prog == "printf" and len(source.argv) == 2:
-        return source.argv[1].replace("\\n", "\n")
-    if prog == "cat" and len(source.argv) == 1:
+    if prog == "printf" and len(argv) == 2:
+        return argv[1].replace("\\n", "\n")
+    if prog == "cat" and len(argv) == 1:
         return source.stdin
     return None
 
 
 def _segment_actions(seg: Segment, depth: int, chain: _Chain) -> list[Action]:
+    if seg.argv and (_ASSIGNMENT.match(seg.argv[0]) or seg.argv[0] in KEYWORDS):
+        # after a wrapper: `sudo X=1 cmd` (assignments), or a reserved word the shell would not run
+        # (`sudo { cmd; }`): judged as the command that follows, never less strictly
+        argv, env = list(seg.argv), dict(seg.env)
+        while argv and (_ASSIGNMENT.match(argv[0]) or argv[0] in KEYWORDS):
+            if argv[0] in KEYWORDS:
+                argv.pop(0)
+                continue
+            name, value = argv.pop(0).split("=", 1)
+            env[name] = value
+        seg = replace(seg, argv=argv, env=env)
     if not seg.argv:
         return []
     wrapped = _unwrap(seg, depth, chain)

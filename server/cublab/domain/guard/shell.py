@@ -28,7 +28,7 @@ _OPERATORS = ("&&", "||", ";;", "|&", ">>", "&>", ">&", "<<<", "<>", "<&", "(", 
 _SEPARATORS = {"&&", "||", ";;", ";", "&", "\n", "(", ")", "|", "|&"}
 _REDIRECTS = {">", ">>", "&>", ">&", "<>", "<&", "<", "<<<"}
 # Reserved words that can lead a simple command: what follows them is what runs.
-_KEYWORDS = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "esac", "!", "{", "}"}
+KEYWORDS = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "esac", "!", "{", "}"}
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _HEREDOC_OP = re.compile(r"(?<!<)<<(?!<)(-?)[ \t]*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
 _FD_BEFORE_REDIRECT = re.compile(r"(?<=\s)\d+(?=[<>])")
@@ -235,8 +235,8 @@ def _segment(words: list[str], bodies: list[str]) -> Segment:
             continue
         argv.append(w)
         i += 1
-    while argv and (argv[0] in _KEYWORDS or _ASSIGNMENT.match(argv[0])):
-        if argv[0] in _KEYWORDS:  # `then kubectl ...`, `do kubectl ...`, `{ kubectl ...`: the command follows
+    while argv and (argv[0] in KEYWORDS or _ASSIGNMENT.match(argv[0])):
+        if argv[0] in KEYWORDS:  # `then kubectl ...`, `do kubectl ...`, `{ kubectl ...`: the command follows
             argv.pop(0)
         else:
             name, value = argv.pop(0).split("=", 1)
