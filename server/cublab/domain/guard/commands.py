@@ -52,7 +52,10 @@ UNPARSED = {
     "kubectx", "kubens", "k9s", "oci", "ibmcloud", "hcloud", "linode-cli", "scw", "kubeseal", "kubebuilder",
 }  # fmt: skip
 # Programs that run their arguments as a command in a way the guard does not follow.
-RUNNERS = {"find", "ssh", "parallel", "docker", "podman", "nsenter", "chroot", "script", "tmux", "screen", "at"}
+RUNNERS = {
+    "find", "ssh", "parallel", "docker", "podman", "nsenter", "chroot", "script", "tmux", "screen", "at",
+    "python", "python3", "node", "perl", "ruby", "php", "deno", "bun", "npx", "bunx", "uvx", "pipx", "uv", "poetry",
+}  # fmt: skip
 SHELLS = {"bash", "sh", "zsh", "dash", "ksh", "ash", "fish"}
 _READ_WORDS = re.compile(
     r"^(get|list|ls|describe|show|status|version|help|info|view|diff|plan|preview|template|build|lint|validate|"
@@ -380,10 +383,13 @@ def _segment_actions(seg: Segment, depth: int, chain: _Chain) -> list[Action]:
 def parse_command(command: str | Sequence[str]) -> ParsedCommand:
     """Every program `command` runs and what each does. A string is read as a shell line; a list as argv."""
     chain = _Chain()
-    if isinstance(command, str):
-        actions = _line_actions(command, 0, chain)
-    else:
-        actions = _parsed_actions(from_argv(list(command)), 0, chain)
+    try:
+        if isinstance(command, str):
+            actions = _line_actions(command, 0, chain)
+        else:
+            actions = _parsed_actions(from_argv(list(command)), 0, chain)
+    except (ValueError, IndexError, KeyError, RecursionError) as exc:  # never guess: what cannot be read is denied
+        return ParsedCommand(actions=[], problems=[f"the guard could not read it ({exc.__class__.__name__})"])
     return ParsedCommand(actions=actions, problems=list(dict.fromkeys(chain.problems)))
 
 

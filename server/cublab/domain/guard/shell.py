@@ -52,12 +52,13 @@ class Parsed:
     exports: list[str] = field(default_factory=list)  # `export NAME=...` seen, in order (KUBECONFIG matters)
 
 
-def _outside_quotes(text: str) -> list[bool]:
-    """For each character, whether it is outside single quotes (where `$` and backticks expand)."""
+def _outside_quotes(text: str, *, double_too: bool = False) -> list[bool]:
+    """For each character, whether it is outside single quotes (where `$` and backticks expand), or
+    with `double_too` outside any quotes (where `<<` starts a here-document)."""
     out = []
     single = double = escaped = False
     for ch in text:
-        out.append(not single)
+        out.append(not single and not (double_too and double))
         if escaped:
             escaped = False
         elif ch == "\\" and not single:
@@ -72,13 +73,20 @@ def _outside_quotes(text: str) -> list[bool]:
 def _extract_heredocs(text: str, bodies: list[str]) -> str:
     """Replace each `<<WORD` and its body by `< HEREDOC_n`, keeping the body aside (it is the command's stdin)."""
     lines = text.split("\n")
+    free = _outside_quotes(text, double_too=True)
+    starts = [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
     out: list[str] = []
     i = 0
     while i < len(lines):
         line = lines[i]
         pending: list[tuple[str, bool]] = []
+        offset = starts[i]
 
-        def swap(m: re.Match[str], pending: list[tuple[str, bool]] = pending) -> str:
+        def swap(m: re.Match[str], pending: list[tuple[str, bool]] = pending, offset: int = offset) -> str:
+            if not free[offset + m.start()]:  # `<<` inside quotes is text, not a here-document
+                return m.group(0)
             pending.append((m.group(3), m.group(1) == "-"))
             bodies.append("")
             return f"< {HEREDOC.format(len(bodies) - 1)}"
@@ -225,7 +233,7 @@ def _segment(words: list[str], bodies: list[str]) -> Segment:
             target = words[i + 1] if i + 1 < len(words) else ""
             if w == "<":
                 m = re.fullmatch(r"__cublab_heredoc_(\d+)__", target)
-                if m:
+                if m and int(m.group(1)) < len(bodies):
                     seg.stdin = bodies[int(m.group(1))]
                 else:
                     seg.stdin_file = target
