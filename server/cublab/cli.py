@@ -61,6 +61,13 @@ reviewers_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(reviewers_app, name="reviewers")
+tokens_app = typer.Typer(
+    help="Bearer tokens for agents on the shared HTTP server (humans only; a token is shown once).",
+    no_args_is_help=True,
+)
+app.add_typer(tokens_app, name="tokens")
+quotas_app = typer.Typer(help="Per-agent quotas: the policy's, and the ones a human raised.", no_args_is_help=True)
+app.add_typer(quotas_app, name="quotas")
 
 Db = Annotated[
     str | None,
@@ -131,6 +138,47 @@ def serve(
     http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP instead of stdio")] = False,
     host: Annotated[str, typer.Option(help="HTTP bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8765,
+    no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--no-auth",
+            help="HTTP without bearer tokens (loopback addresses only; X-Cublab-Agent then names the agent)",
+        ),
+    ] = False,
+    auth_issuer: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-issuer",
+            help="Accept JWT access tokens from this OAuth 2.1 authorization server instead of cublab tokens",
+        ),
+    ] = None,
+    auth_audience: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-audience", help="The audience (aud) the issuer's tokens must name [default: the public URL]"
+        ),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url", help="The MCP URL clients use, e.g. behind a TLS proxy [default: http://<host>:<port>/mcp]"
+        ),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option("--allowed-host", help="Another Host header to accept (name or name:port; name:* any port)"),
+    ] = None,
+    allowed_origin: Annotated[
+        list[str] | None, typer.Option("--allowed-origin", help="Another Origin to accept (https://name[:port])")
+    ] = None,
+    toolsets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--toolsets",
+            help="Offer only these toolsets (sandboxes, experiments, promotion, policy, breakglass; comma-separated or repeated)",
+        ),
+    ] = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Offer only the read-only tools")] = False,
     authority: AuthorityOpt = None,
     confighub_mode: ModeOpt = None,
     in_place_confirmed: InPlaceOpt = False,
@@ -159,18 +207,45 @@ def serve(
             )
         )
         _ = runtime.policy  # loaded lazily otherwise: a bad file must stop start-up, not the first tool call
+        from cublab.app.tokens import check_toolsets
+
+        offered = check_toolsets(toolsets, "--toolsets")
+        from cublab.httpserver import HttpOptions
+
+        options = HttpOptions(
+            host=host,
+            port=port,
+            no_auth=no_auth,
+            auth_issuer=auth_issuer,
+            auth_audience=auth_audience,
+            public_url=public_url,
+            allowed_hosts=tuple(allowed_host or ()),
+            allowed_origins=tuple(allowed_origin or ()),
+        )
+        if http:
+            options.check()
+        elif no_auth or auth_issuer:
+            _fail("--no-auth and --auth-issuer apply to --http; stdio serves the one agent that started it")
     except CublabError as exc:
         _fail(str(exc))
+    from cublab.httpserver import auth_settings
     from cublab.mcp_server import build_server
 
-    server = build_server(runtime, log_format="json" if log_format == "json" else "text")
+    server = build_server(
+        runtime,
+        log_format="json" if log_format == "json" else "text",
+        toolsets=offered,
+        read_only=read_only,
+        **(auth_settings(runtime, options) if http else {}),
+    )
     stop_flusher = (
         runtime.start_outbox_flusher()
     )  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s
     try:
         if http:
-            print(f"cublab: serving MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr)
-            server.run("streamable-http", host=host, port=port)
+            from cublab.httpserver import serve as serve_http
+
+            serve_http(server, runtime, options)
         else:
             import anyio
 
@@ -900,6 +975,7 @@ def _print_experiment(detail: ExperimentDetail) -> None:
         "points",
         "metrics",
         "digest",
+        "excluded",
         ids=("batch", "digest"),
         title=f"result batches ({len(detail.batches)} newest of {detail.batch_total})",
     )
@@ -911,6 +987,7 @@ def _print_experiment(detail: ExperimentDetail) -> None:
             str(b.points),
             data(", ".join(b.metrics)),
             b.digest,
+            data(f"by {b.excluded_by}: {b.exclusion_reason}") if b.excluded else "-",
         )
     out.print(batches)
     if detail.proposals:
@@ -953,9 +1030,10 @@ def experiments_export(
     """Every variant with its configuration and per-variant statistics for each metric, as CSV or JSON.
 
     CSV cells an agent wrote that start like a formula (= + - @) get a leading ' so a spreadsheet shows them
-    as text. On a terminal the text is shown escaped; piped or written to --output it is exact."""
+    as text. Nothing in it can act on a terminal: JSON escapes every non-ASCII character, CSV shows control
+    characters as escapes."""
     from cublab.app.export import export_csv, export_json
-    from cublab.console import data, echo
+    from cublab.console import echo
 
     if format_ not in ("csv", "json"):
         _fail(f"--format: {format_!r} is neither 'csv' nor 'json'")
@@ -973,8 +1051,6 @@ def experiments_export(
         except OSError as exc:
             _fail(f"--output: {output}: {exc.strerror or exc}")
         echo(f"wrote {len(export.variants)} variant(s) of {experiment_id} as {format_} to {output}", err=True)
-    elif sys.stdout.isatty():
-        echo(data(text.rstrip("\n")))
     else:
         sys.stdout.write(text)
 
@@ -1068,6 +1144,122 @@ def reviewers_remove(
     except CublabError as exc:
         _fail(str(exc))
     _echo(f"removed {', '.join(removed)}")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    agent: Annotated[str, typer.Option("--agent", help="The agent the token acts as, agent:<type>-<name>")],
+    scope: Annotated[str, typer.Option("--scope", help="read (read-only tools) or write (every tool)")] = "write",
+    expires: Annotated[
+        str, typer.Option("--expires", help="Lifetime, e.g. 30d or 12h, or 'never' [default: 90d]")
+    ] = "90d",
+    toolsets: Annotated[
+        list[str] | None,
+        typer.Option("--toolsets", help="Only these toolsets (comma-separated or repeated) [default: all]"),
+    ] = None,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Make a token for AGENT and print it once (only its hash is kept; audited)."""
+    from cublab.console import echo
+    from cublab.domain.identity import parse_identity
+
+    who = _human(as_)
+    try:
+        issued = _runtime(db).tokens.create(parse_identity(agent, "--agent"), who, scope, expires, toolsets)
+    except CublabError as exc:
+        _fail(str(exc))
+    info = issued.info
+    until = f"until {info.expires_at:%Y-%m-%d %H:%M} UTC" if info.expires_at else "without expiry"
+    echo(
+        f"token {info.id} for {info.agent}, scope {info.scope}, toolsets {', '.join(info.toolsets or ('all',))}, {until}",
+        err=True,
+    )
+    echo("Shown once; store it in the agent's secret store. Send it as: Authorization: Bearer <token>", err=True)
+    print(issued.token)  # alone on stdout, so `cublab tokens create ... > file` captures just the token
+
+
+@tokens_app.command("list")
+def tokens_list(
+    all_: Annotated[bool, typer.Option("--all", help="Also revoked and expired tokens")] = False, db: Db = None
+) -> None:
+    """Tokens (never their values): id, agent, scope, toolsets, expiry, status."""
+    from rich.table import Table
+
+    from cublab.console import console
+
+    runtime = _runtime(db)
+    now = runtime.ctx.clock()
+    table = Table("id", "agent", "scope", "toolsets", "created", "expires", "status")
+    for t in runtime.tokens.list(include_inactive=all_):
+        table.add_row(
+            t.id,
+            t.agent,
+            t.scope,
+            ", ".join(t.toolsets or ("all",)),
+            f"{t.created_at:%Y-%m-%d %H:%M} by {t.created_by}",
+            f"{t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "never",
+            t.status(now),
+        )
+    console().print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id, tok_… (cublab tokens list)")],
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Revoke a token: the next request presenting it is refused (audited)."""
+    who = _human(as_)
+    try:
+        info = _runtime(db).tokens.revoke(token_id, who)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(f"revoked {info.id} ({info.agent})")
+
+
+@quotas_app.command("list")
+def quotas_list(
+    agent: Annotated[str, typer.Option("--agent", help="Any identity of the agent, agent:<type>-<session>")],
+    db: Db = None,
+    policy: Policy = None,
+) -> None:
+    """The quotas in force for an agent's principal (every session of it) and where each comes from."""
+    from cublab.domain.identity import parse_identity
+
+    try:
+        values = _runtime(db, policy).quotas.effective(parse_identity(agent, "--agent").principal)
+    except CublabError as exc:
+        _fail(str(exc))
+    for q in values:
+        _echo(f"{q.principal}  {q.name:24} {q.value:>12}  ({q.source})")
+
+
+@quotas_app.command("set")
+def quotas_set(
+    agent: Annotated[
+        str, typer.Option("--agent", help="Any identity of the agent; the quota applies to all its sessions")
+    ],
+    name: Annotated[
+        str,
+        typer.Option("--name", help="live_sandboxes, variants_per_experiment, points_per_hour or open_proposals"),
+    ],
+    value: Annotated[int, typer.Option("--value", help="The new quota")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit log")] = None,
+    as_: As = None,
+    db: Db = None,
+    policy: Policy = None,
+) -> None:
+    """Raise (or lower) one quota for one agent (audited with the previous value)."""
+    from cublab.domain.identity import parse_identity
+
+    who = _human(as_)
+    try:
+        q = _runtime(db, policy).quotas.set(parse_identity(agent, "--agent"), name, value, who, reason)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(f"{q.principal}: {q.name} is now {q.value} ({q.source})")
 
 
 def _remote_runtime(db: str | None, authority: str | None) -> Runtime:

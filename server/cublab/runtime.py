@@ -31,11 +31,13 @@ if TYPE_CHECKING:
     from cublab.app.ownership import Ownership
     from cublab.app.promotion import Promotion
     from cublab.app.proposals import Proposals
+    from cublab.app.quotas import Quotas
     from cublab.app.review import Review
     from cublab.app.reviewers import Reviewers
     from cublab.app.revisions import Revisions
     from cublab.app.sandboxes import Sandboxes
     from cublab.app.sync import ProposalSync
+    from cublab.app.tokens import Tokens
     from cublab.authority.base import RemoteAuthority
     from cublab.policies import LoadedPolicy
     from cublab.store.audit_key import AuditKey, Witness
@@ -233,6 +235,18 @@ class Runtime:
         from cublab.app.sync import ProposalSync
 
         return ProposalSync(self.ctx)
+
+    @cached_property
+    def quotas(self) -> Quotas:
+        from cublab.app.quotas import Quotas
+
+        return Quotas(self.ctx)
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        from cublab.app.tokens import Tokens
+
+        return Tokens(self.ctx)
 
     @cached_property
     def audit(self) -> Audit:

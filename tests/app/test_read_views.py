@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import statistics
 from datetime import timedelta
 
 import pytest
@@ -204,6 +206,8 @@ async def test_sample_is_bounded_deterministic_and_exact_when_small(client, seed
     assert small_all.exact and len(small_all.values) == 1000
     ordered = sorted(small_all.values)
     assert small_all.median == (ordered[499] + ordered[500]) / 2
+    expected = statistics.quantiles(small_all.values, n=4, method="inclusive")
+    assert [small_all.q1, small_all.median, small_all.q3] == pytest.approx(expected)
     with pytest.raises(InvalidInput, match="limit"):
         reads.sample(exp["id"], limit=MAX_SAMPLE + 1)
     with pytest.raises(InvalidInput, match="limit"):
@@ -362,3 +366,59 @@ async def test_revision_names_the_humans_who_acknowledged_and_applied_it(client,
     assert detail.data == {**BASE, "lambdaMemory": 2048} and detail.applied_by == "human:carol"
     with pytest.raises(NotFound):
         seeded.revisions.detail(SPACE, UNIT, 3)
+
+
+async def test_export_cannot_act_on_a_terminal_and_json_keeps_the_text_exact(client, seeded) -> None:
+    """Configuration documents may hold control and bidi characters (data, stored as is): the JSON escapes them
+    and reads back exact; the CSV shows them escaped; and a line break in agent text never starts a CSV line."""
+    _, exp = await running_experiment(client, hypothesis="line one\nline two")
+    config = {"note": "\x1b[2J\u202eevil\x9b31m", "ok": "ünïcode"}
+    await call(client, "variant_log", experiment_id=exp["id"], name="v", config=config, description="a\nb")
+    export = seeded.experiment_reads.export(exp["id"])
+    raw = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+    as_json, as_csv = export_json(export), export_csv(export)
+    assert not raw.search(as_json) and not raw.search(as_csv.replace("\r\n", "\n"))  # CRLF ends records (RFC 4180)
+    assert ExperimentExport.model_validate_json(as_json).variants[0].variant.config == config
+    assert as_csv.count("\r\n") == 2 and "\n" not in as_csv.replace("\r\n", "")  # a header and one record
+    assert json.loads(next(csv.DictReader(io.StringIO(as_csv)))["config"]) == config
+
+
+async def test_an_excluded_batch_is_marked_and_left_out_of_the_sample(client, seeded) -> None:
+    """A batch a human excluded (`cublab results exclude`) is listed as excluded, and a chart never draws its points,
+    as the comparison never counts them."""
+    exp, variants = await finished_experiment(client, SPACE, UNIT, BASE)
+    bad = await call(
+        client,
+        "result_log",
+        experiment_id=exp["id"],
+        points=[{"variant": variants[0]["id"], "metric": "p95", "value": 1e9} for _ in range(3)],
+    )
+    seeded.batches.exclude_batch(bad["batch_id"], "the load generator was broken", ALICE)
+    detail = seeded.experiment_reads.detail(exp["id"], sample_limit=50)
+    newest = detail.batches[0]
+    assert newest.id == bad["batch_id"] and newest.excluded and newest.excluded_by == "human:alice"
+    assert newest.exclusion_reason == "the load generator was broken" and not detail.batches[1].excluded
+    assert detail.sample is not None
+    first = next(v for v in detail.sample.variants if v.variant_id == variants[0]["id"])
+    assert first.n == 10 and len(first.values) == 10 and max(first.values) < 1e9
+
+
+async def test_values_too_large_to_compare_leave_the_rest_of_the_page_readable(client, seeded) -> None:
+    """Values stored before the ±1e15 limit (written here behind the input model's back) stop the comparison, which
+    the detail says in words, and nothing else: variants, batches and proposals still read."""
+    import sqlalchemy as sa
+
+    _, exp = await running_experiment(client)
+    variant = (await call(client, "variant_log", experiment_id=exp["id"], name="v", config={"a": 1}))["variant"]
+    logged = await call(
+        client,
+        "result_log",
+        experiment_id=exp["id"],
+        points=[{"variant": variant["id"], "metric": "p95", "value": 1}] * 2,
+    )
+    with seeded.ctx.db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE measurement SET value = 1e308 WHERE batch_id = :b"), {"b": logged["batch_id"]})
+    detail = seeded.experiment_reads.detail(exp["id"], sample_limit=10)
+    assert detail.comparison is None and detail.sample is None
+    assert detail.comparison_problem is not None and "too large to compare" in detail.comparison_problem
+    assert [v.id for v in detail.variants] == [variant["id"]] and detail.batches[0].id == logged["batch_id"]

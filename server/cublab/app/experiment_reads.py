@@ -12,7 +12,6 @@ gets at most `limit` measurements per variant (`sample`), never the raw points.
 from __future__ import annotations
 
 import math
-import statistics
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -21,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from cublab.app.common import existing, find
 from cublab.app.context import AppContext
-from cublab.app.experiments import Experiments
+from cublab.app.experiments import Experiments, not_in_batches
 from cublab.app.expiry import proposal_state, sandbox_status
 from cublab.app.inputs import CompareExperiment
 from cublab.app.outputs import Comparison
@@ -259,6 +258,10 @@ class ExperimentReads:
                 points=b.point_count,
                 digest=b.digest,
                 metrics=held.get(b.id or 0, []),
+                excluded=b.excluded_at is not None,
+                excluded_by=b.excluded_by,
+                excluded_at=b.excluded_at,
+                exclusion_reason=b.exclusion_reason,
             )
             for b in rows
         ]
@@ -281,6 +284,7 @@ class ExperimentReads:
         if not 1 <= limit <= MAX_SAMPLE:
             raise InvalidInput(f"limit: {limit} values per variant is outside 1 to {MAX_SAMPLE}")
         m = _measurements.c
+        left_out = not_in_batches([b.batch_id for b in comparison.excluded_batches])  # as the comparison does
         out = []
         for row in sorted(comparison.variants, key=lambda r: r.variant_id):
             values: list[float] = []
@@ -289,6 +293,7 @@ class ExperimentReads:
                     m.experiment_id == experiment_id,
                     m.metric == comparison.metric,
                     m.variant_id == row.variant_id,
+                    *left_out,
                 ]
                 if row.n > limit:  # a little over `limit` pass the threshold on average; the first `limit` are kept
                     threshold = math.ceil(_HASH_MODULUS * min(1.0, 1.2 * limit / row.n))
@@ -304,7 +309,7 @@ class ExperimentReads:
                     exact=len(values) == row.n,
                     min=row.min,
                     q1=_quantile(ordered, 0.25) if ordered else None,
-                    median=statistics.median(ordered) if ordered else None,
+                    median=_quantile(ordered, 0.5) if ordered else None,
                     q3=_quantile(ordered, 0.75) if ordered else None,
                     max=row.max,
                 )

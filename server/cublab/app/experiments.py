@@ -43,6 +43,7 @@ from cublab.app.outputs import (
     VariantStats,
 )
 from cublab.app.ownership import check_owner
+from cublab.app.quotas import enforce
 from cublab.app.sandboxes import Sandboxes
 from cublab.app.views import experiment_view, variant_view
 from cublab.domain import stats
@@ -166,6 +167,7 @@ class Experiments:
                         raise Conflict(
                             f"name: {cmd.name!r} already names variant {clash} in this experiment with a different configuration; choose another name"
                         )
+                    enforce(self.ctx, session, actor, "variants_per_experiment", experiment_id=cmd.experiment_id)
                     variant = Variant(
                         id=new_id("variant"),
                         experiment_id=cmd.experiment_id,
@@ -210,6 +212,7 @@ class Experiments:
             experiment = find(session, Experiment, "experiment", cmd.experiment_id, "experiment_id")
             writable(experiment, actor, "log results to it")
             self.sandboxes.live(session, experiment.sandbox_id, "new results")
+            enforce(self.ctx, session, actor, "points_per_hour", adding=len(cmd.points))
             known = session.exec(select(Variant.id, Variant.name).where(Variant.experiment_id == experiment.id)).all()
             resolve = {vid: vid for vid, _ in known} | {name: vid for vid, name in known}
             experiment_id = experiment.id  # an ORM attribute: read once, not once per point

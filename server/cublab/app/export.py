@@ -8,16 +8,24 @@ tab or carriage return, which some spreadsheets skip before reading a formula) w
 as a formula when the file is opened (CSV injection, OWASP). Every text cell starting so
 gets a leading `'`, which spreadsheets show as text; numbers cublab formats are left as
 they are (a negative mean is a number, not a formula).
+
+And it is data on a terminal too (`cublab experiments export ID | less`): the JSON escapes every
+non-ASCII character (`\u202e`), which reads back as the same text. A CSV text cell shows
+control and bidirectional characters as escapes (`domain.text.for_display`: only text the
+input rules refuse, left by an old or tampered database, can hold them) and its line breaks
+and tabs as `\n` and `\t`, so every record is one line and no cell can start a line of its
+own; the configuration cell is JSON with the same escaping.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 from cublab.app.read_models import ExperimentExport
-from cublab.domain.canonical import canonical_json
+from cublab.domain.text import for_display
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = (
@@ -55,18 +63,24 @@ def _cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)  # exact: a float reads back as the same double
-    return neutralise(str(value))
+    return neutralise(for_display(str(value)).replace("\n", "\\n").replace("\t", "\\t"))
+
+
+def _json(value: Any, indent: int | None = None) -> str:
+    """JSON in canonical key order with every non-ASCII character escaped: exact when read back, inert when shown."""
+    separators = (",", ":") if indent is None else (",", ": ")
+    return json.dumps(value, sort_keys=indent is None, indent=indent, separators=separators, ensure_ascii=True)
 
 
 def export_json(export: ExperimentExport) -> str:
     """The export as JSON; `ExperimentExport.model_validate_json` reads it back equal."""
-    return export.model_dump_json(indent=2) + "\n"
+    return _json(export.model_dump(mode="json"), indent=2) + "\n"
 
 
 def export_csv(export: ExperimentExport) -> str:
     """One row per variant and measured metric (one row with an empty metric for a variant without data).
 
-    The configuration is its canonical JSON in one cell; every text cell is neutralised (`neutralise`).
+    The configuration is JSON in canonical key order in one cell; every text cell is neutralised (`neutralise`).
     """
     exp = export.experiment
     by_metric = {c.metric: c for c in export.comparisons}
@@ -75,7 +89,7 @@ def export_csv(export: ExperimentExport) -> str:
     writer.writerow(CSV_COLUMNS)
     for item in export.variants:
         v = item.variant
-        fixed = [exp.id, exp.name, v.id, v.name, v.content_hash, canonical_json(v.config)]
+        fixed = [exp.id, exp.name, v.id, v.name, v.content_hash, _json(v.config)]
         metrics: list[str | None] = [c.metric for c in export.comparisons if c.metric in item.stats] or [None]
         for metric in metrics:
             stats = item.stats.get(metric, {}) if metric else {}

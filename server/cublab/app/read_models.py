@@ -110,6 +110,10 @@ class BatchView(BaseModel):
     points: int
     digest: str
     metrics: list[str] = Field(description="The metrics the batch holds points of.")
+    excluded: bool = Field(description="A human left it out of comparisons (`cublab results exclude`); rows kept.")
+    excluded_by: str | None
+    excluded_at: datetime | None
+    exclusion_reason: str | None
 
 
 class ProposalLink(BaseModel):
@@ -130,7 +134,10 @@ class VariantSample(BaseModel):
     variant_id: str
     name: str
     n: int = Field(description="Measurements of the metric this variant holds in all.")
-    values: list[float] = Field(description="The sample, in storage order; all of them when n <= limit.")
+    values: list[float] = Field(
+        description="The sample, in storage order; all of them when n <= limit. Excluded batches are left out, as the "
+        "comparison leaves them out."
+    )
     exact: bool = Field(
         description="True when the sample is every measurement (n <= limit), so the quartiles are exact."
     )

@@ -40,7 +40,7 @@ from cublab.domain.states import ProposalState
 from cublab.domain.text import has_visible_text
 from cublab.store import audit
 from cublab.store.audit_key import AuditKey
-from cublab.store.tables import Proposal, ProposalDecision
+from cublab.store.tables import Proposal, ProposalDecision, Revision, Unit
 
 
 @dataclass(frozen=True)
@@ -526,6 +526,12 @@ class Review:
                 "data_hash": revision.data_hash,
                 "unchanged": False,
             }
+
+    def unit_with_revisions(self, space: str, unit: str) -> tuple[Unit, list[Revision]]:
+        """The unit's row and its committed revisions (`Revisions.history` adds who approved and applied each)."""
+        with self.ctx.db.read() as session:
+            authority = self._authority(session)
+            return authority.unit(space, unit), authority.revisions(space, unit)
 
     def revision_data(self, space: str, unit: str, num: int) -> dict[str, Any]:
         with self.ctx.db.read() as session:
