@@ -31,6 +31,7 @@ from cublab.app.bypass import BypassService, flagged_literals, scrub
 from cublab.app.common import check_id
 from cublab.app.context import AppContext
 from cublab.app.guards import refuse_secrets_in_text
+from cublab.authority.errors import AuthorityAuthFailed, AuthorityUnavailable
 from cublab.domain.bypass import BypassDecision, Evidence, decide
 from cublab.domain.canonical import content_hash
 from cublab.domain.errors import InvalidInput
@@ -262,7 +263,7 @@ class GuardService:
             try:
                 found = authority.get_space(space)
                 head = authority.get_head(space, unit) if found is not None and unit else None
-            except Exception:  # the authority could not be read: say nothing rather than guess
+            except (AuthorityUnavailable, AuthorityAuthFailed):  # not read: say nothing rather than guess
                 return ""
         if found is None:
             return (
