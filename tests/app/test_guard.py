@@ -307,3 +307,13 @@ def test_with_confighub_the_probe_decides_break_glass(hub, sqlite_url, clock, tm
         assert local.verdict == "allow"  # break-glass does not apply to a laptop
     finally:
         runtime.close()
+
+
+def test_an_allow_says_what_its_criterion_still_owes(runtime, guard) -> None:
+    sandbox = runtime.sandboxes.spawn(SpawnSandbox(name="cache", purpose="try cache sizes", ttl="2h"), runtime.agent)
+    in_sandbox = guard("kubectl apply -f web.yaml --context staging", sandbox_id=sandbox.id)
+    assert in_sandbox.reconciliation is not None and in_sandbox.reconciliation.kind == "winning_variant_proposal"
+    platform = guard("helm upgrade --install cert-manager jetstack/cert-manager --kube-context prod")
+    assert platform.reconciliation is not None and platform.reconciliation.kind == "separate_bootstrap"
+    assert guard("kubectl apply -f web.yaml --context kind-a").reconciliation is None  # local: nothing owed
+    assert guard("kubectl apply -f web.yaml --context prod").reconciliation is None  # denied: nothing was allowed

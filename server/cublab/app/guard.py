@@ -226,9 +226,11 @@ class GuardService:
             "governed_path": top.governed_path,
             "targets": [t.model_dump(mode="json") for t in targets],
             "reasons": reasons,
-            "reconciliation": engine.reconciliation.model_dump(mode="json")
-            if engine and engine.reconciliation and top.verdict == "ask"
-            else None,
+            "reconciliation": (  # what an allow or ask still owes (a capture, a bootstrap log, a proposal)
+                engine.reconciliation.model_dump(mode="json")
+                if engine and engine.reconciliation and top.verdict != "deny" and engine.reconciliation.kind != "none"
+                else None
+            ),
             "must_declare_incident": bool(engine and engine.must_declare_incident),
             "agent": str(actor),
             "command": stored_command,
