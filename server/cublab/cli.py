@@ -484,10 +484,9 @@ def _print_proposal(document: ProposalDocument) -> None:
     """The review screen. Agent text sits in boxes (panels, table cells) or on one line with its line
     breaks shown, so only cublab's own lines start a line: no rationale can print a status."""
     from rich.panel import Panel
-    from rich.table import Table
     from rich.text import Text
 
-    from cublab.console import code, console, data, inline, line, styled
+    from cublab.console import code, console, data, inline, line, styled, table
 
     out = console()
     view = document.proposal
@@ -518,26 +517,33 @@ def _print_proposal(document: ProposalDocument) -> None:
         out.print(Panel(data(view.justification), title=styled("justification (not the winner)", "bold yellow")))
     out.print(Panel(code(document.diff or "(no change)", "diff"), title=styled("diff", "")))
     evidence = view.evidence
-    table = Table(
+    ranked = table(
+        "rank",
+        "variant",
+        "n",
+        "mean",
+        "stddev",
+        "95% CI",
+        ids=(),
         title=line(
             f"evidence: {evidence.get('metric')} ({evidence.get('direction')}), verdict {evidence.get('verdict')}"
-        )
+        ),
     )
-    for col in ("rank", "variant", "n", "mean", "stddev", "95% CI"):
-        table.add_column(col)
     for row in evidence.get("variants", []):
         mark = " <- proposed" if row["variant_id"] == view.variant_id else ""
         ci = f"{row['ci_low']:.4g} – {row['ci_high']:.4g}" if row.get("ci_low") is not None else "-"
         mean = f"{row['mean']:.4g}" if row.get("mean") is not None else "-"
         sd = f"{row['stddev']:.4g}" if row.get("stddev") is not None else "-"
-        table.add_row(str(row.get("rank") or "-"), data(str(row["name"]) + mark), str(row["n"]), mean, sd, ci)
-    out.print(table)
+        ranked.add_row(str(row.get("rank") or "-"), data(str(row["name"]) + mark), str(row["n"]), mean, sd, ci)
+    out.print(ranked)
     out.print(line(f"   {evidence.get('summary', '')}"))
     out.print(line(("risk rationale", "bold"), ":"))
     for step in view.risk.rationale:
         out.print(line(f"  - {step}"))
     if view.decisions:
-        decisions = Table("when", "who", "role", "decision", "reason", "signed by", title="decisions so far")
+        decisions = table(
+            "when", "who", "role", "decision", "reason", "signed by", ids=("signed by",), title="decisions so far"
+        )
         for d in view.decisions:
             decisions.add_row(
                 f"{d.at:%Y-%m-%d %H:%M:%S}",
@@ -1184,15 +1190,13 @@ def tokens_list(
     all_: Annotated[bool, typer.Option("--all", help="Also revoked and expired tokens")] = False, db: Db = None
 ) -> None:
     """Tokens (never their values): id, agent, scope, toolsets, expiry, status."""
-    from rich.table import Table
-
-    from cublab.console import console
+    from cublab.console import console, table
 
     runtime = _runtime(db)
     now = runtime.ctx.clock()
-    table = Table("id", "agent", "scope", "toolsets", "created", "expires", "status")
+    rows = table("id", "agent", "scope", "toolsets", "created", "expires", "status")
     for t in runtime.tokens.list(include_inactive=all_):
-        table.add_row(
+        rows.add_row(
             t.id,
             t.agent,
             t.scope,
@@ -1201,7 +1205,7 @@ def tokens_list(
             f"{t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "never",
             t.status(now),
         )
-    console().print(table)
+    console().print(rows)
 
 
 @tokens_app.command("revoke")

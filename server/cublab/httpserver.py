@@ -212,6 +212,12 @@ def serve(server: CublabServer, runtime: Runtime, options: HttpOptions) -> None:
             "any agent (X-Cublab-Agent). For a shared server, give each agent a token: cublab tokens create",
             file=sys.stderr,
         )
+    if options.host in ("0.0.0.0", "::") and not (options.public_url or options.allowed_hosts):
+        print(
+            f"cublab: note: bound to {options.host}, but only loopback Host headers are allowed; give the name "
+            "clients use with --public-url https://name/mcp or --allowed-host name:* (docs/deploying.md)",
+            file=sys.stderr,
+        )
     app = http_app(server, runtime, options)
     how = (
         "without authentication"

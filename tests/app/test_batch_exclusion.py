@@ -56,6 +56,7 @@ async def _experiment(client, rt) -> tuple[dict, dict, dict]:
 async def test_an_excluded_batch_is_left_out_of_compare_and_promote_which_say_so(any_client, any_runtime) -> None:
     exp, variants, bad = await _experiment(any_client, any_runtime)
     before = await call(any_client, "experiment_compare", experiment_id=exp["id"])
+    assert [s.n for s in any_runtime.experiment_reads.sample(exp["id"]).variants] == [10, 40]
     assert before["winner"] == variants["slow"]["id"] and before["excluded_batches"] == []
     measurements, audit = _count(any_runtime, "measurement"), len(events(any_runtime))
 
@@ -73,6 +74,8 @@ async def test_an_excluded_batch_is_left_out_of_compare_and_promote_which_say_so
     assert after["winner"] == variants["fast"]["id"]
     fast_row = next(v for v in after["variants"] if v["variant_id"] == variants["fast"]["id"])
     assert fast_row["n"] == 10
+    sample = {s.name: s for s in any_runtime.experiment_reads.sample(exp["id"]).variants}
+    assert len(sample["fast"].values) == 10 and sample["fast"].exact and max(sample["fast"].values) < 900
     (listed,) = after["excluded_batches"]
     assert listed["batch_id"] == bad["batch_id"] and listed["reason"] == "the load generator was misconfigured"
     assert f"batch {bad['batch_id']} by human:alice" in after["summary"] and "not counted" in after["summary"]
@@ -109,7 +112,7 @@ async def test_only_humans_exclude_with_a_reason_and_once(client, runtime) -> No
 
 
 async def test_the_cli_excludes_refuses_an_agents_shell_and_the_audit_verifies(client, runtime) -> None:
-    _, _, bad = await _experiment(client, runtime)
+    exp, _, bad = await _experiment(client, runtime)
     db = runtime.settings.db
     args = ["results", "exclude", str(bad["batch_id"]), "--reason", "broken run", "--db", db]
     refused = CliRunner().invoke(cli_app, args, env={"CUBLAB_AGENT": "agent:x-1"})
@@ -117,6 +120,9 @@ async def test_the_cli_excludes_refuses_an_agents_shell_and_the_audit_verifies(c
     done = CliRunner().invoke(cli_app, [*args, "--as", "human:alice"], env={"CUBLAB_AGENT": None})
     assert done.exit_code == 0, done.output
     assert "excluded from comparisons" in done.output
+    shown = CliRunner().invoke(cli_app, ["experiments", "show", exp["id"], "--db", db], env={"COLUMNS": "250"})
+    assert shown.exit_code == 0, shown.output
+    assert "by human:alice: broken run" in shown.output and "excluded by humans" in shown.output
     again = CliRunner().invoke(cli_app, [*args, "--as", "human:alice"], env={"CUBLAB_AGENT": None})
     assert again.exit_code == 2 and "already excluded" in again.output
     back = CliRunner().invoke(

@@ -8,6 +8,7 @@ longest sandbox lifetime.
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -238,7 +239,8 @@ def test_concurrent_repeats_write_once(any_runtime) -> None:
     assert c["result_batch"] == 1 and c["measurement"] == 200
 
 
-async def test_keys_are_kept_for_the_longest_sandbox_lifetime_then_pruned(client, runtime, clock) -> None:
+async def test_keys_are_kept_for_the_longest_sandbox_lifetime_then_pruned(any_client, any_runtime, clock) -> None:
+    client, runtime = any_client, any_runtime
     first = await call(client, "sandbox_spawn", name="s", purpose="p", idempotency_key="k")
     clock.advance(hours=71)
     assert runtime.idempotency.prune() == 0
@@ -249,8 +251,36 @@ async def test_keys_are_kept_for_the_longest_sandbox_lifetime_then_pruned(client
     assert again["id"] != first["id"], "after the retention the key is forgotten: a new call"
 
 
-async def test_a_keyed_call_prunes_old_keys(client, runtime, clock) -> None:
-    await call(client, "sandbox_spawn", name="s", purpose="p", idempotency_key="old")
+async def test_a_keyed_call_prunes_old_keys(any_client, any_runtime, clock) -> None:
+    await call(any_client, "sandbox_spawn", name="s", purpose="p", idempotency_key="old")
+    await call(any_client, "sandbox_destroy", sandbox_id=records_answer(any_runtime)["id"], idempotency_key="old")
     clock.advance(hours=73)
-    await call(client, "sandbox_spawn", name="s", purpose="p", idempotency_key="new")
-    assert [r["tool"] for r in records(runtime)] == ["sandbox_spawn"]
+    await call(any_client, "sandbox_spawn", name="s", purpose="p", idempotency_key="new")
+    assert [r["tool"] for r in records(any_runtime)] == ["sandbox_spawn"]
+
+
+def records_answer(rt) -> dict[str, Any]:
+    (row,) = records(rt)
+    answer = row["answer"]
+    return json.loads(answer) if isinstance(answer, str) else answer
+
+
+def test_the_arguments_digest_ignores_the_order_of_mapping_keys_only() -> None:
+    from cublab.app.idempotency import arguments_digest
+    from cublab.app.inputs import LogVariant, SpawnSandbox
+
+    a = LogVariant(experiment_id="exp_1", name="v", config={"a": 1, "b": {"c": [1, {"d": 2, "e": 3}]}})
+    b = LogVariant(experiment_id="exp_1", name="v", config={"b": {"c": [1, {"e": 3, "d": 2}]}, "a": 1})
+    c = LogVariant(experiment_id="exp_1", name="v", config={"a": 1, "b": {"c": [{"d": 2, "e": 3}, 1]}})
+    assert arguments_digest(a) == arguments_digest(b) != arguments_digest(c)
+    keyed = SpawnSandbox(name="s", purpose="p", labels={"x": "1", "y": "2"}, idempotency_key="k1")
+    other = SpawnSandbox(name="s ", purpose="p", labels={"y": "2", "x": "1"}, idempotency_key="k2")
+    assert arguments_digest(keyed) == arguments_digest(other), "the key is not an argument; stripped text is the same"
+
+
+async def test_an_answer_stored_in_another_shape_is_a_named_conflict(client, runtime) -> None:
+    await call(client, "sandbox_spawn", name="s", purpose="p", idempotency_key="old-shape")
+    with runtime.ctx.db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE idempotency_record SET answer = :a"), {"a": '{"id": 1}'})
+    message = await call_error(client, "sandbox_spawn", name="s", purpose="p", idempotency_key="old-shape")
+    assert "idempotency_key" in message and "earlier version" in message

@@ -50,7 +50,8 @@ def quota_message(message: str, name: str) -> None:
     assert f"cublab quotas set --agent {AGENT_PRINCIPAL} --name {name}" in message, message
 
 
-async def test_live_sandboxes(runtime: Runtime, client: Client, clock) -> None:
+async def test_live_sandboxes(any_runtime: Runtime, any_client: Client, clock) -> None:
+    runtime, client = any_runtime, any_client
     raise_to(runtime, "live_sandboxes", 2)
     first = await call(client, "sandbox_spawn", name="a", purpose="p", ttl="2h")
     await call(client, "sandbox_spawn", name="b", purpose="p", ttl="3h")
@@ -90,7 +91,8 @@ async def test_variants_per_experiment(runtime: Runtime, client: Client) -> None
     assert counts(runtime) == before
 
 
-async def test_points_per_hour(runtime: Runtime, client: Client, clock) -> None:
+async def test_points_per_hour(any_runtime: Runtime, any_client: Client, clock) -> None:
+    runtime, client = any_runtime, any_client
     raise_to(runtime, "points_per_hour", 10)
     sandbox = await call(client, "sandbox_spawn", name="s", purpose="p", ttl="3h")
     exp = await call(

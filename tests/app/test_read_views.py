@@ -15,6 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from cublab.app.export import export_csv, export_json, neutralise
+from cublab.app.inputs import CompareExperiment
 from cublab.app.read_models import MAX_PAGE, MAX_SAMPLE, AuditQuery, ExperimentExport, ExperimentFilter
 from cublab.domain.errors import InvalidInput, NotFound
 from cublab.domain.identity import human_identity
@@ -144,8 +145,6 @@ async def test_detail_shows_variants_comparison_batches_and_the_proposal(client,
 
 async def test_detail_comparison_is_experiment_compare(client, seeded) -> None:
     exp, _ = await finished_experiment(client, SPACE, UNIT, BASE)
-    from cublab.app.inputs import CompareExperiment
-
     detail = seeded.experiment_reads.detail(exp["id"])
     assert detail.comparison == seeded.experiments.compare(CompareExperiment(experiment_id=exp["id"]))
 
@@ -201,6 +200,8 @@ async def test_sample_is_bounded_deterministic_and_exact_when_small(client, seed
         assert row.min <= row.q1 <= row.median <= row.q3 <= row.max
         assert 30 <= row.median <= 66  # the values are spread evenly over 0..96
     assert reads.sample(exp["id"], limit=100) == sample  # deterministic
+    held = seeded.experiments.compare(CompareExperiment(experiment_id=exp["id"]))
+    assert reads.sample_of(held, 100) == sample  # from a comparison already held: the same sample
     everything = reads.sample(exp["id"], limit=MAX_SAMPLE)
     small_all = next(v for v in everything.variants if v.name == "small")
     assert small_all.exact and len(small_all.values) == 1000

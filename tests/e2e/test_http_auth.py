@@ -185,18 +185,6 @@ def test_a_wrong_host_header_is_refused_even_with_a_token(server: HttpServer) ->
     assert response.status_code == 403, response.text
 
 
-def test_zz_no_token_reaches_the_database_or_the_log(server: HttpServer) -> None:
-    """Runs last in the module: every token made above, searched for in every file the server wrote."""
-    assert len(issued) >= 6
-    files = [p for p in Path(server.db).parent.iterdir() if p.is_file()]
-    assert server.log in files and Path(server.db) in files
-    for path in files:
-        data = path.read_bytes()
-        for value in issued:
-            assert value.encode() not in data, path
-            assert value.removeprefix("cublab_").encode() not in data, path
-
-
 # ---- the CLI ------------------------------------------------------------------------------------
 
 
@@ -356,3 +344,44 @@ async def test_a_caller_over_the_request_rate_gets_429_with_retry_after(tmp_path
 
             with pytest.raises(MCPError):  # a tool the server does not offer is unknown
                 await client.call_tool("sandbox_spawn", {"name": "n", "purpose": "p"})
+
+
+# ---- an independent client: the TypeScript MCP Inspector ------------------------------------------
+
+INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
+
+
+def inspector(*args: str) -> subprocess.CompletedProcess[str]:
+    import shutil
+
+    if shutil.which("npx") is None:
+        pytest.skip("npx is not installed: the MCP Inspector check is not run")
+    done = subprocess.run(
+        ["npx", "-y", INSPECTOR, "--cli", *args], capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL
+    )
+    if "ERR!" in done.stderr and ("ENOTFOUND" in done.stderr or "E404" in done.stderr or "network" in done.stderr):
+        pytest.skip(f"npx cannot fetch {INSPECTOR}: {done.stderr[-300:]}")
+    return done
+
+
+def test_the_mcp_inspector_lists_tools_with_a_token_header(server: HttpServer) -> None:
+    read = token(server, "agent:inspector-one", scope="read")
+    done = inspector("--server-url", server.url, "--method", "tools/list", "--header", f"Authorization: Bearer {read}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = {t["name"] for t in json.loads(done.stdout)["tools"]}
+    assert names and not names & WRITE_TOOLS and "experiment_compare" in names
+    refused = inspector("--server-url", server.url, "--method", "tools/list", "--stored-auth-only")
+    assert refused.returncode != 0 and "auth" in (refused.stdout + refused.stderr).lower()
+
+
+def test_zz_no_token_reaches_the_database_or_the_log(server: HttpServer) -> None:
+    """Last in the module: every token made above for this server, searched for in every file it wrote."""
+    if not issued:
+        pytest.skip("no token was made in this run (a -k selection)")
+    files = [p for p in Path(server.db).parent.iterdir() if p.is_file()]
+    assert server.log in files and Path(server.db) in files
+    for path in files:
+        data = path.read_bytes()
+        for value in issued:
+            assert value.encode() not in data, path
+            assert value.removeprefix("cublab_").encode() not in data, path

@@ -145,6 +145,8 @@ def test_audit_log_filters_and_reports_the_chain(world) -> None:
         "proposal.apply",
     ]
     assert "variant.log" not in about
+    unit = ok(db, "audit", "log", "--object", f"unit/{SPACE}/{UNIT}")  # an id holding a slash: split at the first
+    assert "authority.import" in unit and "proposal." not in unit
     prefixed = ok(db, "audit", "log", "--action", "sandbox.", "--since", "1h")
     assert "sandbox.spawn" in prefixed and "proposal." not in prefixed
     assert "sandbox." not in ok(db, "audit", "log", "--action", "sandbox.", "--until", "2000-01-01")

@@ -280,6 +280,13 @@ class ExperimentReads:
         with self.ctx.db.read() as session:
             return self._sample(session, experiment_id, comparison, limit)
 
+    def sample_of(self, comparison: Comparison, limit: int = 200) -> MeasurementSample:
+        """The chart sample of a comparison the caller already holds (`detail` with `sample_limit=0`, then this):
+        no second comparison over every point. The review console calls it only when its cached sample is out of
+        date."""
+        with self.ctx.db.read() as session:
+            return self._sample(session, comparison.experiment_id, comparison, limit)
+
     def _sample(self, session: Session, experiment_id: str, comparison: Comparison, limit: int) -> MeasurementSample:
         if not 1 <= limit <= MAX_SAMPLE:
             raise InvalidInput(f"limit: {limit} values per variant is outside 1 to {MAX_SAMPLE}")

@@ -12,34 +12,37 @@ refused. Two concurrent calls with one key collide on the record's primary key
 serialised), so exactly one of them writes and the other returns its answer.
 
 A call that fails stores nothing: a retry after a refusal is a new call. Records
-are kept for the policy's longest sandbox lifetime, then pruned by the next keyed
-call or sandbox sweep (`cublab sandboxes reap`). The key itself is never stored
-(a random key reads like a credential at rest); answers are built from rows that
-passed the secret gate, and are checked again before they are kept.
+are kept for the policy's longest sandbox lifetime, then pruned (a few at a time by
+each keyed call, all of them by the sandbox sweep, `cublab sandboxes reap`). The key itself is never stored
+(a random key reads like a credential at rest). An answer is built from rows that
+passed the secret gate and is not gated again (the document gate reads ids and
+digests differently from the text gate, and a keyed call must not fail where the
+same call without a key succeeds); tests/app/test_no_secret_at_rest.py makes every
+call with a key, so an answer that carried a literal would be found at rest.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import timedelta
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from pydantic import BaseModel
-from sqlalchemy import delete
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from cublab.app.context import AppContext
-from cublab.app.guards import refuse_secrets
 from cublab.app.inputs import Input
-from cublab.domain.canonical import content_hash
 from cublab.domain.errors import Conflict
 from cublab.domain.identity import Identity
-from cublab.store.tables import IdempotencyRecord
+from cublab.store.tables import IdempotencyRecord, table_of
 
 Answer = TypeVar("Answer", bound=BaseModel)
 FIELD = "idempotency_key"
+_records = table_of(IdempotencyRecord)
+PRUNE_BATCH = 200  # records a keyed call forgets at most, so its own cost stays bounded
 
 
 class _Taken(Exception):
@@ -50,9 +53,23 @@ def key_digest(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
 def arguments_digest(command: Input) -> str:
-    """The digest of the arguments as validated (whitespace stripped, defaults filled), without the key."""
-    return content_hash(command.model_dump(mode="json", exclude={FIELD}))
+    """The digest of the arguments as validated (whitespace stripped, defaults filled), without the key.
+
+    Pydantic writes the JSON (several times faster than `json.dumps` over a 10,000-point batch); mappings an
+    agent sends (a configuration, labels) are put in key order first, so a retry that orders them otherwise
+    is still the same call."""
+    mappings = {name: _sorted(value) for name, value in command if isinstance(value, dict)}
+    canonical = command.model_copy(update=mappings) if mappings else command
+    return "sha256:" + hashlib.sha256(canonical.model_dump_json(exclude={FIELD}).encode("utf-8")).hexdigest()
 
 
 class Idempotency:
@@ -80,24 +97,27 @@ class Idempotency:
         try:
             with self.ctx.db.enclosing() as session:
                 now = self.ctx.clock()
-                record = IdempotencyRecord(
-                    principal=scope[0],
-                    tool=tool,
-                    key_digest=scope[2],
-                    arguments_digest=arguments,
-                    answer={},
-                    created_at=now,
-                )
-                session.add(record)
-                try:
-                    session.flush()  # first: a concurrent call with this key waits here, then collides
+                conn = session.connection()
+                try:  # first: a concurrent call with this key waits here (PostgreSQL), then collides
+                    conn.execute(
+                        insert(_records).values(
+                            principal=scope[0],
+                            tool=tool,
+                            key_digest=scope[2],
+                            arguments_digest=arguments,
+                            answer={},
+                            created_at=now,
+                        )
+                    )
                 except IntegrityError:
                     raise _Taken from None
                 answer = call()
-                stored = answer.model_dump(mode="json")
-                refuse_secrets("answer", stored)
-                record.answer = stored
-                session.add(record)
+                c = _records.c
+                conn.execute(
+                    update(_records)
+                    .where(c.principal == scope[0], c.tool == tool, c.key_digest == scope[2])
+                    .values(answer=answer.model_dump(mode="json"))
+                )
                 self._prune(session, now - self.retention)
         except _Taken:
             with self.ctx.db.read() as session:
@@ -114,16 +134,38 @@ class Idempotency:
                 f"(at {found.created_at.isoformat(timespec='seconds')}); a repeat must send the same arguments, "
                 "and a new call needs a new key"
             )
-        return output.model_validate(found.answer)
+        try:
+            return output.model_validate(found.answer)
+        except ValidationError:  # stored by a cublab whose answer had another shape
+            raise Conflict(
+                f"{FIELD}: the first answer to this {tool} call was stored by an earlier version of cublab and "
+                "cannot be returned again; read the result with a read-only tool, or use a new key for a new call"
+            ) from None
 
     def prune(self) -> int:
-        """Forget records older than the retention; returns how many."""
-        with self.ctx.db.write() as session:
-            return self._prune(session, self.ctx.clock() - self.retention)
+        """Forget every record older than the retention (the sandbox sweep); returns how many."""
+        pruned = 0
+        while True:
+            with self.ctx.db.write() as session:
+                n = self._prune(session, self.ctx.clock() - self.retention)
+            pruned += n
+            if n < PRUNE_BATCH:
+                return pruned
 
     @staticmethod
-    def _prune(session: Session, before: object) -> int:
+    def _prune(session: Session, before: datetime) -> int:
+        """Up to PRUNE_BATCH old records, oldest first. On PostgreSQL rows another transaction is pruning are
+        skipped (SKIP LOCKED), so two keyed calls pruning at once never wait on, or deadlock with, each other;
+        SQLite's writers are serialised anyway (and it has no FOR UPDATE, which SQLAlchemy leaves out there)."""
+        r = IdempotencyRecord
+        stale = (
+            select(col(r.principal), col(r.tool), col(r.key_digest))
+            .where(col(r.created_at) < before)
+            .order_by(col(r.created_at))
+            .limit(PRUNE_BATCH)
+            .with_for_update(skip_locked=True)
+        )
         result = session.connection().execute(
-            delete(IdempotencyRecord).where(col(IdempotencyRecord.created_at) < before)
+            delete(r).where(tuple_(col(r.principal), col(r.tool), col(r.key_digest)).in_(stale))
         )
         return int(result.rowcount or 0)

@@ -83,7 +83,7 @@ Explanation = Annotated[
     Field(default=None, description="Why you are doing this, in a sentence; recorded in the audit log."),
 ]
 IdempotencyKey = Annotated[
-    Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$")] | None,
+    Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$"), STORED] | None,
     Field(
         default=None,
         description="Optional key you choose for this call (1 to 128 visible ASCII characters, e.g. a UUID) so that "

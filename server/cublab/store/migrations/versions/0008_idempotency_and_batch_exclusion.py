@@ -39,10 +39,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("result_batch", schema=None) as batch_op:
-        batch_op.drop_column("exclusion_reason")
-        batch_op.drop_column("excluded_by")
-        batch_op.drop_column("excluded_at")
+    # ALTER TABLE ... DROP COLUMN in place (SQLite >= 3.35): batch mode would copy and drop result_batch,
+    # which measurements reference, and foreign keys are on.
+    for column in ("exclusion_reason", "excluded_by", "excluded_at"):
+        op.execute(f"ALTER TABLE result_batch DROP COLUMN {column}")
     with op.batch_alter_table("idempotency_record", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_idempotency_record_created_at"))
     op.drop_table("idempotency_record")
