@@ -174,11 +174,12 @@ def tokens(text: str) -> list[str]:
     return out
 
 
-def split_line(text: str, depth: int = 0) -> Parsed:
-    """Every simple command the line runs, with its input; problems for what cannot be read."""
+def split_line(text: str, depth: int = 0, bodies: list[str] | None = None) -> Parsed:
+    """Every simple command the line runs, with its input; problems for what cannot be read.
+    `bodies`: the here-documents already taken out of an enclosing line (a `$(...)` inside it)."""
     if depth > MAX_DEPTH:
         return Parsed([], [f"the command nests shells more than {MAX_DEPTH} deep"])
-    bodies: list[str] = []
+    bodies = [] if bodies is None else bodies
     inner: list[str] = []
     text = text.replace("\\\r\n", "").replace("\\\n", "")
     text = _extract_heredocs(text, bodies)
@@ -192,7 +193,7 @@ def split_line(text: str, depth: int = 0) -> Parsed:
         return Parsed([], [f"the shell cannot read it either: {exc}"])
     parsed = Parsed([], [])
     for body in inner:  # what a substitution runs, runs first
-        sub = split_line(body, depth + 1)
+        sub = split_line(body, depth + 1, bodies)
         parsed.segments += sub.segments
         parsed.problems += sub.problems
         parsed.exports += sub.exports
