@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cublab.domain.bypass import BypassDecision, BypassPolicy, CriterionRef, ReconciliationOwed
 from cublab.domain.bypass.engine import span
-from cublab.domain.guard.commands import Action, Effect
+from cublab.domain.guard.actions import Action, Effect
 
 GuardVerdict = Literal["allow", "deny", "ask"]
 RANK: dict[GuardVerdict, int] = {"allow": 0, "ask": 1, "deny": 2}
