@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import statistics
@@ -126,7 +127,10 @@ async def workbench(db: Path, agent: str, variants: int):
             bench.experiment_id = experiment["id"]
             for k in range(variants):
                 logged = await bench.call(
-                    "variant_log", experiment_id=bench.experiment_id, name=f"v{k:02d}", config={"k": k}
+                    "variant_log",
+                    experiment_id=bench.experiment_id,
+                    name=f"v{k:02d}",
+                    configuration=json.dumps({"k": k}),
                 )
                 bench.variant_ids.append(logged["variant"]["id"])
             yield bench

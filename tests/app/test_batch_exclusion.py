@@ -3,6 +3,8 @@ say so, its rows stay, and the decision is audited; on SQLite and PostgreSQL. Ag
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -40,8 +42,12 @@ async def _experiment(client, rt) -> tuple[dict, dict, dict]:
         target_space="space",
         target_unit="unit",
     )
-    fast = (await call(client, "variant_log", experiment_id=exp["id"], name="fast", config={"a": 1}))["variant"]
-    slow = (await call(client, "variant_log", experiment_id=exp["id"], name="slow", config={"a": 2}))["variant"]
+    fast = (
+        await call(client, "variant_log", experiment_id=exp["id"], name="fast", configuration=json.dumps({"a": 1}))
+    )["variant"]
+    slow = (
+        await call(client, "variant_log", experiment_id=exp["id"], name="slow", configuration=json.dumps({"a": 2}))
+    )["variant"]
     good = [{"variant": "fast", "metric": "m", "value": 100.0 + k % 3} for k in range(10)]
     good += [{"variant": "slow", "metric": "m", "value": 150.0 + k % 3} for k in range(10)]
     await call(client, "result_log", experiment_id=exp["id"], points=good)

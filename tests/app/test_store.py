@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -127,7 +128,7 @@ async def workflow(client) -> dict:
         direction="minimize",
     )
     for k in range(2):
-        await call(client, "variant_log", experiment_id=exp["id"], name=f"v{k}", config={"k": k})
+        await call(client, "variant_log", experiment_id=exp["id"], name=f"v{k}", configuration=json.dumps({"k": k}))
     for _ in range(2):
         await call(
             client,

@@ -3,6 +3,8 @@ and that the running summaries the writers merged concurrently equal a recomputa
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 from mcp import Client
 
@@ -25,7 +27,7 @@ async def setup_experiment(client) -> str:
         direction="minimize",
     )
     for k in range(2):
-        await call(client, "variant_log", experiment_id=exp["id"], name=f"v{k}", config={"k": k})
+        await call(client, "variant_log", experiment_id=exp["id"], name=f"v{k}", configuration=json.dumps({"k": k}))
     return exp["id"]
 
 

@@ -117,8 +117,8 @@ class Experiments:
         )
 
     def log_variant(self, cmd: LogVariant, actor: Identity) -> VariantLogged:
-        config = parse_config(cmd.config)
-        refuse_secrets("config", config)
+        config = parse_config(cmd.configuration, "configuration")
+        refuse_secrets("configuration", config)
         refuse_secrets_in_text(name=cmd.name, description=cmd.description, explanation=cmd.explanation)
         digest = content_hash(config)
         for attempt in range(2):

@@ -12,13 +12,14 @@ from functools import cached_property
 from types import SimpleNamespace
 from typing import cast
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from cublab.app.common import check_id, find, newest_first
 from cublab.app.context import AppContext
 from cublab.app.expiry import sandbox_lapsed, sandbox_status, sandbox_status_is
 from cublab.app.guards import refuse_secrets_in_labels, refuse_secrets_in_text
-from cublab.app.inputs import DestroySandbox, ListSandboxes, RenewSandbox, SandboxRef, SpawnSandbox
+from cublab.app.inputs import DestroySandbox, ListSandboxes, RenewSandbox, SandboxRef, SpawnSandbox, label_map
 from cublab.app.outputs import Criterion, SandboxPage, SandboxView
 from cublab.app.ownership import check_owner
 from cublab.app.quotas import enforce
@@ -87,16 +88,17 @@ class Sandboxes:
         refuse_secrets_in_text(
             name=cmd.name, purpose=cmd.purpose, context=cmd.context, explanation=cmd.explanation
         )  # the context is audited
-        refuse_secrets_in_labels("labels", cmd.labels)
+        extra = label_map(cmd.labels)
+        refuse_secrets_in_labels("labels", extra)
         ttl = self._ttl(cmd.ttl)
         eligibility = sandbox_eligibility(
-            self.ctx.policy.policy.bypass, ttl=ttl, context=cmd.context, labels=cmd.labels, name=cmd.name
+            self.ctx.policy.policy.bypass, ttl=ttl, context=cmd.context, labels=extra, name=cmd.name
         )
         if not eligibility.eligible:
             raise Conflict("; ".join(eligibility.problems))
         now = self.ctx.clock()
         labels = {
-            **cmd.labels,
+            **extra,
             "ephemeral": "true",
             "ttl": format_duration(ttl),
             "bypass-confighub": "true",
@@ -213,3 +215,14 @@ class Sandboxes:
         with self.ctx.db.read() as session:
             page, next_cursor = newest_first(session, Sandbox, "sandbox", cmd.cursor, cmd.limit, *where)
         return SandboxPage(sandboxes=[self._view(s) for s in page], next_cursor=next_cursor)
+
+    def counts(self) -> dict[str, int]:
+        """How many sandboxes are in each state now (the review console's inbox); expiry applies on read."""
+        now = self.ctx.clock()
+        with self.ctx.db.read() as session:
+            return {
+                status.value: session.exec(
+                    select(func.count()).select_from(Sandbox).where(sandbox_status_is(status, now))
+                ).one()
+                for status in SandboxStatus
+            }
