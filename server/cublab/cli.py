@@ -49,7 +49,8 @@ app.add_typer(authority_app, name="authority")
 outbox_app = typer.Typer(help="Proposals waiting to be exported to ConfigHub.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
 experiments_app = typer.Typer(
-    help="Experiments recorded by agents: hand one over to another agent.", no_args_is_help=True
+    help="Experiments recorded by agents: hand one over to another agent, check their summaries.",
+    no_args_is_help=True,
 )
 app.add_typer(experiments_app, name="experiments")
 results_app = typer.Typer(
@@ -828,6 +829,33 @@ def authority_diff(space: str, unit: str, rev_a: int, rev_b: int, db: Db = None)
     except CublabError as exc:
         _fail(str(exc))
     echo(data(unified_diff(a, b, f"{space}/{unit}@{rev_a}", f"{space}/{unit}@{rev_b}") or "(no difference)"))
+
+
+@experiments_app.command("verify-summaries")
+def experiments_verify_summaries(
+    experiment_id: Annotated[
+        str | None, typer.Argument(help="One experiment (exp_…); default: every experiment")
+    ] = None,
+    db: Db = None,
+) -> None:
+    """Recompute the running summaries experiment_compare reads from the measurements and name every difference
+    (exit code 1 when any differs)."""
+    from cublab.console import echo
+
+    try:
+        checks = _runtime(db).experiments.verify_summaries(experiment_id)
+    except CublabError as exc:
+        _fail(str(exc))
+    differing = [c for c in checks if c.differences]
+    for check in checks:
+        verdict = f"{len(check.differences)} difference(s)" if check.differences else "OK"
+        echo(f"{check.experiment_id}: {check.series} series, {check.points} points: ", verdict)
+        for difference in check.differences:
+            echo("  ", difference, err=True)
+    if differing:
+        echo(f"summaries DIFFER in {len(differing)} of {len(checks)} experiment(s)", err=True, style="red")
+        raise typer.Exit(1)
+    echo(f"summaries OK: {len(checks)} experiment(s) agree with their measurements")
 
 
 @experiments_app.command("transfer")

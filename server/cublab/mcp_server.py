@@ -394,7 +394,10 @@ def _tool_function(spec: ToolSpec[Any]) -> Callable[..., BaseModel]:
         runtime = cast(CublabServer, ctx.mcp_server).runtime
         try:
             who = _identity(runtime, ctx, spec)
-            command = spec.input.model_validate(arguments)
+            # The SDK validated the arguments with a model built from these same fields and annotations
+            # (`_strict_tool`): assembling the command without validating again validates every point of a
+            # result_log batch once, not twice. The one model-level rule, null means the default, is applied here.
+            command = spec.input.model_construct(**spec.input.null_means_default(arguments))
             if spec.read_only:
                 return spec.call(runtime, command, who)
             # Every mutation: an `idempotency_key` makes a retry return the first answer (app/idempotency.py).

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from cublab.domain.canonical import content_hash
+from support.digest import points_digest
 from support.mcp import call, pairs
 from support.runtime import AGENT, AGENT_PRINCIPAL, make_runtime
 
@@ -293,6 +294,8 @@ async def test_variant_name_taken_by_other_content_is_refused(client) -> None:
 
 # ---- results and comparison --------------------------------------------------------------
 
+FIELDS = ("metric", "value", "step", "repetition")
+
 
 async def test_result_log_by_id_and_by_name(any_client, any_runtime, clock) -> None:
     exp = await experiment(any_client, (await spawn(any_client))["id"])
@@ -313,9 +316,13 @@ async def test_result_log_by_id_and_by_name(any_client, any_runtime, clock) -> N
     assert logged["experiment_id"] == exp["id"]
     assert logged["points"] == 5
     assert logged["by_variant"] == {a["id"]: 3, b["id"]: 2}
-    assert logged["digest"].startswith("sha256:") and len(logged["digest"]) == 71
+    assert logged["digest"] == points_digest(
+        [(a["id"] if p["variant"] == a["id"] else b["id"], *(p.get(k) for k in FIELDS)) for p in points]
+    )
     stored = rows(
-        any_runtime, "SELECT variant_id, metric, value, step, repetition, batch_id FROM measurement ORDER BY id"
+        any_runtime,
+        "SELECT s.variant_id, s.metric, p.value, p.step, p.repetition, p.batch_id FROM measurement p "
+        "JOIN result_summary s ON s.id = p.series_id ORDER BY p.batch_id, p.seq",
     )
     assert stored == [
         (a["id"], "latency_ms", 10.0, 0, 0, logged["batch_id"]),

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from cublab.domain.identity import human_identity
 from support.mcp import call, call_error
+from support.runtime import migrate
 
 pytestmark = pytest.mark.anyio
 
@@ -116,8 +117,9 @@ async def test_absurd_ttls_are_refused_by_every_tool(any_client, any_runtime, tt
 
 
 async def test_values_stored_before_the_limit_give_a_named_error_on_both_backends(any_client, any_runtime) -> None:
-    """Rows written before the limit existed (inserted here behind the input model's back) overflow the
-    statistics: compare and promote say so, the same way on SQLite and PostgreSQL, instead of crashing."""
+    """Rows written before the limit existed (a database at 0009, written here behind the input model's back)
+    overflow the statistics when migration 0010 builds the summaries: compare and promote say so, the same way
+    on SQLite and PostgreSQL, instead of crashing."""
     any_runtime.review.import_unit("space", "unit", {"a": 0}, human_identity("human:alice"), tier="staging")
     _, exp = await _experiment(any_client)
     variant = (
@@ -129,10 +131,12 @@ async def test_values_stored_before_the_limit_give_a_named_error_on_both_backend
         experiment_id=exp["id"],
         points=[{"variant": variant["id"], "metric": "m", "value": 1.0}] * 2,
     )
+    migrate(any_runtime, "0009")
     with any_runtime.ctx.db.engine.begin() as conn:
         conn.execute(
             sa.text("UPDATE measurement SET value = :v WHERE batch_id = :b"), {"v": 1e308, "b": logged["batch_id"]}
         )
+    migrate(any_runtime, "head")
     for tool, arguments in (
         ("experiment_compare", {"experiment_id": exp["id"]}),
         ("variant_promote", {"variant_id": variant["id"], "rationale": "r", "confidence": 0.5, "justification": "j"}),

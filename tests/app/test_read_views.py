@@ -20,7 +20,7 @@ from cublab.app.read_models import MAX_PAGE, MAX_SAMPLE, AuditQuery, ExperimentE
 from cublab.domain.errors import InvalidInput, NotFound
 from cublab.domain.identity import human_identity
 from support.mcp import call, finished_experiment
-from support.runtime import AGENT, AGENT_PRINCIPAL
+from support.runtime import AGENT, AGENT_PRINCIPAL, migrate
 
 pytestmark = pytest.mark.anyio
 
@@ -413,8 +413,9 @@ async def test_an_excluded_batch_is_marked_and_left_out_of_the_sample(client, se
 
 
 async def test_values_too_large_to_compare_leave_the_rest_of_the_page_readable(client, seeded) -> None:
-    """Values stored before the ±1e15 limit (written here behind the input model's back) stop the comparison, which
-    the detail says in words, and nothing else: variants, batches and proposals still read."""
+    """Values stored before the ±1e15 limit (written here behind the input model's back, in a database taken back to
+    0009; migration 0010 builds the summaries they overflow) stop the comparison, which the detail says in words,
+    and nothing else: variants, batches and proposals still read."""
     import sqlalchemy as sa
 
     _, exp = await running_experiment(client)
@@ -427,8 +428,10 @@ async def test_values_too_large_to_compare_leave_the_rest_of_the_page_readable(c
         experiment_id=exp["id"],
         points=[{"variant": variant["id"], "metric": "p95", "value": 1}] * 2,
     )
+    migrate(seeded, "0009")
     with seeded.ctx.db.engine.begin() as conn:
         conn.execute(sa.text("UPDATE measurement SET value = 1e308 WHERE batch_id = :b"), {"b": logged["batch_id"]})
+    migrate(seeded, "head")
     detail = seeded.experiment_reads.detail(exp["id"], sample_limit=10)
     assert detail.comparison is None and detail.sample is None
     assert detail.comparison_problem is not None and "too large to compare" in detail.comparison_problem

@@ -26,7 +26,7 @@ from support.faults import row_counts
 from support.mcp import call, call_error
 
 HOSTILE = ["esc\x1b[2J", "nul\x00", "c1\x9b31m", "rlo\u202eevil", "bell\x07", "lri\u2066x"]
-CHECKS = {"_stored_text", "_document_text"}
+CHECKS = {"_stored_text", "_document_text", "_stored_points"}
 
 
 def _strings(schema: Any, checked_by: tuple[str, ...] = (), where: str = "") -> Iterator[tuple[str, tuple[str, ...]]]:
@@ -98,11 +98,14 @@ def test_label_keys_values_and_list_items_are_checked(text: str) -> None:
         assert message.startswith("labels.0.") and "U+" in message and text not in message
     with pytest.raises(ValidationError):
         inputs.DeclareBreakGlass.model_validate({"incident_id": "I", "reason": "r", "units": ["s/u", f"s/{text}"]})
-    with pytest.raises(ValidationError) as caught:
-        inputs.LogResults.model_validate(
-            {"experiment_id": "e", "points": [{"variant": "v", "metric": text, "value": 1}]}
-        )
-    assert str(invalid_input(caught.value)).startswith("points.0.metric: ")
+    for field in ("metric", "variant"):  # checked once per distinct text, named at its first point
+        good = {"variant": "v", "metric": "m", "value": 1}
+        with pytest.raises(ValidationError) as caught:
+            inputs.LogResults.model_validate(
+                {"experiment_id": "e", "points": [good, good, {**good, field: text}, {**good, field: text}]}
+            )
+        message = str(invalid_input(caught.value))
+        assert message.startswith(f"points.2.{field}: ") and "U+" in message and text not in message
 
 
 @pytest.mark.parametrize("text", ["plain", "two\nlines", "tab\tseparated", "ünïcödé ✓ 日本語 🚀"])

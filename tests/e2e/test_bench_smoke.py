@@ -13,7 +13,18 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 @pytest.mark.parametrize(
     "name",
-    ["ledger", "compare", "roundtrip", "coldstart", "decisions", "fault_latency", "guard", "auth", "idempotency"],
+    [
+        "ledger",
+        "compare",
+        "scaling",
+        "roundtrip",
+        "coldstart",
+        "decisions",
+        "fault_latency",
+        "guard",
+        "auth",
+        "idempotency",
+    ],
 )
 def test_bench_runs_quick(name: str) -> None:
     done = subprocess.run(

@@ -7,7 +7,7 @@ results. Every mutation runs in one write transaction with its audit event.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from types import SimpleNamespace
 from typing import cast
@@ -72,12 +72,16 @@ class Sandboxes:
         sandbox = find(session, Sandbox, "sandbox", sandbox_id, "sandbox_id")
         if actor is not None:
             check_owner(sandbox.owner, actor, what="sandbox", object_id=sandbox.id, field="sandbox_id", doing=writing)
-        status = sandbox_status(sandbox.status, sandbox.expires_at, self.ctx.clock())
+        self.refuse_unless_active(sandbox_id, sandbox.status, sandbox.expires_at, doing)
+        return sandbox
+
+    def refuse_unless_active(self, sandbox_id: str, stored_status: str, expires_at: datetime, doing: str) -> None:
+        """An expired or destroyed sandbox refuses `doing` (`live`, for callers that read the row themselves)."""
+        status = sandbox_status(stored_status, expires_at, self.ctx.clock())
         if status != "active":
             raise Conflict(
                 f"sandbox_id: sandbox {sandbox_id} is {status}; it refuses {doing}. Spawn a new sandbox to keep experimenting"
             )
-        return sandbox
 
     def spawn(self, cmd: SpawnSandbox, actor: Identity) -> SandboxView:
         refuse_secrets_in_text(
