@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cublab.app.read_models import ExperimentDetail, RevisionSummary
     from cublab.domain.identity import Identity
     from cublab.runtime import Runtime
+    from cublab.web.auth import ConsoleAuth
 
 app = typer.Typer(
     help="cublab: agents experiment beside the configuration authority; humans decide what enters it.",
@@ -110,6 +111,35 @@ InPlaceOpt = Annotated[
 ]
 
 
+UserHeader = Annotated[
+    str | None,
+    typer.Option(
+        "--trusted-user-header",
+        help="Behind an authenticating reverse proxy: take the reader's name from this header (e.g. X-Forwarded-User)",
+    ),
+]
+TrustedProxy = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trusted-proxy", help="An address (or network) the trusted header may come from; repeat for several"
+    ),
+]
+
+
+def _console_auth(as_: str | None, user_header: str | None, proxies: list[str] | None, host: str) -> ConsoleAuth:
+    """The console's reader mode from the flags (web/serve.py), or a refusal naming the flag."""
+    import getpass
+
+    from cublab.web.serve import console_auth
+
+    try:
+        return console_auth(
+            as_=as_, user_header=user_header, trusted_proxies=proxies or [], host=host, os_user=getpass.getuser()
+        )
+    except CublabError as exc:
+        _fail(str(exc))
+
+
 def _fail(message: str) -> NoReturn:
     from cublab.console import echo
 
@@ -189,8 +219,17 @@ def serve(
             "--log-format", help="stderr log lines: text or json (one record per line) [env: CUBLAB_LOG_FORMAT]"
         ),
     ] = "",
+    ui: Annotated[
+        bool, typer.Option("--ui", help="With --http: also serve the review console at /ui (docs/console.md)")
+    ] = False,
+    as_: As = None,
+    trusted_user_header: UserHeader = None,
+    trusted_proxy: TrustedProxy = None,
 ) -> None:
     """Run the MCP server (stdio by default; nothing but protocol on stdout)."""
+    if ui and not http:
+        _fail("--ui: the review console is served over HTTP; add --http")
+    console = _console_auth(as_, trusted_user_header, trusted_proxy, host) if ui else None
     log_format = (log_format or os.environ.get("CUBLAB_LOG_FORMAT", "text")).lower()
     if log_format not in ("text", "json"):
         _fail(f"--log-format: {log_format!r} is neither 'text' nor 'json'")
@@ -246,7 +285,18 @@ def serve(
         if http:
             from cublab.httpserver import serve as serve_http
 
-            serve_http(server, runtime, options)
+            mount = None
+            if console is not None:
+                from cublab.web.serve import MOUNT_PATH, announce
+                from cublab.web.serve import mount as mount_console
+
+                _ = runtime.ctx  # migrate and load the audit key before the console's URL is printed
+                announce(console, host, port, MOUNT_PATH)
+
+                def mount(app: Any) -> None:
+                    mount_console(app, runtime, console)
+
+            serve_http(server, runtime, options, mount=mount)
         else:
             import anyio
 
@@ -255,6 +305,40 @@ def serve(
             anyio.run(run_stdio, server)
     finally:
         stop_flusher()
+        runtime.close()
+
+
+@app.command("ui")
+def ui_command(
+    db: Db = None,
+    policy: Policy = None,
+    as_: As = None,
+    host: Annotated[
+        str, typer.Option(help="Bind address (loopback unless a trusted proxy names the reader)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8766,
+    trusted_user_header: UserHeader = None,
+    trusted_proxy: TrustedProxy = None,
+    authority: AuthorityOpt = None,
+) -> None:
+    """The review console in a browser: inbox, experiments, proposals and their decisions (docs/console.md).
+
+    Prints a login URL holding a one-time token (like Jupyter); you decide as --as (default human:<OS user>).
+    """
+    auth = _console_auth(as_, trusted_user_header, trusted_proxy, host)
+    from cublab.runtime import Runtime
+
+    try:
+        runtime = Runtime(Settings.resolve(db=db, agent="agent:cublab-console", policy=policy, authority=authority))
+        _ = runtime.policy
+        _ = runtime.ctx  # migrate and load the audit key before the URL is printed
+    except CublabError as exc:
+        _fail(str(exc))
+    from cublab.web.serve import run_console
+
+    try:
+        run_console(runtime, auth, host, port)
+    finally:
         runtime.close()
 
 

@@ -263,6 +263,13 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
     emit("")
     emit(line("database: ", (db, "cyan")))
     emit(line(f"check the audit log:  cublab audit verify{flag}"), soft_wrap=True)
+    emit(
+        line(
+            f"or review it in your browser:  cublab ui{flag}",
+            "  (open the login URL it prints; signed tiers are decided with the CLI above)",
+        ),
+        soft_wrap=True,
+    )
 
 
 def _reviewer_identity() -> str:

@@ -396,8 +396,9 @@ def _tool_function(spec: ToolSpec[Any]) -> Callable[..., BaseModel]:
             who = _identity(runtime, ctx, spec)
             # The SDK validated the arguments with a model built from these same fields and annotations
             # (`_strict_tool`): assembling the command without validating again validates every point of a
-            # result_log batch once, not twice. The one model-level rule, null means the default, is applied here.
-            command = spec.input.model_construct(**spec.input.null_means_default(arguments))
+            # result_log batch once, not twice. The one model-level rule, null takes the default
+            # (`Input._null_means_default`), is applied here: model_construct fills in what is left out.
+            command = spec.input.model_construct(**spec.input.without_defaulted_nulls(arguments))
             if spec.read_only:
                 return spec.call(runtime, command, who)
             # Every mutation: an `idempotency_key` makes a retry return the first answer (app/idempotency.py).

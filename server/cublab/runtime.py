@@ -216,7 +216,7 @@ class Runtime:
     def bypass(self) -> BypassService:
         from cublab.app.bypass import BypassService
 
-        return BypassService(self.ctx, self.breakglass.overdue_warnings)
+        return BypassService(self.ctx, lambda: self.breakglass.overdue_warnings())  # breakglass loads on first use
 
     @cached_property
     def guard(self) -> GuardService:

@@ -166,10 +166,14 @@ class Input(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
     @classmethod
-    def null_means_default(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """The arguments without the nulls that stand for a default (the model then fills it in). The MCP
-        adapter, which builds commands from already validated arguments, applies this too."""
+    def _null_means_default(cls, data: Any) -> Any:
+        return cls.without_defaulted_nulls(data) if isinstance(data, dict) else data
+
+    @classmethod
+    def without_defaulted_nulls(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """The arguments without the nulls that stand for a non-null default (the default then takes their place)."""
         fields = cls.model_fields
         return {
             k: v
@@ -181,11 +185,6 @@ class Input(BaseModel):
                 and fields[k].get_default(call_default_factory=True) is not None
             )
         }
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_means_default(cls, data: Any) -> Any:
-        return cls.null_means_default(data) if isinstance(data, dict) else data
 
 
 class SpawnSandbox(Input):

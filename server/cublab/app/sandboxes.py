@@ -12,6 +12,7 @@ from functools import cached_property
 from types import SimpleNamespace
 from typing import cast
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from cublab.app.common import check_id, find, newest_first
@@ -214,3 +215,14 @@ class Sandboxes:
         with self.ctx.db.read() as session:
             page, next_cursor = newest_first(session, Sandbox, "sandbox", cmd.cursor, cmd.limit, *where)
         return SandboxPage(sandboxes=[self._view(s) for s in page], next_cursor=next_cursor)
+
+    def counts(self) -> dict[str, int]:
+        """How many sandboxes are in each state now (the review console's inbox); expiry applies on read."""
+        now = self.ctx.clock()
+        with self.ctx.db.read() as session:
+            return {
+                status.value: session.exec(
+                    select(func.count()).select_from(Sandbox).where(sandbox_status_is(status, now))
+                ).one()
+                for status in SandboxStatus
+            }
