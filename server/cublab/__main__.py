@@ -1,3 +1,3 @@
-from cublab.cli import main
+from cublab.launcher import main
 
 main()

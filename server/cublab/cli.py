@@ -8,7 +8,6 @@ never interpreted as markup or acted on by the terminal.
 from __future__ import annotations
 
 import os
-import sys
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -135,44 +134,24 @@ def serve(
     ] = "",
 ) -> None:
     """Run the MCP server (stdio by default; nothing but protocol on stdout)."""
-    log_format = (log_format or os.environ.get("CUBLAB_LOG_FORMAT", "text")).lower()
-    if log_format not in ("text", "json"):
-        _fail(f"--log-format: {log_format!r} is neither 'text' nor 'json'")
-    from cublab.runtime import Runtime
+    from cublab.serve import Refused
+    from cublab.serve import serve as run
 
-    try:  # check the identity, the policy and the authority's settings before importing the MCP SDK, so a refusal is immediate
-        runtime = Runtime(
-            Settings.resolve(
-                db=db,
-                agent=agent,
-                policy=policy,
-                authority=authority,
-                confighub_mode=confighub_mode,
-                in_place_confirmed=in_place_confirmed,
-            )
-        )
-        _ = runtime.policy  # loaded lazily otherwise: a bad file must stop start-up, not the first tool call
-    except CublabError as exc:
-        _fail(str(exc))
-    from cublab.mcp_server import build_server
-
-    server = build_server(runtime, log_format="json" if log_format == "json" else "text")
-    stop_flusher = (
-        runtime.start_outbox_flusher()
-    )  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s
     try:
-        if http:
-            print(f"cublab: serving MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr)
-            server.run("streamable-http", host=host, port=port)
-        else:
-            import anyio
-
-            from cublab.stdio import run_stdio  # answers lines the SDK's stdio reader drops (deep nesting)
-
-            anyio.run(run_stdio, server)
-    finally:
-        stop_flusher()
-        runtime.close()
+        run(
+            db=db,
+            policy=policy,
+            agent=agent,
+            http=http,
+            host=host,
+            port=port,
+            authority=authority,
+            confighub_mode=confighub_mode,
+            in_place_confirmed=in_place_confirmed,
+            log_format=log_format,
+        )
+    except Refused as exc:
+        _fail(str(exc))
 
 
 @app.command()
@@ -286,7 +265,6 @@ def sandboxes_list(
 def _human(as_: str | None) -> Identity:
     """The deciding identity: a human, never an agent. A shell set up as an agent is refused outright."""
     import getpass
-    import os
 
     from cublab.domain.identity import human_identity
 
@@ -862,18 +840,9 @@ def obligations(
 
 
 def main() -> None:
-    try:
-        app()
-    except Exception as exc:  # an infrastructure fault is not a bug: say what happened and whether to retry, exit 3
-        from cublab.app.faults import classify
+    from cublab.serve import reporting_faults
 
-        fault = classify(exc)
-        if fault is None:
-            raise
-        from cublab.console import echo
-
-        echo(f"error: {fault}", err=True, style="red")
-        raise SystemExit(3) from None
+    reporting_faults(app)
 
 
 if __name__ == "__main__":

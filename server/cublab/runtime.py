@@ -46,6 +46,7 @@ class Runtime:
         self._policy = policy
         self._lock = threading.Lock()
         self._ctx: AppContext | None = None
+        self._on_loop: Runtime | None = None
 
     @property
     def policy(self) -> LoadedPolicy:
@@ -75,7 +76,26 @@ class Runtime:
                     self._ctx.allowed_signers = Path(self.settings.allowed_signers)
                 if self._clock is not None:
                     self._ctx.clock = self._clock
+                if db.is_sqlite:
+                    self._on_loop = self._reading(self._ctx)
             return self._ctx
+
+    @property
+    def on_loop(self) -> Runtime | None:
+        """The use cases over reads that never wait (SQLite in WAL mode: `Database.reader`), for the event loop;
+        None until the first call has built the application (that may migrate: a worker thread's job), and on
+        PostgreSQL, where every read is a network round trip that may wait and stays on a worker thread."""
+        return self._on_loop
+
+    def _reading(self, ctx: AppContext) -> Runtime:
+        """A runtime sharing this one's settings, policy and clock, reading through `ctx.db.reader()`. Its use
+        cases are built here, on the thread that built the application, so the loop never constructs one."""
+        import dataclasses
+
+        reading = Runtime(self.settings, ctx.policy, self._clock)
+        reading._ctx = dataclasses.replace(ctx, db=ctx.db.reader())
+        _ = reading.sandboxes.criterion, reading.experiments
+        return reading
 
     def _audit_key(self, location: str) -> tuple[AuditKey, Witness]:
         """The audit key (created, 0600, on first use) and this database's witness: docs/threat-model.md."""
@@ -204,6 +224,8 @@ class Runtime:
         return Audit(self.ctx)
 
     def close(self) -> None:
+        if self._on_loop is not None:
+            self._on_loop.ctx.db.dispose()  # the rest of its context (the authority client) is this one's
         if self._ctx is not None:
             if self._ctx.remote is not None:
                 self._ctx.remote.close()

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import SingletonThreadPool
 from sqlmodel import Session
 
 SCHEMA_HEAD = "0007"  # the newest migration in store/migrations/versions; a test keeps them equal
@@ -131,16 +132,62 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _sqlite_reader_engine(url: str) -> Engine:
+    """Reads that never wait, for the event loop (`Database.reader`).
+
+    A WAL reader takes no lock a writer holds: it reads the snapshot committed when
+    its transaction began, whatever a writer is doing. What is left that could make
+    a read wait is switched off: there is no pool to queue on (one connection per
+    thread, `SingletonThreadPool`), and the busy timeout is 0, so the rare lock a
+    reader can meet (a connection in exclusive locking mode, WAL recovery after a
+    crash) fails at once with SQLITE_BUSY instead of sleeping in the busy handler;
+    the caller then retries on a worker thread. SQLite's own locks are non-blocking
+    `fcntl` calls. `query_only` makes the connection unable to write.
+    """
+    engine = create_engine(
+        url, poolclass=SingletonThreadPool, pool_size=16, connect_args={"check_same_thread": False, "timeout": 0}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # BEGIN below: a read sees one snapshot
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=0")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, reader: bool = False) -> None:
         self.url = database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        self.engine = (
-            _sqlite_engine(self.url)
-            if self.is_sqlite
-            else create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-        )
+        self.is_reader = reader
+        if reader and not self.is_sqlite:
+            raise ValueError("reads that never wait need SQLite in WAL mode")
+        if reader:
+            self.engine = _sqlite_reader_engine(self.url)
+        else:
+            self.engine = (
+                _sqlite_engine(self.url)
+                if self.is_sqlite
+                else create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            )
         self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    def reader(self) -> Database:
+        """The same SQLite database for reads that never wait on a lock or a pool (see `_sqlite_reader_engine`).
+
+        For the event loop: a primary-key read or one bounded page runs there
+        instead of on a worker thread. Call it after `migrate()` (the file is in
+        WAL mode by then). It refuses to write.
+        """
+        return Database(self.url, reader=True)
 
     @property
     def location(self) -> str:
@@ -151,6 +198,8 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: everything inside commits together or not at all."""
+        if self.is_reader:
+            raise RuntimeError("a reader database does not write")
         with self._write_lock or nullcontext():
             with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
                 session.connection(execution_options={"cublab_write": True})

@@ -1,0 +1,70 @@
+"""The `cublab` console entry point: `cublab serve` starts without the CLI framework.
+
+An MCP host starts `cublab serve` for every agent session, so whatever it imports before it
+answers `tools/list` is paid by every session. The human CLI (cli.py) is built on typer, which
+costs tens of milliseconds to import; `serve` takes a few options, parsed here with argparse.
+Anything else (another command, `--help`, an option or a value this parser does not take) goes
+to the typer CLI, which stays the reference: `cublab serve --help` documents the same options,
+and `tests/unit/test_launcher.py` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, NoReturn
+
+
+class _NotHere(Exception):
+    """The arguments are for the typer CLI to parse (and to explain, if they are wrong)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _NotHere(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cublab serve", add_help=False, allow_abbrev=False)
+    for name in ("--db", "--policy", "--agent", "--authority", "--confighub-mode"):
+        parser.add_argument(name)
+    parser.add_argument("--http", action="store_true")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--in-place-confirmed-approval-trigger", dest="in_place_confirmed", action="store_true")
+    parser.add_argument("--log-format", default="")
+    return parser
+
+
+def serve_options(argv: list[str]) -> dict[str, Any] | None:
+    """The options of `cublab serve <argv>`, or None when the typer CLI should handle them."""
+    if "--help" in argv or "-h" in argv:
+        return None
+    try:
+        options, rest = _parser().parse_known_args(argv)
+    except _NotHere:
+        return None
+    return None if rest else vars(options)
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    options = serve_options(argv[1:]) if argv[:1] == ["serve"] else None
+    if options is None:
+        from cublab.cli import main as cli_main
+
+        cli_main()
+        return
+    from cublab.serve import Refused, reporting_faults, serve
+
+    try:
+        reporting_faults(lambda: serve(**options))
+    except Refused as exc:
+        from cublab.console import echo
+
+        echo(f"error: {exc}", err=True, style="red")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

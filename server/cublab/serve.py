@@ -1,0 +1,95 @@
+"""`cublab serve`: run the MCP server, for the typer CLI (`cli.serve`) and the console entry point's fast path
+(`launcher.main`) alike.
+
+It imports nothing it does not need before the server answers `tools/list`: not the CLI framework,
+not SQLAlchemy (the first tool call builds the application: runtime.py), and not the policy unless a
+policy file is named. The built-in policy ships with cublab and is checked by its tests; a named file is
+read here, so a bad one stops the server before it serves.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from cublab.config import Settings
+from cublab.domain.errors import CublabError
+
+T = TypeVar("T")
+
+
+class Refused(Exception):
+    """A setting that stops `serve` before it starts; the message names it (the CLI exits 2)."""
+
+
+def serve(
+    *,
+    db: str | None = None,
+    policy: str | None = None,
+    agent: str | None = None,
+    http: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    authority: str | None = None,
+    confighub_mode: str | None = None,
+    in_place_confirmed: bool = False,
+    log_format: str = "",
+) -> None:
+    """Run the MCP server (stdio by default; nothing but protocol on stdout)."""
+    log_format = (log_format or os.environ.get("CUBLAB_LOG_FORMAT", "text")).lower()
+    if log_format not in ("text", "json"):
+        raise Refused(f"--log-format: {log_format!r} is neither 'text' nor 'json'")
+    from cublab.runtime import Runtime
+
+    try:  # check the identity, the policy and the authority's settings before importing the MCP SDK, so a refusal is immediate
+        runtime = Runtime(
+            Settings.resolve(
+                db=db,
+                agent=agent,
+                policy=policy,
+                authority=authority,
+                confighub_mode=confighub_mode,
+                in_place_confirmed=in_place_confirmed,
+            )
+        )
+        if runtime.settings.policy_path:
+            _ = runtime.policy  # a bad file must stop start-up, not the first tool call
+    except CublabError as exc:
+        raise Refused(str(exc)) from None
+    from cublab.mcp_server import build_server
+
+    server = build_server(runtime, log_format="json" if log_format == "json" else "text")
+    stop_flusher = (
+        runtime.start_outbox_flusher()
+    )  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s
+    try:
+        if http:
+            print(f"cublab: serving MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr)
+            server.run("streamable-http", host=host, port=port)
+        else:
+            import anyio
+
+            from cublab.stdio import run_stdio  # answers lines the SDK's stdio reader drops (deep nesting)
+
+            anyio.run(run_stdio, server)
+    finally:
+        stop_flusher()
+        runtime.close()
+
+
+def reporting_faults(command: Callable[[], T]) -> T:
+    """Run a command; an infrastructure fault is not a bug: say what happened and whether to retry, exit 3."""
+    try:
+        return command()
+    except Exception as exc:
+        from cublab.app.faults import classify
+
+        fault = classify(exc)
+        if fault is None:
+            raise
+        from cublab.console import echo
+
+        echo(f"error: {fault}", err=True, style="red")
+        raise SystemExit(3) from None

@@ -1,0 +1,54 @@
+"""The console entry point's fast path for `cublab serve` (launcher.py) parses exactly what the typer
+command takes, and hands everything else to the typer CLI."""
+
+from __future__ import annotations
+
+import typer
+
+from cublab.cli import app
+from cublab.launcher import _parser, serve_options
+
+
+def _typer_serve_options() -> dict[str, bool]:
+    command = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    return {opt: bool(param.is_flag) for param in command.params for opt in param.opts if opt.startswith("--")}
+
+
+def _fast_path_options() -> dict[str, bool]:
+    return {
+        opt: action.nargs == 0 for action in _parser()._actions for opt in action.option_strings if opt.startswith("--")
+    }
+
+
+def test_the_fast_path_takes_exactly_the_serve_command_options() -> None:
+    assert _fast_path_options() == _typer_serve_options()
+
+
+def test_defaults_and_values_match_the_serve_command() -> None:
+    command = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    typer_defaults = {param.name: param.default for param in command.params}
+    assert serve_options([]) == {
+        "db": None,
+        "policy": None,
+        "agent": None,
+        "authority": None,
+        "confighub_mode": None,
+        "http": False,
+        "host": "127.0.0.1",
+        "port": 8765,
+        "in_place_confirmed": False,
+        "log_format": "",
+    }
+    assert serve_options([]) == typer_defaults
+    assert serve_options(["--http", "--port=9000", "--db", "x.db", "--in-place-confirmed-approval-trigger"]) == {
+        **serve_options([]),  # type: ignore[dict-item]
+        "http": True,
+        "port": 9000,
+        "db": "x.db",
+        "in_place_confirmed": True,
+    }
+
+
+def test_anything_else_goes_to_the_typer_cli() -> None:
+    for argv in (["--help"], ["-h"], ["--port", "many"], ["--unknown"], ["--db"], ["extra"], ["--ht"]):
+        assert serve_options(argv) is None, argv
