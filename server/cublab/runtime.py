@@ -88,13 +88,21 @@ class Runtime:
         return self._on_loop
 
     def _reading(self, ctx: AppContext) -> Runtime:
-        """A runtime sharing this one's settings, policy and clock, reading through `ctx.db.reader()`. Its use
-        cases are built here, on the thread that built the application, so the loop never constructs one."""
+        """A runtime sharing this one's settings, policy and clock, reading through `ctx.db.reader()`.
+
+        Its use cases are built here, on the thread that built the application, so the loop never constructs
+        one. Directly, not through their cached properties: this runs under `_lock`, and on Python 3.11 a
+        cached property takes a lock of its own, which a thread waiting for `_lock` may hold.
+        """
         import dataclasses
+
+        from cublab.app.experiments import Experiments
+        from cublab.app.sandboxes import Sandboxes
 
         reading = Runtime(self.settings, ctx.policy, self._clock)
         reading._ctx = dataclasses.replace(ctx, db=ctx.db.reader())
-        _ = reading.sandboxes.criterion, reading.experiments
+        sandboxes = Sandboxes(reading._ctx)
+        reading.__dict__.update(sandboxes=sandboxes, experiments=Experiments(reading._ctx, sandboxes))
         return reading
 
     def _audit_key(self, location: str) -> tuple[AuditKey, Witness]:
@@ -129,6 +137,18 @@ class Runtime:
         return ConfigHubAuthority(
             client, mode=self.settings.confighub_mode, in_place_confirmed=self.settings.confighub_in_place_confirmed
         )
+
+    def warm_up(self) -> None:
+        """Build the application now (SQLAlchemy, the schema, the audit key, the secret detector's plugins) so
+        the first tool call finds it built. `cublab serve` runs this on a daemon thread once the server is
+        built: it overlaps the protocol's handshake instead of following it. A failure is left for the first
+        tool call to meet again and report."""
+        import logging
+
+        try:
+            _ = self.ctx, self.sandboxes, self.experiments
+        except Exception:
+            logging.getLogger("cublab.runtime").debug("warm-up failed; the first tool call will say why", exc_info=True)
 
     def start_outbox_flusher(self, interval: float | None = None) -> Callable[[], None]:
         """Flush the outbox every `interval` seconds in a daemon thread (remote authority only); returns stop()."""

@@ -61,6 +61,9 @@ def serve(
     from cublab.mcp_server import build_server
 
     server = build_server(runtime, log_format="json" if log_format == "json" else "text")
+    import threading
+
+    threading.Thread(target=runtime.warm_up, name="cublab-warm-up", daemon=True).start()
     stop_flusher = (
         runtime.start_outbox_flusher()
     )  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s

@@ -137,3 +137,27 @@ async def test_postgres_reads_stay_on_worker_threads(any_runtime) -> None:
     async with Client(build_server(any_runtime)) as client:
         await call(client, "sandbox_list")
     assert (any_runtime.on_loop is None) == (not any_runtime.ctx.db.is_sqlite)
+
+
+def test_building_the_application_from_many_threads_at_once_does_not_deadlock(sqlite_url, clock) -> None:
+    """serve's warm-up thread and the first calls build the application together (on Python 3.11 a cached
+    property holds a lock of its own while it computes, so nothing may take one while holding the runtime's)."""
+    from support.runtime import make_runtime
+
+    for _ in range(5):
+        rt = make_runtime(sqlite_url, clock)
+        work = [
+            rt.warm_up,
+            lambda rt=rt: rt.sandboxes,
+            lambda rt=rt: rt.experiments,
+            lambda rt=rt: rt.on_loop,
+            rt.warm_up,
+        ]
+        threads = [threading.Thread(target=w, daemon=True) for w in work]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in threads), "building the application deadlocked"
+        assert rt.on_loop is not None and rt.on_loop.sandboxes is not rt.sandboxes
+        rt.close()

@@ -220,10 +220,11 @@ class Database:
                 return None
 
     def migrate(self) -> None:
-        """Bring the schema to SCHEMA_HEAD; a no-op (and no alembic import) when it is there."""
+        """Bring the schema to SCHEMA_HEAD; a no-op (and no alembic import) when it is there. An empty database
+        is built from the models and stamped at SCHEMA_HEAD (store/schema.py), without alembic either."""
         if self.schema_version() == SCHEMA_HEAD:
             return
-        from cublab.store.migrations import upgrade  # alembic is slow to import: only when needed
+        from cublab.store import schema
 
         with self._write_lock or nullcontext():
             with self.engine.connect() as conn:
@@ -231,7 +232,12 @@ class Database:
                 with conn.begin():
                     if not self.is_sqlite:
                         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-                    upgrade(conn)
+                    if schema.is_empty(conn):  # looked at under the lock: another process may have built it
+                        schema.create(conn, SCHEMA_HEAD)
+                    else:
+                        from cublab.store.migrations import upgrade  # alembic is slow to import: only when needed
+
+                        upgrade(conn)
 
     def dispose(self) -> None:
         self.engine.dispose()
