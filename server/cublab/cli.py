@@ -8,6 +8,7 @@ never interpreted as markup or acted on by the terminal.
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -16,7 +17,10 @@ from cublab.config import Settings
 from cublab.domain.errors import CublabError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from cublab.app.outputs import ProposalDocument
+    from cublab.app.read_models import ExperimentDetail, RevisionSummary
     from cublab.domain.identity import Identity
     from cublab.runtime import Runtime
 
@@ -48,11 +52,22 @@ experiments_app = typer.Typer(
     help="Experiments recorded by agents: hand one over to another agent.", no_args_is_help=True
 )
 app.add_typer(experiments_app, name="experiments")
+results_app = typer.Typer(
+    help="Result batches: leave a bad one out of comparisons (rows are never deleted).", no_args_is_help=True
+)
+app.add_typer(results_app, name="results")
 reviewers_app = typer.Typer(
     help="Reviewers' SSH keys (the allowed-signers file) that sign decisions where the policy requires it.",
     no_args_is_help=True,
 )
 app.add_typer(reviewers_app, name="reviewers")
+tokens_app = typer.Typer(
+    help="Bearer tokens for agents on the shared HTTP server (humans only; a token is shown once).",
+    no_args_is_help=True,
+)
+app.add_typer(tokens_app, name="tokens")
+quotas_app = typer.Typer(help="Per-agent quotas: the policy's, and the ones a human raised.", no_args_is_help=True)
+app.add_typer(quotas_app, name="quotas")
 
 Db = Annotated[
     str | None,
@@ -123,6 +138,47 @@ def serve(
     http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP instead of stdio")] = False,
     host: Annotated[str, typer.Option(help="HTTP bind address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8765,
+    no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--no-auth",
+            help="HTTP without bearer tokens (loopback addresses only; X-Cublab-Agent then names the agent)",
+        ),
+    ] = False,
+    auth_issuer: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-issuer",
+            help="Accept JWT access tokens from this OAuth 2.1 authorization server instead of cublab tokens",
+        ),
+    ] = None,
+    auth_audience: Annotated[
+        str | None,
+        typer.Option(
+            "--auth-audience", help="The audience (aud) the issuer's tokens must name [default: the public URL]"
+        ),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            "--public-url", help="The MCP URL clients use, e.g. behind a TLS proxy [default: http://<host>:<port>/mcp]"
+        ),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option("--allowed-host", help="Another Host header to accept (name or name:port; name:* any port)"),
+    ] = None,
+    allowed_origin: Annotated[
+        list[str] | None, typer.Option("--allowed-origin", help="Another Origin to accept (https://name[:port])")
+    ] = None,
+    toolsets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--toolsets",
+            help="Offer only these toolsets (sandboxes, experiments, promotion, policy, breakglass; comma-separated or repeated)",
+        ),
+    ] = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Offer only the read-only tools")] = False,
     authority: AuthorityOpt = None,
     confighub_mode: ModeOpt = None,
     in_place_confirmed: InPlaceOpt = False,
@@ -145,6 +201,14 @@ def serve(
             http=http,
             host=host,
             port=port,
+            no_auth=no_auth,
+            auth_issuer=auth_issuer,
+            auth_audience=auth_audience,
+            public_url=public_url,
+            allowed_host=allowed_host,
+            allowed_origin=allowed_origin,
+            toolsets=toolsets,
+            read_only=read_only,
             authority=authority,
             confighub_mode=confighub_mode,
             in_place_confirmed=in_place_confirmed,
@@ -227,15 +291,110 @@ def audit_seal(as_: As = None, db: Db = None) -> None:
     )
 
 
+@audit_app.command("log")
+def audit_log(
+    db: Db = None,
+    actor: Annotated[str | None, typer.Option(help="only this identity (agent:..., human:...)")] = None,
+    object_: Annotated[
+        str | None,
+        typer.Option("--object", help="only this object: TYPE/ID (proposal/prp_..., unit/space/unit) or an ID"),
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option(help="only this action (proposal.approve), or a prefix ending in '.'")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="from this moment: ISO 8601 (UTC unless it says otherwise) or a duration ago (2h, 3d)"),
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="before this moment: ISO 8601 or a duration ago")] = None,
+    limit: Annotated[int, typer.Option(help="how many, newest first (1 to 200)")] = 50,
+    before: Annotated[
+        int | None, typer.Option(help="only events older than this sequence number (the next page)")
+    ] = None,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="also verify the whole chain")] = True,
+) -> None:
+    """The audit log, newest first, filtered; each event marked if it fails its own hash or MAC, and the chain's
+    verification (naming the first broken event) below."""
+    from cublab.app.read_models import AuditQuery
+    from cublab.console import console, data, echo, table
+
+    runtime = _runtime(db)
+    object_type, object_id = None, object_
+    if object_ and "/" in object_:
+        object_type, object_id = object_.split("/", 1)
+    try:
+        query = AuditQuery(
+            actor=actor,
+            object_type=object_type or None,
+            object_id=object_id or None,
+            action=action,
+            since=_moment(since, "--since") if since else None,
+            until=_moment(until, "--until") if until else None,
+            before=before,
+            limit=limit,
+        )
+        page = runtime.audit.log(query)
+    except (CublabError, ValueError) as exc:
+        _fail(_input_problem(exc))
+    rows = table("seq", "at", "actor", "action", "object", "explanation", "intact", ids=("seq", "object"))
+    for ev in page.events:
+        rows.add_row(
+            str(ev.seq),
+            f"{ev.at:%Y-%m-%d %H:%M:%S}",
+            data(ev.actor),
+            data(ev.action),
+            data(f"{ev.object_type}/{ev.object_id}"),
+            data(ev.explanation or ""),
+            "yes" if ev.intact else "NO",
+            style=None if ev.intact else "bold red",
+        )
+    console().print(rows)
+    if page.next_before is not None:
+        echo(f"older events: --before {page.next_before}")
+    if not verify:
+        return
+    try:
+        check = runtime.audit.verify()
+    except CublabError as exc:
+        _fail(str(exc))
+    if check.ok:
+        echo(f"chain: verifies ({check.events} events, {check.authenticated} authenticated)")
+        return
+    first = f"first broken event: {check.first_broken}; " if check.first_broken is not None else ""
+    echo(f"chain: BROKEN: {first}{len(check.problems)} problem(s); `cublab audit verify` names each", style="bold red")
+    echo(f"  {check.problems[0]}", style="red")
+
+
+def _moment(text: str, field: str) -> datetime:
+    """An ISO 8601 moment (UTC when it names no zone) or a duration before now (`2h`)."""
+    from datetime import UTC, datetime
+
+    from cublab.domain.durations import parse_duration
+
+    try:
+        return datetime.now(UTC) - parse_duration(text, field)
+    except CublabError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"{field}: {text[:40]!r} is neither an ISO 8601 moment (2026-11-27T08:00:00Z) nor a duration (2h, 3d)")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @sandboxes_app.command("reap")
 def sandboxes_reap(db: Db = None) -> None:
-    """Mark every sandbox past its expiry as expired (one audit event each)."""
+    """Mark every sandbox past its expiry as expired (one audit event each), and forget idempotency keys older
+    than the longest sandbox lifetime."""
     from cublab.console import echo
     from cublab.domain.identity import SYSTEM
 
     runtime = _runtime(db)
     reaped = runtime.sandboxes.reap(SYSTEM)
     echo(f"expired {len(reaped)} sandbox(es)" + (": " + ", ".join(reaped) if reaped else ""))
+    forgotten = runtime.idempotency.prune()
+    if forgotten:
+        echo(f"forgot {forgotten} idempotency key(s) older than the longest sandbox lifetime")
 
 
 @sandboxes_app.command("list")
@@ -245,10 +404,8 @@ def sandboxes_list(
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
 ) -> None:
     """List sandboxes, newest first."""
-    from rich.table import Table
-
     from cublab.app.inputs import ListSandboxes
-    from cublab.console import console
+    from cublab.console import console, table
 
     runtime = _runtime(db)
     _overdue_banner(runtime)
@@ -256,10 +413,10 @@ def sandboxes_list(
         page = runtime.sandboxes.list(ListSandboxes(status=status, limit=limit, cursor=None))
     except (CublabError, ValueError) as exc:
         _fail(str(exc))
-    table = Table("id", "name", "status", "owner", "expires_at")
+    rows = table("id", "name", "status", "owner", "expires_at")
     for s in page.sandboxes:
-        table.add_row(s.id, s.name, s.status, s.owner, s.expires_at.isoformat(timespec="seconds"))
-    console().print(table)
+        rows.add_row(s.id, s.name, s.status, s.owner, s.expires_at.isoformat(timespec="seconds"))
+    console().print(rows)
 
 
 def _human(as_: str | None) -> Identity:
@@ -287,10 +444,9 @@ def _print_proposal(document: ProposalDocument) -> None:
     """The review screen. Agent text sits in boxes (panels, table cells) or on one line with its line
     breaks shown, so only cublab's own lines start a line: no rationale can print a status."""
     from rich.panel import Panel
-    from rich.table import Table
     from rich.text import Text
 
-    from cublab.console import code, console, data, inline, line, styled
+    from cublab.console import code, console, data, inline, line, styled, table
 
     out = console()
     view = document.proposal
@@ -321,26 +477,33 @@ def _print_proposal(document: ProposalDocument) -> None:
         out.print(Panel(data(view.justification), title=styled("justification (not the winner)", "bold yellow")))
     out.print(Panel(code(document.diff or "(no change)", "diff"), title=styled("diff", "")))
     evidence = view.evidence
-    table = Table(
+    ranked = table(
+        "rank",
+        "variant",
+        "n",
+        "mean",
+        "stddev",
+        "95% CI",
+        ids=(),
         title=line(
             f"evidence: {evidence.get('metric')} ({evidence.get('direction')}), verdict {evidence.get('verdict')}"
-        )
+        ),
     )
-    for col in ("rank", "variant", "n", "mean", "stddev", "95% CI"):
-        table.add_column(col)
     for row in evidence.get("variants", []):
         mark = " <- proposed" if row["variant_id"] == view.variant_id else ""
         ci = f"{row['ci_low']:.4g} – {row['ci_high']:.4g}" if row.get("ci_low") is not None else "-"
         mean = f"{row['mean']:.4g}" if row.get("mean") is not None else "-"
         sd = f"{row['stddev']:.4g}" if row.get("stddev") is not None else "-"
-        table.add_row(str(row.get("rank") or "-"), data(str(row["name"]) + mark), str(row["n"]), mean, sd, ci)
-    out.print(table)
+        ranked.add_row(str(row.get("rank") or "-"), data(str(row["name"]) + mark), str(row["n"]), mean, sd, ci)
+    out.print(ranked)
     out.print(line(f"   {evidence.get('summary', '')}"))
     out.print(line(("risk rationale", "bold"), ":"))
     for step in view.risk.rationale:
         out.print(line(f"  - {step}"))
     if view.decisions:
-        decisions = Table("when", "who", "role", "decision", "reason", "signed by", title="decisions so far")
+        decisions = table(
+            "when", "who", "role", "decision", "reason", "signed by", ids=("signed by",), title="decisions so far"
+        )
         for d in view.decisions:
             decisions.add_row(
                 f"{d.at:%Y-%m-%d %H:%M:%S}",
@@ -369,10 +532,8 @@ def proposals_list(
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
 ) -> None:
     """List proposals, newest first."""
-    from rich.table import Table
-
     from cublab.app.inputs import ListProposals
-    from cublab.console import console
+    from cublab.console import console, table
 
     runtime = _runtime(db)
     _overdue_banner(runtime)
@@ -380,9 +541,9 @@ def proposals_list(
         page = runtime.proposals.list(ListProposals(state=state, limit=limit, cursor=None))
     except (CublabError, ValueError) as exc:
         _fail(str(exc))
-    table = Table("id", "state", "target", "risk", "still required", "proposer", "expires")
+    rows = table("id", "state", "target", "risk", "still required", "proposer", "expires")
     for p in page.proposals:
-        table.add_row(
+        rows.add_row(
             p.id,
             p.state,
             f"{p.target.space}/{p.target.unit}",
@@ -391,7 +552,7 @@ def proposals_list(
             p.proposer.identity,
             f"{p.expires_at:%Y-%m-%d %H:%M}",
         )
-    console().print(table)
+    console().print(rows)
 
 
 @proposals_app.command("show")
@@ -529,39 +690,90 @@ def authority_import(
 
 
 @authority_app.command("show")
-def authority_show(space: str, unit: str, db: Db = None) -> None:
-    """A unit's head data and its revisions."""
-    from rich.table import Table
-
-    from cublab.console import code, console, data, line
+def authority_show(
+    space: str,
+    unit: str,
+    revision: Annotated[
+        int | None,
+        typer.Option("--revision", help="Show this revision's configuration and decisions instead of the head"),
+    ] = None,
+    db: Db = None,
+) -> None:
+    """A unit's head data and its revisions, each naming who proposed it, who approved it and who applied it."""
+    from cublab.console import code, console, data, line, table
     from cublab.domain.diff import as_yaml
 
+    runtime = _runtime(db)
     try:
-        row, revisions = _runtime(db).review.unit_with_revisions(space, unit)
+        if revision is not None:
+            detail = runtime.revisions.detail(space, unit, revision)
+        else:
+            history = runtime.revisions.history(space, unit)
     except CublabError as exc:
         _fail(str(exc))
-    import json
-
     out = console()
+    if revision is not None:
+        out.print(
+            line((f"{space}/{unit} revision {detail.revision_num}", "bold"), f"  {detail.source}, {detail.data_hash}")
+        )
+        _print_revision_people(detail)
+        out.print(code(as_yaml(detail.data), "yaml"))
+        if detail.decisions:
+            decisions = table("when", "who", "decision", "reason", "signed by", ids=(), title="decisions")
+            for d in detail.decisions:
+                decisions.add_row(
+                    f"{d.at:%Y-%m-%d %H:%M:%S}",
+                    data(d.actor),
+                    data(d.decision),
+                    data(d.reason),
+                    data(d.key_fingerprint or "-"),
+                )
+            out.print(decisions)
+        return
     out.print(
         line(
             (f"{space}/{unit}", "bold"),
-            f"  head {row.head_revision_num}, live {row.live_revision_num}, version {row.version}, {row.toolchain_type}",
+            f"  head {history.head_revision_num}, live {history.live_revision_num}, version {history.version}, "
+            f"{history.toolchain_type}",
         )
     )
-    out.print(code(as_yaml(json.loads(row.data)), "yaml"))
-    table = Table("rev", "when", "by", "source", "approved by", "tags", "description", title="revisions")
-    for r in revisions:
-        table.add_row(
+    out.print(code(as_yaml(history.data), "yaml"))
+    rows = table(
+        "rev",
+        "when",
+        "source",
+        "proposed by",
+        "approved by",
+        "applied by",
+        "proposal",
+        "tags",
+        "description",
+        ids=("proposal",),
+        title="revisions",
+    )
+    for r in history.revisions:
+        rows.add_row(
             str(r.revision_num),
             f"{r.created_at:%Y-%m-%d %H:%M:%S}",
-            data(r.user_id),
             data(r.source),
-            data(", ".join(r.approved_by)),
+            data(r.committed_by),
+            data(", ".join(r.approved_by) or "-"),
+            data(r.applied_by or "-"),
+            r.proposal_id or "-",
             data(", ".join(r.tags)),
             data(r.description),
         )
-    out.print(table)
+    out.print(rows)
+
+
+def _print_revision_people(r: RevisionSummary) -> None:
+    from cublab.console import echo
+
+    echo(f"proposed by: {r.committed_by}" + (f" (proposal {r.proposal_id})" if r.proposal_id else ""))
+    if r.experiment_id:
+        echo(f"from:        experiment {r.experiment_id}, variant {r.variant_id}")
+    echo(f"approved by: {', '.join(r.approved_by) or '-'}")
+    echo(f"applied by:  {r.applied_by or '-'}")
 
 
 @authority_app.command("diff")
@@ -598,6 +810,252 @@ def experiments_transfer(
         f"sandbox {moved.sandbox_id} and experiment(s) {', '.join(moved.experiment_ids)} now belong to {moved.owner} "
         f"(were {moved.previous_owner})"
     )
+
+
+@experiments_app.command("list")
+def experiments_list(
+    db: Db = None,
+    sandbox: Annotated[str | None, typer.Option(help="only experiments in this sandbox (sbx_...)")] = None,
+    agent: Annotated[
+        str | None, typer.Option(help="only this owner (agent:<type>) or the exact identity that created them")
+    ] = None,
+    space: Annotated[str | None, typer.Option(help="only this target space")] = None,
+    unit: Annotated[str | None, typer.Option(help="only this target unit")] = None,
+    state: Annotated[str | None, typer.Option(help="running, proposed, applied or closed")] = None,
+    limit: Annotated[int, typer.Option(help="how many, newest first (1 to 200)")] = 50,
+    offset: Annotated[int, typer.Option(help="skip this many (the next page starts where this one ends)")] = 0,
+) -> None:
+    """List experiments, newest first, with where each stands."""
+    from cublab.app.read_models import ExperimentFilter
+    from cublab.console import console, echo, table
+
+    runtime = _runtime(db)
+    try:
+        query = ExperimentFilter(
+            sandbox_id=sandbox, agent=agent, space=space, unit=unit, state=state, limit=limit, offset=offset
+        )
+        page = runtime.experiment_reads.search(query)
+    except (CublabError, ValueError) as exc:
+        _fail(_input_problem(exc))
+    rows = table(
+        "id", "name", "state", "owner", "target", "variants", "sandbox", "created", "proposal", ids=("id", "proposal")
+    )
+    for e in page.experiments:
+        rows.add_row(
+            e.id,
+            e.name,
+            e.state,
+            e.owner,
+            f"{e.target_space or '-'}/{e.target_unit or '-'}",
+            str(e.variant_count),
+            e.sandbox_status,
+            f"{e.created_at:%Y-%m-%d %H:%M}",
+            e.latest_proposal_id or "-",
+        )
+    console().print(rows)
+    shown = f"{page.offset + 1}-{page.offset + len(page.experiments)}" if page.experiments else "none"
+    more = f"; next page: --offset {page.next_offset}" if page.next_offset is not None else ""
+    echo(f"{shown} of {page.total}{more}")
+
+
+@experiments_app.command("show")
+def experiments_show(
+    experiment_id: str,
+    metric: Annotated[str | None, typer.Option(help="compare this metric [default: the objective]")] = None,
+    batches: Annotated[int, typer.Option(help="how many result batches, newest first (1 to 200)")] = 20,
+    db: Db = None,
+) -> None:
+    """The hypothesis, every variant's configuration, the comparison, the result batches and the proposals."""
+    runtime = _runtime(db)
+    try:
+        detail = runtime.experiment_reads.detail(experiment_id, metric, batch_limit=batches)
+    except CublabError as exc:
+        _fail(str(exc))
+    _print_experiment(detail)
+
+
+def _print_experiment(detail: ExperimentDetail) -> None:
+    """An experiment for review. As on the proposal screen, agent text is boxed (panels, cells) or inline."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    from cublab.console import code, console, data, line, styled, table
+    from cublab.domain.diff import as_yaml
+
+    out = console()
+    e = detail.experiment
+    header = Text("\n").join(
+        [
+            line((e.id, "bold"), "  state ", (detail.state, "bold"), f"  {e.name}"),
+            line(f"owner {e.owner} (created by {e.created_by}, {e.created_at:%Y-%m-%d %H:%M:%S} UTC)"),
+            line(f"sandbox {detail.sandbox_id} ({detail.sandbox_status})  {detail.sandbox_name}"),
+            line(f"target {e.target_space or '-'}/{e.target_unit or '-'}"),
+            line(
+                f"objective {e.objective_metric} ({e.direction}); metrics measured: {', '.join(detail.metrics) or 'none'}"
+            ),
+        ]
+    )
+    out.print(Panel(header, title=styled("experiment", "")))
+    out.print(Panel(data(e.hypothesis), title=styled("hypothesis (written by the agent)", "bold"), expand=False))
+    for v in detail.variants:
+        body = Group(line(f"{v.content_hash}, logged by {v.created_by}"), code(as_yaml(v.config), "yaml"))
+        out.print(Panel(body, title=line((f"variant {v.id}", "bold"), f"  {v.name}"), expand=False))
+        if v.description:
+            out.print(Panel(data(v.description), title=styled("description", ""), expand=False))
+    c = detail.comparison
+    if c is None:
+        out.print(line(("comparison", "bold"), f": not available: {detail.comparison_problem}"))
+    else:
+        p = f", p = {c.p_value:.3g}" if c.p_value is not None else ""
+        rows = table(
+            "rank",
+            "variant",
+            "n",
+            "mean",
+            f"{c.confidence_level:.0%} CI",
+            "stddev",
+            "min",
+            "max",
+            ids=(),
+            title=line(f"comparison: {c.metric} ({c.direction}), verdict {c.verdict}{p}"),
+        )
+        for r in c.variants:
+            mark = " <- winner" if r.variant_id == c.winner else ""
+            rows.add_row(
+                str(r.rank or "-"),
+                data(f"{r.name} ({r.variant_id}){mark}"),
+                str(r.n),
+                _num(r.mean),
+                f"{_num(r.ci_low)} – {_num(r.ci_high)}" if r.ci_low is not None else "-",
+                _num(r.stddev),
+                _num(r.min),
+                _num(r.max),
+            )
+        out.print(rows)
+        out.print(line(f"   {c.summary}"))
+    batches = table(
+        "batch",
+        "logged at",
+        "logged by",
+        "points",
+        "metrics",
+        "digest",
+        "excluded",
+        ids=("batch", "digest"),
+        title=f"result batches ({len(detail.batches)} newest of {detail.batch_total})",
+    )
+    for b in detail.batches:
+        batches.add_row(
+            str(b.id),
+            f"{b.logged_at:%Y-%m-%d %H:%M:%S}",
+            data(b.logged_by),
+            str(b.points),
+            data(", ".join(b.metrics)),
+            b.digest,
+            data(f"by {b.excluded_by}: {b.exclusion_reason}") if b.excluded else "-",
+        )
+    out.print(batches)
+    if detail.proposals:
+        proposals = table("id", "state", "risk", "target", "variant", "proposer", "created", ids=("id", "variant"))
+        for pr in detail.proposals:
+            proposals.add_row(
+                pr.id,
+                pr.state,
+                pr.risk,
+                data(pr.target),
+                pr.variant_id or "-",
+                data(pr.proposer),
+                f"{pr.created_at:%Y-%m-%d %H:%M}",
+            )
+        out.print(proposals)
+    else:
+        out.print(line("proposals: none"))
+
+
+def _num(value: float | None) -> str:
+    return f"{value:.4g}" if value is not None else "-"
+
+
+def _input_problem(exc: Exception) -> str:
+    """A refused option, named: pydantic's errors as `field: message`, one per line; cublab's as they are."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"--{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return str(exc)
+
+
+@experiments_app.command("export")
+def experiments_export(
+    experiment_id: str,
+    format_: Annotated[str, typer.Option("--format", help="csv or json")] = "json",
+    output: Annotated[str | None, typer.Option("--output", help="write to this file [default: stdout]")] = None,
+    db: Db = None,
+) -> None:
+    """Every variant with its configuration and per-variant statistics for each metric, as CSV or JSON.
+
+    CSV cells an agent wrote that start like a formula (= + - @) get a leading ' so a spreadsheet shows them
+    as text. Nothing in it can act on a terminal: JSON escapes every non-ASCII character, CSV shows control
+    characters as escapes."""
+    from cublab.app.export import export_csv, export_json
+    from cublab.console import echo
+
+    if format_ not in ("csv", "json"):
+        _fail(f"--format: {format_!r} is neither 'csv' nor 'json'")
+    try:
+        export = _runtime(db).experiment_reads.export(experiment_id)
+    except CublabError as exc:
+        _fail(str(exc))
+    text = export_csv(export) if format_ == "csv" else export_json(export)
+    if output:
+        from pathlib import Path
+
+        try:
+            with Path(output).expanduser().open("w", encoding="utf-8", newline="") as f:
+                f.write(text)
+        except OSError as exc:
+            _fail(f"--output: {output}: {exc.strerror or exc}")
+        echo(f"wrote {len(export.variants)} variant(s) of {experiment_id} as {format_} to {output}", err=True)
+    else:
+        sys.stdout.write(text)
+
+
+@results_app.command("exclude")
+def results_exclude(
+    batch: Annotated[
+        int, typer.Argument(help="The batch id (result_log's batch_id; the audit log's result.log events)")
+    ],
+    reason: Reason,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Leave a result batch out of experiment_compare and variant_promote (audited; its rows stay)."""
+    who = _human(as_)
+    try:
+        excluded = _runtime(db).batches.exclude_batch(batch, reason, who)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(
+        f"result batch {excluded.batch_id} ({excluded.points} point(s)) of experiment {excluded.experiment_id} is "
+        "excluded from comparisons; its rows are kept (`cublab results include` counts it again)"
+    )
+
+
+@results_app.command("include")
+def results_include(
+    batch: Annotated[int, typer.Argument(help="An excluded batch's id")],
+    reason: Reason,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Count an excluded result batch in comparisons again (audited)."""
+    who = _human(as_)
+    try:
+        points = _runtime(db).batches.include_batch(batch, reason, who)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(f"result batch {batch} ({points} point(s)) counts in comparisons again")
 
 
 @reviewers_app.command("add")
@@ -652,6 +1110,120 @@ def reviewers_remove(
     except CublabError as exc:
         _fail(str(exc))
     _echo(f"removed {', '.join(removed)}")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    agent: Annotated[str, typer.Option("--agent", help="The agent the token acts as, agent:<type>-<name>")],
+    scope: Annotated[str, typer.Option("--scope", help="read (read-only tools) or write (every tool)")] = "write",
+    expires: Annotated[
+        str, typer.Option("--expires", help="Lifetime, e.g. 30d or 12h, or 'never' [default: 90d]")
+    ] = "90d",
+    toolsets: Annotated[
+        list[str] | None,
+        typer.Option("--toolsets", help="Only these toolsets (comma-separated or repeated) [default: all]"),
+    ] = None,
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Make a token for AGENT and print it once (only its hash is kept; audited)."""
+    from cublab.console import echo
+    from cublab.domain.identity import parse_identity
+
+    who = _human(as_)
+    try:
+        issued = _runtime(db).tokens.create(parse_identity(agent, "--agent"), who, scope, expires, toolsets)
+    except CublabError as exc:
+        _fail(str(exc))
+    info = issued.info
+    until = f"until {info.expires_at:%Y-%m-%d %H:%M} UTC" if info.expires_at else "without expiry"
+    echo(
+        f"token {info.id} for {info.agent}, scope {info.scope}, toolsets {', '.join(info.toolsets or ('all',))}, {until}",
+        err=True,
+    )
+    echo("Shown once; store it in the agent's secret store. Send it as: Authorization: Bearer <token>", err=True)
+    print(issued.token)  # alone on stdout, so `cublab tokens create ... > file` captures just the token
+
+
+@tokens_app.command("list")
+def tokens_list(
+    all_: Annotated[bool, typer.Option("--all", help="Also revoked and expired tokens")] = False, db: Db = None
+) -> None:
+    """Tokens (never their values): id, agent, scope, toolsets, expiry, status."""
+    from cublab.console import console, table
+
+    runtime = _runtime(db)
+    now = runtime.ctx.clock()
+    rows = table("id", "agent", "scope", "toolsets", "created", "expires", "status")
+    for t in runtime.tokens.list(include_inactive=all_):
+        rows.add_row(
+            t.id,
+            t.agent,
+            t.scope,
+            ", ".join(t.toolsets or ("all",)),
+            f"{t.created_at:%Y-%m-%d %H:%M} by {t.created_by}",
+            f"{t.expires_at:%Y-%m-%d %H:%M}" if t.expires_at else "never",
+            t.status(now),
+        )
+    console().print(rows)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id, tok_… (cublab tokens list)")],
+    as_: As = None,
+    db: Db = None,
+) -> None:
+    """Revoke a token: the next request presenting it is refused (audited)."""
+    who = _human(as_)
+    try:
+        info = _runtime(db).tokens.revoke(token_id, who)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(f"revoked {info.id} ({info.agent})")
+
+
+@quotas_app.command("list")
+def quotas_list(
+    agent: Annotated[str, typer.Option("--agent", help="Any identity of the agent, agent:<type>-<session>")],
+    db: Db = None,
+    policy: Policy = None,
+) -> None:
+    """The quotas in force for an agent's principal (every session of it) and where each comes from."""
+    from cublab.domain.identity import parse_identity
+
+    try:
+        values = _runtime(db, policy).quotas.effective(parse_identity(agent, "--agent").principal)
+    except CublabError as exc:
+        _fail(str(exc))
+    for q in values:
+        _echo(f"{q.principal}  {q.name:24} {q.value:>12}  ({q.source})")
+
+
+@quotas_app.command("set")
+def quotas_set(
+    agent: Annotated[
+        str, typer.Option("--agent", help="Any identity of the agent; the quota applies to all its sessions")
+    ],
+    name: Annotated[
+        str,
+        typer.Option("--name", help="live_sandboxes, variants_per_experiment, points_per_hour or open_proposals"),
+    ],
+    value: Annotated[int, typer.Option("--value", help="The new quota")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why; recorded in the audit log")] = None,
+    as_: As = None,
+    db: Db = None,
+    policy: Policy = None,
+) -> None:
+    """Raise (or lower) one quota for one agent (audited with the previous value)."""
+    from cublab.domain.identity import parse_identity
+
+    who = _human(as_)
+    try:
+        q = _runtime(db, policy).quotas.set(parse_identity(agent, "--agent"), name, value, who, reason)
+    except CublabError as exc:
+        _fail(str(exc))
+    _echo(f"{q.principal}: {q.name} is now {q.value} ({q.source})")
 
 
 def _remote_runtime(db: str | None, authority: str | None) -> Runtime:
@@ -764,36 +1336,44 @@ def policy_check(file: Annotated[str, typer.Argument(help="A policy file to vali
 @decisions_app.command("list")
 def decisions_list(
     db: Db = None,
-    verdict: Annotated[str | None, typer.Option(help="bypass, bypass_then_reconcile or use_confighub")] = None,
+    verdict: Annotated[
+        str | None,
+        typer.Option(help="bypass, bypass_then_reconcile or use_confighub (bypass_check); allow, deny or ask (guard)"),
+    ] = None,
     criterion: Annotated[int | None, typer.Option(help="criterion number, 1 to 8")] = None,
     actor: Annotated[str | None, typer.Option(help="only this identity's decisions")] = None,
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
 ) -> None:
-    """The bypass decision log, newest first (inputs are digested; no values are kept)."""
-    from rich.table import Table
-
-    from cublab.console import console
+    """The bypass decision log, newest first: bypass_check and guard answers (inputs are digested; no values are kept)."""
+    from cublab.console import console, table
 
     runtime = _runtime(db)
     _overdue_banner(runtime)
     try:
-        rows = runtime.bypass.decisions(verdict=verdict, criterion=criterion, actor=actor, limit=limit)
+        found = runtime.bypass.decisions(verdict=verdict, criterion=criterion, actor=actor, limit=limit)
     except CublabError as exc:
         _fail(str(exc))
-    table = Table("id", "when", "actor", "subject", "context", "verdict", "criterion", "reconciliation")
-    for d in rows:
-        subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()
-        table.add_row(
+    rows = table("id", "when", "actor", "subject", "context", "verdict", "criterion", "reconciliation")
+    for d in found:
+        if d.subject.get("source") == "guard":  # a command an agent was about to run (stored redacted)
+            command = str(d.subject.get("command") or "")
+            subject = "guard: " + (command if len(command) <= 60 else command[:59] + "…")
+            contexts = [t.get("context") for t in d.subject.get("targets") or [] if t.get("context")]
+            context = ", ".join(dict.fromkeys(contexts)) or "-"
+        else:
+            context = str(d.subject.get("context"))
+            subject = f"{d.subject.get('kind') or '-'} {d.subject.get('name') or ''}".strip()
+        rows.add_row(
             d.id,
             f"{d.created_at:%Y-%m-%d %H:%M:%S}",
             d.actor,
             subject,
-            str(d.subject.get("context")),
+            context,
             d.verdict,
             str(d.criterion or "-"),
             d.reconciliation.get("kind", "-") if d.reconciliation else "-",
         )
-    console().print(table)
+    console().print(rows)
 
 
 @app.command("obligations")
@@ -803,10 +1383,8 @@ def obligations(
     incident: Annotated[str | None, typer.Option(help="only this incident")] = None,
 ) -> None:
     """Break-glass reconciliation obligations: captures (1 hour) and reviews (24 hours)."""
-    from rich.table import Table
-
     from cublab.app.inputs import ListObligations
-    from cublab.console import console
+    from cublab.console import console, table
 
     runtime = _runtime(db)
     try:
@@ -814,7 +1392,7 @@ def obligations(
     except (CublabError, ValueError) as exc:
         _fail(str(exc))
     _overdue_banner(runtime)
-    table = Table(
+    rows = table(
         "id",
         "incident",
         "kind",
@@ -822,11 +1400,12 @@ def obligations(
         "status",
         "due",
         "met by",
+        ids=("id", "incident"),
         title=f"{result.open} open ({result.overdue} overdue), {result.met} met",
     )
     for ob in result.obligations:
         style = "bold red" if ob.status == "overdue" else None
-        table.add_row(
+        rows.add_row(
             ob.id,
             ob.incident_id,
             ob.kind,
@@ -836,10 +1415,29 @@ def obligations(
             ob.met_by or "-",
             style=style,
         )
-    console().print(table)
+    console().print(rows)
+
+
+@app.command(
+    "guard",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def guard(ctx: typer.Context) -> None:
+    """May an agent run this command outside cublab? allow (exit 0), deny (1), ask (2): docs/guard.md.
+
+    `cublab guard -- CMD...`, `cublab guard --command "..."`, `cublab guard --hook claude-code`; `--help` for all.
+    """
+    from cublab.guard_cli import main as guard_main
+
+    raise typer.Exit(guard_main(list(ctx.args)))
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["guard"]:  # the fast path, also when an older launcher script calls this function
+        from cublab.guard_cli import main as guard_main
+
+        raise SystemExit(guard_main(sys.argv[2:]))
     from cublab.serve import reporting_faults
 
     reporting_faults(app)

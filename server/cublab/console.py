@@ -24,18 +24,19 @@ holding data.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from rich.console import Console, ConsoleOptions, HighlighterType, JustifyMethod, OverflowMethod, RenderableType
 from rich.segment import Segment
 from rich.style import Style
 from rich.syntax import Syntax
+from rich.table import Column, Table
 from rich.text import Text
 
 from cublab.domain.text import for_display
 
-__all__ = ["SafeConsole", "code", "console", "data", "echo", "inline", "line", "styled"]
+__all__ = ["SafeConsole", "code", "console", "data", "echo", "inline", "line", "styled", "table"]
 
 Part = str | Text | tuple[str, str]
 
@@ -128,3 +129,13 @@ def echo(*parts: Part, err: bool = False, style: str = "") -> None:
     if style:
         out.stylize(style)
     console(stderr=err).print(out, soft_wrap=True)
+
+
+def table(*headers: str, ids: Collection[str] = ("id",), title: str | Text | None = None) -> Table:
+    """A table of data whose id columns (named in `ids`) are never cut or wrapped, so a reviewer can copy an id
+    whole from any listing; every other cell folds onto more lines instead of losing characters to an ellipsis.
+    Piped output is 240 columns wide (`console`), so ids are whole there too, whatever the table holds."""
+    return Table(
+        *(Column(h, no_wrap=True) if h in ids else Column(h, overflow="fold") for h in headers),
+        title=title,
+    )

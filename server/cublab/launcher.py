@@ -1,11 +1,12 @@
-"""The `cublab` console entry point: `cublab serve` starts without the CLI framework.
+"""The `cublab` program: `cublab guard` and `cublab serve` take fast paths, everything else the full CLI.
 
-An MCP host starts `cublab serve` for every agent session, so whatever it imports before it
-answers `tools/list` is paid by every session. The human CLI (cli.py) is built on typer, which
-costs tens of milliseconds to import; `serve` takes a few options, parsed here with argparse.
-Anything else (another command, `--help`, an option or a value this parser does not take) goes
-to the typer CLI, which stays the reference: `cublab serve --help` documents the same options,
-and `tests/unit/test_launcher.py` keeps the two in step.
+`cublab guard` runs before every tool call an agent makes, so its start-up is the guard's cost: it
+is sent to `cublab.guard_cli`, which imports neither typer, rich nor the MCP SDK. An MCP host starts
+`cublab serve` for every agent session, so whatever it imports before it answers `tools/list` is
+paid by every session: its options are parsed here with argparse, without typer. Anything else
+(another command, `--help`, an option or a value this parser does not take) goes to the typer CLI
+(`cublab.cli`), which stays the reference: `cublab serve --help` documents the same options, and
+`tests/unit/test_launcher.py` keeps the two in step.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--http", action="store_true")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--no-auth", action="store_true")
+    for name in ("--auth-issuer", "--auth-audience", "--public-url"):
+        parser.add_argument(name)
+    for name in ("--allowed-host", "--allowed-origin", "--toolsets"):
+        parser.add_argument(name, action="append")
+    parser.add_argument("--read-only", action="store_true")
     parser.add_argument("--in-place-confirmed-approval-trigger", dest="in_place_confirmed", action="store_true")
     parser.add_argument("--log-format", default="")
     return parser
@@ -49,6 +56,10 @@ def serve_options(argv: list[str]) -> dict[str, Any] | None:
 
 def main() -> None:
     argv = sys.argv[1:]
+    if argv[:1] == ["guard"]:
+        from cublab.guard_cli import main as guard
+
+        raise SystemExit(guard(argv[1:]))
     options = serve_options(argv[1:]) if argv[:1] == ["serve"] else None
     if options is None:
         from cublab.cli import main as cli_main

@@ -29,6 +29,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from cublab import __version__, logs
+from cublab.auth import ToolAccess, caller_of
 
 # Argument errors reach the agent as pydantic's text; without the documentation links they read
 # cleanly. Pydantic reads this once, when it first formats an error, so it is set at import.
@@ -74,7 +75,7 @@ from cublab.app.outputs import (
     SandboxView,
     VariantLogged,
 )
-from cublab.domain.errors import CublabError, Fault
+from cublab.domain.errors import CublabError, Fault, Forbidden
 from cublab.domain.identity import Identity, agent_identity
 from cublab.logs import LogFormat
 from cublab.runtime import Runtime
@@ -353,12 +354,23 @@ TOOLS: list[ToolSpec[Any]] = [
 ]
 
 
-def _identity(runtime: Runtime, ctx: Context) -> Identity:
-    """The server's agent identity; over HTTP an `X-Cublab-Agent` header names the calling agent."""
+def _identity(runtime: Runtime, ctx: Context, spec: ToolSpec[Any]) -> Identity:
+    """Who is calling: the agent an HTTP bearer token names (cublab/auth.py), whatever else the request says,
+    once its token's scope and toolsets reach `spec` (else a Forbidden naming what it lacks).
+
+    Without authentication (stdio, in-process, `serve --http --no-auth` on a loopback address) it is the
+    server's agent identity, or the agent an `X-Cublab-Agent` header names: a local convenience that trusts
+    whoever reaches the port, which is why --no-auth is refused on any other address.
+    """
     try:
         request = ctx.request_context.request  # the HTTP request on streamable HTTP; None over stdio and in-process
     except ValueError:
         request = None
+    caller = caller_of(request)
+    if caller is not None:
+        if not caller.may_use(spec.toolset, spec.read_only):
+            raise Forbidden(caller.refusal(spec.name, spec.toolset, spec.read_only))
+        return caller.identity
     header = request.headers.get(AGENT_HEADER) if request is not None and hasattr(request, "headers") else None
     if not header:
         return runtime.agent
@@ -386,8 +398,12 @@ def _run(
 ) -> Any:
     """Validate, call the use case, and turn its errors into what the agent reads."""
     try:
+        who = _identity(runtime, ctx, spec)
         command = spec.input.model_validate(arguments)
-        return spec.call(runtime, command, _identity(runtime, ctx))
+        if spec.read_only:
+            return spec.call(runtime, command, who)
+        # Every mutation: an `idempotency_key` makes a retry return the first answer (app/idempotency.py).
+        return runtime.idempotency.run(spec.name, command, who, spec.output, lambda: spec.call(runtime, command, who))
     except ValidationError as exc:
         raise ToolError(str(invalid_input(exc))) from None
     except Exception as exc:
@@ -611,7 +627,25 @@ def _tools() -> tuple[Tool, ...]:
     )
 
 
-def build_server(runtime: Runtime, log_format: LogFormat | None = None) -> CublabServer:
+def offered_tools(toolsets: tuple[str, ...] | None = None, read_only: bool = False) -> list[Tool]:
+    """The tools a server offers at all: every one, or those in `toolsets`, or only the read-only ones
+    (`cublab serve --toolsets`, `--read-only`); a tool left out is unknown to every caller."""
+    return [
+        tool
+        for spec, tool in zip(TOOLS, _tools(), strict=True)
+        if (toolsets is None or spec.toolset in toolsets) and (spec.read_only or not read_only)
+    ]
+
+
+def build_server(
+    runtime: Runtime,
+    log_format: LogFormat | None = None,
+    *,
+    toolsets: tuple[str, ...] | None = None,
+    read_only: bool = False,
+    **auth: Any,
+) -> CublabServer:
+    """The MCP server over `runtime`. `auth` is the SDK's `token_verifier=` and `auth=` (cublab/httpserver.py)."""
     level = cast(LogLevel, os.environ.get("CUBLAB_LOG_LEVEL", "WARNING").upper())  # the SDK checks it
     # Before MCPServer(): its configure_logging() would install a RichHandler rendering tracebacks on the event
     # loop; with a handler on the root logger already, its basicConfig() does nothing (see cublab/logs.py).
@@ -623,7 +657,9 @@ def build_server(runtime: Runtime, log_format: LogFormat | None = None) -> Cubla
         version=__version__,
         instructions=INSTRUCTIONS,
         log_level=level,  # logs go to stderr
-        tools=list(_tools()),
+        tools=offered_tools(toolsets, read_only),
+        middleware=[ToolAccess({spec.name: (spec.toolset, spec.read_only) for spec in TOOLS})],
+        **auth,
     )
 
     @server.resource("cublab://policy", name="policy", title="The active policy", mime_type="application/json")

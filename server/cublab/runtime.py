@@ -19,18 +19,25 @@ from cublab.domain.identity import Identity, agent_identity
 
 if TYPE_CHECKING:
     from cublab.app.audit import Audit
+    from cublab.app.batches import Batches
     from cublab.app.breakglass import BreakGlass
     from cublab.app.bypass import BypassService
     from cublab.app.context import AppContext
+    from cublab.app.experiment_reads import ExperimentReads
     from cublab.app.experiments import Experiments
+    from cublab.app.guard import GuardService
+    from cublab.app.idempotency import Idempotency
     from cublab.app.outbox import Outbox
     from cublab.app.ownership import Ownership
     from cublab.app.promotion import Promotion
     from cublab.app.proposals import Proposals
+    from cublab.app.quotas import Quotas
     from cublab.app.review import Review
     from cublab.app.reviewers import Reviewers
+    from cublab.app.revisions import Revisions
     from cublab.app.sandboxes import Sandboxes
     from cublab.app.sync import ProposalSync
+    from cublab.app.tokens import Tokens
     from cublab.authority.base import RemoteAuthority
     from cublab.policies import LoadedPolicy
     from cublab.store.audit_key import AuditKey, Witness
@@ -184,6 +191,32 @@ class Runtime:
         return Experiments(self.ctx, self.sandboxes)
 
     @cached_property
+    def experiment_reads(self) -> ExperimentReads:
+        """Experiments as reviewers read them: listed with filters, in full, sampled for charts, exported."""
+        from cublab.app.experiment_reads import ExperimentReads
+
+        return ExperimentReads(self.ctx, self.experiments)
+
+    @cached_property
+    def revisions(self) -> Revisions:
+        """The embedded authority's revisions with the humans who approved and applied each."""
+        from cublab.app.revisions import Revisions
+
+        return Revisions(self.ctx)
+
+    @cached_property
+    def batches(self) -> Batches:
+        from cublab.app.batches import Batches
+
+        return Batches(self.ctx)
+
+    @cached_property
+    def idempotency(self) -> Idempotency:
+        from cublab.app.idempotency import Idempotency
+
+        return Idempotency(self.ctx)
+
+    @cached_property
     def proposals(self) -> Proposals:
         from cublab.app.proposals import Proposals
 
@@ -226,6 +259,12 @@ class Runtime:
         return BypassService(self.ctx, self.breakglass.overdue_warnings)
 
     @cached_property
+    def guard(self) -> GuardService:
+        from cublab.app.guard import GuardService
+
+        return GuardService(self.ctx, self.bypass)
+
+    @cached_property
     def outbox(self) -> Outbox:
         from cublab.app.outbox import Outbox
 
@@ -236,6 +275,18 @@ class Runtime:
         from cublab.app.sync import ProposalSync
 
         return ProposalSync(self.ctx)
+
+    @cached_property
+    def quotas(self) -> Quotas:
+        from cublab.app.quotas import Quotas
+
+        return Quotas(self.ctx)
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        from cublab.app.tokens import Tokens
+
+        return Tokens(self.ctx)
 
     @cached_property
     def audit(self) -> Audit:

@@ -10,7 +10,6 @@ read here, so a bad one stops the server before it serves.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -32,6 +31,14 @@ def serve(
     http: bool = False,
     host: str = "127.0.0.1",
     port: int = 8765,
+    no_auth: bool = False,
+    auth_issuer: str | None = None,
+    auth_audience: str | None = None,
+    public_url: str | None = None,
+    allowed_host: list[str] | None = None,
+    allowed_origin: list[str] | None = None,
+    toolsets: list[str] | None = None,
+    read_only: bool = False,
     authority: str | None = None,
     confighub_mode: str | None = None,
     in_place_confirmed: bool = False,
@@ -56,11 +63,37 @@ def serve(
         )
         if runtime.settings.policy_path:
             _ = runtime.policy  # a bad file must stop start-up, not the first tool call
+        from cublab.app.tokens import check_toolsets
+
+        offered = check_toolsets(toolsets, "--toolsets")
+        from cublab.httpserver import HttpOptions
+
+        options = HttpOptions(
+            host=host,
+            port=port,
+            no_auth=no_auth,
+            auth_issuer=auth_issuer,
+            auth_audience=auth_audience,
+            public_url=public_url,
+            allowed_hosts=tuple(allowed_host or ()),
+            allowed_origins=tuple(allowed_origin or ()),
+        )
+        if http:
+            options.check()
+        elif no_auth or auth_issuer:
+            raise Refused("--no-auth and --auth-issuer apply to --http; stdio serves the one agent that started it")
     except CublabError as exc:
         raise Refused(str(exc)) from None
+    from cublab.httpserver import auth_settings
     from cublab.mcp_server import build_server
 
-    server = build_server(runtime, log_format="json" if log_format == "json" else "text")
+    server = build_server(
+        runtime,
+        log_format="json" if log_format == "json" else "text",
+        toolsets=offered,
+        read_only=read_only,
+        **(auth_settings(runtime, options) if http else {}),
+    )
     import threading
 
     threading.Thread(target=runtime.warm_up, name="cublab-warm-up", daemon=True).start()
@@ -69,8 +102,9 @@ def serve(
     )  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s
     try:
         if http:
-            print(f"cublab: serving MCP over streamable HTTP at http://{host}:{port}/mcp", file=sys.stderr)
-            server.run("streamable-http", host=host, port=port)
+            from cublab.httpserver import serve as serve_http
+
+            serve_http(server, runtime, options)
         else:
             import anyio
 

@@ -11,12 +11,14 @@ import json
 
 import pytest
 from mcp import Client
+from sqlmodel import select
 from typer.testing import CliRunner
 
 from cublab.authority.base import ChangeRequest
 from cublab.cli import app as cli_app
 from cublab.domain.errors import InvalidInput
 from cublab.mcp_server import build_server
+from cublab.store.tables import Proposal
 from support.confighub_fake import (
     BASE,
     confighub_runtime,
@@ -200,3 +202,22 @@ def test_serve_refuses_confighub_without_url_or_token(sqlite_url) -> None:
     )
     assert result.exit_code == 2
     assert "CONFIGHUB_URL and CONFIGHUB_TOKEN" in result.output and "cub auth get-token" in result.output
+
+
+async def test_a_keyed_promotion_is_delivered_once_and_a_repeat_returns_its_answer(env, hub) -> None:
+    """The proposal, its export and the key commit together; delivery to ConfigHub happens inside the call."""
+    runtime, client = env
+    fast, proposal = await promote(client, idempotency_key="promote-1")
+    assert proposal["state"] == "pending"
+    again = await call(
+        client,
+        "variant_promote",
+        variant_id=fast["id"],
+        rationale="faster",
+        confidence=0.8,
+        idempotency_key="promote-1",
+    )
+    assert again == proposal
+    assert len(hub.change_sets_in("mw-staging")) == 1
+    with runtime.ctx.db.read() as session:
+        assert len(session.exec(select(Proposal)).all()) == 1

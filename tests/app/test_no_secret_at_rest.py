@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import gc
+import itertools
 import json
 import os
 import random
@@ -44,7 +45,7 @@ from cublab.config import Settings
 from cublab.domain.errors import CublabError
 from cublab.domain.identity import human_identity
 from cublab.domain.secrets import find_secrets, find_secrets_in_text
-from cublab.mcp_server import build_server
+from cublab.mcp_server import TOOLS, build_server
 from cublab.runtime import Runtime
 from cublab.store.db import database_url
 from support.reviewers import Panel
@@ -222,15 +223,26 @@ def _runtime(url: str, agent: str = "agent:pytest-atrest") -> Runtime:
     return Runtime(Settings(db=url, agent=agent, policy_path=None))
 
 
+_KEYED = {spec.name for spec in TOOLS if not spec.read_only}
+_key_numbers = itertools.count()
+
+
+def _keyed(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Mutations carry a fresh idempotency key, so what a keyed call keeps (its answer) is scanned too."""
+    if tool in _KEYED and "idempotency_key" not in arguments:
+        return {**arguments, "idempotency_key": f"at-rest-{next(_key_numbers)}"}
+    return arguments
+
+
 async def _ok(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments)
+    result = await client.call_tool(tool, _keyed(tool, arguments))
     assert not result.is_error, f"{tool}: {result.content[0].text}"
     return result.structured_content
 
 
 async def _try(client: Client, tool: str, **arguments: Any) -> None:
     """One call with a literal in one field: refused, or (if the gate misses it) stored; the scan decides."""
-    result = await client.call_tool(tool, arguments)
+    result = await client.call_tool(tool, _keyed(tool, arguments))
     if result.is_error:
         assert "Traceback" not in result.content[0].text
 
@@ -439,6 +451,16 @@ async def _humans(runtime: Runtime, url: str, run: Run, w: dict[str, Any], clien
     shutil.rmtree(folder)
 
 
+async def _keys(client: Client, run: Run, w: dict[str, Any]) -> None:
+    """An idempotency key is kept as a digest only; the answer kept with it is built from what was stored.
+    (Drawn last: a new draw earlier would change every later field's literal.)"""
+    spawn = {"name": "n", "purpose": "p"}
+    await _try(client, "sandbox_spawn", **spawn, idempotency_key=run.literal("sandbox_spawn.idempotency_key"))
+    await _try(
+        client, "sandbox_renew", sandbox_id=w["sbx"], idempotency_key=run.literal("sandbox_renew.idempotency_key")
+    )
+
+
 async def _identity(url: str, run: Run) -> None:
     """The identity every row names: an agent's `CUBLAB_AGENT` or `X-Cublab-Agent` that is a secret."""
     literal = run.literal("identity (CUBLAB_AGENT, X-Cublab-Agent)")
@@ -462,6 +484,7 @@ async def test_no_literal_reaches_the_database(store: Store, shape: str) -> None
         await _tools(client, run, w)
         await _promotions(client, run, w)
         await _humans(runtime, store.url, run, w, client)
+        await _keys(client, run, w)
     await _identity(store.url, run)
     stored = store.scan(runtime)
 

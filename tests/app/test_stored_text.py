@@ -21,6 +21,8 @@ from cublab.app.guards import parse_config
 from cublab.domain.errors import InvalidInput
 from cublab.domain.text import nul_in_document, unsafe_character
 from cublab.mcp_server import TOOLS, build_server
+from support.faults import row_counts
+from support.mcp import call, call_error
 
 HOSTILE = ["esc\x1b[2J", "nul\x00", "c1\x9b31m", "rlo\u202eevil", "bell\x07", "lri\u2066x"]
 CHECKS = {"_stored_text", "_labels", "_storable_document"}
@@ -157,3 +159,52 @@ async def test_the_tool_refuses_before_anything_is_stored(runtime) -> None:
         assert "purpose" in text and "U+001B" in text and "\x1b" not in text
         listed = await client.call_tool("sandbox_list", {})
         assert listed.structured_content["sandboxes"] == []
+
+
+NUL_CASES = [  # (tool, the text field, the other arguments): text of every kind the issue names
+    ("sandbox_spawn", "name", {"purpose": "p"}),
+    ("sandbox_spawn", "purpose", {"name": "n"}),
+    ("sandbox_spawn", "explanation", {"name": "n", "purpose": "p"}),
+    ("experiment_create", "hypothesis", {"name": "e", "objective_metric": "m", "direction": "minimize"}),
+    ("experiment_create", "objective_metric", {"name": "e", "hypothesis": "h", "direction": "minimize"}),
+    ("variant_log", "name", {"config": {"a": 1}}),
+    ("variant_log", "config", {"name": "v"}),
+    ("result_log", "metric", {}),
+    ("variant_promote", "rationale", {"confidence": 0.5}),
+    ("breakglass_declare", "reason", {"incident_id": "INC-1", "units": ["s/u"]}),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("tool", "field", "others"), NUL_CASES, ids=[f"{t}.{f}" for t, f, _ in NUL_CASES])
+async def test_nul_gets_the_same_refusal_on_sqlite_and_postgresql(any_runtime, tool, field, others) -> None:
+    """NUL used to be stored on SQLite and an internal error on PostgreSQL; now the input model refuses it on both,
+    naming the field and the code point, and nothing is written."""
+    async with Client(build_server(any_runtime)) as client:
+        sandbox = await call(client, "sandbox_spawn", name="s", purpose="p")
+        exp = await call(
+            client,
+            "experiment_create",
+            sandbox_id=sandbox["id"],
+            name="e",
+            hypothesis="h",
+            objective_metric="m",
+            direction="minimize",
+        )
+        variant = (await call(client, "variant_log", experiment_id=exp["id"], name="v0", config={"a": 0}))["variant"]
+        ids = {
+            "experiment_create": {"sandbox_id": sandbox["id"]},
+            "variant_log": {"experiment_id": exp["id"]},
+            "variant_promote": {"variant_id": variant["id"]},
+        }.get(tool, {})
+        if tool == "result_log":
+            arguments = {"experiment_id": exp["id"], "points": [{"variant": "v0", "metric": "m\x00x", "value": 1.0}]}
+        elif field == "config":
+            arguments = {**ids, **others, "config": {"a": "x\x00y"}}
+        else:
+            arguments = {**ids, **others, field: "bad\x00text"}
+        before = row_counts(any_runtime)
+        message = await call_error(client, tool, **arguments)
+        assert "U+0000" in message and "\x00" not in message, message
+        assert (field if tool != "result_log" else "points.0.metric") in message, message
+        assert row_counts(any_runtime) == before

@@ -11,7 +11,10 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-@pytest.mark.parametrize("name", ["ledger", "compare", "roundtrip", "coldstart", "decisions", "fault_latency"])
+@pytest.mark.parametrize(
+    "name",
+    ["ledger", "compare", "roundtrip", "coldstart", "decisions", "fault_latency", "guard", "auth", "idempotency"],
+)
 def test_bench_runs_quick(name: str) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCH / f"{name}.py"), "--quick"], capture_output=True, text=True, timeout=120

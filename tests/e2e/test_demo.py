@@ -58,3 +58,16 @@ def test_demo_ends_with_a_pending_proposal_a_human_can_apply(tmp_path: Path, mon
         assert result.exit_code == 0, f"{command}\n{result.output}"
     shown = runner.invoke(cli_app, ["authority", "show", "messagewall-prod", "event-handler", "--db", str(db)])
     assert "lambdaMemory: 2048" in shown.output and "head 2" in shown.output
+    # The terminal reviewer reaches the rest after the demo: who approved and applied, the experiment in full.
+    revision = runner.invoke(
+        cli_app, ["authority", "show", "messagewall-prod", "event-handler", "--revision", "2", "--db", str(db)]
+    )
+    reviewer = next(c for c in commands if c.startswith("cublab proposals ack")).split("--as ")[1].split()[0]
+    assert f"approved by: {reviewer}" in revision.output and f"applied by:  {reviewer}" in revision.output
+    assert "proposed by: agent:cublab-demo" in revision.output
+    listed = runner.invoke(cli_app, ["experiments", "list", "--state", "applied", "--db", str(db)])
+    experiment = next(word for word in listed.output.split() if word.startswith("exp_"))
+    shown = runner.invoke(cli_app, ["experiments", "show", experiment, "--db", str(db)])
+    assert (
+        shown.exit_code == 0 and "more memory lowers p95 latency" in shown.output and "verdict winner" in shown.output
+    )

@@ -1,8 +1,9 @@
 """Infrastructure faults, injected for real: the agent learns what happened and whether to retry.
 
 For each fault: the error names it and says retryable true or false (in the text and in the structured
-content), nothing is half-written, the audit chain still verifies, and once the fault is removed the same call
-succeeds. SQLite: a read-only database (`PRAGMA query_only`) and a full one (`PRAGMA max_page_count`).
+content), nothing is half-written, the audit chain still verifies, and once the fault is removed the same call,
+made with an idempotency key, succeeds exactly once (a repeat adds no row). Faults of the machine (a full
+disk, a read-only file system, kill -9 of the server) are in test_fault_injection.py. SQLite: a read-only database (`PRAGMA query_only`) and a full one (`PRAGMA max_page_count`).
 PostgreSQL: a session set read-only, and a connection terminated in the middle of a transaction.
 """
 
@@ -33,6 +34,7 @@ async def _faulted(client: Client, tool: str, arguments: dict) -> tuple[str, dic
 
 
 async def _check(rt, client, tool, arguments, inject, kind: str, retryable: bool) -> None:
+    arguments = {**arguments, "idempotency_key": f"{tool}-after-{kind}"}
     before = faults.row_counts(rt)
     with inject:
         text, error = await _faulted(client, tool, arguments)
@@ -40,7 +42,16 @@ async def _check(rt, client, tool, arguments, inject, kind: str, retryable: bool
     assert kind in text and f"retryable: {'true' if retryable else 'false'}" in text and "Nothing was written" in text
     assert faults.row_counts(rt) == before, "a faulted call wrote something"
     assert rt.audit.verify().ok
-    await call(client, tool, **arguments)  # the fault removed, the same call succeeds
+    await _succeeds_once(rt, client, tool, arguments, before)
+
+
+async def _succeeds_once(rt, client, tool: str, arguments: dict, before: dict[str, int]) -> None:
+    """The fault removed, the same call succeeds, carried out once: one audit event; a repeat adds nothing."""
+    answer = await call(client, tool, **arguments)
+    after = faults.row_counts(rt)
+    assert after["audit_event"] == before["audit_event"] + 1
+    assert await call(client, tool, **arguments) == answer
+    assert faults.row_counts(rt) == after, "a repeat with the same key wrote something"
     assert rt.audit.verify().ok
 
 
@@ -95,16 +106,16 @@ async def test_postgres_connection_killed_mid_transaction(pg_runtime) -> None:
     async with Client(build_server(pg_runtime)) as client:
         await call(client, "sandbox_list")
         injected = faults.postgres_killed_mid_transaction(pg_runtime, os.environ[POSTGRES_ENV])
+        keyed = {**SPAWN, "idempotency_key": "spawn-after-failover"}
         with injected as killed:
             before = faults.row_counts(pg_runtime)
-            text, error = await _faulted(client, "sandbox_spawn", SPAWN)
+            text, error = await _faulted(client, "sandbox_spawn", keyed)
         assert killed, "the fault was not injected"
         assert error["fault"] == "database_unavailable" and error["retryable"] is True, error
         assert "retryable: true" in text
         assert faults.row_counts(pg_runtime) == before
         assert pg_runtime.audit.verify().ok
-        await call(client, "sandbox_spawn", **SPAWN)
-        assert pg_runtime.audit.verify().ok
+        await _succeeds_once(pg_runtime, client, "sandbox_spawn", keyed, before)
 
 
 async def test_sqlite_locked_past_the_busy_timeout(client, runtime, sqlite_url) -> None:

@@ -19,7 +19,7 @@ import httpx2
 import pytest
 
 from support.runtime import AGENT, POSTGRES_ENV, drop_schema, postgres_schema_url
-from support.serve import child_env, cublab_command, serve_http
+from support.serve import HttpServer, child_env, cublab_command, serve_http
 
 START_TIMEOUT = 30.0
 
@@ -99,17 +99,26 @@ def test_stdio_answers_every_line(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def http_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
     tmp = tmp_path_factory.mktemp("http")
-    with serve_http(str(tmp / "c.db"), AGENT, tmp / "server.log") as url:
-        yield url.removesuffix("/mcp")
+    with serve_http(str(tmp / "c.db"), AGENT, tmp / "server.log") as server:
+        yield server
 
 
-def test_http_answers_a_deeply_nested_message(http_base: str) -> None:
+@pytest.fixture(scope="module")
+def http_base(http_server: HttpServer) -> str:
+    return http_server.base
+
+
+def test_http_answers_a_deeply_nested_message(http_server: HttpServer) -> None:
     response = httpx2.post(
-        f"{http_base}/mcp",
+        http_server.url,
         content=deep_call(5),
-        headers={"content-type": "application/json", "accept": "application/json, text/event-stream"},
+        headers={
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+            **http_server.headers(AGENT),
+        },
         timeout=START_TIMEOUT,
     )
     assert response.status_code == 400
@@ -134,8 +143,8 @@ def test_healthz_is_503_when_the_database_is_read_only(tmp_path: Path) -> None:
         from support.runtime import make_runtime
 
         make_runtime(url).ctx.db.dispose()
-        with serve_http(read_only, AGENT, tmp_path / "server.log") as url:
-            response = httpx2.get(url.removesuffix("/mcp") + "/healthz", timeout=START_TIMEOUT)
+        with serve_http(read_only, AGENT, tmp_path / "server.log") as server:
+            response = httpx2.get(server.base + "/healthz", timeout=START_TIMEOUT)
             assert response.status_code == 503, response.text
             report = response.json()
             assert not report["ok"] and report["migrations"]["ok"]

@@ -1,5 +1,5 @@
-"""Ownership across two agents sharing one `cublab serve --http`: each names itself with the
-X-Cublab-Agent header. The second agent reads the first one's experiment but cannot log
+"""Ownership across two agents sharing one `cublab serve --http`: each calls with its own bearer
+token (`cublab tokens create --agent ...`). The second agent reads the first one's experiment but cannot log
 results into it (200 points used to flip the winner), log variants, add experiments to its
 sandbox, renew or destroy the sandbox, or promote its winner. Another session of the owner
 can. A human hands the experiment over with `cublab experiments transfer`, audited."""
@@ -37,8 +37,8 @@ async def test_two_agents_over_http(tmp_path: Path) -> None:
     runtime.review.import_unit("mw-staging", "handler", BASE, human_identity("human:admin"), tier="staging")
     runtime.close()
 
-    with serve_http(db, "agent:server-default", tmp_path / "server.log") as url:
-        async with agent_client(url, OWNER) as owner:
+    with serve_http(db, "agent:server-default", tmp_path / "server.log") as server:
+        async with agent_client(server, OWNER) as owner:
             sandbox = await call(owner, "sandbox_spawn", name="tune", purpose="memory vs p95", ttl="2h")
             exp = await call(
                 owner,
@@ -69,7 +69,7 @@ async def test_two_agents_over_http(tmp_path: Path) -> None:
             await call(owner, "result_log", experiment_id=exp["id"], points=points)
             assert sandbox["owner"] == exp["owner"] == "agent:claude-desktop"
 
-        async with agent_client(url, INTRUDER) as intruder:
+        async with agent_client(server, INTRUDER) as intruder:
             # reads stay open
             log = await call(intruder, "experiment_get", experiment_id=exp["id"])
             assert log["experiment"]["owner"] == "agent:claude-desktop"
@@ -100,7 +100,7 @@ async def test_two_agents_over_http(tmp_path: Path) -> None:
             assert (await call(intruder, "sandbox_get", sandbox_id=sandbox["id"]))["status"] == "active"
             assert (await call(intruder, "proposal_list"))["proposals"] == []
 
-        async with agent_client(url, OWNER_AGAIN) as again:  # a later session of the owner carries on
+        async with agent_client(server, OWNER_AGAIN) as again:  # a later session of the owner carries on
             await call(again, "result_log", experiment_id=exp["id"], points=points[:2])
             await call(again, "sandbox_renew", sandbox_id=sandbox["id"], ttl="3h")
 
@@ -123,13 +123,13 @@ async def test_two_agents_over_http(tmp_path: Path) -> None:
         assert done.exit_code == 0, done.output
         assert f"sandbox {sandbox['id']}" in done.output and "agent:codex-cli" in done.output
 
-        async with agent_client(url, INTRUDER) as new_owner:
+        async with agent_client(server, INTRUDER) as new_owner:
             await call(new_owner, "result_log", experiment_id=exp["id"], points=points[:2])
             proposal = await call(
                 new_owner, "variant_promote", variant_id=fast["id"], rationale="2048 MB wins", confidence=0.9
             )
             assert proposal["state"] == "pending"
-        async with agent_client(url, OWNER) as former:
+        async with agent_client(server, OWNER) as former:
             refused(
                 await call_error(former, "result_log", experiment_id=exp["id"], points=points[:1]),
                 owner="agent:codex-cli",

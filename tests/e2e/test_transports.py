@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -21,17 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx2
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
-from mcp.client.streamable_http import streamable_http_client
 
 from cublab.app.inputs import ListSandboxes
 from cublab.mcp_server import build_server
-from support.mcp import call, call_error
+from support.mcp import call
 from support.runtime import AGENT, AGENT_PRINCIPAL, make_runtime
-from support.serve import child_env, cublab_command, free_port
+from support.serve import HttpServer, child_env, cublab_command, http_client, serve_http
 
 pytestmark = pytest.mark.anyio
 
@@ -164,54 +161,32 @@ def check_transcript(transcript: list[dict[str, Any]]) -> None:
 
 
 @dataclass
-class HttpServer:
-    url: str
-    db: str
+class HttpRun:
+    server: HttpServer
+    token: str  # AGENT's write token
     transcript: list[dict[str, Any]]
 
+    @property
+    def url(self) -> str:
+        return self.server.url
 
-def wait_for_port(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"cublab serve --http exited with {proc.returncode}: {log.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"cublab serve --http did not listen on {port} within {START_TIMEOUT}s: {log.read_text()}")
+    def client(self, **headers: str) -> Any:
+        return http_client(self.url, {"Authorization": f"Bearer {self.token}", **headers})
 
 
 @pytest.fixture(scope="module")
-def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
-    """One `cublab serve --http` for the module; the scripted session runs first, on an empty database."""
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpRun]:
+    """One `cublab serve --http` (with bearer tokens) for the module; the scripted session runs first, on an
+    empty database, with a token for AGENT."""
     tmp = tmp_path_factory.mktemp("http")
-    port, db, log = free_port(), str(tmp / "cublab.db"), tmp / "server.log"
-    with log.open("wb") as err:
-        proc = subprocess.Popen(
-            [*cublab_command(), "serve", "--http", "--port", str(port), "--db", db, "--agent", AGENT],
-            stdin=subprocess.DEVNULL,
-            stdout=err,
-            stderr=err,
-            env=child_env(),
-        )
-    try:
-        wait_for_port(proc, port, log)
-        url = f"http://127.0.0.1:{port}/mcp"
+    with serve_http(str(tmp / "cublab.db"), "agent:server-default", tmp / "server.log") as server:
+        token = server.token(AGENT)
 
         async def play() -> list[dict[str, Any]]:
-            async with Client(url) as client:
+            async with http_client(server.url, {"Authorization": f"Bearer {token}"}) as client:
                 return await scripted_session(client)
 
-        yield HttpServer(url, db, anyio.run(play))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        yield HttpRun(server, token, anyio.run(play))
 
 
 @pytest.fixture(scope="module")
@@ -253,15 +228,15 @@ def test_stdio_serve_runs_the_workflow(stdio_run: dict[str, Any]) -> None:
         runtime.close()
 
 
-async def test_http_serve_runs_the_workflow(http_server: HttpServer) -> None:
+async def test_http_serve_runs_the_workflow(http_server: HttpRun) -> None:
     check_transcript(http_server.transcript)
-    async with Client(http_server.url) as client:
+    async with http_server.client() as client:
         page = await call(client, "sandbox_list", status="destroyed")
     assert [s["name"] for s in page["sandboxes"]] == ["parity"]
 
 
 async def test_same_calls_same_results_in_process_stdio_http(
-    runtime, stdio_run: dict[str, Any], http_server: HttpServer
+    runtime, stdio_run: dict[str, Any], http_server: HttpRun
 ) -> None:
     async with Client(build_server(runtime)) as client:
         in_process = await scripted_session(client)
@@ -271,24 +246,13 @@ async def test_same_calls_same_results_in_process_stdio_http(
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])  # the stateless 2026 protocol and the initialize handshake
-async def test_http_agent_header_is_the_acting_identity(http_server: HttpServer, mode: str) -> None:
-    agent = f"agent:header-{mode}"
-    async with httpx2.AsyncClient(headers={"X-Cublab-Agent": agent}) as http:
-        async with Client(streamable_http_client(http_server.url, http_client=http), mode=mode) as client:
-            sandbox = await call(client, "sandbox_spawn", name="by header", purpose="identity from the header")
-            again = await call(client, "sandbox_get", sandbox_id=sandbox["id"])
-    assert sandbox["created_by"] == agent and sandbox["owner"] == again["owner"] == "agent:header"
-
-
-async def test_http_human_header_is_refused_and_writes_nothing(http_server: HttpServer) -> None:
-    async with Client(http_server.url) as client:
-        before = await call(client, "sandbox_list", limit=200)
-    async with httpx2.AsyncClient(headers={"X-Cublab-Agent": "human:alice"}) as http:
-        async with Client(streamable_http_client(http_server.url, http_client=http)) as client:
-            message = await call_error(client, "sandbox_spawn", name="as a human", purpose="must be refused")
-    assert "x-cublab-agent" in message and "human:alice" in message and "agent:<type>-<session>" in message
-    async with Client(http_server.url) as client:
-        assert await call(client, "sandbox_list", limit=200) == before
+async def test_http_identity_is_the_tokens_whatever_the_header_says(http_server: HttpRun, mode: str) -> None:
+    agent = f"agent:token-{mode}"
+    headers = {"Authorization": f"Bearer {http_server.server.token(agent)}", "X-Cublab-Agent": "agent:someone-else"}
+    async with http_client(http_server.url, headers, mode) as client:
+        sandbox = await call(client, "sandbox_spawn", name="by token", purpose="identity from the token")
+        again = await call(client, "sandbox_get", sandbox_id=sandbox["id"])
+    assert sandbox["created_by"] == agent and sandbox["owner"] == again["owner"] == "agent:token"
 
 
 def read_message(proc: subprocess.Popen[str], deadline: float) -> str:

@@ -86,3 +86,56 @@ def row_counts(rt) -> dict[str, int]:
     with rt.ctx.db.engine.connect() as conn:
         names = sa.inspect(conn).get_table_names()
         return {n: conn.execute(sa.text(f'SELECT count(*) FROM "{n}"')).scalar_one() for n in sorted(names)}
+
+
+@contextmanager
+def tmpfs(path, size: str = "4m") -> Iterator[Any]:
+    """A small tmpfs mounted at `path` for the block (a real file system that fills up); skipped, visibly, where
+    mounting is not permitted (not root, or no CAP_SYS_ADMIN in the container)."""
+    import subprocess
+
+    import pytest
+
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode(errors='replace').strip()}): fault not run")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@contextmanager
+def read_only_view(source, path) -> Iterator[Callable[[bool], None]]:
+    """`path` shows `source` through a bind mount; yields `read_only(on)`, which remounts it read-only or back."""
+    import subprocess
+
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "--bind", str(source), str(path)], check=True)
+
+    def read_only(on: bool) -> None:
+        flags = "remount,ro,bind" if on else "remount,rw,bind"
+        subprocess.run(["mount", "-o", flags, str(path)], check=True, capture_output=True)
+
+    try:
+        yield read_only
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def fill(directory) -> Any:
+    """Fill the file system holding `directory` to the last byte; returns the filler file (delete it to free)."""
+    import errno
+
+    filler = directory / "filler"
+    with filler.open("wb", buffering=0) as f:
+        for size in (1 << 20, 1 << 16, 1 << 12, 1 << 9, 1):
+            while True:
+                try:
+                    f.write(b"\0" * size)
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    break
+    return filler

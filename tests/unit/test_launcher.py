@@ -27,25 +27,18 @@ def test_the_fast_path_takes_exactly_the_serve_command_options() -> None:
 def test_defaults_and_values_match_the_serve_command() -> None:
     command = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
     typer_defaults = {param.name: param.default for param in command.params}
-    assert serve_options([]) == {
-        "db": None,
-        "policy": None,
-        "agent": None,
-        "authority": None,
-        "confighub_mode": None,
-        "http": False,
-        "host": "127.0.0.1",
-        "port": 8765,
-        "in_place_confirmed": False,
-        "log_format": "",
-    }
     assert serve_options([]) == typer_defaults
-    assert serve_options(["--http", "--port=9000", "--db", "x.db", "--in-place-confirmed-approval-trigger"]) == {
-        **serve_options([]),  # type: ignore[dict-item]
+    argv = ["--http", "--port=9000", "--db", "x.db", "--in-place-confirmed-approval-trigger"]
+    argv += ["--toolsets", "sandboxes", "--toolsets", "policy", "--allowed-host", "a.example", "--read-only"]
+    assert serve_options(argv) == {
+        **typer_defaults,
         "http": True,
         "port": 9000,
         "db": "x.db",
         "in_place_confirmed": True,
+        "toolsets": ["sandboxes", "policy"],
+        "allowed_host": ["a.example"],
+        "read_only": True,
     }
 
 

@@ -236,6 +236,7 @@ token("telegram-bot", rand(DIGITS, 10) + ":AA" + mixed(URLSAFE, 33), "telegram-t
 token("discord-bot", "M" + mixed(URLSAFE, 23) + "." + mixed(URLSAFE, 6) + "." + mixed(URLSAFE, 27), "discord-token")
 token("square-oauth-secret", "sq0csp-" + mixed(URLSAFE, 43), "square-oauth-secret")
 token("artifactory-api-key", "AKC" + mixed(ALNUM, 70), "artifactory-token")
+token("cublab-bearer-token", "cublab_" + mixed(URLSAFE, 43), "cublab-token")  # `cublab tokens create`
 # PEM private keys.
 for label in (
     "RSA PRIVATE KEY",
@@ -1023,6 +1024,7 @@ PROVIDERS: list[tuple[str, str, int, str]] = [
     ("hf_", ALPHA, 34, "huggingface-token"),
     ("NRAK-", UPPER + DIGITS, 27, "newrelic-key"),
     ("dckr_pat_", URLSAFE, 27, "dockerhub-token"),
+    ("cublab_", URLSAFE, 43, "cublab-token"),
     ("key-", HEX, 32, "mailgun-key"),
     ("hvs.", URLSAFE, 90, "vault-token"),
     ("sk-ant-api03-", URLSAFE, 95, "anthropic-key"),

@@ -7,12 +7,21 @@ docs/threat-model.md says what this does and does not detect.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
 from cublab.app.context import AppContext
 from cublab.app.outputs import AuditCheck, AuditKeyInfo, AuditSeal
-from cublab.domain.errors import Conflict, Forbidden
-from cublab.domain.identity import Identity
+from cublab.app.read_models import AuditEventView, AuditLogPage, AuditQuery
+from cublab.domain.errors import Conflict, Forbidden, NotFound
+from cublab.domain.identity import Identity, fold_identity
 from cublab.store import audit
 from cublab.store.audit_key import AuditKey, Witness
+from cublab.store.tables import AuditEvent, table_of
+
+_events = table_of(AuditEvent)
 
 
 class Audit:
@@ -46,7 +55,67 @@ class Audit:
             authenticated=result.authenticated,
             checkpoints=result.checkpoints,
             witnessed=result.witnessed,
+            first_broken=min((p.seq for p in result.problems if p.seq > 0), default=None),
             key=self.key_info(),
+        )
+
+    def log(self, query: AuditQuery) -> AuditLogPage:
+        """A page of events, newest first, matching every filter given; each says whether it checks out alone
+        (its hash, and its MAC with the key). The chain as a whole is `verify`'s."""
+        e = _events.c
+        where: list[Any] = []
+        if query.actor:
+            where.append(e.actor == fold_identity(query.actor))
+        if query.object_type:
+            where.append(e.object_type == query.object_type)
+        if query.object_id:
+            where.append(e.object_id == query.object_id)
+        if query.action:
+            if query.action.endswith("."):
+                where.append(e.action.startswith(query.action, autoescape=True))
+            else:
+                where.append(e.action == query.action)
+        # `at` is stored as fixed-width UTC text (store.audit.iso), so text order is time order.
+        if query.since:
+            where.append(e.at >= audit.iso(query.since))
+        if query.until:
+            where.append(e.at < audit.iso(query.until))
+        if query.before:
+            where.append(e.seq < query.before)
+        with self.ctx.db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(_events).where(*where).order_by(e.seq.desc()).limit(query.limit + 1)
+            ).mappings()
+            found = [dict(r) for r in rows]
+        page = found[: query.limit]
+        return AuditLogPage(
+            events=[self._event_view(r) for r in page],
+            next_before=page[-1]["seq"] if len(found) > query.limit else None,
+        )
+
+    def event(self, seq: int) -> AuditEventView:
+        """One event by its sequence number."""
+        with self.ctx.db.engine.connect() as conn:
+            row = conn.execute(sa.select(_events).where(_events.c.seq == seq)).mappings().one_or_none()
+        if row is None:
+            raise NotFound(f"seq: the audit log has no event {seq}")
+        return self._event_view(dict(row))
+
+    def _event_view(self, row: dict[str, Any]) -> AuditEventView:
+        key = self.ctx.audit_key
+        intact = audit.event_hash(row) == row["hash"] and (key is None or key.mac_ok(row["hash"], row["mac"]))
+        return AuditEventView(
+            seq=row["seq"],
+            at=datetime.fromisoformat(row["at"].replace("Z", "+00:00")),
+            actor=row["actor"],
+            action=row["action"],
+            object_type=row["object_type"],
+            object_id=row["object_id"],
+            related=row["related"] or {},
+            explanation=row["explanation"],
+            details=row["details"] or {},
+            hash=row["hash"],
+            intact=intact,
         )
 
     def seal(self, who: Identity) -> AuditSeal:

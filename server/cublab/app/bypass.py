@@ -48,7 +48,7 @@ from cublab.store.tables import Decision, Incident, Obligation, Sandbox, table_o
 _INSERT_DECISION = insert(table_of(Decision))
 
 
-def _literals(flagged: list[tuple[Any, Finding]]) -> dict[str, str]:
+def flagged_literals(flagged: list[tuple[Any, Finding]]) -> dict[str, str]:
     """Each flagged value, mapped to what may be said of it (its JSON path and kind); held only long
     enough to make sure none is stored."""
     found: dict[str, str] = {}
@@ -63,7 +63,7 @@ def _literals(flagged: list[tuple[Any, Finding]]) -> dict[str, str]:
     return found
 
 
-def _scrub(value: Any, literals: dict[str, str]) -> Any:
+def scrub(value: Any, literals: dict[str, str]) -> Any:
     """`value` with every flagged literal replaced by its JSON path and kind: the last guard before storage."""
     if isinstance(value, str):
         for literal in sorted(literals, key=len, reverse=True):  # longest first, so no part of one survives
@@ -71,9 +71,9 @@ def _scrub(value: Any, literals: dict[str, str]) -> Any:
                 value = value.replace(literal, f"<{literals[literal]}>")
         return value
     if isinstance(value, list):
-        return [_scrub(v, literals) for v in value]
+        return [scrub(v, literals) for v in value]
     if isinstance(value, dict):
-        return {_scrub(k, literals): _scrub(v, literals) for k, v in value.items()}
+        return {scrub(k, literals): scrub(v, literals) for k, v in value.items()}
     return value
 
 
@@ -111,7 +111,7 @@ class BypassService:
         )
         flagged += [(labels_root, f) for f in find_secrets(labels_root)] if cmd.labels else []
         findings = [f for _, f in flagged]
-        evidence = self._evidence(cmd)
+        evidence = self.evidence(cmd.space, cmd.incident_id, cmd.sandbox_id)
         try:
             facts = ChangeFacts(
                 kind=cmd.kind,
@@ -137,7 +137,7 @@ class BypassService:
         # the way the gate names it, so a key holding '/' is matched too), and any flagged literal that
         # reached a reason is replaced by its JSON path and kind.
         flagged_paths = {f.path for f in findings}
-        literals = _literals(flagged)
+        literals = flagged_literals(flagged)
         subject = {
             "kind": facts.kind,
             "name": facts.name,
@@ -156,8 +156,8 @@ class BypassService:
             "evidence": [f.model_dump(mode="json") for f in decision.facts],
         }
         if literals:
-            decision = BypassDecision.model_validate(_scrub(decision.model_dump(mode="json"), literals))
-            subject = _scrub(subject, literals)
+            decision = BypassDecision.model_validate(scrub(decision.model_dump(mode="json"), literals))
+            subject = scrub(subject, literals)
         decision_id = new_id("decision")
         row: dict[str, Any] = {
             "id": decision_id,
@@ -196,42 +196,43 @@ class BypassService:
             **dict(decision), decision_id=decision_id, policy_version=self.ctx.policy.digest, warnings=warnings
         )
 
-    def _evidence(self, cmd: BypassCheck) -> Evidence:
+    def evidence(self, space_slug: str | None, incident_id: str | None, sandbox_id: str | None) -> Evidence:
         """What cublab checks itself: its probe of the configured authority, the space's tier there, the
-        incident as declared (open while any of its obligations is not met), the sandbox as held."""
+        incident as declared (open while any of its obligations is not met), the sandbox as held. The guard
+        (app/guard.py) gathers its evidence here too, so both answer on the same facts."""
         now = self.ctx.clock()
         tier_label = self.ctx.policy.policy.promotion.tier_label
         with self.ctx.db.read() as session:
             authority = self.ctx.authority(session)
             reachable = authority.reachable()
             tier = None
-            if cmd.space and reachable:
+            if space_slug and reachable:
                 try:
-                    space = authority.get_space(cmd.space)
+                    space = authority.get_space(space_slug)
                 except (AuthorityUnavailable, AuthorityAuthFailed):
                     space = None  # not read: the tier stays unknown, and names alone decide
                 else:
                     tier = "" if space is None else space.labels.get(tier_label, "")
             incident = None
-            if cmd.incident_id:
-                row = session.get(Incident, cmd.incident_id)
+            if incident_id:
+                row = session.get(Incident, incident_id)
                 if row is None:
                     state = "undeclared"
                 else:
                     obligations = session.exec(select(Obligation).where(Obligation.incident_id == row.id)).all()
                     views = [obligation_view(session, ob, now) for ob in obligations]
                     state = "open" if any(v.status != ObligationStatus.MET for v in views) else "closed"
-                incident = IncidentCheck.model_validate({"id": cmd.incident_id, "state": state})
+                incident = IncidentCheck.model_validate({"id": incident_id, "state": state})
             sandbox = None
-            if cmd.sandbox_id:
-                found = session.get(Sandbox, cmd.sandbox_id)
+            if sandbox_id:
+                found = session.get(Sandbox, sandbox_id)
                 if found is None:
-                    sandbox = SandboxCheck(id=cmd.sandbox_id, state="unknown")
+                    sandbox = SandboxCheck(id=sandbox_id, state="unknown")
                 else:
                     status = sandbox_status(found.status, found.expires_at, now)
                     sandbox = SandboxCheck.model_validate(
                         {
-                            "id": cmd.sandbox_id,
+                            "id": sandbox_id,
                             "state": str(status),
                             "remaining": found.expires_at - now if status == "active" else None,
                         }
@@ -241,8 +242,9 @@ class BypassService:
     def decisions(
         self, *, verdict: str | None = None, criterion: int | None = None, actor: str | None = None, limit: int = 50
     ) -> list[Decision]:
-        """The decision log, newest first, for humans (`cublab decisions list`)."""
-        verdicts = ("bypass", "bypass_then_reconcile", "use_confighub")
+        """The decision log, newest first, for humans (`cublab decisions list`): bypass_check's verdicts and
+        the guard's (allow, deny, ask)."""
+        verdicts = ("bypass", "bypass_then_reconcile", "use_confighub", "allow", "deny", "ask")
         if verdict is not None and verdict not in verdicts:
             raise InvalidInput(f"verdict: {verdict!r} is not one of {', '.join(verdicts)}")
         if criterion is not None and not 1 <= criterion <= 8:

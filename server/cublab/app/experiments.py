@@ -11,12 +11,14 @@ import hashlib
 import json
 import math
 from collections import Counter
+from collections.abc import Collection
 
 import sqlalchemy as sa
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from cublab.app.batches import excluded_batches, excluded_in_words
 from cublab.app.common import check_id, existing, find, newest_first
 from cublab.app.context import AppContext
 from cublab.app.expiry import sandbox_status
@@ -41,6 +43,7 @@ from cublab.app.outputs import (
     VariantStats,
 )
 from cublab.app.ownership import check_owner
+from cublab.app.quotas import enforce
 from cublab.app.sandboxes import Sandboxes
 from cublab.app.views import experiment_view, variant_view
 from cublab.domain import stats
@@ -54,6 +57,12 @@ from cublab.store.tables import Experiment, Measurement, ResultBatch, Sandbox, V
 
 _measurements = table_of(Measurement)
 _MEASUREMENT_COLUMNS = ("experiment_id", "batch_id", "variant_id", "metric", "value", "step", "repetition")
+
+
+def not_in_batches(excluded: Collection[int]) -> tuple[sa.ColumnElement[bool], ...]:
+    """The condition that leaves excluded batches' points out (app/batches.py); none when nothing is excluded,
+    so the covering index answers the usual comparison alone."""
+    return (_measurements.c.batch_id.not_in(list(excluded)),) if excluded else ()
 
 
 def writable(experiment: Experiment, actor: Identity, doing: str) -> None:
@@ -158,6 +167,7 @@ class Experiments:
                         raise Conflict(
                             f"name: {cmd.name!r} already names variant {clash} in this experiment with a different configuration; choose another name"
                         )
+                    enforce(self.ctx, session, actor, "variants_per_experiment", experiment_id=cmd.experiment_id)
                     variant = Variant(
                         id=new_id("variant"),
                         experiment_id=cmd.experiment_id,
@@ -202,6 +212,7 @@ class Experiments:
             experiment = find(session, Experiment, "experiment", cmd.experiment_id, "experiment_id")
             writable(experiment, actor, "log results to it")
             self.sandboxes.live(session, experiment.sandbox_id, "new results")
+            enforce(self.ctx, session, actor, "points_per_hour", adding=len(cmd.points))
             known = session.exec(select(Variant.id, Variant.name).where(Variant.experiment_id == experiment.id)).all()
             resolve = {vid: vid for vid, _ in known} | {name: vid for vid, name in known}
             experiment_id = experiment.id  # an ORM attribute: read once, not once per point
@@ -242,9 +253,11 @@ class Experiments:
             experiment_id=experiment_id, batch_id=batch_id, points=len(rows), by_variant=by_variant, digest=digest
         )
 
-    def _summaries(self, session: Session, experiment_id: str, metric: str) -> dict[str, stats.Summary]:
+    def _summaries(
+        self, session: Session, experiment_id: str, metric: str, excluded: Collection[int] = ()
+    ) -> dict[str, stats.Summary]:
         m = _measurements.c
-        where = (m.experiment_id == experiment_id, m.metric == metric)
+        where = (m.experiment_id == experiment_id, m.metric == metric, *not_in_batches(excluded))
         conn = session.connection()
         rows = conn.execute(
             sa.select(
@@ -272,25 +285,47 @@ class Experiments:
             result[variant_id] = summary
         return result
 
-    def _finite_summaries(self, session: Session, experiment_id: str, metric: str) -> dict[str, stats.Summary]:
+    def _finite_summaries(
+        self, session: Session, experiment_id: str, metric: str, excluded: Collection[int] = ()
+    ) -> dict[str, stats.Summary]:
         """The summaries, or a Conflict when values stored before the ±1e15 limit overflow them (an out-of-range
-        error in PostgreSQL's float8 arithmetic, an infinity from SQLite's): the same answer on both backends."""
-        too_large = Conflict(
-            f"metric: the {metric!r} values of experiment {experiment_id} are too large to compare (some were logged "
-            f"before values were limited to ±{MAX_ABS_VALUE:g}); log the measurements again in a new experiment"
-        )
+        error in PostgreSQL's float8 arithmetic, an infinity from SQLite's): the same answer on both backends,
+        naming the batches that hold such values, which a human can exclude."""
         try:
-            summaries = self._summaries(session, experiment_id, metric)
+            summaries = self._summaries(session, experiment_id, metric, excluded)
         except (ArithmeticError, ValueError):  # infinities from SQLite reaching math.sqrt
-            raise too_large from None
+            raise self._too_large(experiment_id, metric, excluded) from None
         except sa.exc.DBAPIError as exc:
             if getattr(exc.orig, "sqlstate", None) == "22003":  # numeric_value_out_of_range
-                raise too_large from None
+                raise self._too_large(experiment_id, metric, excluded) from None
             raise
         for s in summaries.values():
             if not all(math.isfinite(v) for v in (s.mean, s.stddev or 0.0, s.minimum, s.maximum)):
-                raise too_large
+                raise self._too_large(experiment_id, metric, excluded)
         return summaries
+
+    def _too_large(self, experiment_id: str, metric: str, excluded: Collection[int]) -> Conflict:
+        """The Conflict naming the batches that hold values over the limit. Read on a connection of its own:
+        after the overflow PostgreSQL refuses every statement in the comparison's transaction."""
+        m = _measurements.c
+        with self.ctx.db.engine.connect() as conn:
+            batches = conn.execute(
+                sa.select(m.batch_id)
+                .where(
+                    m.experiment_id == experiment_id,
+                    m.metric == metric,
+                    func.abs(m.value) > MAX_ABS_VALUE,
+                    *not_in_batches(excluded),
+                )
+                .distinct()
+                .order_by(m.batch_id)
+            ).all()
+        named = ", ".join(str(b) for (b,) in batches) or "unknown"
+        return Conflict(
+            f"metric: the {metric!r} values of experiment {experiment_id} are too large to compare (some were logged "
+            f"before values were limited to ±{MAX_ABS_VALUE:g}, in result batch(es) {named}); a human can leave such a "
+            'batch out with `cublab results exclude BATCH --reason "..."`, or log the measurements again in a new experiment'
+        )
 
     def compare(self, cmd: CompareExperiment) -> Comparison:
         cfg = self.ctx.policy.policy.compare
@@ -300,8 +335,14 @@ class Experiments:
             variants = session.exec(
                 select(Variant.id, Variant.name).where(Variant.experiment_id == experiment.id).order_by(col(Variant.id))
             ).all()
-            summaries = self._finite_summaries(session, experiment.id, metric)
-        return build_comparison(experiment, metric, dict(variants), summaries, cfg.min_samples, cfg.confidence)
+            excluded = excluded_batches(session, experiment.id)
+            summaries = self._finite_summaries(session, experiment.id, metric, [b.batch_id for b in excluded])
+        comparison = build_comparison(experiment, metric, dict(variants), summaries, cfg.min_samples, cfg.confidence)
+        if not excluded:
+            return comparison
+        return comparison.model_copy(
+            update={"excluded_batches": excluded, "summary": comparison.summary + excluded_in_words(excluded)}
+        )
 
     def list(self, cmd: ListExperiments) -> ExperimentPage:
         where = (

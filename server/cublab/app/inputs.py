@@ -82,6 +82,16 @@ Explanation = Annotated[
     Annotated[str, StringConstraints(max_length=2000), STORED] | None,
     Field(default=None, description="Why you are doing this, in a sentence; recorded in the audit log."),
 ]
+IdempotencyKey = Annotated[
+    Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[!-~]+$"), STORED] | None,
+    Field(
+        default=None,
+        description="Optional key you choose for this call (1 to 128 visible ASCII characters, e.g. a UUID) so that "
+        "retrying it is safe: a repeat with the same key and the same arguments returns the first answer and writes "
+        "nothing; the same key with different arguments is refused. Kept per agent and tool for at least the longest "
+        "sandbox lifetime (72h by default).",
+    ),
+]
 Limit = Annotated[int, Field(default=50, ge=1, le=200, description="Page size, 1 to 200.")]
 Cursor = Annotated[
     Annotated[str, StringConstraints(max_length=64), STORED] | None,
@@ -145,6 +155,7 @@ class SpawnSandbox(Input):
         description="Where the test environment runs: sandbox, local, ci, preview, or a cluster context such as 'kind-dev'. Production is refused.",
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class SandboxRef(Input):
@@ -166,11 +177,13 @@ class RenewSandbox(Input):
         description="New lifetime from now, e.g. '2h'; default: the sandbox's current ttl; at most 72h.",
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class DestroySandbox(Input):
     sandbox_id: Id = Field(description="The sandbox's id (sbx_…).")
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class CreateExperiment(Input):
@@ -189,6 +202,7 @@ class CreateExperiment(Input):
         default=None, description="The unit (configuration document) in that space the winner would change."
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class ExperimentRef(Input):
@@ -209,6 +223,7 @@ class LogVariant(Input):
     )
     description: Text = Field(default="", description="What differs in this variant.")
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class Point(Input):
@@ -236,6 +251,7 @@ class LogResults(Input):
         description="1 to 10,000 measurements, inserted together or not at all.",
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class CompareExperiment(Input):
@@ -262,6 +278,7 @@ class PromoteVariant(Input):
         default=False, description="True to propose a unit that does not exist yet (risk at least MEDIUM)."
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class ProposalRef(Input):
@@ -355,6 +372,7 @@ class DeclareBreakGlass(Input):
         min_length=1, max_length=50, description="Affected units as 'space/unit'; each owes a capture within 1 hour."
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class CaptureBreakGlass(Input):
@@ -364,6 +382,7 @@ class CaptureBreakGlass(Input):
         description="The unit's live configuration now (JSON object or YAML text, at most 1 MiB); secrets only as references."
     )
     explanation: Explanation
+    idempotency_key: IdempotencyKey
 
 
 class ListObligations(Input):

@@ -128,6 +128,17 @@ class VariantStats(BaseModel):
     ci_high: float | None
 
 
+class ExcludedBatch(BaseModel):
+    """A result batch a human excluded from comparisons (`cublab results exclude`); its rows are kept."""
+
+    batch_id: int
+    experiment_id: str
+    points: int
+    excluded_by: str
+    excluded_at: datetime
+    reason: str
+
+
 class Comparison(BaseModel):
     experiment_id: str
     metric: str
@@ -143,6 +154,10 @@ class Comparison(BaseModel):
     min_samples: int
     summary: str
     variants: list[VariantStats]
+    excluded_batches: list[ExcludedBatch] = Field(
+        default_factory=list,
+        description="Result batches a human excluded from comparisons, with who and why; their points are not counted.",
+    )
 
 
 class AuditKeyInfo(BaseModel):
@@ -162,6 +177,11 @@ class AuditCheck(BaseModel):
     authenticated: int = Field(description="Events whose MAC the audit key confirms.")
     checkpoints: int = Field(description="Valid signed checkpoints in the witness.")
     witnessed: int | None = Field(description="The newest event a valid checkpoint names.")
+    first_broken: int | None = Field(
+        default=None,
+        description="The earliest event any problem names (edited, missing, unauthenticated, rewritten...); "
+        "null when the log verifies or only the witness file itself is wrong.",
+    )
     key: AuditKeyInfo
 
 

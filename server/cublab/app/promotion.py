@@ -29,6 +29,7 @@ from cublab.app.outbox import Outbox
 from cublab.app.outputs import ProposalView
 from cublab.app.proposals import Proposals
 from cublab.app.proposing import Draft, Proposing
+from cublab.app.quotas import enforce
 from cublab.app.sandboxes import Sandboxes
 from cublab.app.views import proposal_view
 from cublab.domain.canonical import content_hash
@@ -102,6 +103,7 @@ class Promotion:
             ).first()
             if again is not None:
                 return proposal_view(session, again, now, promoted_again=True)
+            enforce(self.ctx, session, actor, "open_proposals")
             target = self.proposing.resolve(session, seen, space, unit, "target_space")
             head = target.head
             if target.unreadable is None:

@@ -528,6 +528,7 @@ class Review:
             }
 
     def unit_with_revisions(self, space: str, unit: str) -> tuple[Unit, list[Revision]]:
+        """The unit's row and its committed revisions (`Revisions.history` adds who approved and applied each)."""
         with self.ctx.db.read() as session:
             authority = self._authority(session)
             return authority.unit(space, unit), authority.revisions(space, unit)

@@ -21,6 +21,7 @@ from cublab.app.guards import refuse_secrets_in_labels, refuse_secrets_in_text
 from cublab.app.inputs import DestroySandbox, ListSandboxes, RenewSandbox, SandboxRef, SpawnSandbox
 from cublab.app.outputs import Criterion, SandboxPage, SandboxView
 from cublab.app.ownership import check_owner
+from cublab.app.quotas import enforce
 from cublab.app.views import SandboxRow, sandbox_view
 from cublab.domain.bypass import sandbox_eligibility
 from cublab.domain.durations import format_duration, parse_duration
@@ -111,6 +112,7 @@ class Sandboxes:
             destroyed_at=None,
         )
         with self.ctx.db.write() as session:
+            enforce(self.ctx, session, actor, "live_sandboxes")
             session.add(sandbox)
             session.flush()
             self.ctx.record(

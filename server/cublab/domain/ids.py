@@ -20,6 +20,7 @@ PREFIXES = {
     "proposal": "prp",
     "decision": "dec",
     "obligation": "obl",
+    "token": "tok",
 }
 ID_PATTERN = re.compile(r"^(?P<prefix>[a-z]{3})_[0-9a-z]{26}$")
 

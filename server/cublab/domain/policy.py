@@ -34,12 +34,33 @@ class ComparePolicy(Strict):
     confidence: float = Field(gt=0.5, lt=1.0, description="confidence level of intervals and of the winner test")
 
 
+QUOTA_NAMES = ("live_sandboxes", "variants_per_experiment", "points_per_hour", "open_proposals")
+"""The quotas counted per agent principal; a human may raise one for one agent (`cublab quotas set`)."""
+
+
+class QuotaPolicy(Strict):
+    """What one agent (its principal: every session of it together) may hold or do, so one runaway agent cannot
+    fill the shared ledger; and how fast one caller may call the HTTP server."""
+
+    live_sandboxes: int = Field(default=20, ge=1, le=1_000_000, description="active, unexpired sandboxes at once")
+    variants_per_experiment: int = Field(default=200, ge=1, le=1_000_000, description="variants in one experiment")
+    points_per_hour: int = Field(
+        default=1_000_000, ge=1, le=1_000_000_000, description="measurement points logged in any 60 minutes"
+    )
+    open_proposals: int = Field(default=20, ge=1, le=1_000_000, description="proposals pending or approved at once")
+    requests_per_minute: int = Field(
+        default=1200, ge=0, le=1_000_000, description="HTTP requests one caller may make a minute (0: no limit)"
+    )
+    request_burst: int = Field(default=200, ge=1, le=1_000_000, description="HTTP requests one caller may make at once")
+
+
 class Policy(Strict):
     version: str = Field(description="the policy's own version label, for humans")
     sandbox: SandboxPolicy
     compare: ComparePolicy
     promotion: PromotionPolicy
     bypass: BypassPolicy
+    quotas: QuotaPolicy = Field(default_factory=QuotaPolicy)
 
     @model_validator(mode="after")
     def _sandboxes_are_ephemeral(self) -> Policy:

@@ -300,6 +300,7 @@ _OWN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("vault-token", r"hv[sbr]\.[A-Za-z0-9_\-]{24,}"),
         ("age-secret-key", r"AGE-SECRET-KEY-1[0-9A-Z]{58}"),
         ("digitalocean-token", r"do[por]_v1_[a-f0-9]{64}"),
+        ("cublab-token", r"cublab_[A-Za-z0-9_\-]{40,}"),  # cublab's own bearer tokens (app/tokens.py)
     )
 )
 _URL_CREDENTIALS = re.compile(r"://([^\s/:@?#]{0,256}):([^\s/@?#]{1,256})@")  # any scheme, bounded parts

@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,12 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import SingletonThreadPool
 from sqlmodel import Session
 
-SCHEMA_HEAD = "0007"  # the newest migration in store/migrations/versions; a test keeps them equal
+SCHEMA_HEAD = "0009"  # the newest migration in store/migrations/versions; a test keeps them equal
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK = 0x6375626C6162  # "cublab", for pg_advisory_xact_lock
 _AFTER_COMMIT = "cublab_after_commit"
+# The write transaction that writes and reads in this thread (or task) join: see Database.enclosing().
+_enclosing: ContextVar[tuple[Database, Session] | None] = ContextVar("cublab_enclosing_write", default=None)
 
 
 def after_commit(session: Session, name: str, action: Callable[[], None]) -> None:
@@ -197,9 +200,26 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        """One write transaction: everything inside commits together or not at all."""
+        """One write transaction: everything inside commits together or not at all.
+
+        Inside `enclosing()` it is a savepoint of the enclosing transaction instead: a failure inside it
+        undoes only its own writes (a use case that catches it and tries again still can), and nothing it
+        writes is committed before the enclosing transaction is.
+        """
         if self.is_reader:
             raise RuntimeError("a reader database does not write")
+        outer = _enclosing.get()
+        if outer is not None and outer[0] is self:
+            session = outer[1]
+            pending = dict(session.info.get(_AFTER_COMMIT, {}))
+            try:
+                with session.begin_nested():
+                    yield session
+                    session.flush()
+            except BaseException:
+                session.info[_AFTER_COMMIT] = pending  # nothing rolled back here may act after the commit
+                raise
+            return
         with self._write_lock or nullcontext():
             with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
                 session.connection(execution_options={"cublab_write": True})
@@ -209,8 +229,25 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        """A session to read in; inside `enclosing()`, the enclosing transaction's, which sees its own writes."""
+        outer = _enclosing.get()
+        if outer is not None and outer[0] is self:
+            yield outer[1]
+            return
         with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
             yield session
+
+    @contextmanager
+    def enclosing(self) -> Iterator[Session]:
+        """One write transaction around a whole use case: every `write()` and `read()` made inside it, in this
+        thread or task, joins it. What a caller writes around the use case (an idempotency key and the answer
+        it stores, app/idempotency.py) commits with the use case's own writes or not at all."""
+        with self.write() as session:
+            token = _enclosing.set((self, session))
+            try:
+                yield session
+            finally:
+                _enclosing.reset(token)
 
     def schema_version(self) -> str | None:
         with self.engine.connect() as conn:

@@ -93,6 +93,7 @@ class ResultBatch(SQLModel, table=True):
     """One `result_log` call: who recorded which points, when, and their digest."""
 
     __tablename__ = "result_batch"
+    __table_args__ = (Index("ix_result_batch_created_at", "created_at"),)  # the points_per_hour quota's window
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     experiment_id: str = Field(sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=False))
@@ -100,6 +101,10 @@ class ResultBatch(SQLModel, table=True):
     digest: str = Field(sa_column=Column(String(80), nullable=False))
     created_by: str = Field(sa_column=Column(String(200), nullable=False))
     created_at: datetime = _time()
+    # A human's way out of a bad batch (`cublab results exclude`): its rows stay, comparisons skip them.
+    excluded_at: datetime | None = _time(nullable=True)
+    excluded_by: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    exclusion_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class Measurement(SQLModel, table=True):
@@ -403,3 +408,58 @@ class AuthorityExport(SQLModel, table=True):
     updated_at: datetime = _time()
     delivered_at: datetime | None = _time(nullable=True)
     synced_at: datetime | None = _time(nullable=True)
+
+
+# ---- idempotency keys: a retried mutation returns its first answer ------------------------------
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """A mutating call made with an `idempotency_key`, written in the call's own transaction (app/idempotency.py).
+
+    The key itself is stored only as a digest (a random key reads like a credential); the primary key makes
+    two concurrent calls with one key collide, so only one of them writes. `answer` is the first answer,
+    returned again to every repeat; rows older than the longest sandbox lifetime are pruned.
+    """
+
+    __tablename__ = "idempotency_record"
+
+    principal: str = Field(sa_column=Column(String(200), primary_key=True))
+    tool: str = Field(sa_column=Column(String(64), primary_key=True))
+    key_digest: str = Field(sa_column=Column(String(80), primary_key=True))
+    arguments_digest: str = Field(sa_column=Column(String(80), nullable=False))
+    answer: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+
+
+class AgentToken(SQLModel, table=True):
+    """A bearer token for the shared HTTP server (`cublab tokens`): who it names, what it may do, when it ends.
+
+    Only the SHA-256 of the token is kept (`token_hash`, looked up by its unique index): the token itself is
+    printed once at creation and exists nowhere else. A token is 256 random bits, so a plain hash is enough;
+    nothing here helps someone who can read the database call the server.
+    """
+
+    __tablename__ = "agent_token"
+
+    id: str = Field(sa_column=Column(String(40), primary_key=True))
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    agent: str = Field(sa_column=Column(String(200), nullable=False, index=True))
+    scope: str = Field(sa_column=Column(String(16), nullable=False))  # read | write
+    toolsets: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # None: every toolset
+    created_by: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = _time()
+    expires_at: datetime | None = _time(nullable=True)
+    revoked_by: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    revoked_at: datetime | None = _time(nullable=True)
+
+
+class QuotaOverride(SQLModel, table=True):
+    """A human's raise (or cut) of one policy quota for one principal (`cublab quotas set`)."""
+
+    __tablename__ = "quota_override"
+
+    principal: str = Field(sa_column=Column(String(200), primary_key=True))
+    name: str = Field(sa_column=Column(String(40), primary_key=True))
+    value: int = Field(sa_column=Column(Integer, nullable=False))
+    set_by: str = Field(sa_column=Column(String(200), nullable=False))
+    set_at: datetime = _time()
