@@ -63,9 +63,11 @@ def serve(
         )
         if runtime.settings.policy_path:
             _ = runtime.policy  # a bad file must stop start-up, not the first tool call
-        from cublab.app.tokens import check_toolsets
+        offered = None  # every toolset; app.tokens (and with it SQLAlchemy) is imported only to check a choice
+        if toolsets:
+            from cublab.app.tokens import check_toolsets
 
-        offered = check_toolsets(toolsets, "--toolsets")
+            offered = check_toolsets(toolsets, "--toolsets")
         from cublab.httpserver import HttpOptions
 
         options = HttpOptions(
