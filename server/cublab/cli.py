@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cublab.app.read_models import ExperimentDetail, RevisionSummary
     from cublab.domain.identity import Identity
     from cublab.runtime import Runtime
+    from cublab.web.auth import ConsoleAuth
 
 app = typer.Typer(
     help="cublab: agents experiment beside the configuration authority; humans decide what enters it.",
@@ -49,7 +50,8 @@ app.add_typer(authority_app, name="authority")
 outbox_app = typer.Typer(help="Proposals waiting to be exported to ConfigHub.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
 experiments_app = typer.Typer(
-    help="Experiments recorded by agents: hand one over to another agent.", no_args_is_help=True
+    help="Experiments recorded by agents: hand one over to another agent, check their summaries.",
+    no_args_is_help=True,
 )
 app.add_typer(experiments_app, name="experiments")
 results_app = typer.Typer(
@@ -107,6 +109,35 @@ InPlaceOpt = Annotated[
         help="Confirm every target space has an approval trigger (vet-approvedby); in-place mode is refused without it [env: CUBLAB_CONFIGHUB_IN_PLACE_CONFIRMED=1]",
     ),
 ]
+
+
+UserHeader = Annotated[
+    str | None,
+    typer.Option(
+        "--trusted-user-header",
+        help="Behind an authenticating reverse proxy: take the reader's name from this header (e.g. X-Forwarded-User)",
+    ),
+]
+TrustedProxy = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trusted-proxy", help="An address (or network) the trusted header may come from; repeat for several"
+    ),
+]
+
+
+def _console_auth(as_: str | None, user_header: str | None, proxies: list[str] | None, host: str) -> ConsoleAuth:
+    """The console's reader mode from the flags (web/serve.py), or a refusal naming the flag."""
+    import getpass
+
+    from cublab.web.serve import console_auth
+
+    try:
+        return console_auth(
+            as_=as_, user_header=user_header, trusted_proxies=proxies or [], host=host, os_user=getpass.getuser()
+        )
+    except CublabError as exc:
+        _fail(str(exc))
 
 
 def _fail(message: str) -> NoReturn:
@@ -188,8 +219,17 @@ def serve(
             "--log-format", help="stderr log lines: text or json (one record per line) [env: CUBLAB_LOG_FORMAT]"
         ),
     ] = "",
+    ui: Annotated[
+        bool, typer.Option("--ui", help="With --http: also serve the review console at /ui (docs/console.md)")
+    ] = False,
+    as_: As = None,
+    trusted_user_header: UserHeader = None,
+    trusted_proxy: TrustedProxy = None,
 ) -> None:
     """Run the MCP server (stdio by default; nothing but protocol on stdout)."""
+    if ui and not http:
+        _fail("--ui: the review console is served over HTTP; add --http")
+    console = _console_auth(as_, trusted_user_header, trusted_proxy, host) if ui else None
     from cublab.serve import Refused
     from cublab.serve import serve as run
 
@@ -213,9 +253,44 @@ def serve(
             confighub_mode=confighub_mode,
             in_place_confirmed=in_place_confirmed,
             log_format=log_format,
+            console=console,
         )
     except Refused as exc:
         _fail(str(exc))
+
+
+@app.command("ui")
+def ui_command(
+    db: Db = None,
+    policy: Policy = None,
+    as_: As = None,
+    host: Annotated[
+        str, typer.Option(help="Bind address (loopback unless a trusted proxy names the reader)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8766,
+    trusted_user_header: UserHeader = None,
+    trusted_proxy: TrustedProxy = None,
+    authority: AuthorityOpt = None,
+) -> None:
+    """The review console in a browser: inbox, experiments, proposals and their decisions (docs/console.md).
+
+    Prints a login URL holding a one-time token (like Jupyter); you decide as --as (default human:<OS user>).
+    """
+    auth = _console_auth(as_, trusted_user_header, trusted_proxy, host)
+    from cublab.runtime import Runtime
+
+    try:
+        runtime = Runtime(Settings.resolve(db=db, agent="agent:cublab-console", policy=policy, authority=authority))
+        _ = runtime.policy
+        _ = runtime.ctx  # migrate and load the audit key before the URL is printed
+    except CublabError as exc:
+        _fail(str(exc))
+    from cublab.web.serve import run_console
+
+    try:
+        run_console(runtime, auth, host, port)
+    finally:
+        runtime.close()
 
 
 @app.command()
@@ -788,6 +863,33 @@ def authority_diff(space: str, unit: str, rev_a: int, rev_b: int, db: Db = None)
     except CublabError as exc:
         _fail(str(exc))
     echo(data(unified_diff(a, b, f"{space}/{unit}@{rev_a}", f"{space}/{unit}@{rev_b}") or "(no difference)"))
+
+
+@experiments_app.command("verify-summaries")
+def experiments_verify_summaries(
+    experiment_id: Annotated[
+        str | None, typer.Argument(help="One experiment (exp_…); default: every experiment")
+    ] = None,
+    db: Db = None,
+) -> None:
+    """Recompute the running summaries experiment_compare reads from the measurements and name every difference
+    (exit code 1 when any differs)."""
+    from cublab.console import echo
+
+    try:
+        checks = _runtime(db).experiments.verify_summaries(experiment_id)
+    except CublabError as exc:
+        _fail(str(exc))
+    differing = [c for c in checks if c.differences]
+    for check in checks:
+        verdict = f"{len(check.differences)} difference(s)" if check.differences else "OK"
+        echo(f"{check.experiment_id}: {check.series} series, {check.points} points: ", verdict)
+        for difference in check.differences:
+            echo("  ", difference, err=True)
+    if differing:
+        echo(f"summaries DIFFER in {len(differing)} of {len(checks)} experiment(s)", err=True, style="red")
+        raise typer.Exit(1)
+    echo(f"summaries OK: {len(checks)} experiment(s) agree with their measurements")
 
 
 @experiments_app.command("transfer")

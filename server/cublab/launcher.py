@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options the fast path leaves to the typer CLI: the review console (`--ui` and its login) is not what an MCP
+# host starts for an agent session. Given any of them, parse_known_args leaves them over and typer parses all.
+TYPER_ONLY = ("--ui", "--as", "--trusted-user-header", "--trusted-proxy")
+
+
 def serve_options(argv: list[str]) -> dict[str, Any] | None:
     """The options of `cublab serve <argv>`, or None when the typer CLI should handle them."""
     if "--help" in argv or "-h" in argv:

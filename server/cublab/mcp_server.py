@@ -14,10 +14,11 @@ import inspect
 import logging
 import operator
 import os
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, NoReturn, TypeVar, Union, cast, get_args, get_origin
 
 import anyio.to_thread
 from mcp.server import MCPServer
@@ -78,6 +79,7 @@ from cublab.app.outputs import (
 from cublab.domain.errors import CublabError, Fault, Forbidden
 from cublab.domain.identity import Identity, agent_identity
 from cublab.logs import LogFormat
+from cublab.portable_schema import portable
 from cublab.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -87,6 +89,7 @@ if TYPE_CHECKING:
 AGENT_HEADER = "x-cublab-agent"
 _log = logging.getLogger("cublab.faults")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+UNIONS = (Union, types.UnionType)
 
 INSTRUCTIONS = """\
 cublab records configuration experiments beside the configuration authority (ConfigHub).
@@ -399,7 +402,11 @@ def _run(
     """Validate, call the use case, and turn its errors into what the agent reads."""
     try:
         who = _identity(runtime, ctx, spec)
-        command = spec.input.model_validate(arguments)
+        # The SDK validated the arguments with a model built from these same fields and annotations
+        # (`_strict_tool`): assembling the command without validating again validates every point of a
+        # result_log batch once, not twice. The one model-level rule, null takes the default
+        # (`Input._null_means_default`), is applied here: model_construct fills in what is left out.
+        command = spec.input.model_construct(**spec.input.without_defaulted_nulls(arguments))
         if spec.read_only:
             return spec.call(runtime, command, who)
         # Every mutation: an `idempotency_key` makes a retry return the first answer (app/idempotency.py).
@@ -449,11 +456,16 @@ def _tool_function(spec: ToolSpec[Any]) -> Callable[..., Any]:
 
     parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     for name, field in spec.input.model_fields.items():
-        default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
-        # Built at run time from the model, so a value, not a type expression: operator.getitem says so.
-        annotation = operator.getitem(
-            Annotated, (field.annotation, *field.metadata, Field(description=field.description, title=field.title))
+        # Built at run time from the model, so values, not type expressions: operator.getitem says so.
+        kind: Any = (
+            operator.getitem(Annotated, (field.annotation, *field.metadata)) if field.metadata else field.annotation
         )
+        # An optional argument is published as nullable with a null default (strict tool schemas make every
+        # argument required, and null says "the default"); the input model puts the real default in its place.
+        default = inspect.Parameter.empty if field.is_required() else None
+        if not field.is_required():
+            kind = kind | None
+        annotation = operator.getitem(Annotated, (kind, Field(description=field.description, title=field.title)))
         parameters.append(
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
         )
@@ -490,6 +502,28 @@ def _resource_error(exc: Exception) -> NoReturn:
     raise exc
 
 
+def _takes_text(annotation: Any) -> bool:
+    """Whether an argument's type admits a string (`str`, or `str | None`, however annotated)."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if annotation is str:
+        return True
+    return any(_takes_text(option) for option in get_args(annotation)) if get_origin(annotation) in UNIONS else False
+
+
+class _TextKeepingMetadata(FuncMetadata):
+    """The SDK's argument handling, except that text stays text.
+
+    The SDK parses a string argument as JSON when its type is anything but plain `str` (hosts that send
+    lists and objects as JSON text are common); an optional text argument is `str | None`, so a
+    configuration sent as JSON text would reach validation as an object and be refused."""
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        parsed = super().pre_parse_json(data)
+        fields = self.arg_model.model_fields
+        return {k: data[k] if k in fields and _takes_text(fields[k].annotation) else v for k, v in parsed.items()}
+
+
 def _strict_tool(spec: ToolSpec[Any]) -> Tool:
     """The SDK's tool, made to refuse unknown arguments: a misspelt optional argument
     (say `explanaton`) is an error the agent can fix, not a value silently dropped."""
@@ -509,8 +543,15 @@ def _strict_tool(spec: ToolSpec[Any]) -> Tool:
         "hide_input_in_errors": True,
     }  # never echo a value back (it may be a secret)
     strict = type(f"{spec.name} arguments", (loose,), {"model_config": config, "__module__": __name__})
-    tool.fn_metadata.arg_model = strict
-    tool.parameters = inline_refs({**tool.parameters, "title": strict.__name__, "additionalProperties": False})
+    tool.fn_metadata = _TextKeepingMetadata(
+        arg_model=strict,
+        output_schema=tool.fn_metadata.output_schema,
+        output_model=tool.fn_metadata.output_model,
+        wrap_output=tool.fn_metadata.wrap_output,
+    )
+    # Input schemas keep nested models (a result point, a label) as `$defs` referenced by `$ref`: every framework
+    # resolves those, and some (llama-index) build the nested model's fields only from a reference.
+    tool.parameters = portable({**tool.parameters, "title": strict.__name__, "additionalProperties": False})
     if tool.fn_metadata.output_schema is not None:
         tool.fn_metadata.output_schema = nullable_types(inline_refs(tool.fn_metadata.output_schema))
     return tool
@@ -548,8 +589,8 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema with every `$ref` to its `$defs` written out in place.
 
     Clients validate every structured result against the output schema, and
-    resolving references is most of that cost; some tool-calling clients also
-    handle `$ref` poorly. A recursive model cannot be written out: it keeps its refs.
+    resolving references is most of that cost. A recursive model cannot be written
+    out: it keeps its refs.
     """
     defs = schema.get("$defs", {})
 
@@ -662,7 +703,14 @@ def build_server(
         **auth,
     )
 
-    @server.resource("cublab://policy", name="policy", title="The active policy", mime_type="application/json")
+    @server.resource(
+        "cublab://policy",
+        name="policy",
+        title="The active policy",
+        description="The policy this server enforces (JSON): sandbox lifetimes, the bypass criteria, promotion risk "
+        "rules and the statistics settings, with its source and digest (every decision records the digest).",
+        mime_type="application/json",
+    )
     def policy_resource() -> str:
         loaded = runtime.policy
         return PolicyDocument(
@@ -673,6 +721,8 @@ def build_server(
         "cublab://experiments/{experiment_id}",
         name="experiment",
         title="An experiment's full log",
+        description="One experiment (exp_…) as JSON: its definition, every variant with its configuration, and how "
+        "many measurements each variant has per metric (what experiment_get returns).",
         mime_type="application/json",
     )
     def experiment_resource(experiment_id: str) -> str:
@@ -686,6 +736,8 @@ def build_server(
         "cublab://proposals/{proposal_id}",
         name="proposal",
         title="A proposal with its diff",
+        description="One proposal (prp_…) as JSON: its state, the RFC 6902 patch and the diff against the target's "
+        "head, the risk, the human decision it requires and its provenance.",
         mime_type="application/json",
     )
     def proposal_resource(proposal_id: str) -> str:
@@ -706,8 +758,21 @@ def build_server(
         report = await anyio.to_thread.run_sync(check_health, lambda: runtime.ctx)
         return JSONResponse(report.model_dump(mode="json"), status_code=200 if report.ok else 503)
 
-    @server.prompt(name="governed_experiment", title="The governed experiment workflow")
-    def governed_experiment(goal: str = "find a better configuration") -> str:
+    @server.prompt(
+        name="governed_experiment",
+        title="The governed experiment workflow",
+        description="Step-by-step instructions for running a configuration experiment through cublab: sandbox, "
+        "experiment, variants, measurements, comparison, then a proposal humans decide on.",
+    )
+    def governed_experiment(
+        goal: Annotated[
+            str,
+            Field(
+                description="What the experiment is for, as the end of 'You want to …', e.g. 'lower the p95 latency "
+                "of the event handler'. Default: 'find a better configuration'."
+            ),
+        ] = "find a better configuration",
+    ) -> str:
         return GOVERNED_WORKFLOW.format(goal=goal)
 
     return server

@@ -256,7 +256,7 @@ class Runtime:
     def bypass(self) -> BypassService:
         from cublab.app.bypass import BypassService
 
-        return BypassService(self.ctx, self.breakglass.overdue_warnings)
+        return BypassService(self.ctx, lambda session: self.breakglass.overdue_warnings(session))  # loads on first use
 
     @cached_property
     def guard(self) -> GuardService:

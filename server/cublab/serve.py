@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cublab.config import Settings
 from cublab.domain.errors import CublabError
@@ -43,8 +43,10 @@ def serve(
     confighub_mode: str | None = None,
     in_place_confirmed: bool = False,
     log_format: str = "",
+    console: Any = None,
 ) -> None:
-    """Run the MCP server (stdio by default; nothing but protocol on stdout)."""
+    """Run the MCP server (stdio by default; nothing but protocol on stdout). `console`: the review console's
+    authentication (cli.py builds it for `--ui`), mounted at /ui beside /mcp."""
     log_format = (log_format or os.environ.get("CUBLAB_LOG_FORMAT", "text")).lower()
     if log_format not in ("text", "json"):
         raise Refused(f"--log-format: {log_format!r} is neither 'text' nor 'json'")
@@ -106,7 +108,18 @@ def serve(
         if http:
             from cublab.httpserver import serve as serve_http
 
-            serve_http(server, runtime, options)
+            mount = None
+            if console is not None:
+                from cublab.web.serve import MOUNT_PATH, announce
+                from cublab.web.serve import mount as mount_console
+
+                _ = runtime.ctx  # migrate and load the audit key before the console's URL is printed
+                announce(console, host, port, MOUNT_PATH)
+
+                def mount(app: Any) -> None:
+                    mount_console(app, runtime, console)
+
+            serve_http(server, runtime, options, mount=mount)
         else:
             import anyio
 

@@ -3,8 +3,8 @@
 Deriving the input and output schemas of every tool from its pydantic models is most of what
 `cublab serve` would otherwise do before it can answer `tools/list`, in every agent session. The
 file records them with a fingerprint of everything they are derived from: the source of the tool
-registry and of the models (mcp_server.py, app/inputs.py, app/outputs.py, domain/), and the
-versions of pydantic and the MCP SDK. The server uses the file only while the fingerprint matches,
+registry and of the models (mcp_server.py, portable_schema.py, app/inputs.py, app/outputs.py,
+domain/), pydantic's version and the MCP SDK's schema derivation. The server uses the file only while the fingerprint matches,
 and derives the schemas itself otherwise, so a stale file costs start-up time, never a wrong schema.
 `tests/app/test_published_schemas.py` checks the file against a fresh derivation; after a change:
 
@@ -20,7 +20,7 @@ from typing import Any
 
 PACKAGE = Path(__file__).parent
 FILE = PACKAGE / "tool_schemas.json"
-_SOURCES = ("mcp_server.py", "app/inputs.py", "app/outputs.py")
+_SOURCES = ("mcp_server.py", "portable_schema.py", "app/inputs.py", "app/outputs.py")
 
 
 def fingerprint() -> str:

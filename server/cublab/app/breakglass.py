@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from cublab.app.context import AppContext
 from cublab.app.expiry import obligation_past_due
+from cublab.app.governance import not_governed_space
 from cublab.app.guards import parse_config, refuse_secrets, refuse_secrets_in_text
 from cublab.app.inputs import CaptureBreakGlass, DeclareBreakGlass, ListObligations
 from cublab.app.outbox import Outbox
@@ -106,9 +107,7 @@ class BreakGlass:
                 authority = self.ctx.authority(session)
                 unknown = sorted({u.split("/", 1)[0] for u in units if authority.get_space(u.split("/", 1)[0]) is None})
                 if unknown:  # an obligation no capture could ever meet would be overdue forever
-                    raise NotFound(
-                        f"units: no space {', '.join(unknown)} in the {authority.name} authority; name units as 'space/unit'"
-                    )
+                    raise not_governed_space("units", authority.name, ", ".join(unknown))
             incident = Incident(
                 id=cmd.incident_id,
                 reason=cmd.reason,

@@ -28,8 +28,9 @@ from cublab.app.common import check_id
 from cublab.app.context import AppContext
 from cublab.app.errors import invalid_input
 from cublab.app.expiry import sandbox_status
-from cublab.app.guards import refuse_oversized, refuse_secrets_in_text
-from cublab.app.inputs import BypassCheck
+from cublab.app.governance import not_governed_space
+from cublab.app.guards import parse_config, refuse_secrets_in_text
+from cublab.app.inputs import BypassCheck, label_map
 from cublab.app.outputs import BypassAnswer
 from cublab.app.views import obligation_view
 from cublab.authority.errors import AuthorityAuthFailed, AuthorityUnavailable
@@ -94,7 +95,8 @@ class BypassService:
         )
         # A label key is a name stored in the subject: one that is a literal secret is refused, by position
         # (a secret label *value* is a finding the answer classifies, criterion 5).
-        for n, key in enumerate(cmd.labels, start=1):
+        labels = label_map(cmd.labels)
+        for n, key in enumerate(labels, start=1):
             kinds = sorted({f.kind for f in find_secrets_in_text(key)})
             if kinds:
                 raise InvalidInput(
@@ -103,13 +105,12 @@ class BypassService:
                 )
         if cmd.sandbox_id is not None:
             check_id("sandbox", cmd.sandbox_id, "sandbox_id")
-        if cmd.document is not None:
-            refuse_oversized("document", cmd.document)
-        labels_root = {"labels": cmd.labels}
+        document = parse_config(cmd.document, "document") if cmd.document is not None else None
+        labels_root = {"labels": labels}
         flagged: list[tuple[Any, Finding]] = (
-            [(cmd.document, f) for f in find_secrets(cmd.document)] if cmd.document is not None else []
+            [(document, f) for f in find_secrets(document)] if document is not None else []
         )
-        flagged += [(labels_root, f) for f in find_secrets(labels_root)] if cmd.labels else []
+        flagged += [(labels_root, f) for f in find_secrets(labels_root)] if labels else []
         findings = [f for _, f in flagged]
         evidence = self.evidence(cmd.space, cmd.incident_id, cmd.sandbox_id)
         try:
@@ -119,10 +120,10 @@ class BypassService:
                 space=cmd.space,
                 namespace=cmd.namespace,
                 context=cmd.context,
-                labels=cmd.labels,
+                labels=labels,
                 ttl=cmd.ttl,
                 persist=cmd.persist,
-                document=cmd.document,
+                document=document,
                 confighub_reachable=cmd.confighub_reachable,
                 incident_id=cmd.incident_id,
                 sandbox_id=cmd.sandbox_id,
@@ -152,7 +153,7 @@ class BypassService:
             "sandbox_id": facts.sandbox_id,
             "adds_value": facts.adds_value,
             "secret_paths": facts.secret_paths,
-            "document_digest": content_hash(cmd.document) if cmd.document is not None else None,
+            "document_digest": content_hash(document) if document is not None else None,
             "evidence": [f.model_dump(mode="json") for f in decision.facts],
         }
         if literals:
@@ -193,8 +194,25 @@ class BypassService:
             warnings = self._overdue(session)
         # The decision's fields as they are (nested models are not validated again).
         return BypassAnswer(
-            **dict(decision), decision_id=decision_id, policy_version=self.ctx.policy.digest, warnings=warnings
+            **dict(decision),
+            decision_id=decision_id,
+            policy_version=self.ctx.policy.digest,
+            warnings=[*self._ungoverned(cmd.space, evidence), *warnings],
         )
+
+    def _ungoverned(self, space: str | None, evidence: Evidence) -> list[str]:
+        """A named space the authority does not hold (read, and found missing): the governed path the answer
+        may point to does not exist yet, and the agent should say which human command opens it."""
+        if not space or evidence.space_tier != "" or not evidence.confighub_reachable:
+            return []
+        with self.ctx.db.read() as session:
+            authority = self.ctx.authority(session)
+            try:
+                if authority.get_space(space) is not None:
+                    return []
+            except (AuthorityUnavailable, AuthorityAuthFailed):
+                return []
+            return [str(not_governed_space("space", authority.name, space))]
 
     def evidence(self, space_slug: str | None, incident_id: str | None, sandbox_id: str | None) -> Evidence:
         """What cublab checks itself: its probe of the configured authority, the space's tier there, the

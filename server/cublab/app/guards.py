@@ -95,7 +95,7 @@ def refuse_oversized(field: str, document: Any) -> None:
     _refuse_over_limit(field, size)
 
 
-def parse_config(config: dict[str, Any] | str, field: str = "config") -> dict[str, Any]:
+def parse_config(config: dict[str, Any] | str, field: str = "configuration") -> dict[str, Any]:
     """A configuration is a mapping: given as a JSON object, or as YAML text of one."""
     if isinstance(config, str):
         _refuse_over_limit(field, len(config.encode("utf-8")))  # before the YAML parser reads it

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import SingletonThreadPool
 from sqlmodel import Session
 
-SCHEMA_HEAD = "0009"  # the newest migration in store/migrations/versions; a test keeps them equal
+SCHEMA_HEAD = "0010"  # the newest migration in store/migrations/versions; a test keeps them equal
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK = 0x6375626C6162  # "cublab", for pg_advisory_xact_lock
 _AFTER_COMMIT = "cublab_after_commit"
@@ -49,20 +49,6 @@ def _run_after_commit(session: Session) -> None:
             action()
         except Exception:  # the data is committed; saying the call failed would be a lie
             logging.getLogger("cublab.store").exception("cublab: after-commit action %r failed", name)
-
-
-def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert rows of plain tuples with the driver's executemany, in the caller's transaction.
-
-    Core's `execute(insert(t), [dicts])` processes every parameter dict in Python
-    (about a third of a 1,000-point `result_log`); the driver takes tuples
-    directly. Column names come from the table, never from input.
-    """
-    for name in columns:
-        table.c[name]
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    conn.exec_driver_sql(sql, rows)
 
 
 _Processor = Callable[[Any], Any] | None  # a column type's conversion of what the driver returns
