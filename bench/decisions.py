@@ -3,8 +3,9 @@
 log + audit event, one write transaction each), against a bare MCPServer tool
 that returns a constant, measured in the same run.
 
-No target is set by the issue; the figures say what a framework that calls
-bypass_check before every out-of-band change can expect.
+Target (issue 12): bypass_check at 0.3 or more of the bare tool's call rate. The
+figures say what a framework that calls bypass_check before every out-of-band
+change can expect.
 """
 
 from __future__ import annotations
@@ -130,10 +131,9 @@ def main() -> None:
         f"  bypass_check through MCP (logged, audited): median {median(through_mcp):,.0f} decisions/s ({spread(through_mcp)})"
     )
     print(f"  bare MCPServer constant tool (baseline): median {median(bare):,.0f} calls/s ({spread(bare)})")
-    print(f"  ratio bare/bypass_check: {median(bare) / median(through_mcp):.2f}x")
-    verdicts.check(
-        "no target in the issue; reported for information", True, f"{median(through_mcp):,.0f} decisions/s through MCP"
-    )
+    ratio = median(through_mcp) / median(bare)
+    print(f"  ratio bypass_check/bare: {ratio:.3f} (bare/bypass_check {1 / ratio:.2f}x)")
+    verdicts.check("bypass_check >= 0.3 of the bare tool's call rate", ratio >= 0.3, f"{ratio:.3f}")
     verdicts.exit()
 
 

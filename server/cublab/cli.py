@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -230,82 +230,33 @@ def serve(
     if ui and not http:
         _fail("--ui: the review console is served over HTTP; add --http")
     console = _console_auth(as_, trusted_user_header, trusted_proxy, host) if ui else None
-    log_format = (log_format or os.environ.get("CUBLAB_LOG_FORMAT", "text")).lower()
-    if log_format not in ("text", "json"):
-        _fail(f"--log-format: {log_format!r} is neither 'text' nor 'json'")
-    from cublab.runtime import Runtime
+    from cublab.serve import Refused
+    from cublab.serve import serve as run
 
-    try:  # check the identity, the policy and the authority's settings before importing the MCP SDK, so a refusal is immediate
-        runtime = Runtime(
-            Settings.resolve(
-                db=db,
-                agent=agent,
-                policy=policy,
-                authority=authority,
-                confighub_mode=confighub_mode,
-                in_place_confirmed=in_place_confirmed,
-            )
-        )
-        _ = runtime.policy  # loaded lazily otherwise: a bad file must stop start-up, not the first tool call
-        from cublab.app.tokens import check_toolsets
-
-        offered = check_toolsets(toolsets, "--toolsets")
-        from cublab.httpserver import HttpOptions
-
-        options = HttpOptions(
+    try:
+        run(
+            db=db,
+            policy=policy,
+            agent=agent,
+            http=http,
             host=host,
             port=port,
             no_auth=no_auth,
             auth_issuer=auth_issuer,
             auth_audience=auth_audience,
             public_url=public_url,
-            allowed_hosts=tuple(allowed_host or ()),
-            allowed_origins=tuple(allowed_origin or ()),
+            allowed_host=allowed_host,
+            allowed_origin=allowed_origin,
+            toolsets=toolsets,
+            read_only=read_only,
+            authority=authority,
+            confighub_mode=confighub_mode,
+            in_place_confirmed=in_place_confirmed,
+            log_format=log_format,
+            console=console,
         )
-        if http:
-            options.check()
-        elif no_auth or auth_issuer:
-            _fail("--no-auth and --auth-issuer apply to --http; stdio serves the one agent that started it")
-    except CublabError as exc:
+    except Refused as exc:
         _fail(str(exc))
-    from cublab.httpserver import auth_settings
-    from cublab.mcp_server import build_server
-
-    server = build_server(
-        runtime,
-        log_format="json" if log_format == "json" else "text",
-        toolsets=offered,
-        read_only=read_only,
-        **(auth_settings(runtime, options) if http else {}),
-    )
-    stop_flusher = (
-        runtime.start_outbox_flusher()
-    )  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s
-    try:
-        if http:
-            from cublab.httpserver import serve as serve_http
-
-            mount = None
-            if console is not None:
-                from cublab.web.serve import MOUNT_PATH, announce
-                from cublab.web.serve import mount as mount_console
-
-                _ = runtime.ctx  # migrate and load the audit key before the console's URL is printed
-                announce(console, host, port, MOUNT_PATH)
-
-                def mount(app: Any) -> None:
-                    mount_console(app, runtime, console)
-
-            serve_http(server, runtime, options, mount=mount)
-        else:
-            import anyio
-
-            from cublab.stdio import run_stdio  # answers lines the SDK's stdio reader drops (deep nesting)
-
-            anyio.run(run_stdio, server)
-    finally:
-        stop_flusher()
-        runtime.close()
 
 
 @app.command("ui")
@@ -546,7 +497,6 @@ def sandboxes_list(
 def _human(as_: str | None) -> Identity:
     """The deciding identity: a human, never an agent. A shell set up as an agent is refused outright."""
     import getpass
-    import os
 
     from cublab.domain.identity import human_identity
 
@@ -1590,18 +1540,9 @@ def main() -> None:
         from cublab.guard_cli import main as guard_main
 
         raise SystemExit(guard_main(sys.argv[2:]))
-    try:
-        app()
-    except Exception as exc:  # an infrastructure fault is not a bug: say what happened and whether to retry, exit 3
-        from cublab.app.faults import classify
+    from cublab.serve import reporting_faults
 
-        fault = classify(exc)
-        if fault is None:
-            raise
-        from cublab.console import echo
-
-        echo(f"error: {fault}", err=True, style="red")
-        raise SystemExit(3) from None
+    reporting_faults(app)
 
 
 if __name__ == "__main__":

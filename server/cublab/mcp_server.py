@@ -9,6 +9,7 @@ caller's identity, calls the use case and turns business errors into
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import operator
@@ -19,11 +20,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, NoReturn, TypeVar, Union, cast, get_args, get_origin
 
+import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
-from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
@@ -113,6 +115,7 @@ class ToolSpec(Generic[In]):
     destructive: bool = False
     idempotent: bool = False
     open_world: bool = False
+    on_loop: bool = False  # a read that cannot wait: runs on the event loop (see _tool_function)
 
     @property
     def annotations(self) -> ToolAnnotations:
@@ -148,6 +151,7 @@ TOOLS: list[ToolSpec[Any]] = [
         lambda rt, cmd, who: rt.sandboxes.get(cmd),
         read_only=True,
         idempotent=True,
+        on_loop=True,
     ),
     ToolSpec(
         "sandbox_list",
@@ -159,6 +163,7 @@ TOOLS: list[ToolSpec[Any]] = [
         lambda rt, cmd, who: rt.sandboxes.list(cmd),
         read_only=True,
         idempotent=True,
+        on_loop=True,
     ),
     ToolSpec(
         "sandbox_renew",
@@ -217,6 +222,7 @@ TOOLS: list[ToolSpec[Any]] = [
         lambda rt, cmd, who: rt.experiments.list(cmd),
         read_only=True,
         idempotent=True,
+        on_loop=True,
     ),
     ToolSpec(
         "variant_log",
@@ -387,33 +393,66 @@ class CublabServer(MCPServer):
         self.runtime = runtime
 
 
-def _tool_function(spec: ToolSpec[Any]) -> Callable[..., BaseModel]:
-    """A function whose signature is the input model's fields, flat, as MCP clients expect."""
+_WOULD_WAIT = object()  # an attempt on the event loop met a lock: the call goes to a worker thread instead
 
-    def tool(ctx: Context, **arguments: Any) -> BaseModel | CallToolResult:
-        runtime = cast(CublabServer, ctx.mcp_server).runtime
-        try:
-            who = _identity(runtime, ctx, spec)
-            # The SDK validated the arguments with a model built from these same fields and annotations
-            # (`_strict_tool`): assembling the command without validating again validates every point of a
-            # result_log batch once, not twice. The one model-level rule, null takes the default
-            # (`Input._null_means_default`), is applied here: model_construct fills in what is left out.
-            command = spec.input.model_construct(**spec.input.without_defaulted_nulls(arguments))
-            if spec.read_only:
-                return spec.call(runtime, command, who)
-            # Every mutation: an `idempotency_key` makes a retry return the first answer (app/idempotency.py).
-            return runtime.idempotency.run(
-                spec.name, command, who, spec.output, lambda: spec.call(runtime, command, who)
+
+def _run(
+    spec: ToolSpec[Any], runtime: Runtime, arguments: dict[str, Any], ctx: Context, *, on_loop: bool = False
+) -> Any:
+    """Validate, call the use case, and turn its errors into what the agent reads."""
+    try:
+        who = _identity(runtime, ctx, spec)
+        # The SDK validated the arguments with a model built from these same fields and annotations
+        # (`_strict_tool`): assembling the command without validating again validates every point of a
+        # result_log batch once, not twice. The one model-level rule, null takes the default
+        # (`Input._null_means_default`), is applied here: model_construct fills in what is left out.
+        command = spec.input.model_construct(**spec.input.without_defaulted_nulls(arguments))
+        if spec.read_only:
+            return spec.call(runtime, command, who)
+        # Every mutation: an `idempotency_key` makes a retry return the first answer (app/idempotency.py).
+        return runtime.idempotency.run(spec.name, command, who, spec.output, lambda: spec.call(runtime, command, who))
+    except ValidationError as exc:
+        raise ToolError(str(invalid_input(exc))) from None
+    except Exception as exc:
+        fault = classify(exc)
+        if fault is not None:
+            return _WOULD_WAIT if on_loop else fault_result(spec.name, fault)
+        if isinstance(exc, CublabError):
+            raise ToolError(str(exc)) from None
+        raise
+
+
+def _tool_function(spec: ToolSpec[Any]) -> Callable[..., Any]:
+    """A function whose signature is the input model's fields, flat, as MCP clients expect.
+
+    A plain `def`, which the SDK runs on a worker thread, since sync database work
+    must never block the event loop. A tool marked `on_loop` is a read that cannot
+    wait (a primary-key read or one bounded page of a small table, on SQLite in WAL
+    mode through `Runtime.on_loop`): it runs on the loop itself, saving the thread
+    hop, which costs more than the read. If that read meets a lock, or the
+    application is not built yet, or the database is PostgreSQL, it runs on a worker
+    thread like any other tool.
+    """
+    if spec.on_loop:
+
+        async def tool(ctx: Context, **arguments: Any) -> BaseModel | CallToolResult:
+            runtime = cast(CublabServer, ctx.mcp_server).runtime
+            reading = runtime.on_loop
+            if reading is not None:
+                answer = _run(spec, reading, arguments, ctx, on_loop=True)
+                if answer is not _WOULD_WAIT:
+                    return cast(BaseModel | CallToolResult, answer)
+            return cast(
+                BaseModel | CallToolResult,
+                await anyio.to_thread.run_sync(functools.partial(_run, spec, runtime, arguments, ctx)),
             )
-        except ValidationError as exc:
-            raise ToolError(str(invalid_input(exc))) from None
-        except Exception as exc:
-            fault = classify(exc)
-            if fault is not None:
-                return fault_result(spec.name, fault)
-            if isinstance(exc, CublabError):
-                raise ToolError(str(exc)) from None
-            raise
+
+    else:
+
+        def tool(ctx: Context, **arguments: Any) -> BaseModel | CallToolResult:  # type: ignore[misc]
+            return cast(
+                BaseModel | CallToolResult, _run(spec, cast(CublabServer, ctx.mcp_server).runtime, arguments, ctx)
+            )
 
     parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     for name, field in spec.input.model_fields.items():
@@ -494,7 +533,7 @@ def _strict_tool(spec: ToolSpec[Any]) -> Tool:
         title=spec.title,
         description=spec.description,
         annotations=spec.annotations,
-        meta={"toolset": spec.toolset, "readOnly": spec.read_only},
+        meta=_meta(spec),
         structured_output=True,
     )
     loose = tool.fn_metadata.arg_model
@@ -514,8 +553,36 @@ def _strict_tool(spec: ToolSpec[Any]) -> Tool:
     # resolves those, and some (llama-index) build the nested model's fields only from a reference.
     tool.parameters = portable({**tool.parameters, "title": strict.__name__, "additionalProperties": False})
     if tool.fn_metadata.output_schema is not None:
-        tool.fn_metadata.output_schema = inline_refs(tool.fn_metadata.output_schema)
+        tool.fn_metadata.output_schema = nullable_types(inline_refs(tool.fn_metadata.output_schema))
     return tool
+
+
+_APPLIES_TO_NULL = frozenset({"anyOf", "oneOf", "allOf", "not", "if", "$ref", "enum", "const"})
+
+
+def nullable_types(schema: Any) -> Any:
+    """The schema with each `anyOf: [X, {"type": "null"}]` written as X with `type: [X's type, "null"]`.
+
+    The same set of documents: the keywords X keeps (properties, items, format,
+    lengths) apply only to instances of X's type, so null passes them as before;
+    an X holding a keyword that applies to null too (enum, const, a combinator) is
+    left alone. Clients validate every structured result against the output
+    schema (mcp.Client does, with jsonschema), and each `anyOf` costs a descent
+    per branch and an error object for the branch that fails: pydantic writes
+    every optional field that way.
+    """
+    if isinstance(schema, list):
+        return [nullable_types(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    node = {key: nullable_types(value) for key, value in schema.items()}
+    branches = node.get("anyOf")
+    if isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches:
+        (other,) = [b for b in branches if b != {"type": "null"}] or [None]
+        if isinstance(other, dict) and isinstance(other.get("type"), str) and not _APPLIES_TO_NULL & other.keys():
+            rest = {key: value for key, value in node.items() if key != "anyOf"}
+            return {**other, **rest, "type": [other["type"], "null"]}
+    return node
 
 
 def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
@@ -549,9 +616,56 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
         return schema
 
 
+def _meta(spec: ToolSpec[Any]) -> dict[str, Any]:
+    return {"toolset": spec.toolset, "readOnly": spec.read_only}
+
+
+class _PublishedTool(Tool):
+    """A tool published from the schemas derived ahead of time (cublab/tool_schemas.py): `tools/list` needs
+    nothing else. It derives its argument model, which validates a call, on its first call."""
+
+    async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:
+        if self.fn_metadata.arg_model is ArgModelBase:
+            self.fn_metadata = _strict_tool(_SPECS[self.name]).fn_metadata
+        return await super().run(arguments, context, convert_result)
+
+
+def _published_tool(spec: ToolSpec[Any], schemas: dict[str, Any]) -> Tool:
+    return _PublishedTool(
+        fn=_tool_function(spec),
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        parameters=schemas["inputSchema"],
+        fn_metadata=FuncMetadata(
+            arg_model=ArgModelBase, output_schema=schemas["outputSchema"], output_model=spec.output
+        ),
+        is_async=spec.on_loop,
+        context_kwarg="ctx",
+        annotations=spec.annotations,
+        meta=_meta(spec),
+    )
+
+
+def derive_schemas() -> dict[str, dict[str, Any]]:
+    """Each tool's published input and output schema, derived from its models (what tool_schemas.json records)."""
+    derived = (_strict_tool(spec) for spec in TOOLS)
+    return {tool.name: {"inputSchema": tool.parameters, "outputSchema": tool.output_schema} for tool in derived}
+
+
+_SPECS = {spec.name: spec for spec in TOOLS}
+
+
 @lru_cache(maxsize=1)
 def _tools() -> tuple[Tool, ...]:
-    return tuple(_strict_tool(spec) for spec in TOOLS)
+    """Built once per process. From the schemas derived ahead of time while they are current (most of
+    `cublab serve`'s start-up otherwise), else derived here."""
+    from cublab import tool_schemas
+
+    published = tool_schemas.load() or {}
+    return tuple(
+        _published_tool(spec, published[spec.name]) if spec.name in published else _strict_tool(spec) for spec in TOOLS
+    )
 
 
 def offered_tools(toolsets: tuple[str, ...] | None = None, read_only: bool = False) -> list[Tool]:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as select_core
 from sqlmodel import Session, col, select
 
 from cublab.app.context import AppContext
@@ -35,7 +37,11 @@ from cublab.domain.patch import make_patch
 from cublab.domain.pointers import pointer
 from cublab.domain.states import ObligationStatus, ProposalState
 from cublab.store.audit import iso
-from cublab.store.tables import Incident, Obligation, Proposal
+from cublab.store.tables import Incident, Obligation, Proposal, table_of
+
+_obligations = table_of(Obligation)
+# Built once: asked on every bypass_check, where constructing the statement would cost more than running it.
+_ANY_PAST_DUE = select_core(_obligations.c.id).where(obligation_past_due(bindparam("now"))).limit(1)  # type: ignore[arg-type]
 
 BREAK_GLASS_TAGS = ("break-glass", "drift-capture", "reconciliation")
 
@@ -59,6 +65,9 @@ class BreakGlass:
             with self.ctx.db.read() as s:
                 return self.overdue_warnings(s)
         now = self.ctx.clock()
+        # Asked on every bypass_check: a one-row Core probe first, and the obligations loaded only when one is due.
+        if session.connection().execute(_ANY_PAST_DUE, {"now": now}).first() is None:
+            return []
         due = session.exec(select(Obligation).where(obligation_past_due(now)).order_by(col(Obligation.due_at))).all()
         lines = []
         for view in self._views(session, due):
