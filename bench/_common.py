@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import statistics
@@ -31,10 +32,13 @@ if not (os.environ.get("CUBLAB_AUDIT_KEY") or os.environ.get("CUBLAB_AUDIT_KEY_F
     os.environ["CUBLAB_AUDIT_KEY_FILE"] = os.path.join(_audit_dir, "audit.key")
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parse_args(description: str, **flags: str) -> argparse.Namespace:
+    """--quick and --strict, and a bench's own boolean flags (name=help; `ten_million` is `--ten-million`)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="a small, fast smoke run (figures are not meaningful)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    for name, text in flags.items():
+        parser.add_argument("--" + name.replace("_", "-"), action="store_true", help=text)
     return parser.parse_args()
 
 
@@ -123,7 +127,10 @@ async def workbench(db: Path, agent: str, variants: int):
             bench.experiment_id = experiment["id"]
             for k in range(variants):
                 logged = await bench.call(
-                    "variant_log", experiment_id=bench.experiment_id, name=f"v{k:02d}", config={"k": k}
+                    "variant_log",
+                    experiment_id=bench.experiment_id,
+                    name=f"v{k:02d}",
+                    configuration=json.dumps({"k": k}),
                 )
                 bench.variant_ids.append(logged["variant"]["id"])
             yield bench

@@ -3,8 +3,9 @@
 log + audit event, one write transaction each), against a bare MCPServer tool
 that returns a constant, measured in the same run.
 
-No target is set by the issue; the figures say what a framework that calls
-bypass_check before every out-of-band change can expect.
+Target (issue 12): bypass_check at 0.3 or more of the bare tool's call rate. The
+figures say what a framework that calls bypass_check before every out-of-band
+change can expect.
 """
 
 from __future__ import annotations
@@ -21,41 +22,47 @@ from _common import Verdicts, header, median, parse_args, spread
 # A realistic request: a preview Deployment with ephemeral labels and its document.
 REQUEST = {
     "context": "preview",
-    "labels": {"ephemeral": "true", "ttl": "2h", "bypass-confighub": "true"},
+    "labels": [
+        {"key": "ephemeral", "value": "true"},
+        {"key": "ttl", "value": "2h"},
+        {"key": "bypass-confighub", "value": "true"},
+    ],
     "ttl": "2h",
-    "document": {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "web-pr-123", "namespace": "preview-123", "labels": {"app": "web"}},
-        "spec": {
-            "replicas": 1,
-            "template": {
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "web",
-                            "image": "web:pr-123",
-                            "env": [
-                                {
-                                    "name": "DB_PASSWORD",
-                                    "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}},
-                                }
-                            ],
-                        }
-                    ]
-                }
+    "document": json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web-pr-123", "namespace": "preview-123", "labels": {"app": "web"}},
+            "spec": {
+                "replicas": 1,
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "web",
+                                "image": "web:pr-123",
+                                "env": [
+                                    {
+                                        "name": "DB_PASSWORD",
+                                        "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}},
+                                    }
+                                ],
+                            }
+                        ]
+                    }
+                },
             },
-        },
-    },
+        }
+    ),
 }
 
 
 def varied(n: int) -> dict:
     """REQUEST with its name, namespace and image changed: the secret gate sees new strings each call."""
-    doc = json.loads(json.dumps(REQUEST["document"]))
+    doc = json.loads(REQUEST["document"])
     doc["metadata"].update(name=f"web-pr-{n}", namespace=f"preview-{n}")
     doc["spec"]["template"]["spec"]["containers"][0]["image"] = f"registry.example.com/web:pr-{n}-{n * 7919:x}"
-    return {**REQUEST, "document": doc}
+    return {**REQUEST, "document": json.dumps(doc)}
 
 
 def engine_rate(seconds: float) -> float:
@@ -63,7 +70,9 @@ def engine_rate(seconds: float) -> float:
     from cublab.policies import load_policy
 
     policy = load_policy().policy.bypass
-    facts = ChangeFacts(**{k: v for k, v in REQUEST.items()})
+    # The engine takes what the tool hands it: labels as a mapping, the document parsed.
+    labels = {pair["key"]: pair["value"] for pair in REQUEST["labels"]}
+    facts = ChangeFacts(**{**REQUEST, "labels": labels, "document": json.loads(REQUEST["document"])})
     decide(facts, policy)
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -122,10 +131,9 @@ def main() -> None:
         f"  bypass_check through MCP (logged, audited): median {median(through_mcp):,.0f} decisions/s ({spread(through_mcp)})"
     )
     print(f"  bare MCPServer constant tool (baseline): median {median(bare):,.0f} calls/s ({spread(bare)})")
-    print(f"  ratio bare/bypass_check: {median(bare) / median(through_mcp):.2f}x")
-    verdicts.check(
-        "no target in the issue; reported for information", True, f"{median(through_mcp):,.0f} decisions/s through MCP"
-    )
+    ratio = median(through_mcp) / median(bare)
+    print(f"  ratio bypass_check/bare: {ratio:.3f} (bare/bypass_check {1 / ratio:.2f}x)")
+    verdicts.check("bypass_check >= 0.3 of the bare tool's call rate", ratio >= 0.3, f"{ratio:.3f}")
     verdicts.exit()
 
 

@@ -11,6 +11,7 @@ every error comes back as a tool result whose text tells you what to fix.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -68,7 +69,9 @@ async def main(db: str, agent: str) -> None:
             direction="minimize",
         )
         for name, config in VARIANTS.items():
-            await call(client, "variant_log", experiment_id=experiment["id"], name=name, config=config)
+            await call(
+                client, "variant_log", experiment_id=experiment["id"], name=name, configuration=json.dumps(config)
+            )
         print(f"2. experiment {experiment['id']} with variants {', '.join(VARIANTS)}")
 
         points = [

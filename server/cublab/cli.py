@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cublab.app.read_models import ExperimentDetail, RevisionSummary
     from cublab.domain.identity import Identity
     from cublab.runtime import Runtime
+    from cublab.web.auth import ConsoleAuth
 
 app = typer.Typer(
     help="cublab: agents experiment beside the configuration authority; humans decide what enters it.",
@@ -49,7 +50,8 @@ app.add_typer(authority_app, name="authority")
 outbox_app = typer.Typer(help="Proposals waiting to be exported to ConfigHub.", no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
 experiments_app = typer.Typer(
-    help="Experiments recorded by agents: hand one over to another agent.", no_args_is_help=True
+    help="Experiments recorded by agents: hand one over to another agent, check their summaries.",
+    no_args_is_help=True,
 )
 app.add_typer(experiments_app, name="experiments")
 results_app = typer.Typer(
@@ -107,6 +109,35 @@ InPlaceOpt = Annotated[
         help="Confirm every target space has an approval trigger (vet-approvedby); in-place mode is refused without it [env: CUBLAB_CONFIGHUB_IN_PLACE_CONFIRMED=1]",
     ),
 ]
+
+
+UserHeader = Annotated[
+    str | None,
+    typer.Option(
+        "--trusted-user-header",
+        help="Behind an authenticating reverse proxy: take the reader's name from this header (e.g. X-Forwarded-User)",
+    ),
+]
+TrustedProxy = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trusted-proxy", help="An address (or network) the trusted header may come from; repeat for several"
+    ),
+]
+
+
+def _console_auth(as_: str | None, user_header: str | None, proxies: list[str] | None, host: str) -> ConsoleAuth:
+    """The console's reader mode from the flags (web/serve.py), or a refusal naming the flag."""
+    import getpass
+
+    from cublab.web.serve import console_auth
+
+    try:
+        return console_auth(
+            as_=as_, user_header=user_header, trusted_proxies=proxies or [], host=host, os_user=getpass.getuser()
+        )
+    except CublabError as exc:
+        _fail(str(exc))
 
 
 def _fail(message: str) -> NoReturn:
@@ -188,72 +219,77 @@ def serve(
             "--log-format", help="stderr log lines: text or json (one record per line) [env: CUBLAB_LOG_FORMAT]"
         ),
     ] = "",
+    ui: Annotated[
+        bool, typer.Option("--ui", help="With --http: also serve the review console at /ui (docs/console.md)")
+    ] = False,
+    as_: As = None,
+    trusted_user_header: UserHeader = None,
+    trusted_proxy: TrustedProxy = None,
 ) -> None:
     """Run the MCP server (stdio by default; nothing but protocol on stdout)."""
-    log_format = (log_format or os.environ.get("CUBLAB_LOG_FORMAT", "text")).lower()
-    if log_format not in ("text", "json"):
-        _fail(f"--log-format: {log_format!r} is neither 'text' nor 'json'")
-    from cublab.runtime import Runtime
+    if ui and not http:
+        _fail("--ui: the review console is served over HTTP; add --http")
+    console = _console_auth(as_, trusted_user_header, trusted_proxy, host) if ui else None
+    from cublab.serve import Refused
+    from cublab.serve import serve as run
 
-    try:  # check the identity, the policy and the authority's settings before importing the MCP SDK, so a refusal is immediate
-        runtime = Runtime(
-            Settings.resolve(
-                db=db,
-                agent=agent,
-                policy=policy,
-                authority=authority,
-                confighub_mode=confighub_mode,
-                in_place_confirmed=in_place_confirmed,
-            )
-        )
-        _ = runtime.policy  # loaded lazily otherwise: a bad file must stop start-up, not the first tool call
-        from cublab.app.tokens import check_toolsets
-
-        offered = check_toolsets(toolsets, "--toolsets")
-        from cublab.httpserver import HttpOptions
-
-        options = HttpOptions(
+    try:
+        run(
+            db=db,
+            policy=policy,
+            agent=agent,
+            http=http,
             host=host,
             port=port,
             no_auth=no_auth,
             auth_issuer=auth_issuer,
             auth_audience=auth_audience,
             public_url=public_url,
-            allowed_hosts=tuple(allowed_host or ()),
-            allowed_origins=tuple(allowed_origin or ()),
+            allowed_host=allowed_host,
+            allowed_origin=allowed_origin,
+            toolsets=toolsets,
+            read_only=read_only,
+            authority=authority,
+            confighub_mode=confighub_mode,
+            in_place_confirmed=in_place_confirmed,
+            log_format=log_format,
+            console=console,
         )
-        if http:
-            options.check()
-        elif no_auth or auth_issuer:
-            _fail("--no-auth and --auth-issuer apply to --http; stdio serves the one agent that started it")
+    except Refused as exc:
+        _fail(str(exc))
+
+
+@app.command("ui")
+def ui_command(
+    db: Db = None,
+    policy: Policy = None,
+    as_: As = None,
+    host: Annotated[
+        str, typer.Option(help="Bind address (loopback unless a trusted proxy names the reader)")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8766,
+    trusted_user_header: UserHeader = None,
+    trusted_proxy: TrustedProxy = None,
+    authority: AuthorityOpt = None,
+) -> None:
+    """The review console in a browser: inbox, experiments, proposals and their decisions (docs/console.md).
+
+    Prints a login URL holding a one-time token (like Jupyter); you decide as --as (default human:<OS user>).
+    """
+    auth = _console_auth(as_, trusted_user_header, trusted_proxy, host)
+    from cublab.runtime import Runtime
+
+    try:
+        runtime = Runtime(Settings.resolve(db=db, agent="agent:cublab-console", policy=policy, authority=authority))
+        _ = runtime.policy
+        _ = runtime.ctx  # migrate and load the audit key before the URL is printed
     except CublabError as exc:
         _fail(str(exc))
-    from cublab.httpserver import auth_settings
-    from cublab.mcp_server import build_server
+    from cublab.web.serve import run_console
 
-    server = build_server(
-        runtime,
-        log_format="json" if log_format == "json" else "text",
-        toolsets=offered,
-        read_only=read_only,
-        **(auth_settings(runtime, options) if http else {}),
-    )
-    stop_flusher = (
-        runtime.start_outbox_flusher()
-    )  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s
     try:
-        if http:
-            from cublab.httpserver import serve as serve_http
-
-            serve_http(server, runtime, options)
-        else:
-            import anyio
-
-            from cublab.stdio import run_stdio  # answers lines the SDK's stdio reader drops (deep nesting)
-
-            anyio.run(run_stdio, server)
+        run_console(runtime, auth, host, port)
     finally:
-        stop_flusher()
         runtime.close()
 
 
@@ -461,7 +497,6 @@ def sandboxes_list(
 def _human(as_: str | None) -> Identity:
     """The deciding identity: a human, never an agent. A shell set up as an agent is refused outright."""
     import getpass
-    import os
 
     from cublab.domain.identity import human_identity
 
@@ -828,6 +863,33 @@ def authority_diff(space: str, unit: str, rev_a: int, rev_b: int, db: Db = None)
     except CublabError as exc:
         _fail(str(exc))
     echo(data(unified_diff(a, b, f"{space}/{unit}@{rev_a}", f"{space}/{unit}@{rev_b}") or "(no difference)"))
+
+
+@experiments_app.command("verify-summaries")
+def experiments_verify_summaries(
+    experiment_id: Annotated[
+        str | None, typer.Argument(help="One experiment (exp_…); default: every experiment")
+    ] = None,
+    db: Db = None,
+) -> None:
+    """Recompute the running summaries experiment_compare reads from the measurements and name every difference
+    (exit code 1 when any differs)."""
+    from cublab.console import echo
+
+    try:
+        checks = _runtime(db).experiments.verify_summaries(experiment_id)
+    except CublabError as exc:
+        _fail(str(exc))
+    differing = [c for c in checks if c.differences]
+    for check in checks:
+        verdict = f"{len(check.differences)} difference(s)" if check.differences else "OK"
+        echo(f"{check.experiment_id}: {check.series} series, {check.points} points: ", verdict)
+        for difference in check.differences:
+            echo("  ", difference, err=True)
+    if differing:
+        echo(f"summaries DIFFER in {len(differing)} of {len(checks)} experiment(s)", err=True, style="red")
+        raise typer.Exit(1)
+    echo(f"summaries OK: {len(checks)} experiment(s) agree with their measurements")
 
 
 @experiments_app.command("transfer")
@@ -1478,18 +1540,9 @@ def main() -> None:
         from cublab.guard_cli import main as guard_main
 
         raise SystemExit(guard_main(sys.argv[2:]))
-    try:
-        app()
-    except Exception as exc:  # an infrastructure fault is not a bug: say what happened and whether to retry, exit 3
-        from cublab.app.faults import classify
+    from cublab.serve import reporting_faults
 
-        fault = classify(exc)
-        if fault is None:
-            raise
-        from cublab.console import echo
-
-        echo(f"error: {fault}", err=True, style="red")
-        raise SystemExit(3) from None
+    reporting_faults(app)
 
 
 if __name__ == "__main__":

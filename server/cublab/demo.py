@@ -11,6 +11,7 @@ are styled explicitly, never with markup strings holding the server's text.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import secrets
@@ -145,7 +146,12 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
             logged = await _call(
                 client,
                 "variant_log",
-                {"experiment_id": experiment["id"], "name": name, "description": description, "config": config},
+                {
+                    "experiment_id": experiment["id"],
+                    "name": name,
+                    "description": description,
+                    "configuration": json.dumps(config),
+                },
             )
             ids[name] = logged["variant"]["id"]
         emit(line(f"2. logged {len(ids)} variants: {', '.join(ids)}"))
@@ -257,6 +263,13 @@ async def _run(db: str, emit: Callable[..., None]) -> None:
     emit("")
     emit(line("database: ", (db, "cyan")))
     emit(line(f"check the audit log:  cublab audit verify{flag}"), soft_wrap=True)
+    emit(
+        line(
+            f"or review it in your browser:  cublab ui{flag}",
+            "  (open the login URL it prints; signed tiers are decided with the CLI above)",
+        ),
+        soft_wrap=True,
+    )
 
 
 def _reviewer_identity() -> str:

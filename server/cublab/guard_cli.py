@@ -162,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines.append(f"  criterion {answer.criterion.number}: {answer.criterion.name}")
     if answer.governed_path:
         lines.append(f"  instead: {answer.governed_path}")
+    if answer.reconciliation is not None:
+        lines.append(f"  owes ({answer.reconciliation.kind}): {answer.reconciliation.text}")
     lines.append(f"  decision {answer.decision_id} (policy {answer.policy_version[:19]})")
     print(_safe("\n".join(lines)), file=sys.stderr)
     return answer.exit_code

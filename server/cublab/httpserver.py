@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -203,7 +204,10 @@ def http_app(server: CublabServer, runtime: Runtime, options: HttpOptions) -> An
     return app
 
 
-def serve(server: CublabServer, runtime: Runtime, options: HttpOptions) -> None:
+def serve(
+    server: CublabServer, runtime: Runtime, options: HttpOptions, mount: Callable[[Any], None] | None = None
+) -> None:
+    """Run the app; `mount` adds routes beside /mcp first (the review console at /ui, with its own auth)."""
     import uvicorn
 
     if options.no_auth:
@@ -219,6 +223,8 @@ def serve(server: CublabServer, runtime: Runtime, options: HttpOptions) -> None:
             file=sys.stderr,
         )
     app = http_app(server, runtime, options)
+    if mount is not None:
+        mount(app)
     how = (
         "without authentication"
         if options.no_auth
@@ -227,4 +233,11 @@ def serve(server: CublabServer, runtime: Runtime, options: HttpOptions) -> None:
         else "cublab tokens"
     )
     print(f"cublab: serving MCP over streamable HTTP at {options.url} ({how})", file=sys.stderr)
-    uvicorn.run(app, host=options.host, port=options.port, log_level=server.settings.log_level.lower())
+    # With the console mounted, its trusted-proxy check reads the real peer, never a forwarded-for header.
+    uvicorn.run(
+        app,
+        host=options.host,
+        port=options.port,
+        log_level=server.settings.log_level.lower(),
+        proxy_headers=mount is None,
+    )

@@ -9,19 +9,23 @@ caller's identity, calls the use case and turns business errors into
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import operator
 import os
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, NoReturn, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, NoReturn, TypeVar, Union, cast, get_args, get_origin
 
+import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
@@ -75,6 +79,7 @@ from cublab.app.outputs import (
 from cublab.domain.errors import CublabError, Fault, Forbidden
 from cublab.domain.identity import Identity, agent_identity
 from cublab.logs import LogFormat
+from cublab.portable_schema import portable
 from cublab.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -84,6 +89,7 @@ if TYPE_CHECKING:
 AGENT_HEADER = "x-cublab-agent"
 _log = logging.getLogger("cublab.faults")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+UNIONS = (Union, types.UnionType)
 
 INSTRUCTIONS = """\
 cublab records configuration experiments beside the configuration authority (ConfigHub).
@@ -109,6 +115,7 @@ class ToolSpec(Generic[In]):
     destructive: bool = False
     idempotent: bool = False
     open_world: bool = False
+    on_loop: bool = False  # a read that cannot wait: runs on the event loop (see _tool_function)
 
     @property
     def annotations(self) -> ToolAnnotations:
@@ -144,6 +151,7 @@ TOOLS: list[ToolSpec[Any]] = [
         lambda rt, cmd, who: rt.sandboxes.get(cmd),
         read_only=True,
         idempotent=True,
+        on_loop=True,
     ),
     ToolSpec(
         "sandbox_list",
@@ -155,6 +163,7 @@ TOOLS: list[ToolSpec[Any]] = [
         lambda rt, cmd, who: rt.sandboxes.list(cmd),
         read_only=True,
         idempotent=True,
+        on_loop=True,
     ),
     ToolSpec(
         "sandbox_renew",
@@ -213,6 +222,7 @@ TOOLS: list[ToolSpec[Any]] = [
         lambda rt, cmd, who: rt.experiments.list(cmd),
         read_only=True,
         idempotent=True,
+        on_loop=True,
     ),
     ToolSpec(
         "variant_log",
@@ -383,37 +393,79 @@ class CublabServer(MCPServer):
         self.runtime = runtime
 
 
-def _tool_function(spec: ToolSpec[Any]) -> Callable[..., BaseModel]:
-    """A function whose signature is the input model's fields, flat, as MCP clients expect."""
+_WOULD_WAIT = object()  # an attempt on the event loop met a lock: the call goes to a worker thread instead
 
-    def tool(ctx: Context, **arguments: Any) -> BaseModel | CallToolResult:
-        runtime = cast(CublabServer, ctx.mcp_server).runtime
-        try:
-            who = _identity(runtime, ctx, spec)
-            command = spec.input.model_validate(arguments)
-            if spec.read_only:
-                return spec.call(runtime, command, who)
-            # Every mutation: an `idempotency_key` makes a retry return the first answer (app/idempotency.py).
-            return runtime.idempotency.run(
-                spec.name, command, who, spec.output, lambda: spec.call(runtime, command, who)
+
+def _run(
+    spec: ToolSpec[Any], runtime: Runtime, arguments: dict[str, Any], ctx: Context, *, on_loop: bool = False
+) -> Any:
+    """Validate, call the use case, and turn its errors into what the agent reads."""
+    try:
+        who = _identity(runtime, ctx, spec)
+        # The SDK validated the arguments with a model built from these same fields and annotations
+        # (`_strict_tool`): assembling the command without validating again validates every point of a
+        # result_log batch once, not twice. The one model-level rule, null takes the default
+        # (`Input._null_means_default`), is applied here: model_construct fills in what is left out.
+        command = spec.input.model_construct(**spec.input.without_defaulted_nulls(arguments))
+        if spec.read_only:
+            return spec.call(runtime, command, who)
+        # Every mutation: an `idempotency_key` makes a retry return the first answer (app/idempotency.py).
+        return runtime.idempotency.run(spec.name, command, who, spec.output, lambda: spec.call(runtime, command, who))
+    except ValidationError as exc:
+        raise ToolError(str(invalid_input(exc))) from None
+    except Exception as exc:
+        fault = classify(exc)
+        if fault is not None:
+            return _WOULD_WAIT if on_loop else fault_result(spec.name, fault)
+        if isinstance(exc, CublabError):
+            raise ToolError(str(exc)) from None
+        raise
+
+
+def _tool_function(spec: ToolSpec[Any]) -> Callable[..., Any]:
+    """A function whose signature is the input model's fields, flat, as MCP clients expect.
+
+    A plain `def`, which the SDK runs on a worker thread, since sync database work
+    must never block the event loop. A tool marked `on_loop` is a read that cannot
+    wait (a primary-key read or one bounded page of a small table, on SQLite in WAL
+    mode through `Runtime.on_loop`): it runs on the loop itself, saving the thread
+    hop, which costs more than the read. If that read meets a lock, or the
+    application is not built yet, or the database is PostgreSQL, it runs on a worker
+    thread like any other tool.
+    """
+    if spec.on_loop:
+
+        async def tool(ctx: Context, **arguments: Any) -> BaseModel | CallToolResult:
+            runtime = cast(CublabServer, ctx.mcp_server).runtime
+            reading = runtime.on_loop
+            if reading is not None:
+                answer = _run(spec, reading, arguments, ctx, on_loop=True)
+                if answer is not _WOULD_WAIT:
+                    return cast(BaseModel | CallToolResult, answer)
+            return cast(
+                BaseModel | CallToolResult,
+                await anyio.to_thread.run_sync(functools.partial(_run, spec, runtime, arguments, ctx)),
             )
-        except ValidationError as exc:
-            raise ToolError(str(invalid_input(exc))) from None
-        except Exception as exc:
-            fault = classify(exc)
-            if fault is not None:
-                return fault_result(spec.name, fault)
-            if isinstance(exc, CublabError):
-                raise ToolError(str(exc)) from None
-            raise
+
+    else:
+
+        def tool(ctx: Context, **arguments: Any) -> BaseModel | CallToolResult:  # type: ignore[misc]
+            return cast(
+                BaseModel | CallToolResult, _run(spec, cast(CublabServer, ctx.mcp_server).runtime, arguments, ctx)
+            )
 
     parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     for name, field in spec.input.model_fields.items():
-        default = inspect.Parameter.empty if field.is_required() else field.get_default(call_default_factory=True)
-        # Built at run time from the model, so a value, not a type expression: operator.getitem says so.
-        annotation = operator.getitem(
-            Annotated, (field.annotation, *field.metadata, Field(description=field.description, title=field.title))
+        # Built at run time from the model, so values, not type expressions: operator.getitem says so.
+        kind: Any = (
+            operator.getitem(Annotated, (field.annotation, *field.metadata)) if field.metadata else field.annotation
         )
+        # An optional argument is published as nullable with a null default (strict tool schemas make every
+        # argument required, and null says "the default"); the input model puts the real default in its place.
+        default = inspect.Parameter.empty if field.is_required() else None
+        if not field.is_required():
+            kind = kind | None
+        annotation = operator.getitem(Annotated, (kind, Field(description=field.description, title=field.title)))
         parameters.append(
             inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
         )
@@ -450,6 +502,28 @@ def _resource_error(exc: Exception) -> NoReturn:
     raise exc
 
 
+def _takes_text(annotation: Any) -> bool:
+    """Whether an argument's type admits a string (`str`, or `str | None`, however annotated)."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if annotation is str:
+        return True
+    return any(_takes_text(option) for option in get_args(annotation)) if get_origin(annotation) in UNIONS else False
+
+
+class _TextKeepingMetadata(FuncMetadata):
+    """The SDK's argument handling, except that text stays text.
+
+    The SDK parses a string argument as JSON when its type is anything but plain `str` (hosts that send
+    lists and objects as JSON text are common); an optional text argument is `str | None`, so a
+    configuration sent as JSON text would reach validation as an object and be refused."""
+
+    def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
+        parsed = super().pre_parse_json(data)
+        fields = self.arg_model.model_fields
+        return {k: data[k] if k in fields and _takes_text(fields[k].annotation) else v for k, v in parsed.items()}
+
+
 def _strict_tool(spec: ToolSpec[Any]) -> Tool:
     """The SDK's tool, made to refuse unknown arguments: a misspelt optional argument
     (say `explanaton`) is an error the agent can fix, not a value silently dropped."""
@@ -459,7 +533,7 @@ def _strict_tool(spec: ToolSpec[Any]) -> Tool:
         title=spec.title,
         description=spec.description,
         annotations=spec.annotations,
-        meta={"toolset": spec.toolset, "readOnly": spec.read_only},
+        meta=_meta(spec),
         structured_output=True,
     )
     loose = tool.fn_metadata.arg_model
@@ -469,19 +543,54 @@ def _strict_tool(spec: ToolSpec[Any]) -> Tool:
         "hide_input_in_errors": True,
     }  # never echo a value back (it may be a secret)
     strict = type(f"{spec.name} arguments", (loose,), {"model_config": config, "__module__": __name__})
-    tool.fn_metadata.arg_model = strict
-    tool.parameters = inline_refs({**tool.parameters, "title": strict.__name__, "additionalProperties": False})
+    tool.fn_metadata = _TextKeepingMetadata(
+        arg_model=strict,
+        output_schema=tool.fn_metadata.output_schema,
+        output_model=tool.fn_metadata.output_model,
+        wrap_output=tool.fn_metadata.wrap_output,
+    )
+    # Input schemas keep nested models (a result point, a label) as `$defs` referenced by `$ref`: every framework
+    # resolves those, and some (llama-index) build the nested model's fields only from a reference.
+    tool.parameters = portable({**tool.parameters, "title": strict.__name__, "additionalProperties": False})
     if tool.fn_metadata.output_schema is not None:
-        tool.fn_metadata.output_schema = inline_refs(tool.fn_metadata.output_schema)
+        tool.fn_metadata.output_schema = nullable_types(inline_refs(tool.fn_metadata.output_schema))
     return tool
+
+
+_APPLIES_TO_NULL = frozenset({"anyOf", "oneOf", "allOf", "not", "if", "$ref", "enum", "const"})
+
+
+def nullable_types(schema: Any) -> Any:
+    """The schema with each `anyOf: [X, {"type": "null"}]` written as X with `type: [X's type, "null"]`.
+
+    The same set of documents: the keywords X keeps (properties, items, format,
+    lengths) apply only to instances of X's type, so null passes them as before;
+    an X holding a keyword that applies to null too (enum, const, a combinator) is
+    left alone. Clients validate every structured result against the output
+    schema (mcp.Client does, with jsonschema), and each `anyOf` costs a descent
+    per branch and an error object for the branch that fails: pydantic writes
+    every optional field that way.
+    """
+    if isinstance(schema, list):
+        return [nullable_types(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    node = {key: nullable_types(value) for key, value in schema.items()}
+    branches = node.get("anyOf")
+    if isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches:
+        (other,) = [b for b in branches if b != {"type": "null"}] or [None]
+        if isinstance(other, dict) and isinstance(other.get("type"), str) and not _APPLIES_TO_NULL & other.keys():
+            rest = {key: value for key, value in node.items() if key != "anyOf"}
+            return {**other, **rest, "type": [other["type"], "null"]}
+    return node
 
 
 def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     """The schema with every `$ref` to its `$defs` written out in place.
 
     Clients validate every structured result against the output schema, and
-    resolving references is most of that cost; some tool-calling clients also
-    handle `$ref` poorly. A recursive model cannot be written out: it keeps its refs.
+    resolving references is most of that cost. A recursive model cannot be written
+    out: it keeps its refs.
     """
     defs = schema.get("$defs", {})
 
@@ -507,9 +616,56 @@ def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
         return schema
 
 
+def _meta(spec: ToolSpec[Any]) -> dict[str, Any]:
+    return {"toolset": spec.toolset, "readOnly": spec.read_only}
+
+
+class _PublishedTool(Tool):
+    """A tool published from the schemas derived ahead of time (cublab/tool_schemas.py): `tools/list` needs
+    nothing else. It derives its argument model, which validates a call, on its first call."""
+
+    async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:
+        if self.fn_metadata.arg_model is ArgModelBase:
+            self.fn_metadata = _strict_tool(_SPECS[self.name]).fn_metadata
+        return await super().run(arguments, context, convert_result)
+
+
+def _published_tool(spec: ToolSpec[Any], schemas: dict[str, Any]) -> Tool:
+    return _PublishedTool(
+        fn=_tool_function(spec),
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        parameters=schemas["inputSchema"],
+        fn_metadata=FuncMetadata(
+            arg_model=ArgModelBase, output_schema=schemas["outputSchema"], output_model=spec.output
+        ),
+        is_async=spec.on_loop,
+        context_kwarg="ctx",
+        annotations=spec.annotations,
+        meta=_meta(spec),
+    )
+
+
+def derive_schemas() -> dict[str, dict[str, Any]]:
+    """Each tool's published input and output schema, derived from its models (what tool_schemas.json records)."""
+    derived = (_strict_tool(spec) for spec in TOOLS)
+    return {tool.name: {"inputSchema": tool.parameters, "outputSchema": tool.output_schema} for tool in derived}
+
+
+_SPECS = {spec.name: spec for spec in TOOLS}
+
+
 @lru_cache(maxsize=1)
 def _tools() -> tuple[Tool, ...]:
-    return tuple(_strict_tool(spec) for spec in TOOLS)
+    """Built once per process. From the schemas derived ahead of time while they are current (most of
+    `cublab serve`'s start-up otherwise), else derived here."""
+    from cublab import tool_schemas
+
+    published = tool_schemas.load() or {}
+    return tuple(
+        _published_tool(spec, published[spec.name]) if spec.name in published else _strict_tool(spec) for spec in TOOLS
+    )
 
 
 def offered_tools(toolsets: tuple[str, ...] | None = None, read_only: bool = False) -> list[Tool]:
@@ -547,7 +703,14 @@ def build_server(
         **auth,
     )
 
-    @server.resource("cublab://policy", name="policy", title="The active policy", mime_type="application/json")
+    @server.resource(
+        "cublab://policy",
+        name="policy",
+        title="The active policy",
+        description="The policy this server enforces (JSON): sandbox lifetimes, the bypass criteria, promotion risk "
+        "rules and the statistics settings, with its source and digest (every decision records the digest).",
+        mime_type="application/json",
+    )
     def policy_resource() -> str:
         loaded = runtime.policy
         return PolicyDocument(
@@ -558,6 +721,8 @@ def build_server(
         "cublab://experiments/{experiment_id}",
         name="experiment",
         title="An experiment's full log",
+        description="One experiment (exp_…) as JSON: its definition, every variant with its configuration, and how "
+        "many measurements each variant has per metric (what experiment_get returns).",
         mime_type="application/json",
     )
     def experiment_resource(experiment_id: str) -> str:
@@ -571,6 +736,8 @@ def build_server(
         "cublab://proposals/{proposal_id}",
         name="proposal",
         title="A proposal with its diff",
+        description="One proposal (prp_…) as JSON: its state, the RFC 6902 patch and the diff against the target's "
+        "head, the risk, the human decision it requires and its provenance.",
         mime_type="application/json",
     )
     def proposal_resource(proposal_id: str) -> str:
@@ -591,8 +758,21 @@ def build_server(
         report = await anyio.to_thread.run_sync(check_health, lambda: runtime.ctx)
         return JSONResponse(report.model_dump(mode="json"), status_code=200 if report.ok else 503)
 
-    @server.prompt(name="governed_experiment", title="The governed experiment workflow")
-    def governed_experiment(goal: str = "find a better configuration") -> str:
+    @server.prompt(
+        name="governed_experiment",
+        title="The governed experiment workflow",
+        description="Step-by-step instructions for running a configuration experiment through cublab: sandbox, "
+        "experiment, variants, measurements, comparison, then a proposal humans decide on.",
+    )
+    def governed_experiment(
+        goal: Annotated[
+            str,
+            Field(
+                description="What the experiment is for, as the end of 'You want to …', e.g. 'lower the p95 latency "
+                "of the event handler'. Default: 'find a better configuration'."
+            ),
+        ] = "find a better configuration",
+    ) -> str:
         return GOVERNED_WORKFLOW.format(goal=goal)
 
     return server

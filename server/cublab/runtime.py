@@ -53,6 +53,7 @@ class Runtime:
         self._policy = policy
         self._lock = threading.Lock()
         self._ctx: AppContext | None = None
+        self._on_loop: Runtime | None = None
 
     @property
     def policy(self) -> LoadedPolicy:
@@ -82,7 +83,34 @@ class Runtime:
                     self._ctx.allowed_signers = Path(self.settings.allowed_signers)
                 if self._clock is not None:
                     self._ctx.clock = self._clock
+                if db.is_sqlite:
+                    self._on_loop = self._reading(self._ctx)
             return self._ctx
+
+    @property
+    def on_loop(self) -> Runtime | None:
+        """The use cases over reads that never wait (SQLite in WAL mode: `Database.reader`), for the event loop;
+        None until the first call has built the application (that may migrate: a worker thread's job), and on
+        PostgreSQL, where every read is a network round trip that may wait and stays on a worker thread."""
+        return self._on_loop
+
+    def _reading(self, ctx: AppContext) -> Runtime:
+        """A runtime sharing this one's settings, policy and clock, reading through `ctx.db.reader()`.
+
+        Its use cases are built here, on the thread that built the application, so the loop never constructs
+        one. Directly, not through their cached properties: this runs under `_lock`, and on Python 3.11 a
+        cached property takes a lock of its own, which a thread waiting for `_lock` may hold.
+        """
+        import dataclasses
+
+        from cublab.app.experiments import Experiments
+        from cublab.app.sandboxes import Sandboxes
+
+        reading = Runtime(self.settings, ctx.policy, self._clock)
+        reading._ctx = dataclasses.replace(ctx, db=ctx.db.reader())
+        sandboxes = Sandboxes(reading._ctx)
+        reading.__dict__.update(sandboxes=sandboxes, experiments=Experiments(reading._ctx, sandboxes))
+        return reading
 
     def _audit_key(self, location: str) -> tuple[AuditKey, Witness]:
         """The audit key (created, 0600, on first use) and this database's witness: docs/threat-model.md."""
@@ -116,6 +144,18 @@ class Runtime:
         return ConfigHubAuthority(
             client, mode=self.settings.confighub_mode, in_place_confirmed=self.settings.confighub_in_place_confirmed
         )
+
+    def warm_up(self) -> None:
+        """Build the application now (SQLAlchemy, the schema, the audit key, the secret detector's plugins) so
+        the first tool call finds it built. `cublab serve` runs this on a daemon thread once the server is
+        built: it overlaps the protocol's handshake instead of following it. A failure is left for the first
+        tool call to meet again and report."""
+        import logging
+
+        try:
+            _ = self.ctx, self.sandboxes, self.experiments
+        except Exception:
+            logging.getLogger("cublab.runtime").debug("warm-up failed; the first tool call will say why", exc_info=True)
 
     def start_outbox_flusher(self, interval: float | None = None) -> Callable[[], None]:
         """Flush the outbox every `interval` seconds in a daemon thread (remote authority only); returns stop()."""
@@ -216,7 +256,7 @@ class Runtime:
     def bypass(self) -> BypassService:
         from cublab.app.bypass import BypassService
 
-        return BypassService(self.ctx, self.breakglass.overdue_warnings)
+        return BypassService(self.ctx, lambda session: self.breakglass.overdue_warnings(session))  # loads on first use
 
     @cached_property
     def guard(self) -> GuardService:
@@ -255,6 +295,8 @@ class Runtime:
         return Audit(self.ctx)
 
     def close(self) -> None:
+        if self._on_loop is not None:
+            self._on_loop.ctx.db.dispose()  # the rest of its context (the authority client) is this one's
         if self._ctx is not None:
             if self._ctx.remote is not None:
                 self._ctx.remote.close()

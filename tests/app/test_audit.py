@@ -53,7 +53,9 @@ async def test_every_mutation_writes_exactly_one_event_with_actor_and_explanatio
     assert exp["event"]["object_id"] == exp_id
     related = exp["event"]["related"]
     assert (json.loads(related) if isinstance(related, str) else related) == {"sandbox_id": sandbox_id}
-    variant = await mutate("variant_log", "variant.log", "variant", experiment_id=exp_id, name="a", config={"x": 1})
+    variant = await mutate(
+        "variant_log", "variant.log", "variant", experiment_id=exp_id, name="a", configuration=json.dumps({"x": 1})
+    )
     assert variant["event"]["object_id"] == variant["result"]["variant"]["id"]
     results = await mutate(
         "result_log",
@@ -100,7 +102,7 @@ async def test_a_failed_mutation_leaves_no_event(client, runtime) -> None:
         objective_metric="m",
         direction="minimize",
     )
-    await call(client, "variant_log", experiment_id=exp["id"], name="a", config={"x": 1})
+    await call(client, "variant_log", experiment_id=exp["id"], name="a", configuration=json.dumps({"x": 1}))
     before = events(runtime)
     bad = await client.call_tool(
         "result_log",

@@ -160,7 +160,7 @@ async def test_break_glass_capture_is_tagged_and_names_incident_and_time(backend
     )
     live = {**BASE, "lambdaMemory": 4096}
     result = await call(
-        backend.client, "breakglass_capture", incident_id="INC-7", unit="mw-prod/handler", live_state=live
+        backend.client, "breakglass_capture", incident_id="INC-7", unit="mw-prod/handler", live_state=json.dumps(live)
     )
     proposal = result["proposal"]
     assert result["drift"] is True and proposal["state"] == "pending"

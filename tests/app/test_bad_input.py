@@ -7,6 +7,7 @@ and after the bad call, so a stray write in any case fails that case.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +61,9 @@ async def world(world_runtime, world_clock) -> Any:
                 objective_metric="m",
                 direction="minimize",
             )
-            variant = await call(client, "variant_log", experiment_id=exp["id"], name="a", config={"k": key})
+            variant = await call(
+                client, "variant_log", experiment_id=exp["id"], name="a", configuration=json.dumps({"k": key})
+            )
             await call(
                 client, "result_log", experiment_id=exp["id"], points=[{"variant": "a", "metric": "m", "value": 1.0}]
             )
@@ -102,7 +105,7 @@ def new_exp(sandbox_id: str, **over) -> dict[str, Any]:
 
 
 def variant_args(experiment_id: str, **over) -> dict[str, Any]:
-    return {"experiment_id": experiment_id, "name": "new", "config": {"fresh": True}, **over}
+    return {"experiment_id": experiment_id, "name": "new", "configuration": json.dumps({"fresh": True}), **over}
 
 
 CASES: list[tuple[str, str, W, tuple[str, ...]]] = []
@@ -175,25 +178,60 @@ case("spawn-name-empty", "sandbox_spawn", lambda w: {"name": "  ", "purpose": "p
 case(
     "config-over-1mib-object",
     "variant_log",
-    lambda w: variant_args(live_exp(w), config={"k": "x" * MIB}),
-    "config",
+    lambda w: variant_args(live_exp(w), configuration=json.dumps({"k": "x" * MIB})),
+    "configuration",
     "1 MiB",
 )
 case(
     "config-over-1mib-text",
     "variant_log",
-    lambda w: variant_args(live_exp(w), config="k: " + "x" * MIB),
-    "config",
+    lambda w: variant_args(live_exp(w), configuration="k: " + "x" * MIB),
+    "configuration",
     "1 MiB",
 )
-case("config-list", "variant_log", lambda w: variant_args(live_exp(w), config=[1, 2]), "config", "dict")
-case("config-number", "variant_log", lambda w: variant_args(live_exp(w), config=3), "config", "dict")
-case("config-yaml-scalar", "variant_log", lambda w: variant_args(live_exp(w), config="3"), "config", "JSON object")
+case("config-list", "variant_log", lambda w: variant_args(live_exp(w), configuration=[1, 2]), "configuration", "string")
 case(
-    "config-yaml-list", "variant_log", lambda w: variant_args(live_exp(w), config="- a\n- b\n"), "config", "JSON object"
+    "config-object",
+    "variant_log",
+    lambda w: variant_args(live_exp(w), configuration={"a": 1}),
+    "configuration",
+    "string",
 )
-case("config-yaml-invalid", "variant_log", lambda w: variant_args(live_exp(w), config="a: [1, 2"), "config", "YAML")
-case("config-empty-text", "variant_log", lambda w: variant_args(live_exp(w), config=""), "config", "JSON object")
+case(
+    "config-json-list",
+    "variant_log",
+    lambda w: variant_args(live_exp(w), configuration="[1, 2]"),
+    "configuration",
+    "JSON object",
+)
+case(
+    "config-yaml-scalar",
+    "variant_log",
+    lambda w: variant_args(live_exp(w), configuration="3"),
+    "configuration",
+    "JSON object",
+)
+case(
+    "config-yaml-list",
+    "variant_log",
+    lambda w: variant_args(live_exp(w), configuration="- a\n- b\n"),
+    "configuration",
+    "JSON object",
+)
+case(
+    "config-yaml-invalid",
+    "variant_log",
+    lambda w: variant_args(live_exp(w), configuration="a: [1, 2"),
+    "configuration",
+    "YAML",
+)
+case(
+    "config-empty-text",
+    "variant_log",
+    lambda w: variant_args(live_exp(w), configuration=""),
+    "configuration",
+    "JSON object",
+)
 
 # Result batches.
 case("batch-10001", "result_log", lambda w: {"experiment_id": live_exp(w), "points": points(10_001)}, "points", "10000")

@@ -3,6 +3,8 @@ say so, its rows stay, and the decision is audited; on SQLite and PostgreSQL. Ag
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -12,6 +14,7 @@ from cublab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cublab.domain.identity import agent_identity, human_identity
 from support.audit import events
 from support.mcp import call, call_error
+from support.runtime import migrate
 
 pytestmark = pytest.mark.anyio
 
@@ -39,8 +42,12 @@ async def _experiment(client, rt) -> tuple[dict, dict, dict]:
         target_space="space",
         target_unit="unit",
     )
-    fast = (await call(client, "variant_log", experiment_id=exp["id"], name="fast", config={"a": 1}))["variant"]
-    slow = (await call(client, "variant_log", experiment_id=exp["id"], name="slow", config={"a": 2}))["variant"]
+    fast = (
+        await call(client, "variant_log", experiment_id=exp["id"], name="fast", configuration=json.dumps({"a": 1}))
+    )["variant"]
+    slow = (
+        await call(client, "variant_log", experiment_id=exp["id"], name="slow", configuration=json.dumps({"a": 2}))
+    )["variant"]
     good = [{"variant": "fast", "metric": "m", "value": 100.0 + k % 3} for k in range(10)]
     good += [{"variant": "slow", "metric": "m", "value": 150.0 + k % 3} for k in range(10)]
     await call(client, "result_log", experiment_id=exp["id"], points=good)
@@ -139,12 +146,16 @@ async def test_values_stored_before_the_limit_name_their_batch_and_excluding_it_
     any_client, any_runtime
 ) -> None:
     """The 1e308 case of the issue: a batch stored before the ±1e15 limit made an experiment impossible to
-    compare or promote forever. The error names the batch; once a human excludes it, both work again."""
+    compare or promote forever. The error names the batch; once a human excludes it, both work again.
+    (The database is taken back to 0009 to write the values as they were stored then; migration 0010 builds
+    the summaries they overflow.)"""
     exp, variants, bad = await _experiment(any_client, any_runtime)
+    migrate(any_runtime, "0009")
     with any_runtime.ctx.db.engine.begin() as conn:
         conn.execute(
             sa.text("UPDATE measurement SET value = :v WHERE batch_id = :b"), {"v": 1e308, "b": bad["batch_id"]}
         )
+    migrate(any_runtime, "head")
     promote = {"variant_id": variants["fast"]["id"], "rationale": "fastest", "confidence": 0.9}
     for tool, arguments in (("experiment_compare", {"experiment_id": exp["id"]}), ("variant_promote", promote)):
         message = await call_error(any_client, tool, **arguments)

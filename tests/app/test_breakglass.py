@@ -4,6 +4,7 @@ through the MCP client; the human review through the use cases and the CLI."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timedelta
 
@@ -58,7 +59,7 @@ async def declare(client, incident="INC-2041", units=(HANDLER, QUEUE_UNIT)):
 
 
 async def capture(client, unit, live, incident="INC-2041"):
-    return await call(client, "breakglass_capture", incident_id=incident, unit=unit, live_state=live)
+    return await call(client, "breakglass_capture", incident_id=incident, unit=unit, live_state=json.dumps(live))
 
 
 async def test_declare_opens_a_capture_per_unit_and_one_review(client, seeded, clock) -> None:
@@ -134,9 +135,12 @@ async def test_capture_refusals_name_the_field_and_store_nothing(client, seeded)
     await declare(client, units=(HANDLER,))
     before = audit_count(seeded)
     cases = [
-        (dict(incident_id="INC-2041", unit=QUEUE_UNIT, live_state=QUEUE), "unit"),
-        (dict(incident_id="INC-9999", unit=HANDLER, live_state=BASE), "incident_id"),
-        (dict(incident_id="INC-2041", unit=HANDLER, live_state={**BASE, "dbPassword": SECRET_VALUE}), "live_state"),
+        (dict(incident_id="INC-2041", unit=QUEUE_UNIT, live_state=json.dumps(QUEUE)), "unit"),
+        (dict(incident_id="INC-9999", unit=HANDLER, live_state=json.dumps(BASE)), "incident_id"),
+        (
+            dict(incident_id="INC-2041", unit=HANDLER, live_state=json.dumps({**BASE, "dbPassword": SECRET_VALUE})),
+            "live_state",
+        ),
     ]
     for args, field in cases:
         message = await call_error(client, "breakglass_capture", **args)
@@ -145,7 +149,11 @@ async def test_capture_refusals_name_the_field_and_store_nothing(client, seeded)
     assert audit_count(seeded) == before
     await capture(client, HANDLER, {**BASE, "lambdaMemory": 1024})
     message = await call_error(
-        client, "breakglass_capture", incident_id="INC-2041", unit=HANDLER, live_state={**BASE, "lambdaMemory": 4096}
+        client,
+        "breakglass_capture",
+        incident_id="INC-2041",
+        unit=HANDLER,
+        live_state=json.dumps({**BASE, "lambdaMemory": 4096}),
     )
     assert "unit" in message and "already captured" in message
     with sqlite3.connect(seeded.settings.db) as conn:

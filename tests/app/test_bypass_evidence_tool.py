@@ -7,13 +7,14 @@ and the stored decision row holds nothing derived from a flagged value."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
 
 from cublab.authority.embedded import EmbeddedAuthority
 from cublab.domain.identity import human_identity
-from support.mcp import call, call_error
+from support.mcp import call, call_error, pairs
 
 pytestmark = pytest.mark.anyio
 
@@ -52,7 +53,7 @@ def numbers(answer: dict) -> list[int]:
 async def test_a_production_change_with_ephemeral_labels_and_a_ttl_gets_no_bypass(client) -> None:
     for ttl in ("6h", "48h"):
         doc = {**PROD_WEB, "metadata": {**PROD_WEB["metadata"], "labels": {"ephemeral": "true", "ttl": ttl}}}
-        answer = await call(client, "bypass_check", context="production", document=doc)
+        answer = await call(client, "bypass_check", context="production", document=json.dumps(doc))
         assert answer["verdict"] == "use_confighub" and answer["criterion"] is None, answer["path"]
         assert 1 not in numbers(answer)
         assert any(
@@ -65,7 +66,12 @@ async def test_a_production_fix_with_an_undeclared_incident_and_a_ttl_must_decla
 ) -> None:
     for incident_id in ("INC-404", "n/a"):
         answer = await call(
-            client, "bypass_check", context="production", document=PROD_WEB, incident_id=incident_id, ttl="1h"
+            client,
+            "bypass_check",
+            context="production",
+            document=json.dumps(PROD_WEB),
+            incident_id=incident_id,
+            ttl="1h",
         )
         assert answer["verdict"] == "use_confighub" and answer["must_declare_incident"] is True
         assert any("breakglass_declare" in r for r in answer["reasons"])
@@ -85,7 +91,13 @@ async def test_a_declared_incident_is_recognised_and_outranks_the_ttl(client, ru
     runtime.review.import_unit("mw-prod", "web", {"replicas": 3}, ALICE, tier="production")
     await call(client, "breakglass_declare", incident_id="INC-7", reason="web is down", units=["mw-prod/web"])
     answer = await call(
-        client, "bypass_check", context="production", space="mw-prod", document=PROD_WEB, incident_id="INC-7", ttl="1h"
+        client,
+        "bypass_check",
+        context="production",
+        space="mw-prod",
+        document=json.dumps(PROD_WEB),
+        incident_id="INC-7",
+        ttl="1h",
     )
     assert answer["verdict"] == "bypass_then_reconcile" and answer["criterion"]["number"] == 4, answer["path"]
     assert answer["must_declare_incident"] is False and answer["reconciliation"]["must_declare_incident"] is False
@@ -119,7 +131,10 @@ async def test_a_space_tier_production_in_the_authority_is_production_whatever_t
 async def test_a_live_sandbox_gives_criterion_7_and_a_destroyed_or_expired_one_does_not(client, clock) -> None:
     live = await call(client, "sandbox_spawn", name="try", purpose="tune memory", ttl="2h", context="kind-agent")
     args = dict(
-        context="staging", kind="Deployment", name="web", document={"kind": "Deployment", "spec": {"replicas": 2}}
+        context="staging",
+        kind="Deployment",
+        name="web",
+        document=json.dumps({"kind": "Deployment", "spec": {"replicas": 2}}),
     )
     answer = await call(client, "bypass_check", sandbox_id=live["id"], **args)
     assert answer["verdict"] == "bypass" and answer["criterion"]["number"] == 7, answer["path"]
@@ -164,7 +179,7 @@ async def test_a_sandbox_id_that_names_nothing_is_no_sandbox_and_a_malformed_one
     ids=["secret-in-ttl-label", "flagged-key-with-slash", "secret-in-a-matched-label"],
 )
 async def test_the_stored_decision_holds_nothing_derived_from_a_flagged_label(client, runtime, labels, literal) -> None:
-    answer = await call(client, "bypass_check", context="staging", kind="ConfigMap", name="cm", labels=labels)
+    answer = await call(client, "bypass_check", context="staging", kind="ConfigMap", name="cm", labels=pairs(labels))
     assert answer["secrets"] is not None and answer["secrets"]["paths"]
     stored = decision_row(runtime, answer["decision_id"])
     assert literal not in stored and literal not in repr(answer)
@@ -179,7 +194,7 @@ async def test_the_stored_decision_holds_nothing_derived_from_a_flagged_document
         "metadata": {"name": "web", "namespace": f"prod-{GITHUB_TOKEN}"},
         "spec": {"database": {"password": PASSWORD}},
     }
-    answer = await call(client, "bypass_check", context="staging", document=doc)
+    answer = await call(client, "bypass_check", context="staging", document=json.dumps(doc))
     stored = decision_row(runtime, answer["decision_id"])
     assert GITHUB_TOKEN not in stored and PASSWORD not in stored and GITHUB_TOKEN not in repr(answer)
 

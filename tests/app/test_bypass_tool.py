@@ -9,6 +9,7 @@ production ttls, stored decisions without values) is in test_bypass_evidence_too
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 
 from cublab.cli import app as cli_app
 from cublab.domain.identity import human_identity
-from support.mcp import call, call_error
+from support.mcp import call, call_error, pairs
 from support.runtime import AGENT
 
 pytestmark = pytest.mark.anyio
@@ -66,10 +67,12 @@ CRITERIA = [
     pytest.param(
         dict(
             context="staging",
-            document={
-                "kind": "TestEnvironment",
-                "metadata": {"name": "t", "labels": {"ephemeral": "true", "ttl": "2h", "bypass-confighub": "true"}},
-            },
+            document=json.dumps(
+                {
+                    "kind": "TestEnvironment",
+                    "metadata": {"name": "t", "labels": {"ephemeral": "true", "ttl": "2h", "bypass-confighub": "true"}},
+                }
+            ),
         ),
         "bypass",
         1,
@@ -154,7 +157,7 @@ async def test_criterion_7_cannot_be_claimed_through_bypass_check(client) -> Non
 
 
 async def test_literal_secret_names_paths_and_reference_and_is_never_stored(client, runtime) -> None:
-    answer = await call(client, "bypass_check", context="staging", document=SECRET_DOC)
+    answer = await call(client, "bypass_check", context="staging", document=json.dumps(SECRET_DOC))
     criteria = (
         [answer["criterion"]["number"]] + [c["number"] for c in answer["also_matched"]]
         if answer["criterion"]
@@ -166,7 +169,7 @@ async def test_literal_secret_names_paths_and_reference_and_is_never_stored(clie
     assert answer["secrets"]["references"], "the answer names the reference to use instead"
     assert any("secretRef" in r or "vault://" in r for r in answer["secrets"]["references"])
     assert answer["secrets"]["managers"]
-    result = await client.call_tool("bypass_check", {"context": "staging", "document": SECRET_DOC})
+    result = await client.call_tool("bypass_check", {"context": "staging", "document": json.dumps(SECRET_DOC)})
     assert SECRET_VALUE not in str(result.structured_content) and SECRET_VALUE not in result.content[0].text
     dump = dump_database(runtime.settings.db)
     assert "bypass_decision" in dump and "/spec/database/password" in dump
@@ -175,7 +178,7 @@ async def test_literal_secret_names_paths_and_reference_and_is_never_stored(clie
 
 async def test_secret_in_labels_is_found_and_not_stored(client, runtime) -> None:
     labels = {"db-password": SECRET_VALUE, "team": "payments"}
-    answer = await call(client, "bypass_check", context="staging", kind="ConfigMap", name="cm", labels=labels)
+    answer = await call(client, "bypass_check", context="staging", kind="ConfigMap", name="cm", labels=pairs(labels))
     assert answer["secrets"] and answer["secrets"]["paths"] == ["/labels/db-password"]
     dump = dump_database(runtime.settings.db)
     assert SECRET_VALUE not in dump and "payments" in dump
@@ -230,7 +233,12 @@ async def test_reachability_is_cublabs_own_probe(client, runtime) -> None:
 
 async def test_bypass_label_without_a_criterion_is_refused(client) -> None:
     answer = await call(
-        client, "bypass_check", context="production", kind="Deployment", name="web", labels={"bypass-confighub": "true"}
+        client,
+        "bypass_check",
+        context="production",
+        kind="Deployment",
+        name="web",
+        labels=pairs({"bypass-confighub": "true"}),
     )
     assert answer["verdict"] == "use_confighub" and answer["criterion"] is None
     assert answer["refused_label"] and "bypass-confighub" in answer["refused_label"]
@@ -238,12 +246,12 @@ async def test_bypass_label_without_a_criterion_is_refused(client) -> None:
 
 async def test_ephemeral_label_with_ttl_over_the_maximum_is_not_ephemeral(client) -> None:
     labels = {"ephemeral": "true", "ttl": "5d", "bypass-confighub": "true"}
-    answer = await call(client, "bypass_check", context="staging", kind="Deployment", name="web", labels=labels)
+    answer = await call(client, "bypass_check", context="staging", kind="Deployment", name="web", labels=pairs(labels))
     assert answer["verdict"] == "use_confighub" and answer["criterion"] is None
     assert answer["refused_label"]
     assert any("72h" in r for r in answer["reasons"] + answer["path"])
     within = await call(
-        client, "bypass_check", context="staging", kind="Deployment", name="web", labels={**labels, "ttl": "72h"}
+        client, "bypass_check", context="staging", kind="Deployment", name="web", labels=pairs({**labels, "ttl": "72h"})
     )
     assert within["criterion"]["number"] == 1
 
@@ -261,7 +269,7 @@ async def test_each_decision_is_audited_and_the_chain_verifies(client, runtime) 
 @pytest.mark.parametrize(
     ("args", "field"),
     [
-        (dict(context="staging", document={"blob": "x" * (1024 * 1024 + 10)}), "document"),
+        (dict(context="staging", document=json.dumps({"blob": "x" * (1024 * 1024 + 10)})), "document"),
         (dict(context="staging", kind="Job", ttl="soon"), "ttl"),
         (dict(context="", kind="Job"), "context"),
         (dict(context="   ", kind="Job"), "context"),
@@ -314,7 +322,7 @@ async def test_decisions_list_filters_by_verdict_and_criterion(client, runtime) 
         (dict(context="production"), "context"),
         (dict(context="prod-eu-1"), "context"),
         (dict(context="kind-prod"), "context"),
-        (dict(labels={"db-password": SECRET_VALUE}), "labels"),
+        (dict(labels=pairs({"db-password": SECRET_VALUE})), "labels"),
         (dict(ttl="5d"), "ttl"),
         (dict(ttl="forever"), "ttl"),
     ],
@@ -362,7 +370,7 @@ async def test_literal_secret_in_the_sandbox_context_is_refused_and_not_stored(c
 
 
 async def test_decisions_are_logged_on_every_database(any_client, any_runtime) -> None:
-    answer = await call(any_client, "bypass_check", context="production", document=SECRET_DOC, persist=True)
+    answer = await call(any_client, "bypass_check", context="production", document=json.dumps(SECRET_DOC), persist=True)
     assert answer["criterion"]["number"] == 5 and "/spec/database/password" in answer["secrets"]["paths"]
     (logged,) = any_runtime.bypass.decisions(criterion=5)
     assert logged.id == answer["decision_id"] and logged.policy_digest == answer["policy_version"]

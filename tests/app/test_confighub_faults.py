@@ -6,6 +6,7 @@ proposal, none lost, and never an approve or apply call.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -195,7 +196,7 @@ async def test_break_glass_capture_is_queued_when_the_export_fails_and_delivered
         "breakglass_capture",
         incident_id="INC-9",
         unit="mw-staging/handler",
-        live_state={**BASE, "lambdaMemory": 4096},
+        live_state=json.dumps({**BASE, "lambdaMemory": 4096}),
     )
     assert result["obligation"]["status"] == "met" and result["proposal"]["state"] == "queued"
     assert runtime.outbox.flush()[0].outcome == "delivered"
@@ -221,7 +222,7 @@ async def test_break_glass_capture_while_confighub_is_down_is_queued_and_meets_t
         "breakglass_capture",
         incident_id="INC-10",
         unit="mw-staging/handler",
-        live_state={**BASE, "lambdaMemory": 4096},
+        live_state=json.dumps({**BASE, "lambdaMemory": 4096}),
     )
     assert result["obligation"]["status"] == "met" and result["proposal"]["state"] == "queued"
     assert "unreachable" in result["proposal"]["state_reason"]

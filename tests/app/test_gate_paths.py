@@ -76,7 +76,9 @@ async def test_identifiers_go_through_the_gate(runtime) -> None:
             refused = await client.call_tool("experiment_create", {**base, field: AWS})
             assert refused.is_error and f"/{field} (" in refused.content[0].text
             assert AWS not in refused.content[0].text
-        refused = await client.call_tool("sandbox_spawn", {"name": "s", "purpose": "p", "labels": {"name": GHP}})
+        refused = await client.call_tool(
+            "sandbox_spawn", {"name": "s", "purpose": "p", "labels": [{"key": "name", "value": GHP}]}
+        )
         assert refused.is_error and "/labels/name" in refused.content[0].text
         refused = await client.call_tool(
             "breakglass_declare", {"incident_id": "INC-1", "reason": "r", "units": [f"any/{AWS}"]}

@@ -103,6 +103,8 @@ TABLE = [
     ("aws ec2 describe-instances --profile prod", None, "allow", None, None),
     (f"aws secretsmanager put-secret-value --secret-id db --secret-string {PASSWORD}", None, "allow", 5, None),
     ("sudo bash -c 'kubectl scale deploy web --replicas=0 --context prod'", None, "deny", None, VARIANT_PATH),
+    ("if kubectl get ns x; then kubectl delete ns x --context prod; fi", None, "deny", None, VARIANT_PATH),
+    ("for f in *.yaml; do kubectl apply -f $f --context kind-a; done", None, "deny", None, UNKNOWN_PATH),
 ]
 
 
@@ -214,7 +216,6 @@ def test_read_only_commands_never_ask_the_authority(runtime, guard) -> None:
 
 
 def test_the_guard_and_bypass_check_give_the_same_engine_answer(runtime, guard) -> None:
-    import yaml
 
     for name, context in (
         ("web.yaml", "prod"),
@@ -222,8 +223,7 @@ def test_the_guard_and_bypass_check_give_the_same_engine_answer(runtime, guard) 
         ("web.yaml", "kind-a"),
         ("secret.yaml", "prod"),
     ):
-        document = yaml.safe_load(FILES[name])
-        by_tool = runtime.bypass.check(BypassCheck(context=context, document=document), runtime.agent)
+        by_tool = runtime.bypass.check(BypassCheck(context=context, document=FILES[name]), runtime.agent)
         by_guard = guard(f"kubectl apply -f {name} --context {context}")
         (target,) = by_guard.targets
         assert target.engine_verdict == by_tool.verdict
@@ -280,3 +280,38 @@ def test_a_cd_earlier_on_the_line_is_where_the_files_are_read(guard, tmp_path: P
     moved = guard("cd k8s && kubectl apply -f web.yaml --context prod")
     assert moved.verdict == "allow" and moved.criterion is not None and moved.criterion.number == 8
     assert guard("kubectl apply -f web.yaml --context prod").verdict == "deny"  # the Deployment in tmp_path
+
+
+def test_with_confighub_the_probe_decides_break_glass(hub, sqlite_url, clock, tmp_path: Path) -> None:
+    """Against a ConfigHub (the local fake over HTTP): reachable, a production apply is denied with the
+    variant path; unreachable by cublab's own probe, it is break-glass without a declared incident, so
+    denied with the declare path; an unknown space names the human import command."""
+    from support.confighub_fake import confighub_runtime
+
+    (tmp_path / "web.yaml").write_text(FILES["web.yaml"])
+    runtime = confighub_runtime(sqlite_url, clock, hub)
+    try:
+        up = runtime.guard.check("kubectl apply -f web.yaml --context prod", runtime.agent, cwd=str(tmp_path), env={})
+        assert up.verdict == "deny" and up.governed_path == VARIANT_PATH
+        hint = runtime.guard.check("cub unit update web w.yaml --space nowhere", runtime.agent, env={})
+        assert "cublab authority import FILE --space nowhere" in hint.reason
+        hub.stop()
+        down = runtime.guard.check("kubectl apply -f web.yaml --context prod", runtime.agent, cwd=str(tmp_path), env={})
+        assert down.verdict == "deny" and down.must_declare_incident
+        assert down.governed_path is not None and "breakglass_declare" in down.governed_path
+        local = runtime.guard.check(
+            "kubectl apply -f web.yaml --context kind-a", runtime.agent, cwd=str(tmp_path), env={}
+        )
+        assert local.verdict == "allow"  # break-glass does not apply to a laptop
+    finally:
+        runtime.close()
+
+
+def test_an_allow_says_what_its_criterion_still_owes(runtime, guard) -> None:
+    sandbox = runtime.sandboxes.spawn(SpawnSandbox(name="cache", purpose="try cache sizes", ttl="2h"), runtime.agent)
+    in_sandbox = guard("kubectl apply -f web.yaml --context staging", sandbox_id=sandbox.id)
+    assert in_sandbox.reconciliation is not None and in_sandbox.reconciliation.kind == "winning_variant_proposal"
+    platform = guard("helm upgrade --install cert-manager jetstack/cert-manager --kube-context prod")
+    assert platform.reconciliation is not None and platform.reconciliation.kind == "separate_bootstrap"
+    assert guard("kubectl apply -f web.yaml --context kind-a").reconciliation is None  # local: nothing owed
+    assert guard("kubectl apply -f web.yaml --context prod").reconciliation is None  # denied: nothing was allowed

@@ -74,7 +74,11 @@ async def _finished(client) -> dict:
     exp = await _experiment(client)
     for n, memory in enumerate((1024, 2048)):
         await call(
-            client, "variant_log", experiment_id=exp["id"], name=f"v{n}", config={**BASE, "lambdaMemory": memory}
+            client,
+            "variant_log",
+            experiment_id=exp["id"],
+            name=f"v{n}",
+            configuration=json.dumps({**BASE, "lambdaMemory": memory}),
         )
     points = [{"variant": f"v{n}", "metric": "p95", "value": 200.0 - 80 * n + k % 5} for n in (0, 1) for k in range(10)]
     await call(client, "result_log", experiment_id=exp["id"], points=points)
@@ -97,14 +101,14 @@ async def arguments_for(client, tool: str) -> tuple[dict[str, Any], dict[str, An
         return first, {**first, "direction": "maximize"}
     if tool == "variant_log":
         eid = (await _experiment(client))["id"]
-        return {"experiment_id": eid, "name": "v", "config": {"a": 1}}, {
+        return {"experiment_id": eid, "name": "v", "configuration": json.dumps({"a": 1})}, {
             "experiment_id": eid,
             "name": "v",
-            "config": {"a": 2},
+            "configuration": json.dumps({"a": 2}),
         }
     if tool == "result_log":
         eid = (await _experiment(client))["id"]
-        await call(client, "variant_log", experiment_id=eid, name="v", config={"a": 1})
+        await call(client, "variant_log", experiment_id=eid, name="v", configuration=json.dumps({"a": 1}))
         point = {"variant": "v", "metric": "p95", "value": 1.5}
         return {"experiment_id": eid, "points": [point]}, {"experiment_id": eid, "points": [{**point, "value": 2.5}]}
     if tool == "variant_promote":
@@ -117,8 +121,12 @@ async def arguments_for(client, tool: str) -> tuple[dict[str, Any], dict[str, An
         return first, {**first, "reason": "another outage"}
     if tool == "breakglass_capture":
         await call(client, "breakglass_declare", incident_id="INC-1", reason="outage", units=["mw-staging/handler"])
-        first = {"incident_id": "INC-1", "unit": "mw-staging/handler", "live_state": {**BASE, "lambdaMemory": 4096}}
-        return first, {**first, "live_state": {**BASE, "lambdaMemory": 8192}}
+        first = {
+            "incident_id": "INC-1",
+            "unit": "mw-staging/handler",
+            "live_state": json.dumps({**BASE, "lambdaMemory": 4096}),
+        }
+        return first, {**first, "live_state": json.dumps({**BASE, "lambdaMemory": 8192})}
     raise AssertionError(f"no arguments for {tool}: add them here")
 
 
@@ -163,7 +171,7 @@ async def test_the_key_is_stored_only_as_a_digest(client, runtime) -> None:
 
 async def test_a_failed_call_keeps_no_key(client, runtime) -> None:
     exp = await _experiment(client)
-    await call(client, "variant_log", experiment_id=exp["id"], name="v", config={"a": 1})
+    await call(client, "variant_log", experiment_id=exp["id"], name="v", configuration=json.dumps({"a": 1}))
     bad = [{"variant": "nope", "metric": "p95", "value": 1.0}]
     assert "points[0].variant" in await call_error(
         client, "result_log", experiment_id=exp["id"], points=bad, idempotency_key="k"
@@ -180,7 +188,7 @@ async def test_keys_are_scoped_per_tool_and_per_principal(client, runtime) -> No
     assert renewed["id"] == sandbox["id"], "another tool with the same key is another call"
 
     exp = await _experiment(client)
-    await call(client, "variant_log", experiment_id=exp["id"], name="v", config={"a": 1})
+    await call(client, "variant_log", experiment_id=exp["id"], name="v", configuration=json.dumps({"a": 1}))
     command = LogResults(
         experiment_id=exp["id"], points=[Point(variant="v", metric="m", value=1.0)], idempotency_key="shared"
     )
@@ -207,7 +215,7 @@ def test_concurrent_repeats_write_once(any_runtime) -> None:
         CreateExperiment(sandbox_id=sandbox.id, name="e", hypothesis="h", objective_metric="m", direction="minimize"),
         who,
     )
-    rt.experiments.log_variant(LogVariant(experiment_id=exp.id, name="v", config={"a": 1}), who)
+    rt.experiments.log_variant(LogVariant(experiment_id=exp.id, name="v", configuration=json.dumps({"a": 1})), who)
     command = LogResults(
         experiment_id=exp.id,
         points=[Point(variant="v", metric="m", value=float(k)) for k in range(200)],
@@ -265,16 +273,18 @@ def records_answer(rt) -> dict[str, Any]:
     return json.loads(answer) if isinstance(answer, str) else answer
 
 
-def test_the_arguments_digest_ignores_the_order_of_mapping_keys_only() -> None:
+def test_the_arguments_digest_is_of_the_arguments_as_validated_without_the_key() -> None:
     from cublab.app.idempotency import arguments_digest
     from cublab.app.inputs import LogVariant, SpawnSandbox
 
-    a = LogVariant(experiment_id="exp_1", name="v", config={"a": 1, "b": {"c": [1, {"d": 2, "e": 3}]}})
-    b = LogVariant(experiment_id="exp_1", name="v", config={"b": {"c": [1, {"e": 3, "d": 2}]}, "a": 1})
-    c = LogVariant(experiment_id="exp_1", name="v", config={"a": 1, "b": {"c": [{"d": 2, "e": 3}, 1]}})
+    # A configuration is text: the same text is the same call, other text another (even if it parses the same).
+    a = LogVariant(experiment_id="exp_1", name="v", configuration='{"a": 1, "b": [1, 2]}')
+    b = LogVariant(experiment_id="exp_1", name="v ", configuration='{"a": 1, "b": [1, 2]}')
+    c = LogVariant(experiment_id="exp_1", name="v", configuration='{"a": 1, "b": [2, 1]}')
     assert arguments_digest(a) == arguments_digest(b) != arguments_digest(c)
-    keyed = SpawnSandbox(name="s", purpose="p", labels={"x": "1", "y": "2"}, idempotency_key="k1")
-    other = SpawnSandbox(name="s ", purpose="p", labels={"y": "2", "x": "1"}, idempotency_key="k2")
+    pairs = [{"key": "x", "value": "1"}, {"key": "y", "value": "2"}]
+    keyed = SpawnSandbox(name="s", purpose="p", labels=pairs, idempotency_key="k1")
+    other = SpawnSandbox(name="s ", purpose="p", labels=pairs, idempotency_key="k2")
     assert arguments_digest(keyed) == arguments_digest(other), "the key is not an argument; stripped text is the same"
 
 

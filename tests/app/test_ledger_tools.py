@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -9,7 +10,8 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from cublab.domain.canonical import content_hash
-from support.mcp import call
+from support.digest import points_digest
+from support.mcp import call, pairs
 from support.runtime import AGENT, AGENT_PRINCIPAL, make_runtime
 
 pytestmark = pytest.mark.anyio
@@ -52,7 +54,7 @@ async def experiment(client, sandbox_id: str, name: str = "e", direction: str = 
 
 
 async def test_spawn_sets_seed_labels_and_expiry_from_the_clock(any_client, clock) -> None:
-    sandbox = await spawn(any_client, ttl="2h", labels={"team": "perf"})
+    sandbox = await spawn(any_client, ttl="2h", labels=pairs({"team": "perf"}))
     assert sandbox["id"].startswith("sbx_") and len(sandbox["id"]) == 30
     assert sandbox["labels"] == {**SEED_LABELS, "ttl": "2h", "team": "perf"}
     assert sandbox["status"] == "active"
@@ -66,7 +68,7 @@ async def test_spawn_sets_seed_labels_and_expiry_from_the_clock(any_client, cloc
 
 
 async def test_spawn_defaults_to_the_policy_ttl_and_seed_labels_win(client, clock) -> None:
-    sandbox = await spawn(client, labels={"ephemeral": "false", "ttl": "99d"})
+    sandbox = await spawn(client, labels=pairs({"ephemeral": "false", "ttl": "99d"}))
     assert sandbox["labels"] == {**SEED_LABELS, "ttl": "24h"}
     assert sandbox["ttl"] == "24h"
     assert when(sandbox["expires_at"]) == clock.now + timedelta(hours=24)
@@ -234,7 +236,7 @@ async def test_variant_log_stores_canonical_config_and_reports_duplicates(any_cl
         "variant_log",
         experiment_id=exp["id"],
         name="a",
-        config={"b": 2, "a": {"y": 1, "x": [1, 2]}},
+        configuration=json.dumps({"b": 2, "a": {"y": 1, "x": [1, 2]}}),
         description="bigger pool",
     )
     v = first["variant"]
@@ -250,7 +252,11 @@ async def test_variant_log_stores_canonical_config_and_reports_duplicates(any_cl
 
     # Same content, other key order, other name: reported, nothing stored.
     again = await call(
-        any_client, "variant_log", experiment_id=exp["id"], name="a-again", config={"a": {"x": [1, 2], "y": 1}, "b": 2}
+        any_client,
+        "variant_log",
+        experiment_id=exp["id"],
+        name="a-again",
+        configuration=json.dumps({"a": {"x": [1, 2], "y": 1}, "b": 2}),
     )
     assert again["duplicate"] is True
     assert again["variant"] == v
@@ -261,13 +267,17 @@ async def test_variant_log_stores_canonical_config_and_reports_duplicates(any_cl
 async def test_variant_log_accepts_yaml_text(any_client) -> None:
     exp = await experiment(any_client, (await spawn(any_client))["id"])
     yaml_text = "pool:\n  size: 32\n  timeout: 2.5\nfeatures: [a, b]\nenabled: true\n"
-    logged = await call(any_client, "variant_log", experiment_id=exp["id"], name="y", config=yaml_text)
+    logged = await call(any_client, "variant_log", experiment_id=exp["id"], name="y", configuration=yaml_text)
     expected = {"pool": {"size": 32, "timeout": 2.5}, "features": ["a", "b"], "enabled": True}
     assert logged["variant"]["config"] == expected
     assert logged["variant"]["content_hash"] == content_hash(expected)
-    same = await call(any_client, "variant_log", experiment_id=exp["id"], name="as-json", config=expected)
+    same = await call(
+        any_client, "variant_log", experiment_id=exp["id"], name="as-json", configuration=json.dumps(expected)
+    )
     assert same["duplicate"] is True and same["variant"]["id"] == logged["variant"]["id"]
-    json_text = await call(any_client, "variant_log", experiment_id=exp["id"], name="json-text", config='{"z": 1}')
+    json_text = await call(
+        any_client, "variant_log", experiment_id=exp["id"], name="json-text", configuration='{"z": 1}'
+    )
     assert json_text["variant"]["config"] == {"z": 1}
 
 
@@ -275,18 +285,26 @@ async def test_variant_name_taken_by_other_content_is_refused(client) -> None:
     from support.mcp import call_error
 
     exp = await experiment(client, (await spawn(client))["id"])
-    await call(client, "variant_log", experiment_id=exp["id"], name="a", config={"x": 1})
-    message = await call_error(client, "variant_log", experiment_id=exp["id"], name="a", config={"x": 2})
+    await call(client, "variant_log", experiment_id=exp["id"], name="a", configuration=json.dumps({"x": 1}))
+    message = await call_error(
+        client, "variant_log", experiment_id=exp["id"], name="a", configuration=json.dumps({"x": 2})
+    )
     assert "name" in message and "'a'" in message
 
 
 # ---- results and comparison --------------------------------------------------------------
 
+FIELDS = ("metric", "value", "step", "repetition")
+
 
 async def test_result_log_by_id_and_by_name(any_client, any_runtime, clock) -> None:
     exp = await experiment(any_client, (await spawn(any_client))["id"])
-    a = (await call(any_client, "variant_log", experiment_id=exp["id"], name="a", config={"x": 1}))["variant"]
-    b = (await call(any_client, "variant_log", experiment_id=exp["id"], name="b", config={"x": 2}))["variant"]
+    a = (await call(any_client, "variant_log", experiment_id=exp["id"], name="a", configuration=json.dumps({"x": 1})))[
+        "variant"
+    ]
+    b = (await call(any_client, "variant_log", experiment_id=exp["id"], name="b", configuration=json.dumps({"x": 2})))[
+        "variant"
+    ]
     points = [
         {"variant": a["id"], "metric": "latency_ms", "value": 10.0 + k, "step": k, "repetition": 0} for k in range(3)
     ]
@@ -298,9 +316,13 @@ async def test_result_log_by_id_and_by_name(any_client, any_runtime, clock) -> N
     assert logged["experiment_id"] == exp["id"]
     assert logged["points"] == 5
     assert logged["by_variant"] == {a["id"]: 3, b["id"]: 2}
-    assert logged["digest"].startswith("sha256:") and len(logged["digest"]) == 71
+    assert logged["digest"] == points_digest(
+        [(a["id"] if p["variant"] == a["id"] else b["id"], *(p.get(k) for k in FIELDS)) for p in points]
+    )
     stored = rows(
-        any_runtime, "SELECT variant_id, metric, value, step, repetition, batch_id FROM measurement ORDER BY id"
+        any_runtime,
+        "SELECT s.variant_id, s.metric, p.value, p.step, p.repetition, p.batch_id FROM measurement p "
+        "JOIN result_summary s ON s.id = p.series_id ORDER BY p.batch_id, p.seq",
     )
     assert stored == [
         (a["id"], "latency_ms", 10.0, 0, 0, logged["batch_id"]),
@@ -327,7 +349,7 @@ async def test_result_log_by_id_and_by_name(any_client, any_runtime, clock) -> N
 async def test_compare_reports_exact_statistics(any_client) -> None:
     exp = await experiment(any_client, (await spawn(any_client))["id"])
     for name, x in (("a", 1), ("b", 2), ("c", 3)):
-        await call(any_client, "variant_log", experiment_id=exp["id"], name=name, config={"x": x})
+        await call(any_client, "variant_log", experiment_id=exp["id"], name=name, configuration=json.dumps({"x": x}))
     values = {"a": [10, 11, 12, 13, 14], "b": [20, 22, 24, 26, 28]}
     points = [{"variant": v, "metric": "latency_ms", "value": float(x)} for v, xs in values.items() for x in xs]
     await call(any_client, "result_log", experiment_id=exp["id"], points=points)

@@ -48,6 +48,7 @@ from cublab.domain.secrets import find_secrets, find_secrets_in_text
 from cublab.mcp_server import TOOLS, build_server
 from cublab.runtime import Runtime
 from cublab.store.db import database_url
+from support.mcp import pairs
 from support.reviewers import Panel
 
 pytestmark = pytest.mark.anyio
@@ -267,7 +268,11 @@ async def _setup(client: Client, runtime: Runtime) -> dict[str, Any]:
     variants = []
     for n in range(8):  # six promotions with a literal, and two proposals for the humans to decide
         logged = await _ok(
-            client, "variant_log", experiment_id=exp["id"], name=f"v{n}", config={**BASE, "lambdaMemory": 1024 + n}
+            client,
+            "variant_log",
+            experiment_id=exp["id"],
+            name=f"v{n}",
+            configuration=json.dumps({**BASE, "lambdaMemory": 1024 + n}),
         )
         variants.append(logged["variant"]["id"])
     points = [
@@ -288,8 +293,8 @@ async def _tools(client: Client, run: Run, w: dict[str, Any]) -> None:
     spawn = {"name": "n", "purpose": "p"}
     for name in ("name", "purpose", "context", "ttl", "explanation"):
         await _try(client, "sandbox_spawn", **{**spawn, name: lit(f"sandbox_spawn.{name}")})
-    await _try(client, "sandbox_spawn", **spawn, labels={lit("sandbox_spawn.labels{key}"): "v"})
-    await _try(client, "sandbox_spawn", **spawn, labels={"k": lit("sandbox_spawn.labels{value}")})
+    await _try(client, "sandbox_spawn", **spawn, labels=pairs({lit("sandbox_spawn.labels{key}"): "v"}))
+    await _try(client, "sandbox_spawn", **spawn, labels=pairs({"k": lit("sandbox_spawn.labels{value}")}))
     await _try(client, "sandbox_renew", sandbox_id=w["sbx"], ttl=lit("sandbox_renew.ttl"))
     await _try(client, "sandbox_renew", sandbox_id=w["sbx"], explanation=lit("sandbox_renew.explanation"))
     await _try(client, "sandbox_destroy", sandbox_id=w["sbx2"], explanation=lit("sandbox_destroy.explanation"))
@@ -308,14 +313,18 @@ async def _tools(client: Client, run: Run, w: dict[str, Any]) -> None:
             ("config{yaml}", VALUE),
         ]
     ):
-        args: dict[str, Any] = {"experiment_id": w["exp"], "name": f"c{n}", "config": {**BASE, "case": n}}
+        args: dict[str, Any] = {
+            "experiment_id": w["exp"],
+            "name": f"c{n}",
+            "configuration": json.dumps({**BASE, "case": n}),
+        }
         literal = lit(f"variant_log.{label}", placement)
         if label == "config{key}":
-            args["config"] = {**args["config"], literal: "x"}
+            args["configuration"] = json.dumps({**BASE, "case": n, literal: "x"})
         elif label == "config{value}":
-            args["config"] = {**args["config"], "setting": literal}
+            args["configuration"] = json.dumps({**BASE, "case": n, "setting": literal})
         elif label == "config{yaml}":
-            args["config"] = f"case: {n}\nsetting: {json.dumps(literal)}\n"
+            args["configuration"] = f"case: {n}\nsetting: {json.dumps(literal)}\n"
         else:
             args[label] = literal
         await _try(client, "variant_log", **args)
@@ -335,10 +344,12 @@ async def _tools(client: Client, run: Run, w: dict[str, Any]) -> None:
     check = {"context": "ci", "kind": "Deployment", "name": "web"}
     for name in ("context", "kind", "name", "space", "namespace", "incident_id", "ttl"):
         await _try(client, "bypass_check", **{**check, name: lit(f"bypass_check.{name}")})
-    await _try(client, "bypass_check", **check, labels={lit("bypass_check.labels{key}"): "v"})
-    await _try(client, "bypass_check", **check, labels={"k": lit("bypass_check.labels{value}")})
-    await _try(client, "bypass_check", **check, document={lit("bypass_check.document{key}", KEY): "x"})
-    await _try(client, "bypass_check", **check, document={"setting": lit("bypass_check.document{value}", VALUE)})
+    await _try(client, "bypass_check", **check, labels=pairs({lit("bypass_check.labels{key}"): "v"}))
+    await _try(client, "bypass_check", **check, labels=pairs({"k": lit("bypass_check.labels{value}")}))
+    await _try(client, "bypass_check", **check, document=json.dumps({lit("bypass_check.document{key}", KEY): "x"}))
+    await _try(
+        client, "bypass_check", **check, document=json.dumps({"setting": lit("bypass_check.document{value}", VALUE)})
+    )
 
     declare = {"reason": "r", "units": [f"{SPACE}/{UNIT}"]}
     for n, name in enumerate(("incident_id", "reason", "explanation")):
@@ -356,7 +367,7 @@ async def _tools(client: Client, run: Run, w: dict[str, Any]) -> None:
     )
 
     units = w["capture_units"]
-    capture = {"incident_id": "INC-CAP", "live_state": {**BASE, "captured": True}}
+    capture = {"incident_id": "INC-CAP", "live_state": json.dumps({**BASE, "captured": True})}
     await _try(
         client, "breakglass_capture", **capture, unit=units[0], explanation=lit("breakglass_capture.explanation")
     )
@@ -365,14 +376,14 @@ async def _tools(client: Client, run: Run, w: dict[str, Any]) -> None:
         "breakglass_capture",
         incident_id="INC-CAP",
         unit=units[1],
-        live_state={**BASE, lit("breakglass_capture.live_state{key}", KEY): 1},
+        live_state=json.dumps({**BASE, lit("breakglass_capture.live_state{key}", KEY): 1}),
     )
     await _try(
         client,
         "breakglass_capture",
         incident_id="INC-CAP",
         unit=units[2],
-        live_state={**BASE, "setting": lit("breakglass_capture.live_state{value}", VALUE)},
+        live_state=json.dumps({**BASE, "setting": lit("breakglass_capture.live_state{value}", VALUE)}),
     )
     literal = lit("breakglass_capture.live_state{yaml}", VALUE)
     await _try(
@@ -382,7 +393,7 @@ async def _tools(client: Client, run: Run, w: dict[str, Any]) -> None:
         unit=units[3],
         live_state=f"setting: {json.dumps(literal)}\n",
     )
-    live = {"live_state": {**BASE, "captured": True}}
+    live = {"live_state": json.dumps({**BASE, "captured": True})}
     await _try(client, "breakglass_capture", **live, unit=units[0], incident_id=lit("breakglass_capture.incident_id"))
     await _try(
         client, "breakglass_capture", **live, incident_id="INC-CAP", unit=f"{SPACE}/{lit('breakglass_capture.unit')}"

@@ -8,11 +8,14 @@ and the limit, and nothing is written.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import sqlalchemy as sa
 
 from cublab.domain.identity import human_identity
 from support.mcp import call, call_error
+from support.runtime import migrate
 
 pytestmark = pytest.mark.anyio
 
@@ -43,7 +46,9 @@ async def _experiment(client) -> tuple[dict, dict]:
 @pytest.mark.parametrize("value", [1e308, -1e308, 1.0000001e15, -2e15])
 async def test_huge_values_are_refused_naming_the_field_and_the_limit(any_client, any_runtime, value) -> None:
     _, exp = await _experiment(any_client)
-    variant = (await call(any_client, "variant_log", experiment_id=exp["id"], name="v", config={"a": 1}))["variant"]
+    variant = (
+        await call(any_client, "variant_log", experiment_id=exp["id"], name="v", configuration=json.dumps({"a": 1}))
+    )["variant"]
     before = _count(any_runtime, "measurement")
     message = await call_error(
         any_client,
@@ -59,8 +64,12 @@ async def test_values_at_the_limit_compute_every_statistic(any_client, any_runti
     """The extreme accepted values: compare and promote succeed, with finite statistics."""
     any_runtime.review.import_unit("space", "other", {"a": 0}, human_identity("human:alice"), tier="staging")
     _, exp = await _experiment(any_client)
-    a = (await call(any_client, "variant_log", experiment_id=exp["id"], name="a", config={"a": 1}))["variant"]
-    b = (await call(any_client, "variant_log", experiment_id=exp["id"], name="b", config={"a": 2}))["variant"]
+    a = (await call(any_client, "variant_log", experiment_id=exp["id"], name="a", configuration=json.dumps({"a": 1})))[
+        "variant"
+    ]
+    b = (await call(any_client, "variant_log", experiment_id=exp["id"], name="b", configuration=json.dumps({"a": 2})))[
+        "variant"
+    ]
     points = [{"variant": a["id"], "metric": "m", "value": 1e15 - k} for k in range(10)]
     points += [{"variant": b["id"], "metric": "m", "value": -1e15 + k} for k in range(10)]
     await call(any_client, "result_log", experiment_id=exp["id"], points=points)
@@ -72,7 +81,9 @@ async def test_values_at_the_limit_compute_every_statistic(any_client, any_runti
 @pytest.mark.parametrize(("field", "limit"), [("step", "9223372036854775807"), ("repetition", "2147483647")])
 async def test_step_and_repetition_beyond_their_columns_are_refused(any_client, any_runtime, field, limit) -> None:
     _, exp = await _experiment(any_client)
-    variant = (await call(any_client, "variant_log", experiment_id=exp["id"], name="v", config={"a": 1}))["variant"]
+    variant = (
+        await call(any_client, "variant_log", experiment_id=exp["id"], name="v", configuration=json.dumps({"a": 1}))
+    )["variant"]
     for bad in (2**63, 2**64 + 5, int(limit) + 1):
         message = await call_error(
             any_client,
@@ -106,21 +117,26 @@ async def test_absurd_ttls_are_refused_by_every_tool(any_client, any_runtime, tt
 
 
 async def test_values_stored_before_the_limit_give_a_named_error_on_both_backends(any_client, any_runtime) -> None:
-    """Rows written before the limit existed (inserted here behind the input model's back) overflow the
-    statistics: compare and promote say so, the same way on SQLite and PostgreSQL, instead of crashing."""
+    """Rows written before the limit existed (a database at 0009, written here behind the input model's back)
+    overflow the statistics when migration 0010 builds the summaries: compare and promote say so, the same way
+    on SQLite and PostgreSQL, instead of crashing."""
     any_runtime.review.import_unit("space", "unit", {"a": 0}, human_identity("human:alice"), tier="staging")
     _, exp = await _experiment(any_client)
-    variant = (await call(any_client, "variant_log", experiment_id=exp["id"], name="v", config={"a": 1}))["variant"]
+    variant = (
+        await call(any_client, "variant_log", experiment_id=exp["id"], name="v", configuration=json.dumps({"a": 1}))
+    )["variant"]
     logged = await call(
         any_client,
         "result_log",
         experiment_id=exp["id"],
         points=[{"variant": variant["id"], "metric": "m", "value": 1.0}] * 2,
     )
+    migrate(any_runtime, "0009")
     with any_runtime.ctx.db.engine.begin() as conn:
         conn.execute(
             sa.text("UPDATE measurement SET value = :v WHERE batch_id = :b"), {"v": 1e308, "b": logged["batch_id"]}
         )
+    migrate(any_runtime, "head")
     for tool, arguments in (
         ("experiment_compare", {"experiment_id": exp["id"]}),
         ("variant_promote", {"variant_id": variant["id"], "rationale": "r", "confidence": 0.5, "justification": "j"}),

@@ -118,7 +118,13 @@ async def test_precondition_results_for_the_objective(client, seeded) -> None:
         target_unit="handler",
     )
     variant = (
-        await call(client, "variant_log", experiment_id=exp["id"], name="v", config={**BASE, "lambdaMemory": 1024})
+        await call(
+            client,
+            "variant_log",
+            experiment_id=exp["id"],
+            name="v",
+            configuration=json.dumps({**BASE, "lambdaMemory": 1024}),
+        )
     )["variant"]
     await call(
         client, "result_log", experiment_id=exp["id"], points=[{"variant": "v", "metric": "other", "value": 1.0}]
@@ -138,7 +144,9 @@ async def test_precondition_winner_or_justification(client, seeded) -> None:
 async def test_not_enough_data_needs_a_justification(client, seeded) -> None:
     _, (_, fast) = await experiment(client)
     exp_id = fast["experiment_id"]
-    await call(client, "variant_log", experiment_id=exp_id, name="v3", config={**BASE, "lambdaMemory": 4096})
+    await call(
+        client, "variant_log", experiment_id=exp_id, name="v3", configuration=json.dumps({**BASE, "lambdaMemory": 4096})
+    )
     await call(
         client, "result_log", experiment_id=exp_id, points=[{"variant": "v3", "metric": "p95", "value": 90.0}] * 2
     )
@@ -150,6 +158,8 @@ async def test_precondition_target_exists_or_new_unit(client, seeded) -> None:
     _, (_, fast) = await experiment(client, unit="new-handler")
     message = await call_error(client, "variant_promote", variant_id=fast["id"], rationale="r", confidence=0.5)
     assert "target_unit" in message and "new_unit=true" in message
+    assert "not under governance yet" in message
+    assert "`cublab authority import <file> --space mw-staging --unit new-handler" in message
     proposal = await promote(client, fast["id"], new_unit=True)
     assert proposal["target"]["new_unit"] is True and proposal["target"]["base_revision_num"] is None
     assert proposal["risk"]["level"] in ("MEDIUM", "HIGH"), "creating a unit is at least MEDIUM"
@@ -167,6 +177,38 @@ async def test_unknown_space_is_refused(client, seeded) -> None:
     _, (_, fast) = await experiment(client, space="nowhere")
     message = await call_error(client, "variant_promote", variant_id=fast["id"], rationale="r", confidence=0.5)
     assert "variant_promote: target_space:" in message
+
+
+async def test_an_ungoverned_space_names_the_command_that_governs_it_and_the_command_works(
+    client, runtime, tmp_path
+) -> None:
+    """On a fresh database nothing is governed: the refusal names the human command, and running that
+    command (with a file and a tier filled in) is all it takes for the same promotion to go through."""
+    _, (_, fast) = await experiment(client, space="web-prod")
+    message = await call_error(client, "variant_promote", variant_id=fast["id"], rationale="r", confidence=0.5)
+    assert "no space 'web-prod' in the embedded authority: it is not under governance yet" in message
+    command = message.split("`")[1]
+    assert command.startswith("cublab authority import <file> --space web-prod --unit handler --tier ")
+    unit_file = tmp_path / "handler.yaml"
+    unit_file.write_text(json.dumps(BASE))
+    argv = command.split()[1:]
+    argv[argv.index("<file>")] = str(unit_file)
+    argv[-1] = "production"
+    imported = CliRunner().invoke(cli_app, [*argv, "--as", "human:alice", "--db", str(runtime.settings.db)])
+    assert imported.exit_code == 0, imported.output
+    proposal = await promote(client, fast["id"])
+    assert proposal["target"]["space"] == "web-prod" and proposal["state"] == "pending"
+
+
+async def test_bypass_check_names_the_command_for_a_space_not_governed_yet(client, seeded) -> None:
+    answer = await call(client, "bypass_check", context="production", kind="Deployment", name="web", space="web-prod")
+    assert answer["verdict"] == "use_confighub"
+    assert any(
+        "no space 'web-prod'" in w and "cublab authority import <file> --space web-prod" in w
+        for w in answer["warnings"]
+    )
+    governed = await call(client, "bypass_check", context="production", kind="Deployment", name="web", space="mw-prod")
+    assert not any("not under governance" in w for w in governed["warnings"])
 
 
 async def test_secret_in_a_stored_variant_is_refused_at_promotion(client, seeded) -> None:

@@ -9,6 +9,7 @@ none commits before the others have counted). Without the serialisation on Postg
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -141,12 +142,17 @@ async def test_variants_per_experiment(
 ) -> None:
     runtime = any_runtime
     experiment_id = await experiment(any_client)
-    await call(any_client, "variant_log", experiment_id=experiment_id, name="first", config={"k": -1})
+    await call(
+        any_client, "variant_log", experiment_id=experiment_id, name="first", configuration=json.dumps({"k": -1})
+    )
     raise_to(runtime, "variants_per_experiment", 1 + FREE)
     before = rows(runtime, "variant"), chain(runtime)
     hold_checks_open(monkeypatch)
     done, refused = await anyio.to_thread.run_sync(
-        race, runtime, "variant_log", lambda n: {"experiment_id": experiment_id, "name": f"v{n}", "config": {"k": n}}
+        race,
+        runtime,
+        "variant_log",
+        lambda n: {"experiment_id": experiment_id, "name": f"v{n}", "configuration": json.dumps({"k": n})},
     )
     check(runtime, "variants_per_experiment", "variant", before, done, refused)
 
@@ -154,7 +160,7 @@ async def test_variants_per_experiment(
 async def test_points_per_hour(any_runtime: Runtime, any_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     runtime = any_runtime
     experiment_id = await experiment(any_client)
-    await call(any_client, "variant_log", experiment_id=experiment_id, name="v", config={"k": 1})
+    await call(any_client, "variant_log", experiment_id=experiment_id, name="v", configuration=json.dumps({"k": 1}))
     raise_to(runtime, "points_per_hour", 3 * FREE)  # each call sends 3 points
     before = rows(runtime, "result_batch"), chain(runtime)
     hold_checks_open(monkeypatch)

@@ -80,12 +80,14 @@ async def test_variants_per_experiment(runtime: Runtime, client: Client) -> None
         objective_metric="m",
         direction="minimize",
     )
-    await call(client, "variant_log", experiment_id=exp["id"], name="v1", config={"k": 1})
-    await call(client, "variant_log", experiment_id=exp["id"], name="v2", config={"k": 2})
-    again = await call(client, "variant_log", experiment_id=exp["id"], name="v1", config={"k": 1})
+    await call(client, "variant_log", experiment_id=exp["id"], name="v1", configuration=json.dumps({"k": 1}))
+    await call(client, "variant_log", experiment_id=exp["id"], name="v2", configuration=json.dumps({"k": 2}))
+    again = await call(client, "variant_log", experiment_id=exp["id"], name="v1", configuration=json.dumps({"k": 1}))
     assert again["duplicate"]  # the same content is not a new variant: no quota spent
     before = counts(runtime)
-    message = await call_error(client, "variant_log", experiment_id=exp["id"], name="v3", config={"k": 3})
+    message = await call_error(
+        client, "variant_log", experiment_id=exp["id"], name="v3", configuration=json.dumps({"k": 3})
+    )
     quota_message(message, "variants_per_experiment")
     assert f"2 variants in experiment {exp['id']}" in message and "start another experiment" in message
     assert counts(runtime) == before
@@ -104,7 +106,9 @@ async def test_points_per_hour(any_runtime: Runtime, any_client: Client, clock) 
         objective_metric="m",
         direction="minimize",
     )
-    variant = (await call(client, "variant_log", experiment_id=exp["id"], name="v", config={"k": 1}))["variant"]
+    variant = (
+        await call(client, "variant_log", experiment_id=exp["id"], name="v", configuration=json.dumps({"k": 1}))
+    )["variant"]
     points = [{"variant": variant["id"], "metric": "m", "value": float(k)} for k in range(6)]
     await call(client, "result_log", experiment_id=exp["id"], points=points)
     first_at = clock.now

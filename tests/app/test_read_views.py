@@ -20,7 +20,7 @@ from cublab.app.read_models import MAX_PAGE, MAX_SAMPLE, AuditQuery, ExperimentE
 from cublab.domain.errors import InvalidInput, NotFound
 from cublab.domain.identity import human_identity
 from support.mcp import call, finished_experiment
-from support.runtime import AGENT, AGENT_PRINCIPAL
+from support.runtime import AGENT, AGENT_PRINCIPAL, migrate
 
 pytestmark = pytest.mark.anyio
 
@@ -151,7 +151,7 @@ async def test_detail_comparison_is_experiment_compare(client, seeded) -> None:
 
 async def test_detail_lists_every_metric_and_each_batchs_metrics_and_pages_batches(client, seeded) -> None:
     _, exp = await running_experiment(client)
-    v = await call(client, "variant_log", experiment_id=exp["id"], name="a", config=BASE)
+    v = await call(client, "variant_log", experiment_id=exp["id"], name="a", configuration=json.dumps(BASE))
     vid = v["variant"]["id"]
     for n in range(3):
         await call(
@@ -181,8 +181,12 @@ async def test_an_experiment_without_results_still_reads(client, seeded) -> None
 
 async def test_sample_is_bounded_deterministic_and_exact_when_small(client, seeded) -> None:
     _, exp = await running_experiment(client)
-    big = (await call(client, "variant_log", experiment_id=exp["id"], name="big", config={"a": 1}))["variant"]
-    small = (await call(client, "variant_log", experiment_id=exp["id"], name="small", config={"a": 2}))["variant"]
+    big = (await call(client, "variant_log", experiment_id=exp["id"], name="big", configuration=json.dumps({"a": 1})))[
+        "variant"
+    ]
+    small = (
+        await call(client, "variant_log", experiment_id=exp["id"], name="small", configuration=json.dumps({"a": 2}))
+    )["variant"]
     # Interleaved, as a load generator logs them: the sample must not alias on the stride.
     points = [
         {"variant": big["id"] if k % 4 else small["id"], "metric": "p95", "value": float(k % 97)} for k in range(4000)
@@ -261,7 +265,9 @@ async def test_csv_neutralises_formulas_in_agent_text(client, seeded) -> None:
     )
     names = ["-2+3", "@SUM(A1:A9)", "+1", "ordinary"]
     for n, name in enumerate(names):
-        await call(client, "variant_log", experiment_id=exp["id"], name=name, config={"k": n, "f": "=1+1"})
+        await call(
+            client, "variant_log", experiment_id=exp["id"], name=name, configuration=json.dumps({"k": n, "f": "=1+1"})
+        )
     await call(
         client,
         "result_log",
@@ -374,7 +380,9 @@ async def test_export_cannot_act_on_a_terminal_and_json_keeps_the_text_exact(cli
     and reads back exact; the CSV shows them escaped; and a line break in agent text never starts a CSV line."""
     _, exp = await running_experiment(client, hypothesis="line one\nline two")
     config = {"note": "\x1b[2J\u202eevil\x9b31m", "ok": "ünïcode"}
-    await call(client, "variant_log", experiment_id=exp["id"], name="v", config=config, description="a\nb")
+    await call(
+        client, "variant_log", experiment_id=exp["id"], name="v", configuration=json.dumps(config), description="a\nb"
+    )
     export = seeded.experiment_reads.export(exp["id"])
     raw = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
     as_json, as_csv = export_json(export), export_csv(export)
@@ -405,20 +413,25 @@ async def test_an_excluded_batch_is_marked_and_left_out_of_the_sample(client, se
 
 
 async def test_values_too_large_to_compare_leave_the_rest_of_the_page_readable(client, seeded) -> None:
-    """Values stored before the ±1e15 limit (written here behind the input model's back) stop the comparison, which
-    the detail says in words, and nothing else: variants, batches and proposals still read."""
+    """Values stored before the ±1e15 limit (written here behind the input model's back, in a database taken back to
+    0009; migration 0010 builds the summaries they overflow) stop the comparison, which the detail says in words,
+    and nothing else: variants, batches and proposals still read."""
     import sqlalchemy as sa
 
     _, exp = await running_experiment(client)
-    variant = (await call(client, "variant_log", experiment_id=exp["id"], name="v", config={"a": 1}))["variant"]
+    variant = (
+        await call(client, "variant_log", experiment_id=exp["id"], name="v", configuration=json.dumps({"a": 1}))
+    )["variant"]
     logged = await call(
         client,
         "result_log",
         experiment_id=exp["id"],
         points=[{"variant": variant["id"], "metric": "p95", "value": 1}] * 2,
     )
+    migrate(seeded, "0009")
     with seeded.ctx.db.engine.begin() as conn:
         conn.execute(sa.text("UPDATE measurement SET value = 1e308 WHERE batch_id = :b"), {"b": logged["batch_id"]})
+    migrate(seeded, "head")
     detail = seeded.experiment_reads.detail(exp["id"], sample_limit=10)
     assert detail.comparison is None and detail.sample is None
     assert detail.comparison_problem is not None and "too large to compare" in detail.comparison_problem

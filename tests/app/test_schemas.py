@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +106,15 @@ async def test_every_registered_tool_has_a_toolset_in_its_meta(client) -> None:
         assert meta.get("toolset") == spec.toolset and spec.toolset, spec.name
 
 
-async def test_published_schemas_carry_no_references(client) -> None:
-    """Clients validate every result against the output schema; written-out schemas are cheaper to check
-    and easier for tool-calling clients that resolve `$ref` poorly."""
+async def test_output_schemas_carry_no_references_and_input_references_resolve(client) -> None:
+    """Clients validate every result against the output schema; written-out schemas are cheaper to check.
+    Input schemas keep nested models as `$defs` (llama-index builds their fields only from a reference),
+    and every reference points into the schema's own `$defs`."""
     for name, tool in (await published(client)).items():
-        assert "$ref" not in json.dumps([tool["inputSchema"], tool["outputSchema"]]), name
+        assert "$ref" not in json.dumps(tool["outputSchema"]), name
+        defs = tool["inputSchema"].get("$defs", {})
+        refs = re.findall(r'"\$ref": "([^"]*)"', json.dumps(tool["inputSchema"]))
+        assert all(ref.startswith("#/$defs/") and ref.removeprefix("#/$defs/") in defs for ref in refs), name
 
 
 def test_inline_refs_writes_references_out_and_keeps_recursive_ones() -> None:

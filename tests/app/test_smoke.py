@@ -1,5 +1,7 @@
 """The workflow's spine through the in-process MCP client, on every configured database."""
 
+import json
+
 import pytest
 
 from support.mcp import call
@@ -18,8 +20,14 @@ async def test_spawn_experiment_variants_results_compare(any_client) -> None:
         objective_metric="latency",
         direction="minimize",
     )
-    a = (await call(any_client, "variant_log", experiment_id=experiment["id"], name="a", config={"x": 1}))["variant"]
-    b = (await call(any_client, "variant_log", experiment_id=experiment["id"], name="b", config="x: 2"))["variant"]
+    a = (
+        await call(
+            any_client, "variant_log", experiment_id=experiment["id"], name="a", configuration=json.dumps({"x": 1})
+        )
+    )["variant"]
+    b = (await call(any_client, "variant_log", experiment_id=experiment["id"], name="b", configuration="x: 2"))[
+        "variant"
+    ]
     points = [{"variant": a["id"], "metric": "latency", "value": 10.0 + k % 3} for k in range(6)]
     points += [{"variant": "b", "metric": "latency", "value": 20.0 + k % 3} for k in range(6)]
     logged = await call(any_client, "result_log", experiment_id=experiment["id"], points=points)

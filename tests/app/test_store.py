@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +18,16 @@ from support.runtime import AGENT, AGENT_PRINCIPAL, make_runtime
 pytestmark = pytest.mark.anyio
 
 VERSIONS = Path(store_db.__file__).parent / "migrations" / "versions"
-LEDGER_TABLES = {"sandbox", "experiment", "variant", "result_batch", "measurement", "audit_event", "audit_head"}
+LEDGER_TABLES = {
+    "sandbox",
+    "experiment",
+    "variant",
+    "result_batch",
+    "result_summary",
+    "measurement",
+    "audit_event",
+    "audit_head",
+}
 
 
 def alembic_head() -> str:
@@ -45,8 +55,9 @@ def test_migrations_create_the_schema_at_head(any_runtime) -> None:
     db = any_runtime.ctx.db
     assert db.schema_version() == store_db.SCHEMA_HEAD
     assert LEDGER_TABLES | {"alembic_version"} <= tables(any_runtime)
-    indexes = {ix["name"] for ix in sa.inspect(db.engine).get_indexes("measurement")}
-    assert "ix_measurement_compare" in indexes
+    inspector = sa.inspect(db.engine)
+    assert inspector.get_indexes("measurement") == []  # the primary key (batch, position) is the only index
+    assert inspector.get_pk_constraint("measurement")["constrained_columns"] == ["batch_id", "seq"]
     with db.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT id, seq FROM audit_head")).all() == [(1, 0)]
 
@@ -117,7 +128,7 @@ async def workflow(client) -> dict:
         direction="minimize",
     )
     for k in range(2):
-        await call(client, "variant_log", experiment_id=exp["id"], name=f"v{k}", config={"k": k})
+        await call(client, "variant_log", experiment_id=exp["id"], name=f"v{k}", configuration=json.dumps({"k": k}))
     for _ in range(2):
         await call(
             client,

@@ -1,13 +1,14 @@
 """Stored text refuses NUL, C0/C1 controls (but newline and tab) and bidi overrides at the input model.
 
 Every string every input model accepts is checked (found by walking the models' validation
-schemas, so a new field without the check fails here), configuration documents refuse NUL in
-any key or string value, and the refusal names the field, the limit and the code point,
+schemas, so a new field without the check fails here), configuration documents (text) refuse NUL
+raw or in any key or string value once parsed, and the refusal names the field, the limit and the code point,
 never the text.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +26,7 @@ from support.faults import row_counts
 from support.mcp import call, call_error
 
 HOSTILE = ["esc\x1b[2J", "nul\x00", "c1\x9b31m", "rlo\u202eevil", "bell\x07", "lri\u2066x"]
-CHECKS = {"_stored_text", "_labels", "_storable_document"}
+CHECKS = {"_stored_text", "_document_text", "_stored_points"}
 
 
 def _strings(schema: Any, checked_by: tuple[str, ...] = (), where: str = "") -> Iterator[tuple[str, tuple[str, ...]]]:
@@ -65,7 +66,7 @@ def test_every_string_of_every_input_model_is_checked(model: type[inputs.Input])
         (inputs.SpawnSandbox, {"name": "n", "purpose": "p"}, "ttl"),
         (inputs.SpawnSandbox, {"name": "n", "purpose": "p"}, "explanation"),
         (inputs.CreateExperiment, {"sandbox_id": "s", "name": "n", "hypothesis": "h", "objective_metric": "m", "direction": "minimize"}, "hypothesis"),
-        (inputs.LogVariant, {"experiment_id": "e", "name": "n", "config": {}}, "description"),
+        (inputs.LogVariant, {"experiment_id": "e", "name": "n", "configuration": "{}"}, "description"),
         (inputs.PromoteVariant, {"variant_id": "v", "rationale": "r", "confidence": 1}, "model"),
         (inputs.PromoteVariant, {"variant_id": "v", "rationale": "r", "confidence": 1}, "justification"),
         (inputs.BypassCheck, {"context": "ci"}, "namespace"),
@@ -88,25 +89,30 @@ def test_a_refusal_names_the_field_the_limit_and_the_code_point(
 @pytest.mark.parametrize("text", HOSTILE)
 def test_label_keys_values_and_list_items_are_checked(text: str) -> None:
     for arguments in (
-        {"name": "n", "purpose": "p", "labels": {text: "v"}},
-        {"name": "n", "purpose": "p", "labels": {"k": text}},
+        {"name": "n", "purpose": "p", "labels": [{"key": text, "value": "v"}]},
+        {"name": "n", "purpose": "p", "labels": [{"key": "k", "value": text}]},
     ):
         with pytest.raises(ValidationError) as caught:
             inputs.SpawnSandbox.model_validate(arguments)
         message = str(invalid_input(caught.value))
-        assert message.startswith("labels: ") and "U+" in message and text not in message
+        assert message.startswith("labels.0.") and "U+" in message and text not in message
     with pytest.raises(ValidationError):
         inputs.DeclareBreakGlass.model_validate({"incident_id": "I", "reason": "r", "units": ["s/u", f"s/{text}"]})
-    with pytest.raises(ValidationError) as caught:
-        inputs.LogResults.model_validate(
-            {"experiment_id": "e", "points": [{"variant": "v", "metric": text, "value": 1}]}
-        )
-    assert str(invalid_input(caught.value)).startswith("points.0.metric: ")
+    for field in ("metric", "variant"):  # checked once per distinct text, named at its first point
+        good = {"variant": "v", "metric": "m", "value": 1}
+        with pytest.raises(ValidationError) as caught:
+            inputs.LogResults.model_validate(
+                {"experiment_id": "e", "points": [good, good, {**good, field: text}, {**good, field: text}]}
+            )
+        message = str(invalid_input(caught.value))
+        assert message.startswith(f"points.2.{field}: ") and "U+" in message and text not in message
 
 
 @pytest.mark.parametrize("text", ["plain", "two\nlines", "tab\tseparated", "ünïcödé ✓ 日本語 🚀"])
 def test_ordinary_text_is_accepted(text: str) -> None:
-    inputs.SpawnSandbox.model_validate({"name": "n", "purpose": text, "labels": {"k": text}, "explanation": text})
+    inputs.SpawnSandbox.model_validate(
+        {"name": "n", "purpose": text, "labels": [{"key": "k", "value": text}], "explanation": text}
+    )
 
 
 @pytest.mark.parametrize(
@@ -120,29 +126,44 @@ def test_ordinary_text_is_accepted(text: str) -> None:
 )
 def test_configuration_documents_refuse_nul_by_path(document: dict[str, Any], where: str) -> None:
     assert nul_in_document(document) == where
-    for model, arguments, field in (
-        (inputs.LogVariant, {"experiment_id": "e", "name": "n"}, "config"),
+    for field in ("configuration", "live_state", "document"):
+        with pytest.raises(InvalidInput) as caught:
+            parse_config(json.dumps(document), field)  # an escaped NUL, found once parsed
+        message = str(caught.value)
+        assert message.startswith(f"/{field}{where.removeprefix('(the top level)')}: U+0000 (NUL) is refused")
+        assert "\x00" not in message
+
+
+@pytest.mark.parametrize(
+    ("model", "arguments", "field"),
+    [
+        (inputs.LogVariant, {"experiment_id": "e", "name": "n"}, "configuration"),
         (inputs.CaptureBreakGlass, {"incident_id": "I", "unit": "s/u"}, "live_state"),
         (inputs.BypassCheck, {"context": "ci"}, "document"),
-    ):
-        with pytest.raises(ValidationError) as caught:
-            model.model_validate({**arguments, field: document})
-        message = str(invalid_input(caught.value))
-        assert message.startswith(f"{field}: ") and f"U+0000 (NUL) at {where}" in message
-        assert "\x00" not in message
+    ],
+)
+def test_a_raw_nul_in_document_text_is_refused_by_position(model, arguments, field) -> None:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate({**arguments, field: 'a: "x\x00y"'})
+    message = str(invalid_input(caught.value))
+    assert message.startswith(f"{field}: ") and "U+0000 (NUL) at position 5" in message and "\x00" not in message
 
 
 def test_yaml_text_is_checked_once_parsed() -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_config('a:\n  b: "x\\0y"\n')
-    assert "/config/a/b" in str(caught.value) and "U+0000" in str(caught.value)
+    assert "/configuration/a/b" in str(caught.value) and "U+0000" in str(caught.value)
 
 
 def test_other_controls_in_configuration_values_are_data() -> None:
     """A PS1 prompt or a log format may hold ESC: it is stored, and only ever shown escaped."""
     document = {"prompt": "\x1b[32m$ \x1b[0m", "rtl": "\u202eabc", "cr": "a\rb"}
-    assert inputs.LogVariant.model_validate({"experiment_id": "e", "name": "n", "config": document}).config == document
-    assert parse_config(document) == document
+    text = json.dumps(document)
+    assert (
+        inputs.LogVariant.model_validate({"experiment_id": "e", "name": "n", "configuration": text}).configuration
+        == text
+    )
+    assert parse_config(text) == document
 
 
 @pytest.fixture
@@ -167,8 +188,8 @@ NUL_CASES = [  # (tool, the text field, the other arguments): text of every kind
     ("sandbox_spawn", "explanation", {"name": "n", "purpose": "p"}),
     ("experiment_create", "hypothesis", {"name": "e", "objective_metric": "m", "direction": "minimize"}),
     ("experiment_create", "objective_metric", {"name": "e", "hypothesis": "h", "direction": "minimize"}),
-    ("variant_log", "name", {"config": {"a": 1}}),
-    ("variant_log", "config", {"name": "v"}),
+    ("variant_log", "name", {"configuration": '{"a": 1}'}),
+    ("variant_log", "configuration", {"name": "v"}),
     ("result_log", "metric", {}),
     ("variant_promote", "rationale", {"confidence": 0.5}),
     ("breakglass_declare", "reason", {"incident_id": "INC-1", "units": ["s/u"]}),
@@ -191,7 +212,9 @@ async def test_nul_gets_the_same_refusal_on_sqlite_and_postgresql(any_runtime, t
             objective_metric="m",
             direction="minimize",
         )
-        variant = (await call(client, "variant_log", experiment_id=exp["id"], name="v0", config={"a": 0}))["variant"]
+        variant = (await call(client, "variant_log", experiment_id=exp["id"], name="v0", configuration='{"a": 0}'))[
+            "variant"
+        ]
         ids = {
             "experiment_create": {"sandbox_id": sandbox["id"]},
             "variant_log": {"experiment_id": exp["id"]},
@@ -199,8 +222,8 @@ async def test_nul_gets_the_same_refusal_on_sqlite_and_postgresql(any_runtime, t
         }.get(tool, {})
         if tool == "result_log":
             arguments = {"experiment_id": exp["id"], "points": [{"variant": "v0", "metric": "m\x00x", "value": 1.0}]}
-        elif field == "config":
-            arguments = {**ids, **others, "config": {"a": "x\x00y"}}
+        elif field == "configuration":
+            arguments = {**ids, **others, "configuration": '{"a": "x\x00y"}'}
         else:
             arguments = {**ids, **others, field: "bad\x00text"}
         before = row_counts(any_runtime)

@@ -9,6 +9,7 @@ per tool and backend, no deadline, so the suite stays fast.
 
 from __future__ import annotations
 
+import json
 import string
 from typing import Any
 
@@ -128,7 +129,9 @@ def world(any_runtime):
             )
             variants = []
             for n in range(2):
-                logged = await call(client, "variant_log", experiment_id=exp["id"], name=f"v{n}", config={"n": n})
+                logged = await call(
+                    client, "variant_log", experiment_id=exp["id"], name=f"v{n}", configuration=json.dumps({"n": n})
+                )
                 variants.append(logged["variant"]["id"])
             points = [
                 {"variant": v, "metric": "m", "value": float(k + n)} for n, v in enumerate(variants) for k in range(6)

@@ -4,6 +4,7 @@ The reference figures are scipy's, as in unit/test_stats.py."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -25,9 +26,9 @@ async def make(client, direction: str, data: dict[str, list[float]], metric: str
     )
     ids = {}
     for k, name in enumerate(data):
-        ids[name] = (await call(client, "variant_log", experiment_id=exp["id"], name=name, config={"k": k}))["variant"][
-            "id"
-        ]
+        ids[name] = (
+            await call(client, "variant_log", experiment_id=exp["id"], name=name, configuration=json.dumps({"k": k}))
+        )["variant"]["id"]
     points = [{"variant": name, "metric": metric, "value": float(v)} for name, values in data.items() for v in values]
     if points:
         await call(client, "result_log", experiment_id=exp["id"], points=points)

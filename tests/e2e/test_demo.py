@@ -43,6 +43,9 @@ def test_demo_ends_with_a_pending_proposal_a_human_can_apply(tmp_path: Path, mon
     # The target is production: decisions there are signed with the reviewer's SSH key, registered first.
     assert any(c.startswith("cublab reviewers add") for c in commands)
     assert any("--sign-with ~/.ssh/id_ed25519" in c for c in commands)
+    assert out.rstrip().splitlines()[-1].startswith(f"or review it in your browser:  cublab ui --db {db}"), (
+        "the demo's last line says how to open the review console"
+    )
     ssh = tmp_path / ".ssh"
     make_key(ssh, "id_ed25519")  # the reviewer's key where the printed commands look for it
     runner = CliRunner()

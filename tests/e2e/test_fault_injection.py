@@ -54,7 +54,7 @@ async def _experiment(client) -> str:
         objective_metric="m",
         direction="minimize",
     )
-    await call(client, "variant_log", experiment_id=exp["id"], name="v", config={"a": 1})
+    await call(client, "variant_log", experiment_id=exp["id"], name="v", configuration=json.dumps({"a": 1}))
     return exp["id"]
 
 

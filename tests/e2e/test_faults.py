@@ -9,6 +9,7 @@ PostgreSQL: a session set read-only, and a connection terminated in the middle o
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -71,7 +72,11 @@ async def test_sqlite_full_database(client, runtime) -> None:
         objective_metric="m",
         direction="minimize",
     )
-    big = {"experiment_id": exp["id"], "name": "big", "config": {f"k{n}": "x" * 200 for n in range(1000)}}
+    big = {
+        "experiment_id": exp["id"],
+        "name": "big",
+        "configuration": json.dumps({f"k{n}": "x" * 200 for n in range(1000)}),
+    }
     await _check(runtime, client, "variant_log", big, faults.sqlite_full(runtime), "database_full", False)
 
 

@@ -68,6 +68,14 @@ def test_ask_under_a_declared_incident_exits_2(db: Path) -> None:
         ["--agent", AGENT, "--incident", "INC-9", "--command", "kubectl rollout undo deploy/web --context prod"], db
     )
     assert ask.returncode == 2, ask.stderr
+    hook = run(
+        ["--hook", "claude-code"],
+        db,
+        stdin=hook_input("kubectl rollout undo deploy/web --context prod", db.parent),
+        env={"CUBLAB_INCIDENT": "INC-9"},
+    )
+    out = json.loads(hook.stdout)["hookSpecificOutput"]
+    assert out["permissionDecision"] == "ask" and "captured within 1h" in out["permissionDecisionReason"]
     undeclared = run(
         ["--agent", AGENT, "--incident", "INC-10", "--command", "kubectl rollout undo deploy/web --context prod"], db
     )

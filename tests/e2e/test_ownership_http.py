@@ -6,6 +6,7 @@ can. A human hands the experiment over with `cublab experiments transfer`, audit
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -53,12 +54,20 @@ async def test_two_agents_over_http(tmp_path: Path) -> None:
             )
             slow = (
                 await call(
-                    owner, "variant_log", experiment_id=exp["id"], name="m1024", config={**BASE, "lambdaMemory": 1024}
+                    owner,
+                    "variant_log",
+                    experiment_id=exp["id"],
+                    name="m1024",
+                    configuration=json.dumps({**BASE, "lambdaMemory": 1024}),
                 )
             )["variant"]
             fast = (
                 await call(
-                    owner, "variant_log", experiment_id=exp["id"], name="m2048", config={**BASE, "lambdaMemory": 2048}
+                    owner,
+                    "variant_log",
+                    experiment_id=exp["id"],
+                    name="m2048",
+                    configuration=json.dumps({**BASE, "lambdaMemory": 2048}),
                 )
             )["variant"]
             points = [
@@ -78,7 +87,11 @@ async def test_two_agents_over_http(tmp_path: Path) -> None:
             # writes are refused, naming the owner and the transfer a human can make
             flip = [{"variant": slow["id"], "metric": "p95", "value": 1.0} for _ in range(200)]
             refused(await call_error(intruder, "result_log", experiment_id=exp["id"], points=flip))
-            refused(await call_error(intruder, "variant_log", experiment_id=exp["id"], name="x", config={"a": 1}))
+            refused(
+                await call_error(
+                    intruder, "variant_log", experiment_id=exp["id"], name="x", configuration=json.dumps({"a": 1})
+                )
+            )
             refused(
                 await call_error(
                     intruder,

@@ -85,7 +85,7 @@ async def scripted_session(client: Client) -> list[dict[str, Any]]:
         name="parity",
         purpose="same calls, same answers",
         ttl="2h",
-        labels={"team": "lab"},
+        labels=[{"key": "team", "value": "lab"}],
         explanation="parity across transports",
     )
     assert sandbox is not None, transcript[-1]
@@ -101,11 +101,17 @@ async def scripted_session(client: Client) -> list[dict[str, Any]]:
     )
     assert experiment is not None, transcript[-1]
     exp_id = experiment["id"]
-    first = await step("variant_log", experiment_id=exp_id, name="w2", config={"workers": 2, "queue": "sqs"})
-    await step(
-        "variant_log", experiment_id=exp_id, name="w4", config="workers: 4\nqueue: sqs\n", description="YAML text"
+    first = await step(
+        "variant_log", experiment_id=exp_id, name="w2", configuration=json.dumps({"workers": 2, "queue": "sqs"})
     )
-    await step("variant_log", experiment_id=exp_id, name="w8", config={"workers": 8, "queue": "sqs"})
+    await step(
+        "variant_log",
+        experiment_id=exp_id,
+        name="w4",
+        configuration="workers: 4\nqueue: sqs\n",
+        description="YAML text",
+    )
+    await step("variant_log", experiment_id=exp_id, name="w8", configuration=json.dumps({"workers": 8, "queue": "sqs"}))
     assert first is not None, transcript[-3]
     points = [
         {"variant": first["variant"]["id"], "metric": "p95_ms", "value": 250.0 + r % 3, "repetition": r}
@@ -121,7 +127,7 @@ async def scripted_session(client: Client) -> list[dict[str, Any]]:
     await step("experiment_get", experiment_id=exp_id)
     await step("sandbox_list")
     # bad input: each must be a tool error with the same message on every transport
-    await step("variant_log", experiment_id=exp_id, name="n" * 201, config={"workers": 1})
+    await step("variant_log", experiment_id=exp_id, name="n" * 201, configuration=json.dumps({"workers": 1}))
     await step(
         "experiment_create",
         sandbox_id=sandbox["id"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import sqlalchemy as sa
@@ -28,7 +29,12 @@ async def populated(client, n: int = 8) -> None:
     )
     for k in range(n - 2):
         await call(
-            client, "variant_log", experiment_id=exp["id"], name=f"v{k}", config={"k": k}, explanation=f"try {k}"
+            client,
+            "variant_log",
+            experiment_id=exp["id"],
+            name=f"v{k}",
+            configuration=json.dumps({"k": k}),
+            explanation=f"try {k}",
         )
 
 

@@ -1,6 +1,9 @@
-"""Many writers on one experiment: the set-up, one writer's batches, and the check that every point is stored."""
+"""Many writers on one experiment: the set-up, one writer's batches, and the check that every point is stored
+and that the running summaries the writers merged concurrently equal a recomputation from the points."""
 
 from __future__ import annotations
+
+import json
 
 import sqlalchemy as sa
 from mcp import Client
@@ -24,7 +27,7 @@ async def setup_experiment(client) -> str:
         direction="minimize",
     )
     for k in range(2):
-        await call(client, "variant_log", experiment_id=exp["id"], name=f"v{k}", config={"k": k})
+        await call(client, "variant_log", experiment_id=exp["id"], name=f"v{k}", configuration=json.dumps({"k": k}))
     return exp["id"]
 
 
@@ -41,13 +44,10 @@ async def hammer(client: Client, experiment_id: str, who: int, errors: list[str]
 
 
 def check(rt, experiment_id: str, writers: int) -> None:
+    points = "FROM measurement p JOIN result_batch b ON b.id = p.batch_id WHERE b.experiment_id = :e"
     with rt.ctx.db.engine.connect() as conn:
-        n = conn.execute(
-            sa.text("SELECT count(*) FROM measurement WHERE experiment_id = :e"), {"e": experiment_id}
-        ).scalar()
-        distinct = conn.execute(
-            sa.text("SELECT count(DISTINCT value) FROM measurement WHERE experiment_id = :e"), {"e": experiment_id}
-        ).scalar()
+        n = conn.execute(sa.text(f"SELECT count(*) {points}"), {"e": experiment_id}).scalar()
+        distinct = conn.execute(sa.text(f"SELECT count(DISTINCT p.value) {points}"), {"e": experiment_id}).scalar()
         batches = conn.execute(
             sa.text("SELECT count(*) FROM result_batch WHERE experiment_id = :e"), {"e": experiment_id}
         ).scalar()
@@ -56,3 +56,5 @@ def check(rt, experiment_id: str, writers: int) -> None:
     assert batches == writers * BATCHES
     assert verification.ok, verification.problems
     assert verification.events == 4 + writers * BATCHES  # spawn, create, two variants, one per batch
+    [summaries] = rt.experiments.verify_summaries(experiment_id)
+    assert summaries.differences == [] and summaries.points == n and summaries.series == 2

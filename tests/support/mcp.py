@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mcp import Client
+
+
+def pairs(labels: dict[str, str]) -> list[dict[str, str]]:
+    """Labels as the tools take them: a list of {key, value} pairs."""
+    return [{"key": k, "value": v} for k, v in labels.items()]
 
 
 async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
@@ -47,9 +53,15 @@ async def finished_experiment(
     variants = []
     for n, change in enumerate(changes):
         variants.append(
-            (await call(client, "variant_log", experiment_id=exp["id"], name=f"v{n}", config={**base, **change}))[
-                "variant"
-            ]
+            (
+                await call(
+                    client,
+                    "variant_log",
+                    experiment_id=exp["id"],
+                    name=f"v{n}",
+                    configuration=json.dumps({**base, **change}),
+                )
+            )["variant"]
         )
     points = [
         {"variant": v["id"], "metric": "p95", "value": mean + (k % 5)}

@@ -53,3 +53,13 @@ def drop_schema(base: str, schema: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     engine.dispose()
+
+
+def migrate(runtime: Runtime, target: str) -> None:
+    """Move the runtime's database to a schema revision ("head", or an older one to build a database of that age)."""
+    from alembic import command
+
+    from cublab.store.migrations import config
+
+    with runtime.ctx.db.engine.connect() as conn, conn.begin():
+        (command.upgrade if target == "head" else command.downgrade)(config(conn), target)

@@ -106,6 +106,14 @@ TABLE: list[tuple[str | list[str], list[str]]] = [
     ("ls -la && git status", ["ls outside", "git outside"]),
     ("find . -name '*.yaml' -exec kubectl apply -f {} \\;", ["find unknown"]),
     ("ssh bastion kubectl delete ns web", ["ssh unknown"]),
+    ("ssh bastion 'kubectl delete ns web'", ["ssh unknown"]),
+    ("env -S 'kubectl delete ns web'", ["kubectl write Namespace/web"]),
+    ("python3 -c \"import os; os.system('kubectl delete ns web')\"", ["python3 unknown"]),
+    ("npx cdk deploy", ["npx unknown"]),
+    ("python3 -m pytest tests/test_kubectl.py", ["python3 outside"]),
+    ("echo 'kubectl delete ns web' | bash", ["echo outside", "kubectl write Namespace/web"]),
+    ("kubecolor delete ns web", ["kubectl write Namespace/web"]),
+    ("terragrunt apply", ["terragrunt write ctx=terraform TerraformConfiguration"]),
     ("echo 'unbalanced", ["problem: the shell cannot read it either: No closing quotation"]),
     ("kubectl logs $(", ["problem: a command substitution ($(...) or a backtick) is not closed"]),
     (
@@ -113,6 +121,13 @@ TABLE: list[tuple[str | list[str], list[str]]] = [
         ["kubectl write ctx=kind-x file=web yaml.yaml"],
     ),
     (["sudo", "kubectl", "get", "pods"], ["kubectl read"]),
+    # shell reserved words: the command after them runs
+    ("for f in *.yaml; do kubectl apply -f $f; done", ["kubectl write file=$f"]),
+    ("if kubectl get ns x; then kubectl delete ns x; fi", ["kubectl read", "kubectl write Namespace/x"]),
+    ("while read p; do kubectl delete pod $p; done < pods.txt", ["read outside", "kubectl write Pod/$p"]),
+    ("{ kubectl get pods; kubectl delete pod x; }", ["kubectl read", "kubectl write Pod/x"]),
+    ("! kubectl get ns x || kubectl create ns x", ["kubectl read", "kubectl write Namespace/x"]),
+    ("xargs -I{} sh -c 'kubectl delete pod {}'", ["kubectl write Pod/$__cublab_xargs__"]),
     # helm
     ("helm list -A", ["helm read"]),
     ("helm status web -n shop", ["helm read ns=shop"]),

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
-TIERS = ("unit", "app", "e2e")
+TIERS = ("unit", "app", "e2e", "integrations")
 
 
 def python_files() -> list[Path]:
@@ -19,7 +19,7 @@ def test_every_test_file_sits_in_a_tier() -> None:
         if path.name == "conftest.py" or where.parts[0] == "support":
             assert not path.name.startswith("test_"), f"{where}: a test among the helpers"
             continue
-        assert where.parts[0] in TIERS, f"{where} is outside tests/unit, tests/app and tests/e2e"
+        assert where.parts[0] in TIERS, f"{where} is outside tests/unit, tests/app, tests/e2e and tests/integrations"
 
 
 def test_nothing_imports_from_conftest() -> None:

@@ -1,4 +1,5 @@
-"""Statistics: t quantiles, Welch's test and the shifted variance (the verdicts through the tools: app/test_verdicts.py).
+"""Statistics: t quantiles, Welch's test, and running moments merged batch by batch (the verdicts through the
+tools: app/test_verdicts.py; summaries kept by result_log: app/test_summaries.py).
 
 Reference values were computed once with scipy 1.17.1 (scipy.stats.t.ppf, 2 * scipy.stats.t.sf,
 scipy.stats.ttest_ind(a, b, equal_var=False)) in a throwaway virtualenv; scipy is not a dependency.
@@ -11,6 +12,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cublab.domain import stats
 
@@ -57,9 +60,23 @@ WELCH = [
 ]
 
 
-def summarize(values: list[float], shift: float = 0.0) -> stats.Summary:
-    d = [v - shift for v in values]
-    return stats.summary_from_shifted(len(values), min(values), max(values), shift, sum(d), sum(x * x for x in d))
+def summarize(values: list[float]) -> stats.Summary:
+    return stats.moments(values).summary()
+
+
+def reference(values: list[float]) -> tuple[int, float, float | None, float, float]:
+    """n, mean, stddev, min, max with exactly rounded sums: what the running moments must agree with."""
+    n = len(values)
+    mean = math.fsum(values) / n
+    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in values) / (n - 1)) if n > 1 else None
+    return n, mean, sd, min(values), max(values)
+
+
+def close(got: float | None, want: float | None, scale: float) -> bool:
+    """Equal within float tolerance: relative, or absolute against the data's magnitude (a mean near 0)."""
+    if got is None or want is None:
+        return got is want
+    return math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12 * scale)
 
 
 @pytest.mark.parametrize(("p", "df", "expected"), QUANTILES)
@@ -103,13 +120,61 @@ def test_summary_of_one_point() -> None:
     assert (s.n, s.mean, s.stddev, s.minimum, s.maximum, s.stderr) == (1, 4.5, None, 4.5, 4.5, None)
 
 
-def test_shifted_variance_keeps_digits_on_large_means() -> None:
+def test_merged_moments_keep_digits_on_large_means() -> None:
+    """Batch by batch, a large mean and a small spread: Chan's merge keeps the spread, one-pass sums of squares do not."""
     rng = random.Random(7)
     noise = [rng.gauss(0.0, 0.01) for _ in range(1000)]
     values = [1e9 + x for x in noise]
     mean = sum(noise) / len(noise)
     true_sd = math.sqrt(sum((x - mean) ** 2 for x in noise) / (len(noise) - 1))
-    shifted = summarize(values, shift=values[0])
-    assert shifted.stddev == pytest.approx(true_sd, rel=1e-4)
-    naive = summarize(values, shift=0.0)  # what one-pass sums of squares give: digits lost
-    assert naive.stddev != pytest.approx(true_sd, rel=1e-2)
+    running = stats.EMPTY
+    for start in range(0, len(values), 37):
+        running = stats.merge(running, stats.moments(values[start : start + 37]))
+    assert running.summary().stddev == pytest.approx(true_sd, rel=1e-4)
+    n, s, s2 = len(values), sum(values), sum(x * x for x in values)
+    naive = math.sqrt(max(s2 - s * s / n, 0.0) / (n - 1))  # what one-pass sums of squares give: digits lost
+    assert naive != pytest.approx(true_sd, rel=1e-2)
+
+
+def test_empty_moments() -> None:
+    assert stats.moments([]) == stats.EMPTY
+    one = stats.moments([2.5])
+    assert stats.merge(stats.EMPTY, one) == one == stats.merge(one, stats.EMPTY)
+    with pytest.raises(ValueError):
+        stats.EMPTY.summary()
+
+
+VALUES = st.floats(min_value=-1e15, max_value=1e15, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    base=st.sampled_from([0.0, 1.0, -3.5e3, 1e9, 1e14]),
+    batches=st.lists(st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=40), min_size=1, max_size=12),
+)
+def test_moments_merged_in_any_batches_match_fsum(base: float, batches: list[list[float]]) -> None:
+    """However the points arrive in batches, the merged moments give math.fsum's statistics."""
+    batches = [[base + x for x in batch] for batch in batches]
+    running = stats.EMPTY
+    for batch in batches:
+        running = stats.merge(running, stats.moments(batch))
+    values = [x for batch in batches for x in batch]
+    summary = running.summary()
+    n, mean, sd, lo, hi = reference(values)
+    scale = max(abs(x) for x in values) or 1.0
+    assert (summary.n, summary.minimum, summary.maximum) == (n, lo, hi)
+    assert close(summary.mean, mean, scale), (summary.mean, mean)
+    assert close(summary.stddev, sd, scale), (summary.stddev, sd)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(VALUES, min_size=1, max_size=60), st.integers(0, 60))
+def test_merge_is_the_union(values: list[float], cut: int) -> None:
+    """Merging the two halves of a sample gives the sample's moments, whatever the split."""
+    cut = min(cut, len(values))
+    merged = stats.merge(stats.moments(values[:cut]), stats.moments(values[cut:]))
+    whole = stats.moments(values)
+    scale = max(abs(x) for x in values) or 1.0
+    assert (merged.n, merged.minimum, merged.maximum) == (whole.n, whole.minimum, whole.maximum)
+    assert close(merged.mean, whole.mean, scale)
+    assert math.isclose(merged.m2, whole.m2, rel_tol=1e-9, abs_tol=1e-12 * scale * scale * len(values))

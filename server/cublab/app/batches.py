@@ -5,7 +5,8 @@ variant, values logged before the ±1e15 limit that overflow every statistic) wo
 otherwise decide, or block, every comparison and promotion of its experiment. The
 rows are never deleted: the batch is marked (who, when, why) in its own row, the
 mark is audited, and `experiment_compare` and `variant_promote` leave its points
-out and list it in their answers. Only humans decide this, like every decision.
+out and list it in their answers: the running summaries of the series the batch
+touches are recomputed from the points that count, in the same transaction. Only humans decide this, like every decision.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from cublab.app.outputs import ExcludedBatch
 from cublab.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.text import has_visible_text
+from cublab.store import results
 from cublab.store.tables import ResultBatch
 
 MAX_REASON = 4000
@@ -92,6 +94,7 @@ class Batches:
             batch.excluded_at, batch.excluded_by, batch.exclusion_reason = self.ctx.clock(), str(who), reason.strip()
             session.add(batch)
             session.flush()
+            results.rebuild_batch_series(session.connection(), batch_id)  # the summaries compare reads
             self.ctx.record(
                 session,
                 who,
@@ -115,6 +118,7 @@ class Batches:
             batch.excluded_at, batch.excluded_by, batch.exclusion_reason = None, None, None
             session.add(batch)
             session.flush()
+            results.rebuild_batch_series(session.connection(), batch_id)
             self.ctx.record(
                 session,
                 who,

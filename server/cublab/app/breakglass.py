@@ -16,10 +16,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as select_core
 from sqlmodel import Session, col, select
 
 from cublab.app.context import AppContext
 from cublab.app.expiry import obligation_past_due
+from cublab.app.governance import not_governed_space
 from cublab.app.guards import parse_config, refuse_secrets, refuse_secrets_in_text
 from cublab.app.inputs import CaptureBreakGlass, DeclareBreakGlass, ListObligations
 from cublab.app.outbox import Outbox
@@ -34,7 +37,11 @@ from cublab.domain.patch import make_patch
 from cublab.domain.pointers import pointer
 from cublab.domain.states import ObligationStatus, ProposalState
 from cublab.store.audit import iso
-from cublab.store.tables import Incident, Obligation, Proposal
+from cublab.store.tables import Incident, Obligation, Proposal, table_of
+
+_obligations = table_of(Obligation)
+# Built once: asked on every bypass_check, where constructing the statement would cost more than running it.
+_ANY_PAST_DUE = select_core(_obligations.c.id).where(obligation_past_due(bindparam("now"))).limit(1)  # type: ignore[arg-type]
 
 BREAK_GLASS_TAGS = ("break-glass", "drift-capture", "reconciliation")
 
@@ -58,6 +65,9 @@ class BreakGlass:
             with self.ctx.db.read() as s:
                 return self.overdue_warnings(s)
         now = self.ctx.clock()
+        # Asked on every bypass_check: a one-row Core probe first, and the obligations loaded only when one is due.
+        if session.connection().execute(_ANY_PAST_DUE, {"now": now}).first() is None:
+            return []
         due = session.exec(select(Obligation).where(obligation_past_due(now)).order_by(col(Obligation.due_at))).all()
         lines = []
         for view in self._views(session, due):
@@ -97,9 +107,7 @@ class BreakGlass:
                 authority = self.ctx.authority(session)
                 unknown = sorted({u.split("/", 1)[0] for u in units if authority.get_space(u.split("/", 1)[0]) is None})
                 if unknown:  # an obligation no capture could ever meet would be overdue forever
-                    raise NotFound(
-                        f"units: no space {', '.join(unknown)} in the {authority.name} authority; name units as 'space/unit'"
-                    )
+                    raise not_governed_space("units", authority.name, ", ".join(unknown))
             incident = Incident(
                 id=cmd.incident_id,
                 reason=cmd.reason,

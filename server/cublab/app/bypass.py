@@ -21,14 +21,16 @@ from typing import Any
 
 from jsonpointer import JsonPointerException, resolve_pointer
 from pydantic import ValidationError
-from sqlmodel import col, select
+from sqlalchemy import insert
+from sqlmodel import Session, col, select
 
 from cublab.app.common import check_id
 from cublab.app.context import AppContext
 from cublab.app.errors import invalid_input
 from cublab.app.expiry import sandbox_status
-from cublab.app.guards import refuse_oversized, refuse_secrets_in_text
-from cublab.app.inputs import BypassCheck
+from cublab.app.governance import not_governed_space
+from cublab.app.guards import parse_config, refuse_secrets_in_text
+from cublab.app.inputs import BypassCheck, label_map
 from cublab.app.outputs import BypassAnswer
 from cublab.app.views import obligation_view
 from cublab.authority.errors import AuthorityAuthFailed, AuthorityUnavailable
@@ -40,7 +42,11 @@ from cublab.domain.ids import new_id
 from cublab.domain.pointers import pointer
 from cublab.domain.secrets import Finding, find_secrets, find_secrets_in_text
 from cublab.domain.states import ObligationStatus
-from cublab.store.tables import Decision, Incident, Obligation, Sandbox
+from cublab.store.tables import Decision, Incident, Obligation, Sandbox, table_of
+
+# Built once: a decision is one Core insert (the column types still write its JSON and its time), not an ORM
+# object and a flush; the decision log is written on every bypass_check, which agents call before every change.
+_INSERT_DECISION = insert(table_of(Decision))
 
 
 def flagged_literals(flagged: list[tuple[Any, Finding]]) -> dict[str, str]:
@@ -73,7 +79,7 @@ def scrub(value: Any, literals: dict[str, str]) -> Any:
 
 
 class BypassService:
-    def __init__(self, ctx: AppContext, overdue: Callable[[], list[str]]) -> None:
+    def __init__(self, ctx: AppContext, overdue: Callable[[Session], list[str]]) -> None:
         self.ctx = ctx
         self._overdue = overdue  # loud lines for overdue obligations, on every answer
 
@@ -89,7 +95,8 @@ class BypassService:
         )
         # A label key is a name stored in the subject: one that is a literal secret is refused, by position
         # (a secret label *value* is a finding the answer classifies, criterion 5).
-        for n, key in enumerate(cmd.labels, start=1):
+        labels = label_map(cmd.labels)
+        for n, key in enumerate(labels, start=1):
             kinds = sorted({f.kind for f in find_secrets_in_text(key)})
             if kinds:
                 raise InvalidInput(
@@ -98,13 +105,12 @@ class BypassService:
                 )
         if cmd.sandbox_id is not None:
             check_id("sandbox", cmd.sandbox_id, "sandbox_id")
-        if cmd.document is not None:
-            refuse_oversized("document", cmd.document)
-        labels_root = {"labels": cmd.labels}
+        document = parse_config(cmd.document, "document") if cmd.document is not None else None
+        labels_root = {"labels": labels}
         flagged: list[tuple[Any, Finding]] = (
-            [(cmd.document, f) for f in find_secrets(cmd.document)] if cmd.document is not None else []
+            [(document, f) for f in find_secrets(document)] if document is not None else []
         )
-        flagged += [(labels_root, f) for f in find_secrets(labels_root)] if cmd.labels else []
+        flagged += [(labels_root, f) for f in find_secrets(labels_root)] if labels else []
         findings = [f for _, f in flagged]
         evidence = self.evidence(cmd.space, cmd.incident_id, cmd.sandbox_id)
         try:
@@ -114,10 +120,10 @@ class BypassService:
                 space=cmd.space,
                 namespace=cmd.namespace,
                 context=cmd.context,
-                labels=cmd.labels,
+                labels=labels,
                 ttl=cmd.ttl,
                 persist=cmd.persist,
-                document=cmd.document,
+                document=document,
                 confighub_reachable=cmd.confighub_reachable,
                 incident_id=cmd.incident_id,
                 sandbox_id=cmd.sandbox_id,
@@ -147,46 +153,66 @@ class BypassService:
             "sandbox_id": facts.sandbox_id,
             "adds_value": facts.adds_value,
             "secret_paths": facts.secret_paths,
-            "document_digest": content_hash(cmd.document) if cmd.document is not None else None,
+            "document_digest": content_hash(document) if document is not None else None,
             "evidence": [f.model_dump(mode="json") for f in decision.facts],
         }
         if literals:
             decision = BypassDecision.model_validate(scrub(decision.model_dump(mode="json"), literals))
             subject = scrub(subject, literals)
-        row = Decision(
-            id=new_id("decision"),
-            actor=str(actor),
-            verdict=decision.verdict,
-            criterion=decision.criterion.number if decision.criterion else None,
-            also_matched=[c.number for c in decision.also_matched],
-            path=decision.path,
-            reasons=decision.reasons,
-            reconciliation=decision.reconciliation.model_dump(mode="json") if decision.reconciliation else {},
-            audit_requirement=decision.audit_requirement or "",
-            subject=subject,
-            inputs_digest=content_hash(cmd.model_dump(mode="json")),
-            policy_digest=self.ctx.policy.digest,
-            created_at=self.ctx.clock(),
-        )
+        decision_id = new_id("decision")
+        row: dict[str, Any] = {
+            "id": decision_id,
+            "actor": str(actor),
+            "verdict": decision.verdict,
+            "criterion": decision.criterion.number if decision.criterion else None,
+            "also_matched": [c.number for c in decision.also_matched],
+            "path": decision.path,
+            "reasons": decision.reasons,
+            "reconciliation": decision.reconciliation.model_dump(mode="json") if decision.reconciliation else {},
+            "audit_requirement": decision.audit_requirement or "",
+            "subject": subject,
+            "inputs_digest": content_hash(cmd.model_dump(mode="json")),
+            "policy_digest": self.ctx.policy.digest,
+            "created_at": self.ctx.clock(),
+        }
+        # One transaction: the decision, its audit event, and the overdue obligations the answer reports.
         with self.ctx.db.write() as session:
-            session.add(row)
-            session.flush()
+            session.connection().execute(_INSERT_DECISION, row)
             self.ctx.record(
                 session,
                 actor,
                 "bypass.decide",
                 "decision",
-                row.id,
+                decision_id,
                 details={
-                    "verdict": row.verdict,
-                    "criterion": row.criterion,
-                    "inputs_digest": row.inputs_digest,
-                    "policy": row.policy_digest,
+                    "verdict": row["verdict"],
+                    "criterion": row["criterion"],
+                    "inputs_digest": row["inputs_digest"],
+                    "policy": row["policy_digest"],
                 },
             )
+            warnings = self._overdue(session)
+        # The decision's fields as they are (nested models are not validated again).
         return BypassAnswer(
-            **decision.model_dump(), decision_id=row.id, policy_version=self.ctx.policy.digest, warnings=self._overdue()
+            **dict(decision),
+            decision_id=decision_id,
+            policy_version=self.ctx.policy.digest,
+            warnings=[*self._ungoverned(cmd.space, evidence), *warnings],
         )
+
+    def _ungoverned(self, space: str | None, evidence: Evidence) -> list[str]:
+        """A named space the authority does not hold (read, and found missing): the governed path the answer
+        may point to does not exist yet, and the agent should say which human command opens it."""
+        if not space or evidence.space_tier != "" or not evidence.confighub_reachable:
+            return []
+        with self.ctx.db.read() as session:
+            authority = self.ctx.authority(session)
+            try:
+                if authority.get_space(space) is not None:
+                    return []
+            except (AuthorityUnavailable, AuthorityAuthFailed):
+                return []
+            return [str(not_governed_space("space", authority.name, space))]
 
     def evidence(self, space_slug: str | None, incident_id: str | None, sandbox_id: str | None) -> Evidence:
         """What cublab checks itself: its probe of the configured authority, the space's tier there, the

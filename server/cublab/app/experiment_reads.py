@@ -5,8 +5,9 @@ console's pages). The comparison is `Experiments.compare`, the same one agents g
 page and `experiment_compare` can never disagree.
 
 Cost is bounded for any experiment size: listings and batches are paged, the metrics
-of an experiment are found by a loose index scan (one index seek per metric), and a chart
-gets at most `limit` measurements per variant (`sample`), never the raw points.
+of an experiment are its series (`result_summary`, not its points), a batch's metrics
+are read from that batch's points only, and a chart gets at most `limit` measurements
+per variant (`sample`, one pass over the experiment's points in SQL), never the raw points.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from cublab.app.common import existing, find
 from cublab.app.context import AppContext
-from cublab.app.experiments import Experiments, not_in_batches
+from cublab.app.experiments import Experiments
 from cublab.app.expiry import proposal_state, sandbox_status
 from cublab.app.inputs import CompareExperiment
 from cublab.app.outputs import Comparison
@@ -42,13 +43,8 @@ from cublab.domain.errors import Conflict, InvalidInput
 from cublab.domain.identity import fold_identity, principal_of
 from cublab.domain.proposals import OPEN_STATES
 from cublab.domain.states import ProposalState
-from cublab.store.tables import Experiment, Measurement, Proposal, ResultBatch, Sandbox, Variant, table_of
-
-_measurements = table_of(Measurement)
-_HASH_MODULUS = 2**31
-_HASH_MULTIPLIER = 2654435761  # Knuth's multiplicative hash: ids in any arithmetic progression spread evenly
-"""`((id mod 2^31) * 2654435761) mod 2^31` stays below 2^63 on both backends and scatters consecutive ids, so a
-threshold on it picks a deterministic, evenly spread subset of a variant's points whatever order they were logged in."""
+from cublab.store import results
+from cublab.store.tables import Experiment, Proposal, ResultBatch, Sandbox, Variant, table_of
 
 
 def experiment_state(now: datetime) -> ColumnElement[str]:
@@ -204,26 +200,14 @@ class ExperimentReads:
 
     @staticmethod
     def _metrics(session: Session, experiment_id: str) -> list[str]:
-        """Every metric measured, by a loose index scan: one seek per metric, not a pass over the points."""
-        found = session.execute(
-            sa.text(
-                "WITH RECURSIVE m(name) AS ("
-                " SELECT MIN(metric) FROM measurement WHERE experiment_id = :e"
-                " UNION ALL"
-                " SELECT (SELECT MIN(metric) FROM measurement WHERE experiment_id = :e AND metric > m.name)"
-                " FROM m WHERE m.name IS NOT NULL"
-                ") SELECT name FROM m WHERE name IS NOT NULL"
-            ),
-            {"e": experiment_id},
-        ).scalars()
-        return list(found)
+        """Every metric measured: the experiment's series, never a pass over the points."""
+        return results.metrics(session.connection(), experiment_id)
 
     @staticmethod
     def _batches(
         session: Session, experiment_id: str, metrics: list[str], variant_ids: list[str], limit: int
     ) -> tuple[int, list[BatchView]]:
-        """The newest `limit` batches and the metrics each holds: an index probe per (batch, metric, variant),
-        never a pass over the points."""
+        """The newest `limit` batches and the metrics each holds (read from those batches' points only)."""
         total = session.execute(
             sa.select(func.count()).where(col(ResultBatch.experiment_id) == experiment_id)
         ).scalar_one()
@@ -233,23 +217,7 @@ class ExperimentReads:
             .order_by(col(ResultBatch.id).desc())
             .limit(limit)
         ).all()
-        held: dict[int, list[str]] = {}
-        m = _measurements.c
-        if rows and metrics and variant_ids:
-            for metric in metrics:
-                for batch in rows:
-                    present = session.execute(
-                        sa.select(
-                            sa.exists().where(
-                                m.experiment_id == experiment_id,
-                                m.metric == metric,
-                                m.variant_id.in_(variant_ids),
-                                m.batch_id == batch.id,
-                            )
-                        )
-                    ).scalar_one()
-                    if present:
-                        held.setdefault(batch.id or 0, []).append(metric)
+        held = results.batch_metrics(session.connection(), [b.id for b in rows if b.id is not None])
         return total, [
             BatchView(
                 id=b.id or 0,
@@ -271,9 +239,10 @@ class ExperimentReads:
     def sample(self, experiment_id: str, metric: str | None = None, limit: int = 200) -> MeasurementSample:
         """At most `limit` measurements of `metric` (the objective by default) per variant, and box-plot quartiles.
 
-        The sample is deterministic: a variant with at most `limit` points gives all of them; a larger one gives
-        the points whose id hashes (`_HASH_MULTIPLIER`) below a threshold sized for about `limit` of them, the
-        first `limit` by id. The quartiles are computed in Python from the sample (exact when the sample is every
+        The sample is deterministic (store/results.py `sample`): a variant with at most `limit` points gives all
+        of them; a larger one the points whose key hashes below a threshold sized for about `limit` of them, the
+        first `limit` in logging order; points of excluded batches are left out, as the comparison leaves them
+        out. The quartiles are computed in Python from the sample (exact when the sample is every
         point, `exact`); min and max are over every point, from the comparison.
         """
         comparison = self.experiments.compare(CompareExperiment(experiment_id=experiment_id, metric=metric))
@@ -290,22 +259,11 @@ class ExperimentReads:
     def _sample(self, session: Session, experiment_id: str, comparison: Comparison, limit: int) -> MeasurementSample:
         if not 1 <= limit <= MAX_SAMPLE:
             raise InvalidInput(f"limit: {limit} values per variant is outside 1 to {MAX_SAMPLE}")
-        m = _measurements.c
-        left_out = not_in_batches([b.batch_id for b in comparison.excluded_batches])  # as the comparison does
+        sizes = {row.variant_id: row.n for row in comparison.variants}
+        values_of = results.sample(session.connection(), experiment_id, comparison.metric, sizes, limit)
         out = []
         for row in sorted(comparison.variants, key=lambda r: r.variant_id):
-            values: list[float] = []
-            if row.n:
-                where = [
-                    m.experiment_id == experiment_id,
-                    m.metric == comparison.metric,
-                    m.variant_id == row.variant_id,
-                    *left_out,
-                ]
-                if row.n > limit:  # a little over `limit` pass the threshold on average; the first `limit` are kept
-                    threshold = math.ceil(_HASH_MODULUS * min(1.0, 1.2 * limit / row.n))
-                    where.append((m.id % _HASH_MODULUS) * _HASH_MULTIPLIER % _HASH_MODULUS < threshold)
-                values = list(session.execute(sa.select(m.value).where(*where).order_by(m.id).limit(limit)).scalars())
+            values = values_of.get(row.variant_id, [])
             ordered = sorted(values)
             out.append(
                 VariantSample(

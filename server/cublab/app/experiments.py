@@ -7,16 +7,13 @@ transaction with its audit event.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from collections import Counter
-from collections.abc import Collection
+from dataclasses import dataclass
+from itertools import repeat
 
-import sqlalchemy as sa
-from sqlalchemy import func
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from cublab.app.batches import excluded_batches, excluded_in_words
 from cublab.app.common import check_id, existing, find, newest_first
@@ -46,23 +43,14 @@ from cublab.app.ownership import check_owner
 from cublab.app.quotas import enforce
 from cublab.app.sandboxes import Sandboxes
 from cublab.app.views import experiment_view, variant_view
-from cublab.domain import stats
+from cublab.domain import points, stats
 from cublab.domain.canonical import canonical_json, content_hash
 from cublab.domain.errors import Conflict, NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
 from cublab.domain.pointers import pointer
-from cublab.store.db import insert_many
-from cublab.store.tables import Experiment, Measurement, ResultBatch, Sandbox, Variant, table_of
-
-_measurements = table_of(Measurement)
-_MEASUREMENT_COLUMNS = ("experiment_id", "batch_id", "variant_id", "metric", "value", "step", "repetition")
-
-
-def not_in_batches(excluded: Collection[int]) -> tuple[sa.ColumnElement[bool], ...]:
-    """The condition that leaves excluded batches' points out (app/batches.py); none when nothing is excluded,
-    so the covering index answers the usual comparison alone."""
-    return (_measurements.c.batch_id.not_in(list(excluded)),) if excluded else ()
+from cublab.store import results
+from cublab.store.tables import Experiment, Sandbox, Variant
 
 
 def writable(experiment: Experiment, actor: Identity, doing: str) -> None:
@@ -120,17 +108,7 @@ class Experiments:
             variants = session.exec(
                 select(Variant).where(Variant.experiment_id == experiment.id).order_by(col(Variant.id))
             ).all()
-            m = _measurements.c
-            counts = (
-                session.connection()
-                .execute(
-                    sa.select(m.variant_id, m.metric, func.count())
-                    .where(m.experiment_id == experiment.id)
-                    .group_by(m.variant_id, m.metric)
-                    .order_by(m.variant_id, m.metric)
-                )
-                .all()
-            )
+            counts = results.counts(session.connection(), experiment.id)
         return ExperimentLog(
             experiment=experiment_view(experiment),
             sandbox_status=sandbox_status(sandbox.status, sandbox.expires_at, self.ctx.clock()),
@@ -139,8 +117,8 @@ class Experiments:
         )
 
     def log_variant(self, cmd: LogVariant, actor: Identity) -> VariantLogged:
-        config = parse_config(cmd.config)
-        refuse_secrets("config", config)
+        config = parse_config(cmd.configuration, "configuration")
+        refuse_secrets("configuration", config)
         refuse_secrets_in_text(name=cmd.name, description=cmd.description, explanation=cmd.explanation)
         digest = content_hash(config)
         for attempt in range(2):
@@ -201,44 +179,64 @@ class Experiments:
         raise AssertionError("unreachable")
 
     def log_results(self, cmd: LogResults, actor: Identity) -> ResultsLogged:
+        """One batch: its points, the running summaries of the series it touches, and its audit event, in one
+        transaction. The points were validated once, as plain dicts (app/inputs.py `Point`); from here they are
+        columns (domain/points.py), and every write goes through the driver (store/results.py)."""
+        batch = points.columns(cmd.points)
         # Metric names are stored too; a batch has only a handful of distinct ones to check.
-        first: dict[str, int] = {}
-        for n, point in enumerate(cmd.points):
-            first.setdefault(point.metric, n)
         refuse_secrets_in_text(
-            {pointer(("points", n, "metric")): metric for metric, n in first.items()}, explanation=cmd.explanation
+            {pointer(("points", batch.first_point(k), "metric")): metric for k, (_, metric) in enumerate(batch.series)},
+            explanation=cmd.explanation,
         )
+        check_id("experiment", cmd.experiment_id, "experiment_id")
         with self.ctx.db.write() as session:
-            experiment = find(session, Experiment, "experiment", cmd.experiment_id, "experiment_id")
-            writable(experiment, actor, "log results to it")
-            self.sandboxes.live(session, experiment.sandbox_id, "new results")
-            enforce(self.ctx, session, actor, "points_per_hour", adding=len(cmd.points))
-            known = session.exec(select(Variant.id, Variant.name).where(Variant.experiment_id == experiment.id)).all()
-            resolve = {vid: vid for vid, _ in known} | {name: vid for vid, name in known}
-            experiment_id = experiment.id  # an ORM attribute: read once, not once per point
-            try:
-                points = [(resolve[p.variant], p.metric, p.value, p.step, p.repetition) for p in cmd.points]
-            except KeyError:
-                n, bad = next((n, p.variant) for n, p in enumerate(cmd.points) if p.variant not in resolve)
-                raise NotFound(
-                    f"points[{n}].variant: {bad[:70]!r} is neither the id nor the name of a variant of experiment {experiment_id}"
-                ) from None
-            by_variant = dict(Counter(p[0] for p in points))
-            # The digest covers the rows as stored (json.dumps writes floats exactly, by repr), once per batch.
-            digest = "sha256:" + hashlib.sha256(json.dumps(points, separators=(",", ":")).encode()).hexdigest()
-            batch = ResultBatch(
-                experiment_id=experiment_id,
-                point_count=len(points),
-                digest=digest,
-                created_by=str(actor),
-                created_at=self.ctx.clock(),
+            conn = session.connection()
+            experiment_id = cmd.experiment_id
+            target = results.target(conn, experiment_id)  # through the driver: the ORM costs more than the reads
+            if target is None:
+                raise NotFound(f"experiment_id: no experiment {experiment_id} exists")
+            check_owner(
+                target.owner,
+                actor,
+                what="experiment",
+                object_id=experiment_id,
+                field="experiment_id",
+                doing="log results to it",
             )
-            session.add(batch)
-            session.flush()
-            assert batch.id is not None  # the flush assigned it
-            batch_id = batch.id
-            rows = [(experiment_id, batch_id, *p) for p in points]
-            insert_many(session.connection(), _measurements, _MEASUREMENT_COLUMNS, rows)
+            self.sandboxes.refuse_unless_active(
+                target.sandbox_id, target.sandbox_status, target.sandbox_expires_at, "new results"
+            )
+            enforce(self.ctx, session, actor, "points_per_hour", adding=len(batch))
+            resolve = target.variants
+            for k, (variant, _) in enumerate(batch.series):
+                if variant not in resolve:
+                    raise NotFound(
+                        f"points[{batch.first_point(k)}].variant: {variant[:70]!r} is neither the id nor the name of a "
+                        f"variant of experiment {experiment_id}"
+                    )
+            batch = batch.renamed([(resolve[variant], metric) for variant, metric in batch.series])
+            digest = points.digest(batch)
+            batch_id = results.insert_batch(conn, experiment_id, len(batch), digest, str(actor), self.ctx.clock())
+            parts = {
+                series: stats.moments(values) for series, values in zip(batch.series, batch.by_series(), strict=True)
+            }
+            ids = results.merge_series(conn, experiment_id, parts)
+            series_ids = [ids[series] for series in batch.series]
+            results.insert_points(
+                conn,
+                zip(
+                    repeat(batch_id),
+                    range(len(batch)),
+                    map(series_ids.__getitem__, batch.index),
+                    batch.values,
+                    batch.steps,
+                    batch.repetitions,
+                    strict=False,  # repeat() is endless; the other columns have one entry per point
+                ),
+            )
+            by_variant: dict[str, int] = {}
+            for (variant, _), part in parts.items():
+                by_variant[variant] = by_variant.get(variant, 0) + part.n
             self.ctx.record(
                 session,
                 actor,
@@ -247,102 +245,62 @@ class Experiments:
                 str(batch_id),
                 related={"experiment_id": experiment_id},
                 explanation=cmd.explanation,
-                details={"points": len(rows), "by_variant": by_variant, "digest": digest},
+                details={"points": len(batch), "by_variant": by_variant, "digest": digest},
             )
         return ResultsLogged(
-            experiment_id=experiment_id, batch_id=batch_id, points=len(rows), by_variant=by_variant, digest=digest
+            experiment_id=experiment_id, batch_id=batch_id, points=len(batch), by_variant=by_variant, digest=digest
         )
 
-    def _summaries(
-        self, session: Session, experiment_id: str, metric: str, excluded: Collection[int] = ()
-    ) -> dict[str, stats.Summary]:
-        m = _measurements.c
-        where = (m.experiment_id == experiment_id, m.metric == metric, *not_in_batches(excluded))
-        conn = session.connection()
-        rows = conn.execute(
-            sa.select(
-                m.variant_id,
-                func.count(),
-                func.avg(m.value),
-                func.min(m.value),
-                func.max(m.value),
-                func.sum(m.value * m.value),
-            )
-            .where(*where)
-            .group_by(m.variant_id)
-        ).all()
-        result = {}
-        for variant_id, n, mean, lo, hi, sumsq in rows:
-            summary = stats.summary_from_shifted(n, lo, hi, shift=0.0, sum_d=mean * n, sum_d2=sumsq)
-            spread = (summary.stddev or 0.0) ** 2
-            if n > 1 and (spread == 0.0 or mean * mean / spread > 1e8):
-                # Large mean, small spread: one-pass sums lose digits. Recompute around the mean.
-                d = m.value - mean
-                sum_d, sum_d2 = conn.execute(
-                    sa.select(func.sum(d), func.sum(d * d)).where(*where, m.variant_id == variant_id)
-                ).one()
-                summary = stats.summary_from_shifted(n, lo, hi, shift=mean, sum_d=sum_d, sum_d2=sum_d2)
-            result[variant_id] = summary
-        return result
-
-    def _finite_summaries(
-        self, session: Session, experiment_id: str, metric: str, excluded: Collection[int] = ()
-    ) -> dict[str, stats.Summary]:
-        """The summaries, or a Conflict when values stored before the ±1e15 limit overflow them (an out-of-range
-        error in PostgreSQL's float8 arithmetic, an infinity from SQLite's): the same answer on both backends,
-        naming the batches that hold such values, which a human can exclude."""
+    def compare(self, cmd: CompareExperiment) -> Comparison:
+        """One row per variant from the running summaries (two queries through the driver, whatever the number of
+        points), or a Conflict when values stored before the ±1e15 limit overflowed them."""
+        cfg = self.ctx.policy.policy.compare
+        check_id("experiment", cmd.experiment_id, "experiment_id")
+        with self.ctx.db.read() as session:
+            found = results.compared(session.connection(), cmd.experiment_id, cmd.metric)
+        if found is None:
+            raise NotFound(f"experiment_id: no experiment {cmd.experiment_id} exists")
+        metric = cmd.metric or found.objective_metric
         try:
-            summaries = self._summaries(session, experiment_id, metric, excluded)
-        except (ArithmeticError, ValueError):  # infinities from SQLite reaching math.sqrt
-            raise self._too_large(experiment_id, metric, excluded) from None
-        except sa.exc.DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) == "22003":  # numeric_value_out_of_range
-                raise self._too_large(experiment_id, metric, excluded) from None
-            raise
-        for s in summaries.values():
-            if not all(math.isfinite(v) for v in (s.mean, s.stddev or 0.0, s.minimum, s.maximum)):
-                raise self._too_large(experiment_id, metric, excluded)
-        return summaries
+            summaries = {v: m.summary() for v, m in found.moments.items()}
+        except (ArithmeticError, ValueError):  # an infinite M2 reaching math.sqrt
+            summaries = None
+        if summaries is None or not all(
+            math.isfinite(v) for s in summaries.values() for v in (s.mean, s.stddev or 0.0, s.minimum, s.maximum)
+        ):
+            raise self._too_large(cmd.experiment_id, metric)
+        head = ExperimentHead(cmd.experiment_id, found.objective_metric, found.direction)
+        comparison = build_comparison(head, metric, dict(found.variants), summaries, cfg.min_samples, cfg.confidence)
+        if not found.has_excluded:
+            return comparison
+        with self.ctx.db.read() as session:
+            excluded = excluded_batches(session, cmd.experiment_id)
+        return comparison.model_copy(
+            update={"excluded_batches": excluded, "summary": comparison.summary + excluded_in_words(excluded)}
+        )
 
-    def _too_large(self, experiment_id: str, metric: str, excluded: Collection[int]) -> Conflict:
-        """The Conflict naming the batches that hold values over the limit. Read on a connection of its own:
-        after the overflow PostgreSQL refuses every statement in the comparison's transaction."""
-        m = _measurements.c
-        with self.ctx.db.engine.connect() as conn:
-            batches = conn.execute(
-                sa.select(m.batch_id)
-                .where(
-                    m.experiment_id == experiment_id,
-                    m.metric == metric,
-                    func.abs(m.value) > MAX_ABS_VALUE,
-                    *not_in_batches(excluded),
-                )
-                .distinct()
-                .order_by(m.batch_id)
-            ).all()
-        named = ", ".join(str(b) for (b,) in batches) or "unknown"
+    def _too_large(self, experiment_id: str, metric: str) -> Conflict:
+        """The Conflict naming the batches that hold values over the limit (logged before it existed), which a human
+        can exclude."""
+        with self.ctx.db.read() as session:
+            batches = results.batches_over(session.connection(), experiment_id, metric, MAX_ABS_VALUE)
+        named = ", ".join(str(b) for b in batches) or "unknown"
         return Conflict(
             f"metric: the {metric!r} values of experiment {experiment_id} are too large to compare (some were logged "
             f"before values were limited to ±{MAX_ABS_VALUE:g}, in result batch(es) {named}); a human can leave such a "
             'batch out with `cublab results exclude BATCH --reason "..."`, or log the measurements again in a new experiment'
         )
 
-    def compare(self, cmd: CompareExperiment) -> Comparison:
-        cfg = self.ctx.policy.policy.compare
+    def verify_summaries(self, experiment_id: str | None = None) -> list[SummaryCheck]:
+        """Recompute every series' summary from its measurements (math.fsum) and compare it with the running one
+        compare reads; one check per experiment, each naming the series that differ. Reads only: a human decides."""
         with self.ctx.db.read() as session:
-            experiment = find(session, Experiment, "experiment", cmd.experiment_id, "experiment_id")
-            metric = cmd.metric or experiment.objective_metric
-            variants = session.exec(
-                select(Variant.id, Variant.name).where(Variant.experiment_id == experiment.id).order_by(col(Variant.id))
-            ).all()
-            excluded = excluded_batches(session, experiment.id)
-            summaries = self._finite_summaries(session, experiment.id, metric, [b.batch_id for b in excluded])
-        comparison = build_comparison(experiment, metric, dict(variants), summaries, cfg.min_samples, cfg.confidence)
-        if not excluded:
-            return comparison
-        return comparison.model_copy(
-            update={"excluded_batches": excluded, "summary": comparison.summary + excluded_in_words(excluded)}
-        )
+            conn = session.connection()
+            if experiment_id is not None:
+                ids = [find(session, Experiment, "experiment", experiment_id, "experiment_id").id]
+            else:
+                ids = results.experiment_ids(conn)
+            return [_check_experiment(conn, eid) for eid in ids]
 
     def list(self, cmd: ListExperiments) -> ExperimentPage:
         where = (
@@ -353,8 +311,69 @@ class Experiments:
         return ExperimentPage(experiments=[experiment_view(e) for e in page], next_cursor=next_cursor)
 
 
+@dataclass(frozen=True)
+class SummaryCheck:
+    """One experiment's running summaries against a recomputation: `differences` is empty when they agree."""
+
+    experiment_id: str
+    series: int
+    points: int
+    differences: list[str]
+
+
+def _agree(kept: stats.Moments, fresh: stats.Moments) -> bool:
+    """Equal counts and extremes; mean and standard deviation equal within float tolerance (the running values
+    are merged batch by batch, so they may differ from a one-pass recomputation in the last digits)."""
+    if (kept.n, kept.minimum, kept.maximum) != (fresh.n, fresh.minimum, fresh.maximum):
+        return False
+    if kept.n == 0:
+        return True
+    scale = max(abs(fresh.minimum or 0.0), abs(fresh.maximum or 0.0), 1e-300)
+    a, b = kept.summary(), fresh.summary()
+    return math.isclose(a.mean, b.mean, rel_tol=1e-9, abs_tol=1e-12 * scale) and (
+        (a.stddev is None and b.stddev is None)
+        or (
+            a.stddev is not None
+            and b.stddev is not None
+            and math.isclose(a.stddev, b.stddev, rel_tol=1e-9, abs_tol=1e-9 * scale)
+        )
+    )
+
+
+def _describe(m: stats.Moments) -> str:
+    if m.n == 0:
+        return "no points"
+    s = m.summary()
+    return f"n={s.n} mean={s.mean!r} stddev={s.stddev!r} min={s.minimum!r} max={s.maximum!r}"
+
+
+def _check_experiment(conn: Connection, experiment_id: str) -> SummaryCheck:
+    kept = results.stored(conn, experiment_id)
+    fresh = results.recompute(conn, experiment_id)
+    differences = []
+    for (variant_id, metric), (series_id, moments) in sorted(kept.items(), key=lambda item: (item[0][1], item[0][0])):
+        recomputed = fresh.pop(series_id, stats.EMPTY)
+        if not _agree(moments, recomputed):
+            differences.append(
+                f"{metric!r} of {variant_id}: summary says {_describe(moments)}; "
+                f"the measurements say {_describe(recomputed)}"
+            )
+    for series_id, moments in sorted(fresh.items()):
+        differences.append(f"series {series_id}: {moments.n} measurement(s) but no summary row")
+    return SummaryCheck(experiment_id, len(kept), sum(m.n for _, m in kept.values()), differences)
+
+
+@dataclass(frozen=True)
+class ExperimentHead:
+    """What a comparison says about its experiment."""
+
+    id: str
+    objective_metric: str
+    direction: str
+
+
 def build_comparison(
-    experiment: Experiment,
+    experiment: ExperimentHead,
     metric: str,
     names: dict[str, str],
     summaries: dict[str, stats.Summary],

@@ -31,6 +31,7 @@ from cublab.app.bypass import BypassService, flagged_literals, scrub
 from cublab.app.common import check_id
 from cublab.app.context import AppContext
 from cublab.app.guards import refuse_secrets_in_text
+from cublab.authority.errors import AuthorityAuthFailed, AuthorityUnavailable
 from cublab.domain.bypass import BypassDecision, Evidence, decide
 from cublab.domain.canonical import content_hash
 from cublab.domain.errors import InvalidInput
@@ -225,9 +226,11 @@ class GuardService:
             "governed_path": top.governed_path,
             "targets": [t.model_dump(mode="json") for t in targets],
             "reasons": reasons,
-            "reconciliation": engine.reconciliation.model_dump(mode="json")
-            if engine and engine.reconciliation and top.verdict == "ask"
-            else None,
+            "reconciliation": (  # what an allow or ask still owes (a capture, a bootstrap log, a proposal)
+                engine.reconciliation.model_dump(mode="json")
+                if engine and engine.reconciliation and top.verdict != "deny" and engine.reconciliation.kind != "none"
+                else None
+            ),
             "must_declare_incident": bool(engine and engine.must_declare_incident),
             "agent": str(actor),
             "command": stored_command,
@@ -262,7 +265,7 @@ class GuardService:
             try:
                 found = authority.get_space(space)
                 head = authority.get_head(space, unit) if found is not None and unit else None
-            except Exception:  # the authority could not be read: say nothing rather than guess
+            except (AuthorityUnavailable, AuthorityAuthFailed):  # not read: say nothing rather than guess
                 return ""
         if found is None:
             return (

@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
-
 from cublab.app.inputs import MAX_CONFIG_BYTES
 from cublab.domain.canonical import canonical_json
 from cublab.domain.errors import InvalidInput
@@ -97,10 +95,12 @@ def refuse_oversized(field: str, document: Any) -> None:
     _refuse_over_limit(field, size)
 
 
-def parse_config(config: dict[str, Any] | str, field: str = "config") -> dict[str, Any]:
+def parse_config(config: dict[str, Any] | str, field: str = "configuration") -> dict[str, Any]:
     """A configuration is a mapping: given as a JSON object, or as YAML text of one."""
     if isinstance(config, str):
         _refuse_over_limit(field, len(config.encode("utf-8")))  # before the YAML parser reads it
+        import yaml  # here: the MCP adapter imports this module before `tools/list`, which needs no YAML
+
         try:
             parsed = yaml.safe_load(config)
         except yaml.YAMLError as exc:

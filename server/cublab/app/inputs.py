@@ -7,14 +7,25 @@ descriptions are what an agent reads: they say the unit and the limit.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+    with_config,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from typing_extensions import TypedDict
 
 from cublab.app.outputs import PublishedProposalState, PublishedSandboxStatus
 from cublab.domain.durations import MAX_DURATION_TEXT, parse_duration
 from cublab.domain.errors import InvalidInput
-from cublab.domain.text import has_visible_text, nul_in_document, refused_characters_rule, unsafe_character
+from cublab.domain.text import has_visible_text, refused_characters_rule, unsafe_character
 
 MAX_POINTS_PER_CALL = 10_000
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -37,24 +48,11 @@ def _stored_text(value: str) -> str:
     return value
 
 
-def _storable_document(value: Any) -> Any:
-    """A configuration document's keys and strings may hold any character but NUL, which PostgreSQL cannot store.
-    Other control characters are data; reviewers only ever see them escaped. YAML text is checked once parsed
-    (`guards.parse_config`)."""
-    where = nul_in_document(value) if isinstance(value, dict) else None
-    if where is not None:
-        raise ValueError(
-            f"U+0000 (NUL) at {where} is refused: configuration keys and string values hold no NUL character"
-        )
-    return value
-
-
-# Every string an input model accepts ends in STORED; label keys and values are checked by `_labels`,
-# configuration documents by STORABLE. The checks add nothing to the published JSON schemas
+# Every string an input model accepts ends in STORED but configuration documents, which are data (parsed,
+# then checked for NUL, by `guards.parse_config`). The checks add nothing to the published JSON schemas
 # (tests/snapshots/tool_schemas.json), where a `pattern` would; STORED comes after the constraints,
 # so they keep their place in the schema and their own messages.
 STORED = AfterValidator(_stored_text)
-STORABLE = AfterValidator(_storable_document)
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), STORED]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000), STORED]
@@ -92,7 +90,7 @@ IdempotencyKey = Annotated[
         "sandbox lifetime (72h by default).",
     ),
 ]
-Limit = Annotated[int, Field(default=50, ge=1, le=200, description="Page size, 1 to 200.")]
+Limit = Annotated[int, Field(default=50, ge=1, le=200, description="Page size, 1 to 200; default 50.")]
 Cursor = Annotated[
     Annotated[str, StringConstraints(max_length=64), STORED] | None,
     Field(default=None, description="`next_cursor` of the previous page; omit for the first page."),
@@ -112,31 +110,81 @@ def _duration_text(value: str) -> str:
 Ttl = Annotated[str, StringConstraints(max_length=32), STORED, AfterValidator(_duration_text)]
 
 
-def _labels(value: dict[str, str]) -> dict[str, str]:
-    """Keys are names a reviewer reads, so a message names a bad key by its position, never by its text."""
-    if len(value) > 64:
-        raise ValueError(f"at most 64 labels, got {len(value)}")
-    for n, (key, val) in enumerate(value.items(), start=1):
-        if not key or len(key) > 63:
-            raise ValueError(f"label key number {n} is {len(key)} characters; keys are 1 to 63 characters")
-        problem = unsafe_character(key)
-        if problem is not None:
-            raise ValueError(f"label key number {n}: {problem} is refused: text holds {refused_characters_rule()}")
-        if len(val) > 200:
-            raise ValueError(f"label {key!r} value is {len(val)} characters; the limit is 200")
-        problem = unsafe_character(val)
-        if problem is not None:
-            raise ValueError(f"label {key!r} value: {problem} is refused: text holds {refused_characters_rule()}")
+# Labels are a list of key/value pairs: strict tool schemas (OpenAI's strict mode, Gemini) can express that,
+# where a free-form string-to-string map is not (a strict converter closes it to `{}`).
+class Label(BaseModel):
+    """A label: a key and its value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: Annotated[str, StringConstraints(min_length=1, max_length=63), STORED] = Field(
+        description="The label's key, 1 to 63 characters, e.g. 'team'."
+    )
+    value: Annotated[str, StringConstraints(max_length=200), STORED] = Field(
+        description="The label's value, at most 200 characters (may be empty)."
+    )
+
+
+def _unique_keys(value: list[Label]) -> list[Label]:
+    """A key given twice is ambiguous (which value holds?): refused, naming the positions, never the key's text."""
+    first: dict[str, int] = {}
+    for n, label in enumerate(value, start=1):
+        if label.key in first:
+            raise ValueError(f"label number {n} repeats the key of label number {first[label.key]}; keys are unique")
+        first[label.key] = n
     return value
 
 
-# Keys and values are checked in `_labels`, which names a bad key by position (pydantic's own
-# error location for a dict key is the key itself).
-Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+Labels = Annotated[list[Label], Field(max_length=64), AfterValidator(_unique_keys)]
+
+
+def label_map(labels: list[Label] | None) -> dict[str, str]:
+    """The labels as the mapping the rules read."""
+    return {label.key: label.value for label in labels or ()}
+
+
+# A configuration document as text: a JSON object or YAML of a mapping, parsed by `guards.parse_config`.
+# Text rather than a JSON object because strict tool schemas cannot express a free-form object, and a model
+# writes a configuration as JSON or YAML text as readily as it writes any other. The byte limit is checked
+# on the text before it is parsed (so the message names the limit in bytes), then the parsed mapping's size.
+def _document_text(value: str) -> str:
+    """A document's characters are data (a PS1 prompt may hold ESC) but NUL, which no database column stores and
+    neither JSON nor YAML text may hold raw; named by position, never shown. NUL written as an escape inside the
+    text is found once it is parsed."""
+    at = value.find("\x00")
+    if at >= 0:
+        raise ValueError(f"U+0000 (NUL) at position {at} is refused: a configuration's text holds no NUL character")
+    return value
+
+
+DocumentText = Annotated[str, AfterValidator(_document_text)]
 
 
 class Input(BaseModel):
+    """A tool's arguments. An optional argument given as null takes its default: strict tool schemas
+    (OpenAI's strict mode) make every argument required, so a caller says "the default" with null."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_default(cls, data: Any) -> Any:
+        return cls.without_defaulted_nulls(data) if isinstance(data, dict) else data
+
+    @classmethod
+    def without_defaulted_nulls(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """The arguments without the nulls that stand for a non-null default (the default then takes their place)."""
+        fields = cls.model_fields
+        return {
+            k: v
+            for k, v in data.items()
+            if not (
+                v is None
+                and k in fields
+                and not fields[k].is_required()
+                and fields[k].get_default(call_default_factory=True) is not None
+            )
+        }
 
 
 class SpawnSandbox(Input):
@@ -146,13 +194,13 @@ class SpawnSandbox(Input):
         default=None,
         description="Lifetime such as '90m', '2h' or '3d'; default 24h, at most 72h (the policy's limits).",
     )
-    labels: Labels = Field(
-        default_factory=dict,
-        description="Extra labels (string to string, at most 64); cublab adds ephemeral, ttl, bypass-confighub and bypass-criterion.",
+    labels: Labels | None = Field(
+        default=None,
+        description="Extra labels as key/value pairs (at most 64, keys unique); cublab adds ephemeral, ttl, bypass-confighub and bypass-criterion.",
     )
     context: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), STORED] = Field(
         default="sandbox",
-        description="Where the test environment runs: sandbox, local, ci, preview, or a cluster context such as 'kind-dev'. Production is refused.",
+        description="Where the test environment runs: sandbox, local, ci, preview, or a cluster context such as 'kind-dev'; default 'sandbox'. Production is refused.",
     )
     explanation: Explanation
     idempotency_key: IdempotencyKey
@@ -218,34 +266,77 @@ class ListExperiments(Input):
 class LogVariant(Input):
     experiment_id: Id = Field(description="The experiment's id (exp_…).")
     name: Name = Field(description="A short name for this variant, unique in the experiment.")
-    config: Annotated[dict[str, Any] | str, STORABLE] = Field(
-        description="The configuration: a JSON object, or YAML text of a mapping; at most 1 MiB. Secrets only as references."
+    configuration: DocumentText = Field(
+        description="The configuration as text: a JSON object or a YAML mapping, e.g. '{\"replicas\": 3}'; at most 1 MiB. "
+        "Secrets only as references."
     )
-    description: Text = Field(default="", description="What differs in this variant.")
+    description: Text = Field(default="", description="What differs in this variant; default: empty.")
     explanation: Explanation
     idempotency_key: IdempotencyKey
 
 
-class Point(Input):
-    variant: Id = Field(description="The variant's id (var_…) or its name in this experiment.")
-    metric: Name = Field(description="Metric name, e.g. 'p95_latency_ms'.")
-    value: float = Field(
-        allow_inf_nan=False,
-        ge=-MAX_ABS_VALUE,
-        le=MAX_ABS_VALUE,
-        description="The measured value; finite, from -1e15 to 1e15 (NaN, infinity and larger magnitudes are refused).",
-    )
-    step: int | None = Field(
-        default=None, ge=0, le=MAX_STEP, description="Optional step (e.g. load level or iteration), 0 to 2^63-1."
-    )
-    repetition: int | None = Field(
-        default=None, ge=0, le=MAX_REPETITION, description="Optional repetition number, 0 to 2^31-1."
-    )
+@with_config(ConfigDict(extra="forbid"))
+class Point(TypedDict):
+    """One measurement: a variant's value for a metric."""
+
+    # A TypedDict, not a model: pydantic-core checks each point's fields and limits without building an object per
+    # point (a 10,000-point batch is one validation, about a fifth of the models' cost). Stored text is checked
+    # once per distinct variant and metric, by `_stored_points`, not once per point.
+    variant: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+        Field(description="The variant's id (var_…) or its name in this experiment."),
+    ]
+    metric: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+        Field(description="Metric name, e.g. 'p95_latency_ms'."),
+    ]
+    value: Annotated[
+        float,
+        Field(
+            allow_inf_nan=False,
+            ge=-MAX_ABS_VALUE,
+            le=MAX_ABS_VALUE,
+            description="The measured value; finite, from -1e15 to 1e15 (NaN, infinity and larger magnitudes are refused).",
+        ),
+    ]
+    step: NotRequired[
+        Annotated[
+            int | None,
+            Field(ge=0, le=MAX_STEP, description="Optional step (e.g. load level or iteration), 0 to 2^63-1."),
+        ]
+    ]
+    repetition: NotRequired[
+        Annotated[int | None, Field(ge=0, le=MAX_REPETITION, description="Optional repetition number, 0 to 2^31-1.")]
+    ]
+
+
+def _stored_points(points: list[Point]) -> list[Point]:
+    """The stored-text rule (STORED) for every point's variant and metric, checked once per distinct text; a refusal
+    names the first point that holds it, as a per-point check would."""
+    for field in ("variant", "metric"):
+        texts = {p[field] for p in points}
+        bad = next((t for t in texts if unsafe_character(t) is not None), None)
+        if bad is not None:
+            k = next(k for k, p in enumerate(points) if p[field] == bad)
+            message = f"{unsafe_character(bad)} is refused: text holds {refused_characters_rule()}"
+            raise ValidationError.from_exception_data(
+                "Point",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("stored_text", "{message}", {"message": message}),
+                        loc=(k, field),
+                        input=bad,
+                    )
+                ],
+            )
+    return points
 
 
 class LogResults(Input):
     experiment_id: Id = Field(description="The experiment's id (exp_…).")
-    points: list[Point] = Field(
+    points: Annotated[list[Point], AfterValidator(_stored_points)] = Field(
         min_length=1,
         max_length=MAX_POINTS_PER_CALL,
         description="1 to 10,000 measurements, inserted together or not at all.",
@@ -275,7 +366,8 @@ class PromoteVariant(Input):
     target_space: Slug | None = Field(default=None, description="Override the experiment's target space.")
     target_unit: Slug | None = Field(default=None, description="Override the experiment's target unit.")
     new_unit: bool = Field(
-        default=False, description="True to propose a unit that does not exist yet (risk at least MEDIUM)."
+        default=False,
+        description="True to propose a unit that does not exist yet (risk at least MEDIUM); default false.",
     )
     explanation: Explanation
     idempotency_key: IdempotencyKey
@@ -315,16 +407,19 @@ class BypassCheck(Input):
     namespace: Annotated[str, StringConstraints(max_length=253), STORED] | None = Field(
         default=None, description="Kubernetes namespace; default: the document's metadata.namespace."
     )
-    labels: Labels = Field(
-        default_factory=dict, description="The resource's labels, e.g. ephemeral, ttl, bypass-confighub."
+    labels: Labels | None = Field(
+        default=None,
+        description="The resource's labels as key/value pairs, e.g. ephemeral, ttl, bypass-confighub; default: none.",
     )
     ttl: Ttl | None = Field(
         default=None,
         description=f"Intended lifetime, e.g. '2h', at most {MAX_DURATION_TEXT}; omit if it should persist.",
     )
     persist: bool | None = Field(default=None, description="Whether the configuration should persist; omit if unknown.")
-    document: Annotated[dict[str, Any] | None, STORABLE] = Field(
-        default=None, description="The configuration document itself (at most 1 MiB); cublab classifies from it."
+    document: DocumentText | None = Field(
+        default=None,
+        description="The configuration document itself as text (a JSON object or a YAML mapping, at most 1 MiB); "
+        "cublab classifies from it.",
     )
     confighub_reachable: bool | None = Field(
         default=None,
@@ -378,8 +473,9 @@ class DeclareBreakGlass(Input):
 class CaptureBreakGlass(Input):
     incident_id: IncidentId = Field(description="The declared incident.")
     unit: UnitRef = Field(description="The unit as 'space/unit'; must be one the incident named.")
-    live_state: Annotated[dict[str, Any] | str, STORABLE] = Field(
-        description="The unit's live configuration now (JSON object or YAML text, at most 1 MiB); secrets only as references."
+    live_state: DocumentText = Field(
+        description="The unit's live configuration now, as text (a JSON object or a YAML mapping, at most 1 MiB); "
+        "secrets only as references."
     )
     explanation: Explanation
     idempotency_key: IdempotencyKey
@@ -387,7 +483,7 @@ class CaptureBreakGlass(Input):
 
 class ListObligations(Input):
     status: Literal["open", "overdue", "met", "all"] = Field(
-        default="open", description="'open' includes overdue ones."
+        default="open", description="'open' (the default) includes overdue ones."
     )
     incident_id: IncidentId | None = Field(default=None, description="Only this incident's obligations.")
     limit: Limit

@@ -307,7 +307,9 @@ class BypassAnswer(BypassDecision):
     decision_id: str
     policy_version: str = Field(description="sha256 of the policy file the decision was made under.")
     warnings: list[str] = Field(
-        default_factory=list, description="Overdue reconciliation obligations, reported on every answer until met."
+        default_factory=list,
+        description="Overdue reconciliation obligations, reported on every answer until met; and a named space the "
+        "authority does not govern yet, with the human command that brings it under governance.",
     )
 
 

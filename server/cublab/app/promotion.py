@@ -23,6 +23,7 @@ from sqlmodel import col, select
 from cublab.app.common import check_id, existing, find
 from cublab.app.context import AppContext
 from cublab.app.experiments import Experiments, writable
+from cublab.app.governance import not_governed_unit
 from cublab.app.guards import refuse_secrets, refuse_secrets_in_text
 from cublab.app.inputs import CompareExperiment, PromoteVariant, ProposalRef
 from cublab.app.outbox import Outbox
@@ -33,7 +34,7 @@ from cublab.app.quotas import enforce
 from cublab.app.sandboxes import Sandboxes
 from cublab.app.views import proposal_view
 from cublab.domain.canonical import content_hash
-from cublab.domain.errors import Conflict, InvalidInput, NotFound
+from cublab.domain.errors import Conflict, InvalidInput
 from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
 from cublab.domain.patch import make_patch
@@ -108,9 +109,7 @@ class Promotion:
             head = target.head
             if target.unreadable is None:
                 if head is None and not cmd.new_unit:
-                    raise NotFound(
-                        f"target_unit: no unit {unit!r} in space {space!r}; pass new_unit=true to propose a new unit"
-                    )
+                    raise not_governed_unit(self.ctx.remote.name if self.ctx.remote else "embedded", space, unit)
                 if head is not None and cmd.new_unit:
                     raise Conflict(
                         f"new_unit: unit {unit!r} already exists in space {space!r} (head revision {head.head_revision_num}); propose a change to it instead"

@@ -17,9 +17,9 @@ from typing import Any
 from sqlmodel import Session
 
 from cublab.app.context import AppContext
+from cublab.app.governance import not_governed_space
 from cublab.authority.base import ChangeRequest, RemoteAuthority, SpaceInfo, UnitHead
 from cublab.authority.errors import AuthorityAuthFailed, AuthorityUnavailable
-from cublab.domain.errors import NotFound
 from cublab.domain.identity import Identity
 from cublab.domain.proposals import requirement_record
 from cublab.domain.risk import PromotionPolicy, RiskAssessment, classify, required_decision
@@ -52,7 +52,7 @@ def read_target(remote: RemoteAuthority, space: str, unit: str) -> Target:
         remote.preflight(space)
         found = remote.get_space(space)
         if found is None:
-            raise NotFound(f"target_space: no space {space!r} in the {remote.name} authority")
+            raise not_governed_space("target_space", remote.name, space, unit)
         return Target(found, remote.get_head(space, unit))
     except AuthorityUnavailable as exc:
         return Target(None, None, str(exc))
@@ -118,7 +118,7 @@ class Proposing:
         authority = self.ctx.authority(session)
         found = authority.get_space(space)
         if found is None:
-            raise NotFound(f"{field}: no space {space!r} in the {authority.name} authority")
+            raise not_governed_space(field, authority.name, space, unit)
         return Target(found, authority.get_head(space, unit))
 
     def assess(

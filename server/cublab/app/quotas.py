@@ -90,19 +90,28 @@ def enforce(
             )
     elif name == "points_per_hour":
         since = now - HOUR
-        batches = [
-            (at, n)
-            for who, at, n in session.exec(
-                select(ResultBatch.created_by, ResultBatch.created_at, ResultBatch.point_count)
+        # Every result_log asks: one sum per identity in SQL (over the created_at index), not an object per batch.
+        used = sum(
+            int(n)
+            for who, n in session.exec(
+                select(ResultBatch.created_by, func.sum(ResultBatch.point_count))
                 .where(col(ResultBatch.created_at) > since)
-                .order_by(col(ResultBatch.created_at))
+                .group_by(col(ResultBatch.created_by))
             ).all()
             if principal_of(who) == principal
-        ]
-        used = sum(n for _, n in batches)
+        )
         if used + adding > quota:
             if adding > quota:
                 raise _refuse(principal, name, f"sent {adding} points in one call", quota, "send fewer points per call")
+            batches = [  # a refusal only: when enough ages out
+                (at, n)
+                for who, at, n in session.exec(
+                    select(ResultBatch.created_by, ResultBatch.created_at, ResultBatch.point_count)
+                    .where(col(ResultBatch.created_at) > since)
+                    .order_by(col(ResultBatch.created_at))
+                ).all()
+                if principal_of(who) == principal
+            ]
             freed, when = used, now
             for at, n in batches:  # the oldest batches age out first
                 if freed + adding <= quota:

@@ -129,9 +129,20 @@ class Review:
             patch_digest=content_hash(proposal.patch),
         )
 
-    def _backing(self, proposal: Proposal, who: Identity, decision: str, reason: str, signature: str | None) -> Backing:
-        """The OS account making the decision, and the verified key where one signed (required in signed spaces)."""
-        account = self.ctx.os_account()
+    def _backing(
+        self,
+        proposal: Proposal,
+        who: Identity,
+        decision: str,
+        reason: str,
+        signature: str | None,
+        account: str | None = None,
+    ) -> Backing:
+        """The account making the decision, and the verified key where one signed (required in signed spaces).
+
+        The account is this process's OS account, unless the adapter authenticated the person some other way
+        and says so (`account`: the review console behind a trusted proxy names the proxy's user)."""
+        account = account or self.ctx.os_account()
         if not signature:
             if requires_signature(proposal.requirement):
                 raise Forbidden(
@@ -222,13 +233,20 @@ class Review:
             session.flush()
 
     def approve(
-        self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer", *, signature: str | None = None
+        self,
+        proposal_id: str,
+        who: Identity,
+        reason: str,
+        role: str = "reviewer",
+        *,
+        signature: str | None = None,
+        account: str | None = None,
     ) -> ProposalView:
         _require_visible(reason, "an approval")
         refuse_secrets_in_text(reason=reason)
         with self.ctx.db.write() as session:
             proposal = self._open(session, proposal_id, who, "approved")
-            backing = self._backing(proposal, who, "approve", reason, signature)
+            backing = self._backing(proposal, who, "approve", reason, signature, account)
             self._refuse_a_second_vote(session, proposal, who, backing, ("approve",))
             self._record(session, proposal, who, "approve", reason, role, backing)
             if proposal.revision_id:
@@ -237,7 +255,14 @@ class Review:
             return proposal_view(session, proposal, self.ctx.clock())
 
     def acknowledge(
-        self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer", *, signature: str | None = None
+        self,
+        proposal_id: str,
+        who: Identity,
+        reason: str,
+        role: str = "reviewer",
+        *,
+        signature: str | None = None,
+        account: str | None = None,
     ) -> ProposalView:
         _require_visible(reason, "an acknowledgment")
         refuse_secrets_in_text(reason=reason)
@@ -248,20 +273,27 @@ class Review:
                     f"proposal_id: {proposal_id} is {proposal.risk_class} risk and needs explicit approval "
                     "(`cublab proposals approve`); an acknowledgment is not enough"
                 )
-            backing = self._backing(proposal, who, "acknowledge", reason, signature)
+            backing = self._backing(proposal, who, "acknowledge", reason, signature, account)
             self._refuse_a_second_vote(session, proposal, who, backing, ("approve", "acknowledge"))
             self._record(session, proposal, who, "acknowledge", reason, role, backing)
             self._settle(session, proposal)
             return proposal_view(session, proposal, self.ctx.clock())
 
     def reject(
-        self, proposal_id: str, who: Identity, reason: str, role: str = "reviewer", *, signature: str | None = None
+        self,
+        proposal_id: str,
+        who: Identity,
+        reason: str,
+        role: str = "reviewer",
+        *,
+        signature: str | None = None,
+        account: str | None = None,
     ) -> ProposalView:
         _require_visible(reason, "a rejection (the agent learns from it)")
         refuse_secrets_in_text(reason=reason)
         with self.ctx.db.write() as session:
             proposal = self._open(session, proposal_id, who, "rejected", expired_capture_ok=True)
-            backing = self._backing(proposal, who, "reject", reason, signature)
+            backing = self._backing(proposal, who, "reject", reason, signature, account)
             self._record(session, proposal, who, "reject", reason, role, backing)
             proposal.state, proposal.state_reason, proposal.decided_at = (
                 ProposalState.REJECTED,
@@ -274,7 +306,7 @@ class Review:
             session.flush()
             return proposal_view(session, proposal, self.ctx.clock())
 
-    def apply(self, proposal_id: str, who: Identity, reason: str = "") -> ApplyOutcome:
+    def apply(self, proposal_id: str, who: Identity, reason: str = "", *, account: str | None = None) -> ApplyOutcome:
         """Make the proposal current configuration, if its required decision is met and its base is still the head."""
         if reason:
             _require_visible(reason, "applying")
@@ -329,7 +361,13 @@ class Review:
                 description=f"apply cublab proposal {proposal.id} ({proposal.risk_class}) approved: {', '.join(status.approvals or status.acknowledgments) or 'objection window passed'}",
             )
             self._record(
-                session, proposal, who, "apply", reason or "applied", "operator", Backing(self.ctx.os_account())
+                session,
+                proposal,
+                who,
+                "apply",
+                reason or "applied",
+                "operator",
+                Backing(account or self.ctx.os_account()),
             )
             proposal.state, proposal.decided_at = ProposalState.APPLIED, now
             proposal.state_reason = f"applied as revision {revision.revision_num} by {who}"

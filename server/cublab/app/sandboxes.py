@@ -7,18 +7,19 @@ results. Every mutation runs in one write transaction with its audit event.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from types import SimpleNamespace
 from typing import cast
 
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from cublab.app.common import check_id, find, newest_first
 from cublab.app.context import AppContext
 from cublab.app.expiry import sandbox_lapsed, sandbox_status, sandbox_status_is
 from cublab.app.guards import refuse_secrets_in_labels, refuse_secrets_in_text
-from cublab.app.inputs import DestroySandbox, ListSandboxes, RenewSandbox, SandboxRef, SpawnSandbox
+from cublab.app.inputs import DestroySandbox, ListSandboxes, RenewSandbox, SandboxRef, SpawnSandbox, label_map
 from cublab.app.outputs import Criterion, SandboxPage, SandboxView
 from cublab.app.ownership import check_owner
 from cublab.app.quotas import enforce
@@ -72,27 +73,32 @@ class Sandboxes:
         sandbox = find(session, Sandbox, "sandbox", sandbox_id, "sandbox_id")
         if actor is not None:
             check_owner(sandbox.owner, actor, what="sandbox", object_id=sandbox.id, field="sandbox_id", doing=writing)
-        status = sandbox_status(sandbox.status, sandbox.expires_at, self.ctx.clock())
+        self.refuse_unless_active(sandbox_id, sandbox.status, sandbox.expires_at, doing)
+        return sandbox
+
+    def refuse_unless_active(self, sandbox_id: str, stored_status: str, expires_at: datetime, doing: str) -> None:
+        """An expired or destroyed sandbox refuses `doing` (`live`, for callers that read the row themselves)."""
+        status = sandbox_status(stored_status, expires_at, self.ctx.clock())
         if status != "active":
             raise Conflict(
                 f"sandbox_id: sandbox {sandbox_id} is {status}; it refuses {doing}. Spawn a new sandbox to keep experimenting"
             )
-        return sandbox
 
     def spawn(self, cmd: SpawnSandbox, actor: Identity) -> SandboxView:
         refuse_secrets_in_text(
             name=cmd.name, purpose=cmd.purpose, context=cmd.context, explanation=cmd.explanation
         )  # the context is audited
-        refuse_secrets_in_labels("labels", cmd.labels)
+        extra = label_map(cmd.labels)
+        refuse_secrets_in_labels("labels", extra)
         ttl = self._ttl(cmd.ttl)
         eligibility = sandbox_eligibility(
-            self.ctx.policy.policy.bypass, ttl=ttl, context=cmd.context, labels=cmd.labels, name=cmd.name
+            self.ctx.policy.policy.bypass, ttl=ttl, context=cmd.context, labels=extra, name=cmd.name
         )
         if not eligibility.eligible:
             raise Conflict("; ".join(eligibility.problems))
         now = self.ctx.clock()
         labels = {
-            **cmd.labels,
+            **extra,
             "ephemeral": "true",
             "ttl": format_duration(ttl),
             "bypass-confighub": "true",
@@ -209,3 +215,14 @@ class Sandboxes:
         with self.ctx.db.read() as session:
             page, next_cursor = newest_first(session, Sandbox, "sandbox", cmd.cursor, cmd.limit, *where)
         return SandboxPage(sandboxes=[self._view(s) for s in page], next_cursor=next_cursor)
+
+    def counts(self) -> dict[str, int]:
+        """How many sandboxes are in each state now (the review console's inbox); expiry applies on read."""
+        now = self.ctx.clock()
+        with self.ctx.db.read() as session:
+            return {
+                status.value: session.exec(
+                    select(func.count()).select_from(Sandbox).where(sandbox_status_is(status, now))
+                ).one()
+                for status in SandboxStatus
+            }

@@ -1,8 +1,11 @@
 """Summary statistics and Welch's t-test from sufficient statistics.
 
-The database hands us n, mean, min, max and the sum of squared deviations from
-a shift value per variant (one pass, numerically safe); everything else is
-derived here. The Student t distribution is computed with the regularized
+Every series of measurements (one metric of one variant) keeps running
+`Moments`: n, mean, M2 (the sum of squared deviations from the mean), min and
+max. A batch's moments are computed exactly (math.fsum, two passes) and merged
+into the stored ones with Chan et al.'s parallel formula, which stays accurate
+where the naive sum of squares loses every digit (a large mean, a small
+spread). Everything a comparison shows is derived from them here. The Student t distribution is computed with the regularized
 incomplete beta function (continued fraction, Numerical Recipes §6.4), so the
 comparison needs no heavy numeric dependency at run time; tests check it
 against published quantiles.
@@ -11,6 +14,7 @@ against published quantiles.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -30,13 +34,55 @@ class Summary:
         return self.stddev / math.sqrt(self.n)
 
 
-def summary_from_shifted(n: int, minimum: float, maximum: float, shift: float, sum_d: float, sum_d2: float) -> Summary:
-    """Summary from sums of d = x - shift (the shifted-data variance algorithm)."""
-    mean = shift + sum_d / n
-    if n < 2:
-        return Summary(n, mean, None, minimum, maximum)
-    variance = max((sum_d2 - sum_d * sum_d / n) / (n - 1), 0.0)
-    return Summary(n, mean, math.sqrt(variance), minimum, maximum)
+@dataclass(frozen=True)
+class Moments:
+    """What a series keeps: enough to merge another batch in and to derive its Summary.
+
+    `n == 0` is the empty series (mean and m2 0, no min or max): merging into it gives the other side.
+    """
+
+    n: int
+    mean: float
+    m2: float
+    minimum: float | None
+    maximum: float | None
+
+    def summary(self) -> Summary:
+        if self.n < 1 or self.minimum is None or self.maximum is None:
+            raise ValueError("an empty series has no summary")
+        if self.n < 2:
+            return Summary(self.n, self.mean, None, self.minimum, self.maximum)
+        return Summary(self.n, self.mean, math.sqrt(max(self.m2, 0.0) / (self.n - 1)), self.minimum, self.maximum)
+
+
+EMPTY = Moments(0, 0.0, 0.0, None, None)
+
+
+def moments(values: Sequence[float]) -> Moments:
+    """The moments of a batch, exactly rounded sums (math.fsum) around the exactly rounded mean."""
+    n = len(values)
+    if n == 0:
+        return EMPTY
+    mean = math.fsum(values) / n
+    return Moments(n, mean, math.fsum([(x - mean) * (x - mean) for x in values]), min(values), max(values))
+
+
+def merge(a: Moments, b: Moments) -> Moments:
+    """Chan, Golub and LeVeque's pairwise update: the moments of the union of two disjoint sets of points."""
+    if b.n == 0:
+        return a
+    if a.n == 0:
+        return b
+    assert a.minimum is not None and a.maximum is not None and b.minimum is not None and b.maximum is not None
+    n = a.n + b.n
+    delta = b.mean - a.mean
+    return Moments(
+        n,
+        a.mean + delta * (b.n / n),
+        a.m2 + b.m2 + delta * delta * (a.n * b.n / n),
+        min(a.minimum, b.minimum),
+        max(a.maximum, b.maximum),
+    )
 
 
 def _betacf(a: float, b: float, x: float) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from pathlib import Path
@@ -21,9 +21,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import SingletonThreadPool
 from sqlmodel import Session
 
-SCHEMA_HEAD = "0009"  # the newest migration in store/migrations/versions; a test keeps them equal
+SCHEMA_HEAD = "0010"  # the newest migration in store/migrations/versions; a test keeps them equal
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK = 0x6375626C6162  # "cublab", for pg_advisory_xact_lock
 # The class (first key) of the two-key advisory locks `serialize()` takes; PostgreSQL keeps two-key locks apart
@@ -69,20 +70,6 @@ def serialize(session: Session, key: str) -> None:
             text("SELECT pg_advisory_xact_lock(:c, hashtext(current_schema() || '/' || :k))"),
             {"c": _SERIALIZE_CLASS, "k": key},
         )
-
-
-def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert rows of plain tuples with the driver's executemany, in the caller's transaction.
-
-    Core's `execute(insert(t), [dicts])` processes every parameter dict in Python
-    (about a third of a 1,000-point `result_log`); the driver takes tuples
-    directly. Column names come from the table, never from input.
-    """
-    for name in columns:
-        table.c[name]
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-    conn.exec_driver_sql(sql, rows)
 
 
 _Processor = Callable[[Any], Any] | None  # a column type's conversion of what the driver returns
@@ -155,16 +142,62 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _sqlite_reader_engine(url: str) -> Engine:
+    """Reads that never wait, for the event loop (`Database.reader`).
+
+    A WAL reader takes no lock a writer holds: it reads the snapshot committed when
+    its transaction began, whatever a writer is doing. What is left that could make
+    a read wait is switched off: there is no pool to queue on (one connection per
+    thread, `SingletonThreadPool`), and the busy timeout is 0, so the rare lock a
+    reader can meet (a connection in exclusive locking mode, WAL recovery after a
+    crash) fails at once with SQLITE_BUSY instead of sleeping in the busy handler;
+    the caller then retries on a worker thread. SQLite's own locks are non-blocking
+    `fcntl` calls. `query_only` makes the connection unable to write.
+    """
+    engine = create_engine(
+        url, poolclass=SingletonThreadPool, pool_size=16, connect_args={"check_same_thread": False, "timeout": 0}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # BEGIN below: a read sees one snapshot
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=0")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, reader: bool = False) -> None:
         self.url = database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        self.engine = (
-            _sqlite_engine(self.url)
-            if self.is_sqlite
-            else create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-        )
+        self.is_reader = reader
+        if reader and not self.is_sqlite:
+            raise ValueError("reads that never wait need SQLite in WAL mode")
+        if reader:
+            self.engine = _sqlite_reader_engine(self.url)
+        else:
+            self.engine = (
+                _sqlite_engine(self.url)
+                if self.is_sqlite
+                else create_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            )
         self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    def reader(self) -> Database:
+        """The same SQLite database for reads that never wait on a lock or a pool (see `_sqlite_reader_engine`).
+
+        For the event loop: a primary-key read or one bounded page runs there
+        instead of on a worker thread. Call it after `migrate()` (the file is in
+        WAL mode by then). It refuses to write.
+        """
+        return Database(self.url, reader=True)
 
     @property
     def location(self) -> str:
@@ -180,6 +213,8 @@ class Database:
         undoes only its own writes (a use case that catches it and tries again still can), and nothing it
         writes is committed before the enclosing transaction is.
         """
+        if self.is_reader:
+            raise RuntimeError("a reader database does not write")
         outer = _enclosing.get()
         if outer is not None and outer[0] is self:
             session = outer[1]
@@ -229,10 +264,11 @@ class Database:
                 return None
 
     def migrate(self) -> None:
-        """Bring the schema to SCHEMA_HEAD; a no-op (and no alembic import) when it is there."""
+        """Bring the schema to SCHEMA_HEAD; a no-op (and no alembic import) when it is there. An empty database
+        is built from the models and stamped at SCHEMA_HEAD (store/schema.py), without alembic either."""
         if self.schema_version() == SCHEMA_HEAD:
             return
-        from cublab.store.migrations import upgrade  # alembic is slow to import: only when needed
+        from cublab.store import schema
 
         with self._write_lock or nullcontext():
             with self.engine.connect() as conn:
@@ -240,7 +276,12 @@ class Database:
                 with conn.begin():
                     if not self.is_sqlite:
                         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-                    upgrade(conn)
+                    if schema.is_empty(conn):  # looked at under the lock: another process may have built it
+                        schema.create(conn, SCHEMA_HEAD)
+                    else:
+                        from cublab.store.migrations import upgrade  # alembic is slow to import: only when needed
+
+                        upgrade(conn)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,8 +1,11 @@
 """The ledger's tables. Every row names who created it (`created_by`).
 
-Measurements are the one high-volume table: they carry only what a comparison
-reads, and point to the batch that recorded them, which carries the identity
-and time once per call instead of once per point.
+Measurements are the one high-volume table, so they are narrow: integers and
+the value. A point is keyed by its batch and its position in it; the batch
+carries the identity, time and digest once per call, and the point's series
+(experiment, variant, metric) is one integer naming a `result_summary` row,
+which holds that series' running statistics. Comparisons read the summaries,
+never the points.
 """
 
 from __future__ import annotations
@@ -93,7 +96,12 @@ class ResultBatch(SQLModel, table=True):
     """One `result_log` call: who recorded which points, when, and their digest."""
 
     __tablename__ = "result_batch"
-    __table_args__ = (Index("ix_result_batch_created_at", "created_at"),)  # the points_per_hour quota's window
+    __table_args__ = (
+        # An experiment's batches, and whether any is excluded, in one seek (compare asks on every call):
+        # its points are read through its batches (verify-summaries, the chart sample).
+        Index("ix_result_batch_experiment_excluded", "experiment_id", "excluded_at"),
+        Index("ix_result_batch_created_at", "created_at"),  # the points_per_hour quota's window
+    )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     experiment_id: str = Field(sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=False))
@@ -107,23 +115,47 @@ class ResultBatch(SQLModel, table=True):
     exclusion_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
-class Measurement(SQLModel, table=True):
-    __tablename__ = "measurement"
-    __table_args__ = (
-        # Covering index: a comparison reads only the index, never the table. batch_id before value keeps
-        # inserts appending at the end of each (experiment, metric, variant) range instead of scattering
-        # into it by value, which made every batch rewrite hundreds of index pages.
-        Index("ix_measurement_compare", "experiment_id", "metric", "variant_id", "batch_id", "value"),
-    )
+class ResultSummary(SQLModel, table=True):
+    """One series, the points of one metric of one variant, and its running statistics.
 
-    id: int | None = Field(
-        default=None,
-        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    )
+    `n`, `mean`, `m2` (the sum of squared deviations from the mean), `min` and
+    `max` are merged with every batch in the batch's own transaction (domain/stats.py
+    `merge`), so a comparison reads one row per variant. `id` is the integer the
+    series' measurements carry. `cublab experiments verify-summaries` recomputes
+    them from the measurements.
+    """
+
+    __tablename__ = "result_summary"
+    __table_args__ = (UniqueConstraint("experiment_id", "metric", "variant_id", name="uq_result_summary_series"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     experiment_id: str = Field(sa_column=Column(String(40), ForeignKey("experiment.id"), nullable=False))
-    variant_id: str = Field(sa_column=Column(String(40), ForeignKey("variant.id"), nullable=False))
-    batch_id: int = Field(sa_column=Column(Integer, ForeignKey("result_batch.id"), nullable=False))
     metric: str = Field(sa_column=Column(String(200), nullable=False))
+    variant_id: str = Field(sa_column=Column(String(40), ForeignKey("variant.id"), nullable=False))
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
+    mean: float = Field(sa_column=Column(Float(precision=53), nullable=False))
+    m2: float = Field(sa_column=Column(Float(precision=53), nullable=False))
+    min: float | None = Field(default=None, sa_column=Column(Float(precision=53), nullable=True))
+    max: float | None = Field(default=None, sa_column=Column(Float(precision=53), nullable=True))
+
+
+class Measurement(SQLModel, table=True):
+    """One point: its batch, its position in the batch, its series, and what was measured.
+
+    The primary key is the only index: inserts append (batch ids grow, positions
+    grow within a batch) and a batch's points are one range. On SQLite the table
+    is WITHOUT ROWID, so the key is the row and a point takes about 30 bytes.
+    No foreign keys: the one writer (app/experiments.py `log_results`) inserts a
+    batch's points in the transaction that creates the batch and its series, and a
+    per-row parent lookup would cost as much as the insert.
+    """
+
+    __tablename__ = "measurement"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    batch_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    seq: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    series_id: int = Field(sa_column=Column(Integer, nullable=False))
     value: float = Field(sa_column=Column(Float(precision=53), nullable=False))
     step: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     repetition: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))

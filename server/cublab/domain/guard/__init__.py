@@ -1,10 +1,12 @@
 """The guard: is a command an agent is about to run outside cublab allowed by the bypass policy?
 
-- `commands`: what a command runs and what each program does (`parse_command`);
+- `shell`: the shell line read into simple commands;
+- `commands`: what a command runs, after unwrapping sudo, env, bash -c, ... (`parse_command`);
+- `tools`: the grammars of kubectl, helm, cub, terraform and aws, one `Action` per program;
+- `actions`: the `Action` itself, and what earlier commands on the line carry over;
 - `changes`: the changes a writing program makes, as the engine's `ChangeFacts`;
 - `verdict`: the engine's answer as allow, deny or ask (`GuardDecision`), and the governed path;
-- `redact`: the command as it may be stored;
-- `shell`: the shell line read into simple commands.
+- `redact`: the command as it may be stored.
 
 All pure: files, the kubeconfig and the evidence are the use case's (app/guard.py).
 """

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from cublab.domain.bypass import ChangeFacts
-from cublab.domain.guard.commands import Action, unresolved
+from cublab.domain.guard.actions import Action, unresolved
 from cublab.domain.secrets import find_secrets
 
 UNKNOWN_CONTEXT = "unknown"

@@ -27,6 +27,8 @@ HEREDOC = "__cublab_heredoc_{}__"
 _OPERATORS = ("&&", "||", ";;", "|&", ">>", "&>", ">&", "<<<", "<>", "<&", "(", ")", ";", "|", "&", "<", ">", "\n")
 _SEPARATORS = {"&&", "||", ";;", ";", "&", "\n", "(", ")", "|", "|&"}
 _REDIRECTS = {">", ">>", "&>", ">&", "<>", "<&", "<", "<<<"}
+# Reserved words that can lead a simple command: what follows them is what runs.
+KEYWORDS = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "esac", "!", "{", "}"}
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _HEREDOC_OP = re.compile(r"(?<!<)<<(?!<)(-?)[ \t]*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
 _FD_BEFORE_REDIRECT = re.compile(r"(?<=\s)\d+(?=[<>])")
@@ -50,12 +52,13 @@ class Parsed:
     exports: list[str] = field(default_factory=list)  # `export NAME=...` seen, in order (KUBECONFIG matters)
 
 
-def _outside_quotes(text: str) -> list[bool]:
-    """For each character, whether it is outside single quotes (where `$` and backticks expand)."""
+def _outside_quotes(text: str, *, double_too: bool = False) -> list[bool]:
+    """For each character, whether it is outside single quotes (where `$` and backticks expand), or
+    with `double_too` outside any quotes (where `<<` starts a here-document)."""
     out = []
     single = double = escaped = False
     for ch in text:
-        out.append(not single)
+        out.append(not single and not (double_too and double))
         if escaped:
             escaped = False
         elif ch == "\\" and not single:
@@ -70,13 +73,20 @@ def _outside_quotes(text: str) -> list[bool]:
 def _extract_heredocs(text: str, bodies: list[str]) -> str:
     """Replace each `<<WORD` and its body by `< HEREDOC_n`, keeping the body aside (it is the command's stdin)."""
     lines = text.split("\n")
+    free = _outside_quotes(text, double_too=True)
+    starts = [0]
+    for line in lines[:-1]:
+        starts.append(starts[-1] + len(line) + 1)
     out: list[str] = []
     i = 0
     while i < len(lines):
         line = lines[i]
         pending: list[tuple[str, bool]] = []
+        offset = starts[i]
 
-        def swap(m: re.Match[str], pending: list[tuple[str, bool]] = pending) -> str:
+        def swap(m: re.Match[str], pending: list[tuple[str, bool]] = pending, offset: int = offset) -> str:
+            if not free[offset + m.start()]:  # `<<` inside quotes is text, not a here-document
+                return m.group(0)
             pending.append((m.group(3), m.group(1) == "-"))
             bodies.append("")
             return f"< {HEREDOC.format(len(bodies) - 1)}"
@@ -164,11 +174,12 @@ def tokens(text: str) -> list[str]:
     return out
 
 
-def split_line(text: str, depth: int = 0) -> Parsed:
-    """Every simple command the line runs, with its input; problems for what cannot be read."""
+def split_line(text: str, depth: int = 0, bodies: list[str] | None = None) -> Parsed:
+    """Every simple command the line runs, with its input; problems for what cannot be read.
+    `bodies`: the here-documents already taken out of an enclosing line (a `$(...)` inside it)."""
     if depth > MAX_DEPTH:
         return Parsed([], [f"the command nests shells more than {MAX_DEPTH} deep"])
-    bodies: list[str] = []
+    bodies = [] if bodies is None else bodies
     inner: list[str] = []
     text = text.replace("\\\r\n", "").replace("\\\n", "")
     text = _extract_heredocs(text, bodies)
@@ -182,7 +193,7 @@ def split_line(text: str, depth: int = 0) -> Parsed:
         return Parsed([], [f"the shell cannot read it either: {exc}"])
     parsed = Parsed([], [])
     for body in inner:  # what a substitution runs, runs first
-        sub = split_line(body, depth + 1)
+        sub = split_line(body, depth + 1, bodies)
         parsed.segments += sub.segments
         parsed.problems += sub.problems
         parsed.exports += sub.exports
@@ -223,7 +234,7 @@ def _segment(words: list[str], bodies: list[str]) -> Segment:
             target = words[i + 1] if i + 1 < len(words) else ""
             if w == "<":
                 m = re.fullmatch(r"__cublab_heredoc_(\d+)__", target)
-                if m:
+                if m and int(m.group(1)) < len(bodies):
                     seg.stdin = bodies[int(m.group(1))]
                 else:
                     seg.stdin_file = target
@@ -233,9 +244,14 @@ def _segment(words: list[str], bodies: list[str]) -> Segment:
             continue
         argv.append(w)
         i += 1
-    while argv and _ASSIGNMENT.match(argv[0]):
-        name, value = argv.pop(0).split("=", 1)
-        seg.env[name] = value
+    while argv and (argv[0] in KEYWORDS or _ASSIGNMENT.match(argv[0])):
+        if argv[0] in KEYWORDS:  # `then kubectl ...`, `do kubectl ...`, `{ kubectl ...`: the command follows
+            argv.pop(0)
+        else:
+            name, value = argv.pop(0).split("=", 1)
+            seg.env[name] = value
+    if argv and argv[0] in ("for", "select", "case"):
+        argv.clear()  # a loop or case header runs nothing; its variable is a `$` word where it is used
     return seg
 
 

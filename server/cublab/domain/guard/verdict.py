@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cublab.domain.bypass import BypassDecision, BypassPolicy, CriterionRef, ReconciliationOwed
 from cublab.domain.bypass.engine import span
-from cublab.domain.guard.commands import Action, Effect
+from cublab.domain.guard.actions import Action, Effect
 
 GuardVerdict = Literal["allow", "deny", "ask"]
 RANK: dict[GuardVerdict, int] = {"allow": 0, "ask": 1, "deny": 2}
@@ -100,7 +100,11 @@ class GuardDecision(BaseModel):
     governed_path: str | None = Field(default=None, description="What to do instead, when denied.")
     targets: list[GuardTarget]
     reasons: list[str] = Field(default_factory=list, description="The engine's reasons for the deciding target.")
-    reconciliation: ReconciliationOwed | None = None
+    reconciliation: ReconciliationOwed | None = Field(
+        default=None,
+        description="What an allow or ask still owes under its criterion: a capture (4), the bootstrap runbook (3), "
+        "a reference (5), a proposal for the winning variant (7), optionally ConfigHub (8).",
+    )
     must_declare_incident: bool = False
     agent: str = Field(description="The identity the guard ran as (the agent about to run the command).")
     command: str = Field(description="The command as recorded: literal secrets redacted, or withheld.")

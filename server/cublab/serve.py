@@ -1,0 +1,147 @@
+"""`cublab serve`: run the MCP server, for the typer CLI (`cli.serve`) and the console entry point's fast path
+(`launcher.main`) alike.
+
+It imports nothing it does not need before the server answers `tools/list`: not the CLI framework,
+not SQLAlchemy (the first tool call builds the application: runtime.py), and not the policy unless a
+policy file is named. The built-in policy ships with cublab and is checked by its tests; a named file is
+read here, so a bad one stops the server before it serves.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from cublab.config import Settings
+from cublab.domain.errors import CublabError
+
+T = TypeVar("T")
+
+
+class Refused(Exception):
+    """A setting that stops `serve` before it starts; the message names it (the CLI exits 2)."""
+
+
+def serve(
+    *,
+    db: str | None = None,
+    policy: str | None = None,
+    agent: str | None = None,
+    http: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    no_auth: bool = False,
+    auth_issuer: str | None = None,
+    auth_audience: str | None = None,
+    public_url: str | None = None,
+    allowed_host: list[str] | None = None,
+    allowed_origin: list[str] | None = None,
+    toolsets: list[str] | None = None,
+    read_only: bool = False,
+    authority: str | None = None,
+    confighub_mode: str | None = None,
+    in_place_confirmed: bool = False,
+    log_format: str = "",
+    console: Any = None,
+) -> None:
+    """Run the MCP server (stdio by default; nothing but protocol on stdout). `console`: the review console's
+    authentication (cli.py builds it for `--ui`), mounted at /ui beside /mcp."""
+    log_format = (log_format or os.environ.get("CUBLAB_LOG_FORMAT", "text")).lower()
+    if log_format not in ("text", "json"):
+        raise Refused(f"--log-format: {log_format!r} is neither 'text' nor 'json'")
+    from cublab.runtime import Runtime
+
+    try:  # check the identity, the policy and the authority's settings before importing the MCP SDK, so a refusal is immediate
+        runtime = Runtime(
+            Settings.resolve(
+                db=db,
+                agent=agent,
+                policy=policy,
+                authority=authority,
+                confighub_mode=confighub_mode,
+                in_place_confirmed=in_place_confirmed,
+            )
+        )
+        if runtime.settings.policy_path:
+            _ = runtime.policy  # a bad file must stop start-up, not the first tool call
+        offered = None  # every toolset; app.tokens (and with it SQLAlchemy) is imported only to check a choice
+        if toolsets:
+            from cublab.app.tokens import check_toolsets
+
+            offered = check_toolsets(toolsets, "--toolsets")
+        from cublab.httpserver import HttpOptions
+
+        options = HttpOptions(
+            host=host,
+            port=port,
+            no_auth=no_auth,
+            auth_issuer=auth_issuer,
+            auth_audience=auth_audience,
+            public_url=public_url,
+            allowed_hosts=tuple(allowed_host or ()),
+            allowed_origins=tuple(allowed_origin or ()),
+        )
+        if http:
+            options.check()
+        elif no_auth or auth_issuer:
+            raise Refused("--no-auth and --auth-issuer apply to --http; stdio serves the one agent that started it")
+    except CublabError as exc:
+        raise Refused(str(exc)) from None
+    from cublab.httpserver import auth_settings
+    from cublab.mcp_server import build_server
+
+    server = build_server(
+        runtime,
+        log_format="json" if log_format == "json" else "text",
+        toolsets=offered,
+        read_only=read_only,
+        **(auth_settings(runtime, options) if http else {}),
+    )
+    import threading
+
+    threading.Thread(target=runtime.warm_up, name="cublab-warm-up", daemon=True).start()
+    stop_flusher = (
+        runtime.start_outbox_flusher()
+    )  # ConfigHub only: delivers queued proposals every CUBLAB_OUTBOX_INTERVAL s
+    try:
+        if http:
+            from cublab.httpserver import serve as serve_http
+
+            mount = None
+            if console is not None:
+                from cublab.web.serve import MOUNT_PATH, announce
+                from cublab.web.serve import mount as mount_console
+
+                _ = runtime.ctx  # migrate and load the audit key before the console's URL is printed
+                announce(console, host, port, MOUNT_PATH)
+
+                def mount(app: Any) -> None:
+                    mount_console(app, runtime, console)
+
+            serve_http(server, runtime, options, mount=mount)
+        else:
+            import anyio
+
+            from cublab.stdio import run_stdio  # answers lines the SDK's stdio reader drops (deep nesting)
+
+            anyio.run(run_stdio, server)
+    finally:
+        stop_flusher()
+        runtime.close()
+
+
+def reporting_faults(command: Callable[[], T]) -> T:
+    """Run a command; an infrastructure fault is not a bug: say what happened and whether to retry, exit 3."""
+    try:
+        return command()
+    except Exception as exc:
+        from cublab.app.faults import classify
+
+        fault = classify(exc)
+        if fault is None:
+            raise
+        from cublab.console import echo
+
+        echo(f"error: {fault}", err=True, style="red")
+        raise SystemExit(3) from None

@@ -1,0 +1,345 @@
+"""Result batches, their points and their series' running statistics, straight through the driver.
+
+`result_log` is the one high-volume write: a batch of up to 10,000 points costs a
+handful of statements here, whatever its size. The series a batch touches are
+merged in the batch's transaction (domain/stats.py `merge`): rows are created if
+missing, read, and rewritten. Concurrent writers stay correct on both backends:
+SQLite writers are serialised by `BEGIN IMMEDIATE` and the writer lock (store/db.py);
+on PostgreSQL the rows are locked with `SELECT ... FOR UPDATE`, always in
+(metric, variant) order, so two batches of one experiment queue instead of
+deadlocking, and the later one merges into what the earlier one committed.
+Points go in with `executemany` on SQLite and `COPY` on PostgreSQL.
+
+Table and column names here are constants, never input.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Dialect
+
+from cublab.domain.stats import EMPTY, Moments, merge, moments
+from cublab.store.tables import ResultBatch, Sandbox, table_of
+
+Series = tuple[str, str]  # (variant_id, metric)
+
+_POINT_COLUMNS = "batch_id, seq, series_id, value, step, repetition"
+
+
+@functools.cache
+def _time(dialect: Dialect) -> Callable[[datetime], Any]:
+    """How the column type binds a time on this dialect (store/types.py UTCDateTime: naive UTC)."""
+    column_type = table_of(ResultBatch).c.created_at.type
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    assert process is not None
+    return process
+
+
+@functools.cache
+def _read_time(dialect: Dialect) -> Callable[[Any], Any]:
+    """How the column type reads a time back on this dialect (timezone-aware UTC)."""
+    column_type = table_of(Sandbox).c.expires_at.type
+    process = column_type.dialect_impl(dialect).result_processor(dialect, None)
+    assert process is not None
+    return process
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a batch needs to know about its experiment before writing: who may write, whether its sandbox is
+    live, and its variants by id and by name."""
+
+    owner: str
+    sandbox_id: str
+    sandbox_status: str
+    sandbox_expires_at: datetime
+    variants: dict[str, str]  # id -> id and name -> id
+
+
+def target(conn: Connection, experiment_id: str) -> Target | None:
+    """The experiment's owner, its sandbox's state and its variants, in the caller's transaction (two queries)."""
+    m = _mark(conn)
+    row = conn.exec_driver_sql(
+        f"SELECT e.owner, s.id, s.status, s.expires_at FROM experiment e JOIN sandbox s ON s.id = e.sandbox_id "
+        f"WHERE e.id = {m}",
+        (experiment_id,),
+    ).first()
+    if row is None:
+        return None
+    variants = conn.exec_driver_sql(f"SELECT id, name FROM variant WHERE experiment_id = {m}", (experiment_id,)).all()
+    resolve = {vid: vid for vid, _ in variants} | {name: vid for vid, name in variants}
+    expires_at: datetime = _read_time(conn.dialect)(row[3])
+    return Target(row[0], row[1], row[2], expires_at, resolve)
+
+
+def _mark(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def insert_batch(
+    conn: Connection, experiment_id: str, point_count: int, digest: str, created_by: str, created_at: datetime
+) -> int:
+    """The batch row; its id."""
+    m = _mark(conn)
+    row = conn.exec_driver_sql(
+        f"INSERT INTO result_batch (experiment_id, point_count, digest, created_by, created_at) "
+        f"VALUES ({m}, {m}, {m}, {m}, {m}) RETURNING id",
+        (experiment_id, point_count, digest, created_by, _time(conn.dialect)(created_at)),
+    ).one()
+    return int(row[0])
+
+
+def _moments(row: Sequence[Any]) -> Moments:
+    n, mean, m2, lo, hi = row
+    return Moments(int(n), float(mean), float(m2), lo, hi)
+
+
+def merge_series(conn: Connection, experiment_id: str, parts: dict[Series, Moments]) -> dict[Series, int]:
+    """Merge each series' batch moments into its stored moments; the series' ids."""
+    m = _mark(conn)
+    keys = sorted(parts, key=lambda key: (key[1], key[0]))  # one lock order for every writer
+    conn.exec_driver_sql(
+        f"INSERT INTO result_summary (experiment_id, metric, variant_id, n, mean, m2) VALUES ({m}, {m}, {m}, 0, 0.0, 0.0) "
+        "ON CONFLICT (experiment_id, metric, variant_id) DO NOTHING",
+        [(experiment_id, metric, variant) for variant, metric in keys],
+    )
+    metrics = sorted({metric for _, metric in keys})
+    lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
+    rows = conn.exec_driver_sql(
+        f"SELECT id, variant_id, metric, n, mean, m2, min, max FROM result_summary WHERE experiment_id = {m} "
+        f"AND metric IN ({', '.join([m] * len(metrics))}) ORDER BY metric, variant_id{lock}",
+        (experiment_id, *metrics),
+    ).all()
+    ids: dict[Series, int] = {}
+    updates = []
+    for row in rows:
+        key = (row[1], row[2])
+        part = parts.get(key)
+        if part is None:
+            continue
+        merged = merge(_moments(row[3:]), part)
+        ids[key] = row[0]
+        updates.append((merged.n, merged.mean, merged.m2, merged.minimum, merged.maximum, row[0]))
+    conn.exec_driver_sql(
+        f"UPDATE result_summary SET n = {m}, mean = {m}, m2 = {m}, min = {m}, max = {m} WHERE id = {m}", updates
+    )
+    return ids
+
+
+def insert_points(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Points as (batch_id, seq, series_id, value, step, repetition) tuples."""
+    if conn.dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(f"COPY measurement ({_POINT_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    conn.exec_driver_sql(f"INSERT INTO measurement ({_POINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", list(rows))
+
+
+@dataclass(frozen=True)
+class Compared:
+    """What a comparison reads: the experiment's objective and direction, its variants (id, name) by id, and
+    the stored moments of one metric by variant id."""
+
+    objective_metric: str
+    direction: str
+    variants: list[tuple[str, str]]
+    moments: dict[str, Moments]
+    has_excluded: bool  # a human excluded some of its batches: the comparison lists them
+
+
+def compared(conn: Connection, experiment_id: str, metric: str | None) -> Compared | None:
+    """Two queries, whatever the number of points: the experiment, then its variants joined to their summaries
+    of `metric` (default: the objective). None when the experiment does not exist."""
+    m = _mark(conn)
+    row = conn.exec_driver_sql(
+        f"SELECT objective_metric, direction, EXISTS (SELECT 1 FROM result_batch WHERE experiment_id = {m} "
+        f"AND excluded_at IS NOT NULL) FROM experiment WHERE id = {m}",
+        (experiment_id, experiment_id),
+    ).first()
+    if row is None:
+        return None
+    metric = metric or row[0]
+    variants, found = [], {}
+    for vid, name, *summary in conn.exec_driver_sql(
+        f"SELECT v.id, v.name, s.n, s.mean, s.m2, s.min, s.max FROM variant v LEFT JOIN result_summary s "
+        f"ON s.experiment_id = v.experiment_id AND s.variant_id = v.id AND s.metric = {m} "
+        f"WHERE v.experiment_id = {m} ORDER BY v.id",
+        (metric, experiment_id),
+    ):
+        variants.append((vid, name))
+        if summary[0]:  # a series with points
+            found[vid] = _moments(summary)
+    return Compared(row[0], row[1], variants, found, bool(row[2]))
+
+
+def counts(conn: Connection, experiment_id: str) -> list[tuple[str, str, int]]:
+    """(variant_id, metric, n) of every series that holds points, by variant then metric."""
+    m = _mark(conn)
+    rows = conn.exec_driver_sql(
+        f"SELECT variant_id, metric, n FROM result_summary WHERE experiment_id = {m} AND n > 0 "
+        "ORDER BY variant_id, metric",
+        (experiment_id,),
+    ).all()
+    return [(v, metric, int(n)) for v, metric, n in rows]
+
+
+def stored(conn: Connection, experiment_id: str) -> dict[Series, tuple[int, Moments]]:
+    """Every series of the experiment as stored: its id and moments."""
+    m = _mark(conn)
+    rows = conn.exec_driver_sql(
+        f"SELECT id, variant_id, metric, n, mean, m2, min, max FROM result_summary WHERE experiment_id = {m}",
+        (experiment_id,),
+    ).all()
+    return {(row[1], row[2]): (row[0], _moments(row[3:])) for row in rows}
+
+
+def recompute(conn: Connection, experiment_id: str, series: Iterable[int] | None = None) -> dict[int, Moments]:
+    """Series' moments computed afresh from their measurements (math.fsum), by series id, leaving out the points
+    of batches a human excluded: the slow, sure way. `series` limits it to some series (default: all).
+
+    Values are gathered per series in float arrays (8 bytes a point), reading the
+    experiment's batches in order, one range of the primary key each.
+    """
+    m = _mark(conn)
+    wanted = None if series is None else set(series)
+    values: dict[int, array[float]] = {}
+    result = conn.exec_driver_sql(
+        f"SELECT p.series_id, p.value FROM result_batch b JOIN measurement p ON p.batch_id = b.id "
+        f"WHERE b.experiment_id = {m} AND b.excluded_at IS NULL ORDER BY b.id, p.seq",
+        (experiment_id,),
+    )
+    for series_id, value in result:
+        if wanted is not None and series_id not in wanted:
+            continue
+        column = values.get(series_id)
+        if column is None:
+            column = values[series_id] = array("d")
+        column.append(value)
+    return {series_id: moments(column) for series_id, column in values.items()}
+
+
+def rebuild_batch_series(conn: Connection, batch_id: int) -> None:
+    """Recompute, from the points, the summaries of every series a batch holds points of: after a human excluded
+    the batch or counted it again (app/batches.py). The rare path, and a slow one: it reads every point of the
+    experiment. The rows are locked first in the order result_log locks them, so a batch logged meanwhile is
+    either counted in the recomputation or merged after it, never lost."""
+    m = _mark(conn)
+    experiment_id = conn.exec_driver_sql(
+        f"SELECT experiment_id FROM result_batch WHERE id = {m}", (batch_id,)
+    ).scalar_one()
+    lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
+    ids = [
+        row[0]
+        for row in conn.exec_driver_sql(
+            f"SELECT id FROM result_summary WHERE id IN (SELECT DISTINCT series_id FROM measurement "
+            f"WHERE batch_id = {m}) ORDER BY metric, variant_id{lock}",
+            (batch_id,),
+        )
+    ]
+    fresh = recompute(conn, experiment_id, ids)
+    conn.exec_driver_sql(
+        f"UPDATE result_summary SET n = {m}, mean = {m}, m2 = {m}, min = {m}, max = {m} WHERE id = {m}",
+        [
+            (s.n, s.mean, s.m2, s.minimum, s.maximum, series_id)
+            for series_id, s in ((i, fresh.get(i, EMPTY)) for i in ids)
+        ],
+    )
+
+
+def batches_over(conn: Connection, experiment_id: str, metric: str, limit: float) -> list[int]:
+    """The counted batches holding a value of `metric` beyond ±limit (logged before values were limited)."""
+    m = _mark(conn)
+    rows = conn.exec_driver_sql(
+        f"SELECT DISTINCT p.batch_id FROM result_batch b JOIN measurement p ON p.batch_id = b.id "
+        f"JOIN result_summary s ON s.id = p.series_id WHERE b.experiment_id = {m} AND b.excluded_at IS NULL "
+        f"AND s.metric = {m} AND abs(p.value) > {m} ORDER BY p.batch_id",
+        (experiment_id, metric, limit),
+    ).all()
+    return [row[0] for row in rows]
+
+
+def metrics(conn: Connection, experiment_id: str) -> list[str]:
+    """Every metric the experiment has points of (counted or excluded), in name order: its series, not its points."""
+    m = _mark(conn)
+    rows = conn.exec_driver_sql(
+        f"SELECT DISTINCT metric FROM result_summary WHERE experiment_id = {m} ORDER BY metric", (experiment_id,)
+    ).all()
+    return [row[0] for row in rows]
+
+
+def batch_metrics(conn: Connection, batch_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The metrics each batch holds points of, in name order. Reads the batches' points (one primary-key range
+    each, at most 10,000 points a batch): bounded by the page of batches, never the experiment."""
+    if not batch_ids:
+        return {}
+    m = _mark(conn)
+    rows = conn.exec_driver_sql(
+        f"SELECT DISTINCT p.batch_id, s.metric FROM measurement p JOIN result_summary s ON s.id = p.series_id "
+        f"WHERE p.batch_id IN ({', '.join([m] * len(batch_ids))}) ORDER BY p.batch_id, s.metric",
+        tuple(batch_ids),
+    ).all()
+    held: dict[int, list[str]] = {}
+    for batch_id, metric in rows:
+        held.setdefault(batch_id, []).append(metric)
+    return held
+
+
+_SAMPLE_MODULUS = 2**31
+_SAMPLE_MULTIPLIER = 2654435761  # Knuth's multiplicative hash: keys in any arithmetic progression spread evenly
+
+
+def sample(
+    conn: Connection, experiment_id: str, metric: str, sizes: dict[str, int], limit: int
+) -> dict[str, list[float]]:
+    """At most `limit` counted values of `metric` per variant, deterministically: a variant with at most `limit`
+    points gives all of them; a larger one the points whose key hashes below a threshold sized for about `limit`
+    of them, the first `limit` in logging order. A point's key is `batch_id * 16384 + seq`, and
+    `((key mod 2^31) * 2654435761) mod 2^31` stays below 2^63 on both backends. One pass over the experiment's
+    points in SQL (there is no per-series index: nothing on the hot path needs one); `sizes` are the variants'
+    counted points (from the summaries)."""
+    m = _mark(conn)
+    series = {
+        row[0]: row[1]
+        for row in conn.exec_driver_sql(
+            f"SELECT id, variant_id FROM result_summary WHERE experiment_id = {m} AND metric = {m}",
+            (experiment_id, metric),
+        )
+        if sizes.get(row[1])
+    }
+    if not series:
+        return {}
+    cases, params = [], []
+    for series_id, variant_id in series.items():
+        n = sizes[variant_id]
+        threshold = _SAMPLE_MODULUS if n <= limit else math.ceil(_SAMPLE_MODULUS * min(1.0, 1.2 * limit / n))
+        cases.append(f"WHEN {m} THEN {m}")
+        params += [series_id, threshold]
+    key = "(p.batch_id * 16384 + p.seq)"
+    mod = "%" if m == "?" else "%%"  # psycopg reads a lone % as a placeholder
+    rows = conn.exec_driver_sql(
+        f"SELECT p.series_id, p.value FROM result_batch b JOIN measurement p ON p.batch_id = b.id "
+        f"WHERE b.experiment_id = {m} AND b.excluded_at IS NULL "
+        f"AND ({key} {mod} {_SAMPLE_MODULUS}) * {_SAMPLE_MULTIPLIER} {mod} {_SAMPLE_MODULUS} "
+        f"< CASE p.series_id {' '.join(cases)} ELSE -1 END ORDER BY b.id, p.seq",
+        (experiment_id, *params),
+    )
+    out: dict[str, list[float]] = {variant_id: [] for variant_id in series.values()}
+    for series_id, value in rows:
+        kept = out[series[series_id]]
+        if len(kept) < limit:
+            kept.append(value)
+    return out
+
+
+def experiment_ids(conn: Connection) -> list[str]:
+    return [row[0] for row in conn.exec_driver_sql("SELECT id FROM experiment ORDER BY id").all()]
