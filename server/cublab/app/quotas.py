@@ -13,8 +13,10 @@ when it frees up and how a human raises it.
 | points_per_hour | points the principal logged in the last 60 minutes | as batches age past an hour |
 | open_proposals | the principal's pending, approved or queued, unexpired proposals | when one is decided or expires |
 
-On SQLite writes are serialised, so the count is exact; on PostgreSQL two concurrent calls of one agent
-may both pass the last free slot (a quota bounds a runaway agent; it is not a ledger invariant).
+The count is exact under concurrency on both databases: before counting, the check serialises the writers of
+the same quota and principal (the same experiment, for variants_per_experiment) until its transaction ends
+(`store.db.serialize`: SQLite's writers already run one at a time; PostgreSQL takes a transaction-scoped
+advisory lock), so two simultaneous calls, from one replica or several, cannot both take the last slot.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from cublab.domain.errors import Conflict, Forbidden, InvalidInput
 from cublab.domain.identity import Identity, principal_of
 from cublab.domain.policy import QUOTA_NAMES
 from cublab.domain.states import ProposalState, SandboxStatus
+from cublab.store.db import serialize
 from cublab.store.tables import Proposal, QuotaOverride, ResultBatch, Sandbox, Variant
 
 HOUR = timedelta(hours=1)
@@ -57,6 +60,7 @@ def enforce(
 ) -> None:
     """Refuse (Conflict) when `actor`'s principal would go over quota `name` by adding `adding`."""
     principal = actor.principal
+    serialize(session, f"quota/{name}/{experiment_id if name == 'variants_per_experiment' else principal}")
     quota = limit(ctx, session, principal, name)
     now = ctx.clock()
     if name == "live_sandboxes":

@@ -26,10 +26,12 @@ Detection is layered, most specific first:
    holds text is judged by that text: base64 of a config with a password is
    refused (kind `base64:<kind>`), base64 of a CA bundle or of an ordinary config
    passes. A blob of random bytes is judged by entropy, as below.
-5. Base64 high entropy (detect-secrets' Shannon entropy, limit 4.5) on runs of
-   23+ characters, after public material is taken out: PEM certificates and
-   public keys, SSH public keys, WireGuard public keys, SRI hashes, Stripe
-   publishable keys. Hex-only strings are NOT judged by entropy: image digests
+5. Random-looking runs of 23+ base64 characters, after public material is taken
+   out: PEM certificates and public keys, SSH public keys, WireGuard public keys,
+   SRI hashes, Stripe publishable keys. A run with both letter cases that is not
+   made of words and whose Shannon entropy is above a floor that grows with its
+   length is refused (`_looks_random`): every random base64/base64url/alphanumeric
+   token of 24+ characters with both cases is (docs/threat-model.md). Hex-only strings are NOT judged by entropy: image digests
    (`sha256:<hex>`), commit SHAs, checksums and UUIDs are everywhere in config and
    look exactly like hex keys; a hex secret is still caught by its name (layer 3).
    detect-secrets' Artifactory "AP..." password pattern and the public-IP plugin
@@ -48,6 +50,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -354,7 +357,6 @@ _CURVE25519_KEY = r"[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]="  # base64 of 32 bytes
 _WIREGUARD_PUBLIC = re.compile(r"(?i)(?:public[_\-]?key|pubkey)[\"']?[ \t]*[:=][ \t]*[\"']?" + _CURVE25519_KEY)
 _CURVE25519_VALUE = re.compile("^" + _CURVE25519_KEY + "$")
 _ENTROPY_RUN = re.compile(r"[A-Za-z0-9+/=_\-]{23,}")
-_WORDISH = re.compile(r"[A-Z]?[a-z]{3,}")
 _HEX_ONLY = re.compile(r"^[0-9a-fA-F\-]+$")
 _ENTROPY_LIMIT = 4.5  # detect-secrets' default for Base64HighEntropyString
 
@@ -392,21 +394,93 @@ def _entropy() -> Base64HighEntropyString:
 
 
 def _looks_random(run: str) -> bool:
+    """A run of base64/base64url characters that reads as a random token, not as an identifier or a hash.
+
+    The guarantee (docs/threat-model.md, tested in tests/unit/test_random_tokens.py): a uniformly random
+    token of 24 characters or more over base64, base64url or letters-and-digits, with both letter cases,
+    is refused. What passes: hex (digests, commit SHAs, UUIDs: a hex secret is caught by its name),
+    one-case runs (kebab/snake names, ULIDs; a random token lacks a case with probability 2(38/64)^n,
+    7e-6 at 24 characters, 2e-9 at 40), sequences, and identifiers made of words (`_is_identifier`).
+    The entropy floor grows with the length, as the entropy of random text of that length does, and sits
+    below it, so it only refuses runs of a few repeated characters. (A fixed 4.5-bit limit, a digit
+    requirement and a looser words rule used to let about a quarter of random tokens of 20 to 64
+    characters through.)
+    """
     from detect_secrets.filters.heuristic import is_potential_uuid, is_sequential_string
 
     core = run.strip("=")
     if _HEX_ONLY.match(core) or is_potential_uuid(core) or is_sequential_string(core):
         return False
-    if not (re.search(r"[A-Z]", core) and re.search(r"[a-z]", core) and re.search(r"[0-9]", core)):
-        return False  # kebab/snake identifiers and paths are low-entropy words, not keys
-    # Generated resource names (`MyLambdaExecutionRole-abc123XyZ`) reach the entropy limit too, but
-    # are mostly words; random keys are mostly not (99% of random base64 keeps >= half its characters).
-    alnum = re.sub(r"[^A-Za-z0-9+]", "", core)
-    not_words = re.sub(r"[^A-Za-z0-9+]", "", _WORDISH.sub("", core))
-    if len(not_words) < 0.5 * len(alnum):
-        return False
+    if not (_UPPER.search(core) and _LOWER.search(core)):
+        return False  # kebab/snake identifiers, paths, ULIDs, UPPER_CASE constants
+    if _is_identifier(core):
+        return False  # generated resource names and identifiers: mostly words
     entropy: float = _entropy().calculate_shannon_entropy(core)
-    return entropy > _ENTROPY_LIMIT
+    return entropy > _entropy_floor(len(core))
+
+
+def _entropy_floor(length: int) -> float:
+    """The Shannon entropy (bits per character) a random base64 run of `length` characters stays above.
+
+    Measured (seeded, 40,000 random strings per length): the lowest entropy seen was 3.49 at 24 characters,
+    3.87 at 32, 4.18 at 40, 4.64 at 64, 5.05 at 96; the floor keeps 0.35 bit or more below that. It only
+    has to refuse a run of a few characters repeated (`aAaAaA...`, `Ab1Ab1...`), whose entropy is lower still.
+    """
+    return min(_ENTROPY_LIMIT - 0.3, math.log2(max(length, 2)) - 1.5)
+
+
+_UPPER = re.compile(r"[A-Z]")
+_LOWER = re.compile(r"[a-z]")
+_WORD = re.compile(r"[A-Z]?[a-z]{2,}")
+# The letter pairs that make up 97% of the pairs in the words of Python's standard library source
+# (identifiers and prose, camelCase and snake_case split): a word of a name is made of these; a run of
+# random letters mostly is not (258 of the 676 pairs).
+_COMMON_PAIRS_TEXT = (
+    "ab ac ad ag ai ak al am an ap ar as at au av ax ay ba bc be bi bj bl bo br bu by ca ce ch ci ck cl co cr "
+    "cs ct cu da dd de di dl do dr ds du ea eb ec ed ee ef eg el em en ep eq er es et ev ew ex ey fa fe ff fi "
+    "fl fo fr ft fu ge gh gi gl gn gr gs gu ha he hi ho hr ht ia ib ic id ie if ig il im in io ip ir is it iv "
+    "ix iz je jo ke ki la ld le lf li ll lo lp ls lt lu ly ma mb me mi mm mo mp ms mu na nc nd ne nf ng ni nk "
+    "nl nn no np ns nt nu nv oa ob oc od of og oi ok ol om on oo op or os ot ou ov ow pa pe pi pl po pp pr ps "
+    "pt pu py qu ra rc rd re rg ri rk rl rm rn ro rr rs rt ru rv ry sa sc se sg sh si sk sl so sp ss st su sy "
+    "ta tc td te tf th ti tl to tp tr ts tt tu ty ua ub uc ue uf ui ul um un up ur us ut va ve vi wa we wh wi "
+    "wo wr xc xe xi xp xt yn yp ys yt ze zi"
+)
+_COMMON_PAIRS = frozenset(_COMMON_PAIRS_TEXT.split())
+_WORD_CHAIN_LETTERS = 14
+
+
+def _is_word(word: str) -> bool:
+    """Has a vowel and is made of common letter pairs: all of them in a short word, all but one in a word of 5
+    letters or more."""
+    low = word.lower()
+    uncommon = sum(low[i : i + 2] not in _COMMON_PAIRS for i in range(len(low) - 1))
+    return len(low) >= 3 and uncommon <= (1 if len(low) >= 5 else 0) and _VOWEL.search(low) is not None
+
+
+def _is_identifier(text: str) -> bool:
+    """Words and little else (`/Platform/orders-api/credential`), or mostly words with three or more adjacent
+    ones (`orders-prod-EventBridgeRule-A1B2C3D4E5F6`) of `_WORD_CHAIN_LETTERS` letters or more.
+
+    Measured on random strings (seeded, 200,000 per length at 24, 28, 32, 40 and 64 characters, base64 and
+    alphanumeric): none counts as an identifier. Looser rules (chains of 10 or 12 letters, half words, words
+    of any letter pairs) let 1 in 10^5 to 1 in 25 random strings through.
+    """
+    letters, words, end, chain, covered = 0, 0, -1, False, 0
+    for match in _WORD.finditer(text):
+        word = match.group()
+        if not _is_word(word):
+            letters, words, end = 0, 0, -1
+            continue
+        covered += len(word)
+        letters, words = (letters + len(word), words + 1) if match.start() == end else (len(word), 1)
+        end = match.end()
+        chain = chain or (letters >= _WORD_CHAIN_LETTERS and words >= 3)
+    alnum = len(_NOT_ALNUM_RUN.sub("", text))
+    return covered >= 0.8 * alnum or (chain and covered >= 0.6 * alnum)  # paths of words; generated names
+
+
+_NOT_ALNUM_RUN = re.compile(r"[^A-Za-z0-9]+")
+_VOWEL = re.compile(r"[aeiouy]")
 
 
 def _looks_like_credential(value: str) -> bool:

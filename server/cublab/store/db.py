@@ -27,6 +27,9 @@ from sqlmodel import Session
 SCHEMA_HEAD = "0010"  # the newest migration in store/migrations/versions; a test keeps them equal
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK = 0x6375626C6162  # "cublab", for pg_advisory_xact_lock
+# The class (first key) of the two-key advisory locks `serialize()` takes; PostgreSQL keeps two-key locks apart
+# from one-key ones such as the migration lock, and the class keeps them apart from other applications' locks.
+_SERIALIZE_CLASS = 0x63756251  # "cubQ"
 _AFTER_COMMIT = "cublab_after_commit"
 # The write transaction that writes and reads in this thread (or task) join: see Database.enclosing().
 _enclosing: ContextVar[tuple[Database, Session] | None] = ContextVar("cublab_enclosing_write", default=None)
@@ -49,6 +52,24 @@ def _run_after_commit(session: Session) -> None:
             action()
         except Exception:  # the data is committed; saying the call failed would be a lie
             logging.getLogger("cublab.store").exception("cublab: after-commit action %r failed", name)
+
+
+def serialize(session: Session, key: str) -> None:
+    """Make the rest of `session`'s write transaction exclusive among writers that serialize on `key`.
+
+    A check-then-insert (a quota's count, then the row it allows) is only exact if no other writer of
+    the same key counts in between. SQLite writers already run one at a time (`BEGIN IMMEDIATE` and the
+    in-process lock), so this is a no-op there. On PostgreSQL it takes a transaction-scoped advisory lock
+    on (class, hash of schema and key): a second writer waits at this call until the first commits or
+    rolls back, and then (READ COMMITTED: each statement reads the newest committed rows) counts what the
+    first wrote. Call it before the reads it protects. Different keys never wait for each other, except
+    for the rare 32-bit hash collision, which only makes two writers queue.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:c, hashtext(current_schema() || '/' || :k))"),
+            {"c": _SERIALIZE_CLASS, "k": key},
+        )
 
 
 _Processor = Callable[[Any], Any] | None  # a column type's conversion of what the driver returns
