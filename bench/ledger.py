@@ -17,6 +17,7 @@ are the ceiling, not like-for-like implementations.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -249,7 +250,9 @@ async def over_stdio(tmp: Path, total: int, seed: int, bare_source: Path) -> dic
             direction="minimize",
         )
         variants = [
-            (await call("variant_log", experiment_id=exp["id"], name=f"v{k}", config={"k": k}))["variant"]["id"]
+            (await call("variant_log", experiment_id=exp["id"], name=f"v{k}", configuration=json.dumps({"k": k})))[
+                "variant"
+            ]["id"]
             for k in range(4)
         ]
         fresh_table(bare_db, measurement_ddl(cublab_db))
