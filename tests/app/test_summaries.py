@@ -4,6 +4,7 @@ arrive, built by migration 0010 for databases that had points, and checked by `c
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -36,7 +37,7 @@ async def _experiment(client: Client) -> str:
         direction="minimize",
     )
     for k, name in enumerate(VARIANTS):
-        await call(client, "variant_log", experiment_id=exp["id"], name=name, config={"k": k})
+        await call(client, "variant_log", experiment_id=exp["id"], name=name, configuration=json.dumps({"k": k}))
     return exp["id"]
 
 
