@@ -1,5 +1,6 @@
 """Many writers on one experiment: the set-up, one writer's batches, and the check that every point is stored
-and that the running summaries the writers merged concurrently equal a recomputation from the points."""
+that the running summaries the writers merged concurrently equal a recomputation from the points, and that the
+batches' running totals per principal (the points_per_hour quota's) are exact."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 from mcp import Client
 
 from cublab.store import audit
+from cublab.store import db as store_db
 from support.mcp import call
 
 BATCHES = 2
@@ -52,9 +54,21 @@ def check(rt, experiment_id: str, writers: int) -> None:
             sa.text("SELECT count(*) FROM result_batch WHERE experiment_id = :e"), {"e": experiment_id}
         ).scalar()
         verification = audit.verify(conn)
+        totals = conn.execute(
+            sa.text(
+                "SELECT principal, point_count, principal_total FROM result_batch ORDER BY created_at, principal_total"
+            )
+        ).all()
     assert n == distinct == writers * BATCHES * POINTS
     assert batches == writers * BATCHES
     assert verification.ok, verification.problems
     assert verification.events == 4 + writers * BATCHES  # spawn, create, two variants, one per batch
+    # Every principal's running total (the points_per_hour quota's) has no gap or repeat. SQLite's writer lock makes
+    # them exact; on PostgreSQL the quota check's lock per principal (store.db.serialize) does, where it exists.
+    exact = rt.ctx.db.engine.dialect.name == "sqlite" or hasattr(store_db, "serialize")
+    running: dict[str, int] = {}
+    for principal, count, total in totals if exact else ():
+        running[principal] = running.get(principal, 0) + count
+        assert total == running[principal], totals
     [summaries] = rt.experiments.verify_summaries(experiment_id)
     assert summaries.differences == [] and summaries.points == n and summaries.series == 2
