@@ -5,7 +5,7 @@ count, when it frees up and how a human raises it, and nothing written; a human 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,13 +16,14 @@ from typer.testing import CliRunner
 from cublab.cli import app as cli_app
 from cublab.config import Settings
 from cublab.domain.errors import Forbidden
-from cublab.domain.identity import human_identity, parse_identity
+from cublab.domain.identity import human_identity, parse_identity, principal_of
 from cublab.mcp_server import build_server
 from cublab.runtime import Runtime
+from cublab.store import results
 from support.audit import events
 from support.mcp import call, call_error, finished_experiment
 from support.policy_files import DEFAULT, write
-from support.runtime import AGENT, AGENT_PRINCIPAL
+from support.runtime import AGENT, AGENT_PRINCIPAL, migrate
 
 pytestmark = pytest.mark.anyio
 
@@ -124,6 +125,67 @@ async def test_points_per_hour(any_runtime: Runtime, any_client: Client, clock) 
     assert "sent 12 points in one call" in too_many
     clock.advance(minutes=51)
     await call(client, "result_log", experiment_id=exp["id"], points=points)
+
+
+async def _one_variant_experiment(client: Client) -> str:
+    sandbox = await call(client, "sandbox_spawn", name="s", purpose="p", ttl="4h")
+    exp = await call(
+        client,
+        "experiment_create",
+        sandbox_id=sandbox["id"],
+        name="e",
+        hypothesis="h",
+        objective_metric="m",
+        direction="minimize",
+    )
+    await call(client, "variant_log", experiment_id=exp["id"], name="v", configuration=json.dumps({"k": 1}))
+    return str(exp["id"])
+
+
+def _points(n: int) -> list[dict[str, object]]:
+    return [{"variant": "v", "metric": "m", "value": float(k)} for k in range(n)]
+
+
+def _hour_by_rows(runtime: Runtime, since: datetime) -> int:
+    """The principal's points after `since`, summed from its batch rows (what the running totals must equal)."""
+    from sqlmodel import select
+
+    from cublab.store.tables import ResultBatch
+
+    with runtime.ctx.db.read() as session:
+        rows = session.exec(select(ResultBatch.created_by, ResultBatch.created_at, ResultBatch.point_count)).all()
+    return sum(n for who, at, n in rows if principal_of(who) == AGENT_PRINCIPAL and at > since)
+
+
+async def test_only_the_last_hour_counts(any_runtime: Runtime, any_client: Client, clock) -> None:
+    """A batch an hour old or older does not count; the one just inside the hour does, to the second; the count from
+    the running totals equals the sum over the batch rows, also after migration 0011 rebuilt the totals."""
+    runtime, client = any_runtime, any_client
+    raise_to(runtime, "points_per_hour", 10)
+    exp = await _one_variant_experiment(client)
+    start = clock.now
+    await call(client, "result_log", experiment_id=exp, points=_points(4))
+    clock.advance(minutes=30)
+    await call(client, "result_log", experiment_id=exp, points=_points(4))
+    clock.advance(minutes=29, seconds=59)  # the first batch is a second short of an hour old: it counts
+    message = await call_error(client, "result_log", experiment_id=exp, points=_points(3))
+    assert "logged 8 points in the last hour and sent 3 more" in message, message
+    assert f"frees up at {start + timedelta(hours=1):%Y-%m-%d %H:%M:%S} UTC" in message
+    clock.advance(seconds=1)  # now it is an hour old: out of the window
+    await call(client, "result_log", experiment_id=exp, points=_points(6))
+    message = await call_error(client, "result_log", experiment_id=exp, points=_points(1))
+    assert "logged 10 points in the last hour and sent 1 more" in message, message
+    clock.advance(minutes=31)  # the second batch has aged out too; the third (6 points) still counts
+    await call(client, "result_log", experiment_id=exp, points=_points(4))
+    since = clock.now - timedelta(hours=1)
+    with runtime.ctx.db.read() as session:
+        assert results.points_since(session.connection(), AGENT_PRINCIPAL, since) == _hour_by_rows(runtime, since) == 10
+    migrate(runtime, "0010")  # a database from before the totals: the migration computes them for its batches
+    migrate(runtime, "head")
+    with runtime.ctx.db.read() as session:
+        assert results.points_since(session.connection(), AGENT_PRINCIPAL, since) == 10
+        assert results.points_since(session.connection(), AGENT_PRINCIPAL, start - timedelta(seconds=1)) == 18
+    await call_error(client, "result_log", experiment_id=exp, points=_points(1))
 
 
 async def test_open_proposals(runtime: Runtime, client: Client) -> None:

@@ -8,14 +8,20 @@ never the text.
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client
 from pydantic import ValidationError
 
+import cublab.app
 from cublab.app import inputs
 from cublab.app.errors import invalid_input
 from cublab.app.guards import parse_config
@@ -47,7 +53,38 @@ def _strings(schema: Any, checked_by: tuple[str, ...] = (), where: str = "") -> 
             yield from _strings(item, checked_by, f"{where}[{n}]")
 
 
-MODELS = sorted({spec.input for spec in TOOLS} | set(inputs.Input.__subclasses__()), key=lambda m: m.__name__)
+def _input_models() -> set[type[inputs.Input]]:
+    """Every Input model the app defines: each module of cublab.app imported first, so the set does not depend on
+    which modules the tests collected before this one happened to import, then the subclasses walked to any depth."""
+    for module in pkgutil.walk_packages(cublab.app.__path__, "cublab.app."):
+        importlib.import_module(module.name)
+    found: set[type[inputs.Input]] = set()
+    pending = [inputs.Input]
+    while pending:
+        for sub in pending.pop().__subclasses__():
+            if sub not in found:
+                found.add(sub)
+                pending.append(sub)
+    return found
+
+
+MODELS = sorted({spec.input for spec in TOOLS} | _input_models(), key=lambda m: m.__name__)
+
+
+def test_the_models_are_found_whatever_was_imported_before() -> None:
+    """The same models in a fresh interpreter that imports nothing but the input models' base first (read_models'
+    AuditQuery used to appear only when some other test module had imported it)."""
+    names = {m.__name__ for m in MODELS}
+    assert {"AuditQuery", "ExperimentFilter", "LogResults", "SpawnSandbox"} <= names, sorted(names)
+    script = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import cublab.app.inputs; import test_stored_text as t; "
+        "print(' '.join(sorted(m.__name__ for m in t.MODELS)))"
+    )
+    here = Path(__file__).parent
+    fresh = subprocess.run(
+        [sys.executable, "-c", script, str(here.parent), str(here)], capture_output=True, text=True, check=True
+    )
+    assert set(fresh.stdout.split()) == names
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)

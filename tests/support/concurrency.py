@@ -1,5 +1,6 @@
 """Many writers on one experiment: the set-up, one writer's batches, and the check that every point is stored
-and that the running summaries the writers merged concurrently equal a recomputation from the points."""
+that the running summaries the writers merged concurrently equal a recomputation from the points, and that the
+batches' running totals per principal (the points_per_hour quota's) are exact."""
 
 from __future__ import annotations
 
@@ -52,9 +53,20 @@ def check(rt, experiment_id: str, writers: int) -> None:
             sa.text("SELECT count(*) FROM result_batch WHERE experiment_id = :e"), {"e": experiment_id}
         ).scalar()
         verification = audit.verify(conn)
+        totals = conn.execute(
+            sa.text(
+                "SELECT principal, point_count, principal_total FROM result_batch ORDER BY created_at, principal_total"
+            )
+        ).all()
     assert n == distinct == writers * BATCHES * POINTS
     assert batches == writers * BATCHES
     assert verification.ok, verification.problems
     assert verification.events == 4 + writers * BATCHES  # spawn, create, two variants, one per batch
+    # Every principal's running total (the points_per_hour quota's) has no gap or repeat: SQLite's writer lock and,
+    # on PostgreSQL, the quota check's lock per principal (store.db.serialize) keep them exact.
+    running: dict[str, int] = {}
+    for principal, count, total in totals:
+        running[principal] = running.get(principal, 0) + count
+        assert total == running[principal], totals
     [summaries] = rt.experiments.verify_summaries(experiment_id)
     assert summaries.differences == [] and summaries.points == n and summaries.series == 2

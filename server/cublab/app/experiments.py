@@ -216,7 +216,9 @@ class Experiments:
                     )
             batch = batch.renamed([(resolve[variant], metric) for variant, metric in batch.series])
             digest = points.digest(batch)
-            batch_id = results.insert_batch(conn, experiment_id, len(batch), digest, str(actor), self.ctx.clock())
+            batch_id = results.insert_batch(
+                conn, experiment_id, len(batch), digest, str(actor), actor.principal, self.ctx.clock()
+            )
             parts = {
                 series: stats.moments(values) for series, values in zip(batch.series, batch.by_series(), strict=True)
             }

@@ -13,6 +13,11 @@ when it frees up and how a human raises it.
 | points_per_hour | points the principal logged in the last 60 minutes | as batches age past an hour |
 | open_proposals | the principal's pending, approved or queued, unexpired proposals | when one is decided or expires |
 
+points_per_hour is checked on every `result_log`, so it costs two index seeks whatever the number of batches: each
+batch row carries its principal's running total of points (store/results.py insert_batch), and the hour's points are
+the latest total less the total of the last batch logged an hour ago or earlier. Totals follow the batches' times,
+so a clock stepping back by d can miscount, for an hour, the points logged within d.
+
 The count is exact under concurrency on both databases: before counting, the check serialises the writers of
 the same quota and principal (the same experiment, for variants_per_experiment) until its transaction ends
 (`store.db.serialize`: SQLite's writers already run one at a time; PostgreSQL takes a transaction-scoped
@@ -24,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, func, select
 
 from cublab.app.context import AppContext
@@ -31,8 +37,9 @@ from cublab.domain.errors import Conflict, Forbidden, InvalidInput
 from cublab.domain.identity import Identity, principal_of
 from cublab.domain.policy import QUOTA_NAMES
 from cublab.domain.states import ProposalState, SandboxStatus
+from cublab.store import results
 from cublab.store.db import serialize
-from cublab.store.tables import Proposal, QuotaOverride, ResultBatch, Sandbox, Variant
+from cublab.store.tables import Proposal, QuotaOverride, ResultBatch, Sandbox, Variant, table_of
 
 HOUR = timedelta(hours=1)
 _OPEN = (ProposalState.PENDING, ProposalState.APPROVED, ProposalState.QUEUED)
@@ -42,10 +49,17 @@ def _at(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
+_OVERRIDE = table_of(QuotaOverride)
+_OVERRIDE_VALUE = select(_OVERRIDE.c.value).where(
+    _OVERRIDE.c.principal == bindparam("principal"), _OVERRIDE.c.name == bindparam("name")
+)
+
+
 def limit(ctx: AppContext, session: Session, principal: str, name: str) -> int:
-    """The quota in force for `principal`: a human's override, else the policy's."""
-    override = session.get(QuotaOverride, (principal, name))
-    return override.value if override is not None else int(getattr(ctx.policy.policy.quotas, name))
+    """The quota in force for `principal`: a human's override, else the policy's. Read through Core, once per check:
+    the ORM's identity map and row objects cost more than the primary-key lookup itself."""
+    value = session.connection().execute(_OVERRIDE_VALUE, {"principal": principal, "name": name}).scalar()
+    return int(value) if value is not None else int(getattr(ctx.policy.policy.quotas, name))
 
 
 def _refuse(principal: str, name: str, count: str, quota: int, frees: str) -> Conflict:
@@ -90,28 +104,15 @@ def enforce(
             )
     elif name == "points_per_hour":
         since = now - HOUR
-        # Every result_log asks: one sum per identity in SQL (over the created_at index), not an object per batch.
-        used = sum(
-            int(n)
-            for who, n in session.exec(
-                select(ResultBatch.created_by, func.sum(ResultBatch.point_count))
-                .where(col(ResultBatch.created_at) > since)
-                .group_by(col(ResultBatch.created_by))
-            ).all()
-            if principal_of(who) == principal
-        )
+        used = results.points_since(session.connection(), principal, since)  # two index seeks, whatever the count
         if used + adding > quota:
             if adding > quota:
                 raise _refuse(principal, name, f"sent {adding} points in one call", quota, "send fewer points per call")
-            batches = [  # a refusal only: when enough ages out
-                (at, n)
-                for who, at, n in session.exec(
-                    select(ResultBatch.created_by, ResultBatch.created_at, ResultBatch.point_count)
-                    .where(col(ResultBatch.created_at) > since)
-                    .order_by(col(ResultBatch.created_at))
-                ).all()
-                if principal_of(who) == principal
-            ]
+            batches = session.exec(  # only on a refusal: when enough of the hour's batches will have aged out
+                select(ResultBatch.created_at, ResultBatch.point_count)
+                .where(ResultBatch.principal == principal, col(ResultBatch.created_at) > since)
+                .order_by(col(ResultBatch.created_at))
+            ).all()
             freed, when = used, now
             for at, n in batches:  # the oldest batches age out first
                 if freed + adding <= quota:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from cublab.app.inputs import Input
+from cublab.app.inputs import STORED, Input
 from cublab.app.outputs import Comparison, ExperimentView, VariantView
 
 ExperimentState = Literal["running", "proposed", "applied", "closed"]
@@ -34,7 +34,9 @@ MAX_SAMPLE = 2000
 
 # ---- what a reader asks for ----------------------------------------------------------------------
 
-Filter = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# A filter is never stored, but it is shown back (the page's form, the CLI's refusal) and could only match text that
+# the stored-text check lets in: it gets the same check, so the page and the CLI name the field and the character.
+Filter = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), STORED]
 
 
 class ExperimentFilter(Input):

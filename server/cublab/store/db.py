@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import SingletonThreadPool
 from sqlmodel import Session
 
-SCHEMA_HEAD = "0010"  # the newest migration in store/migrations/versions; a test keeps them equal
+SCHEMA_HEAD = "0011"  # the newest migration in store/migrations/versions; a test keeps them equal
 BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK = 0x6375626C6162  # "cublab", for pg_advisory_xact_lock
 # The class (first key) of the two-key advisory locks `serialize()` takes; PostgreSQL keeps two-key locks apart

@@ -84,16 +84,58 @@ def _mark(conn: Connection) -> str:
 
 
 def insert_batch(
-    conn: Connection, experiment_id: str, point_count: int, digest: str, created_by: str, created_at: datetime
+    conn: Connection,
+    experiment_id: str,
+    point_count: int,
+    digest: str,
+    created_by: str,
+    principal: str,
+    created_at: datetime,
 ) -> int:
-    """The batch row; its id."""
+    """The batch row, with its principal's running total of points (the previous batch's plus this one's); its id.
+
+    Exact when the principal's writers are serialised (SQLite's writer lock; the quota check's lock on
+    PostgreSQL), as result_log's are."""
     m = _mark(conn)
     row = conn.exec_driver_sql(
-        f"INSERT INTO result_batch (experiment_id, point_count, digest, created_by, created_at) "
-        f"VALUES ({m}, {m}, {m}, {m}, {m}) RETURNING id",
-        (experiment_id, point_count, digest, created_by, _time(conn.dialect)(created_at)),
+        "INSERT INTO result_batch (experiment_id, point_count, digest, created_by, created_at, principal, "
+        f"principal_total) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m} + COALESCE(({_LAST_TOTAL.format(m=m)}), 0)) "
+        "RETURNING id",
+        (
+            experiment_id,
+            point_count,
+            digest,
+            created_by,
+            _time(conn.dialect)(created_at),
+            principal,
+            point_count,
+            principal,
+        ),
     ).one()
     return int(row[0])
+
+
+# The principal's latest running total (ties in time broken by the total, which grows with every batch): one seek
+# into ix_result_batch_principal_total. {m} is the driver's parameter mark.
+_LAST_TOTAL = (
+    "SELECT principal_total FROM result_batch WHERE principal = {m} "
+    "ORDER BY created_at DESC, principal_total DESC LIMIT 1"
+)
+_LAST_TOTAL_UNTIL = (
+    "SELECT principal_total FROM result_batch WHERE principal = {m} AND created_at <= {m} "
+    "ORDER BY created_at DESC, principal_total DESC LIMIT 1"
+)
+
+
+def points_since(conn: Connection, principal: str, since: datetime) -> int:
+    """The points `principal` logged after `since`: its latest running total less its total at `since`. Two index
+    seeks, however many batches there are."""
+    m = _mark(conn)
+    latest, before = conn.exec_driver_sql(
+        f"SELECT ({_LAST_TOTAL.format(m=m)}), ({_LAST_TOTAL_UNTIL.format(m=m)})",
+        (principal, principal, _time(conn.dialect)(since)),
+    ).one()
+    return int(latest or 0) - int(before or 0)
 
 
 def _moments(row: Sequence[Any]) -> Moments:

@@ -100,7 +100,10 @@ class ResultBatch(SQLModel, table=True):
         # An experiment's batches, and whether any is excluded, in one seek (compare asks on every call):
         # its points are read through its batches (verify-summaries, the chart sample).
         Index("ix_result_batch_experiment_excluded", "experiment_id", "excluded_at"),
-        Index("ix_result_batch_created_at", "created_at"),  # the points_per_hour quota's window
+        Index("ix_result_batch_created_at", "created_at"),
+        # The points_per_hour quota: a principal's last batch, and its last batch before the hour, in two seeks
+        # read from the index alone (app/quotas.py).
+        Index("ix_result_batch_principal_total", "principal", "created_at", "principal_total"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
@@ -113,6 +116,11 @@ class ResultBatch(SQLModel, table=True):
     excluded_at: datetime | None = _time(nullable=True)
     excluded_by: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
     exclusion_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The principal of `created_by` and the running total of the points that principal logged up to and including
+    # this batch, so the points of any window are the difference of two totals (app/quotas.py points_per_hour).
+    # Every writer sets both (store/results.py insert_batch); migration 0011 filled them in for older batches.
+    principal: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    principal_total: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class ResultSummary(SQLModel, table=True):
