@@ -7,7 +7,8 @@ page and `experiment_compare` can never disagree.
 Cost is bounded for any experiment size: listings and batches are paged, the metrics
 of an experiment are its series (`result_summary`, not its points), a batch's metrics
 are read from that batch's points only, and a chart gets at most `limit` measurements
-per variant (`sample`, one pass over the experiment's points in SQL), never the raw points.
+per variant (`sample`, primary-key probes bounded by the limit and the variants, not by the
+points), never the raw points.
 """
 
 from __future__ import annotations
@@ -239,11 +240,13 @@ class ExperimentReads:
     def sample(self, experiment_id: str, metric: str | None = None, limit: int = 200) -> MeasurementSample:
         """At most `limit` measurements of `metric` (the objective by default) per variant, and box-plot quartiles.
 
-        The sample is deterministic (store/results.py `sample`): a variant with at most `limit` points gives all
-        of them; a larger one the points whose key hashes below a threshold sized for about `limit` of them, the
-        first `limit` in logging order; points of excluded batches are left out, as the comparison leaves them
-        out. The quartiles are computed in Python from the sample (exact when the sample is every
-        point, `exact`); min and max are over every point, from the comparison.
+        The sample is deterministic (store/results.py `sample`): points at stratified positions over the counted
+        batches, fetched by primary key, a few per value wanted, so its cost does not grow with the experiment; a
+        variant the probes missed (few points among many) is topped up with a bounded query, so every variant with
+        points appears, and one with at most `limit` points gives all of them; points of excluded batches are left
+        out, as the comparison leaves them out. The quartiles are computed in Python from the sample (exact when
+        the sample is every point, `exact`; otherwise estimates); min and max are over every point, from the
+        comparison.
         """
         comparison = self.experiments.compare(CompareExperiment(experiment_id=experiment_id, metric=metric))
         with self.ctx.db.read() as session:
