@@ -208,7 +208,8 @@ class ExperimentReads:
     def _batches(
         session: Session, experiment_id: str, metrics: list[str], variant_ids: list[str], limit: int
     ) -> tuple[int, list[BatchView]]:
-        """The newest `limit` batches and the metrics each holds (read from those batches' points only)."""
+        """The newest `limit` batches and the metrics each holds (read from those batches' points only, unless the
+        experiment has a single metric)."""
         total = session.execute(
             sa.select(func.count()).where(col(ResultBatch.experiment_id) == experiment_id)
         ).scalar_one()
@@ -218,7 +219,11 @@ class ExperimentReads:
             .order_by(col(ResultBatch.id).desc())
             .limit(limit)
         ).all()
-        held = results.batch_metrics(session.connection(), [b.id for b in rows if b.id is not None])
+        ids = [b.id for b in rows if b.id is not None]
+        # One metric in the whole experiment: every batch holds it (a batch has at least one point), no read needed.
+        held = (
+            {i: list(metrics) for i in ids} if len(metrics) == 1 else results.batch_metrics(session.connection(), ids)
+        )
         return total, [
             BatchView(
                 id=b.id or 0,

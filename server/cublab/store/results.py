@@ -356,7 +356,7 @@ def sample(
             f"SELECT p.batch_id, p.seq, p.series_id, p.value FROM k JOIN measurement p "
             f"ON p.batch_id = k.b AND p.seq = k.s",
             tuple(x for key in part for x in key),
-        )
+        ).all()
         for batch_id, seq, series_id, value in rows:
             if series_id in found:
                 found[series_id][(batch_id, seq)] = value
