@@ -365,13 +365,13 @@ def sample(
         short = min(limit, sizes[variant_id]) - len(have)
         if short <= 0:
             continue
-        rows = conn.exec_driver_sql(
+        topped = conn.exec_driver_sql(
             f"SELECT p.batch_id, p.seq, p.value FROM result_batch b JOIN measurement p ON p.batch_id = b.id "
             f"WHERE b.experiment_id = {m} AND b.excluded_at IS NULL AND p.series_id = {m} "
             f"ORDER BY b.id, p.seq LIMIT {m}",
             (experiment_id, series_id, min(sizes[variant_id], _SAMPLE_PROBES_PER_VALUE * limit)),
-        )
-        for batch_id, seq, value in rows:
+        ).all()
+        for batch_id, seq, value in topped:
             have.setdefault((batch_id, seq), value)
     out: dict[str, list[float]] = {}
     for series_id, variant_id in series.items():
