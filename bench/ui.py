@@ -4,8 +4,8 @@ experiment_compare (in-process MCP) on the same experiment in the same run.
 Target (issue 15): the page's server time within 1.5x of experiment_compare's. The page is
 requested through Starlette's TestClient (in-process: routing, the auth check, the use cases,
 the pygal charts and the Jinja template; no socket). Two page figures: cold, the first view of
-the experiment's current data (the comparison, the chart's sample query over every point, and
-drawing both charts), and warm, a reload of unchanged data (the comparison and the page; the
+the experiment's current data (the comparison, the chart's bounded sample by primary-key probes,
+and drawing both charts), and warm, a reload of unchanged data (the comparison and the page; the
 charts were drawn for these counts already: web/pages.py `_charts`). Calls alternate cold page,
 compare, warm page, so load on the machine falls on all alike. The bench also checks that the
 page ships no more than the bounded sample: its size, and the points the spread chart was given

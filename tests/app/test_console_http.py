@@ -307,6 +307,7 @@ async def test_the_experiment_page_ships_a_bounded_sample(runtime, client, monke
         await call(client, "result_log", experiment_id=experiment["id"], points=points)
     large = browser.get(f"/experiments/{experiment['id']}")
     assert large.status_code == 200 and f"at most {pages.SAMPLE_LIMIT} measurements per variant" in large.text
+    assert "estimated from a sample" in large.text and "estimated from a sample" not in small.text
     assert drawn[-1] == {"v0": pages.SAMPLE_LIMIT, "v1": pages.SAMPLE_LIMIT}, "never more points than the sample"
     assert len(large.content) < 2 * len(small.content), "the page does not grow with the measurements"
     assert ">1210<" in large.text, "the statistics count every measurement"

@@ -219,6 +219,87 @@ async def test_sample_is_bounded_deterministic_and_exact_when_small(client, seed
         reads.sample(exp["id"], limit=0)
 
 
+def _measurement_reads(engine):
+    """Every statement reading `measurement` while the listener is on, with its parameters."""
+    seen: list[tuple[str, tuple]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "measurement" in statement:
+            seen.append((statement, tuple(parameters or ())))
+
+    return seen, record
+
+
+async def _log_many(client, exp_id, variants, batches, per_batch):
+    for b in range(batches):
+        points = [
+            {"variant": variants[k % len(variants)], "metric": "p95", "value": float((b * per_batch + k) % 101)}
+            for k in range(per_batch)
+        ]
+        await call(client, "result_log", experiment_id=exp_id, points=points)
+
+
+async def test_sample_reads_a_bounded_number_of_points_by_primary_key(client, seeded) -> None:
+    """The sample's cost does not grow with the experiment: it probes at most 4 points per value the chart may
+    get, by primary key, and only tops a variant up with a LIMITed query when the probes fell short."""
+    from sqlalchemy import event
+
+    _, exp = await running_experiment(client)
+    names = [f"v{i}" for i in range(4)]
+    for name in names:
+        await call(client, "variant_log", experiment_id=exp["id"], name=name, configuration=json.dumps({"n": name}))
+    await _log_many(client, exp["id"], names, batches=8, per_batch=5000)  # 40,000 points, 10,000 a variant
+    limit = 20
+    seen, record = _measurement_reads(seeded.ctx.db.engine)
+    event.listen(seeded.ctx.db.engine, "before_cursor_execute", record)
+    try:
+        sample = seeded.experiment_reads.sample(exp["id"], limit=limit)
+    finally:
+        event.remove(seeded.ctx.db.engine, "before_cursor_execute", record)
+    assert [len(v.values) for v in sample.variants] == [limit] * 4
+    assert all(v.n == 10_000 and not v.exact for v in sample.variants)
+    probed = sum(len(params) // 2 for statement, params in seen if statement.startswith("WITH k"))
+    topped = sum(params[-1] for statement, params in seen if "LIMIT" in statement)
+    assert 0 < probed <= 4 * limit * 4, probed  # not 40,000: a few primary-key probes
+    assert topped <= 4 * limit * 4
+    assert len(seen) <= 40_000 // 400  # statements, too, bounded by the probes, not by the points
+    if seeded.ctx.db.is_sqlite:
+        with seeded.ctx.db.engine.connect() as conn:
+            for statement, params in seen:
+                if statement.startswith("WITH k"):
+                    plan = " ".join(
+                        str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+                    )
+                    assert "SEARCH p USING PRIMARY KEY" in plan and "SCAN p" not in plan, plan
+    assert seeded.experiment_reads.sample(exp["id"], limit=limit) == sample  # deterministic
+
+
+async def test_a_variant_logged_in_a_few_batches_still_appears_in_the_sample(client, seeded) -> None:
+    """Probes spread over every point would rarely land on a variant with a handful of points among tens of
+    thousands: it is topped up, in full when it has at most `limit` points, and an excluded batch stays out."""
+    _, exp = await running_experiment(client)
+    names = ["a", "b", "rare", "burst"]
+    for name in names:
+        await call(client, "variant_log", experiment_id=exp["id"], name=name, configuration=json.dumps({"n": name}))
+    await _log_many(client, exp["id"], ["a", "b"], batches=3, per_batch=8000)
+    rare = [{"variant": "rare", "metric": "p95", "value": float(v)} for v in (7, 8, 9)]
+    burst = [{"variant": "burst", "metric": "p95", "value": float(v)} for v in range(300)]
+    await call(client, "result_log", experiment_id=exp["id"], points=rare + burst)
+    bad = await call(
+        client, "result_log", experiment_id=exp["id"], points=[{"variant": "rare", "metric": "p95", "value": 1e6}]
+    )
+    seeded.batches.exclude_batch(bad["batch_id"], "broken probe", ALICE)
+    await _log_many(client, exp["id"], ["a", "b"], batches=3, per_batch=8000)
+    sample = seeded.experiment_reads.sample(exp["id"], limit=50)
+    by = {v.name: v for v in sample.variants}
+    assert sorted(by["rare"].values) == [7.0, 8.0, 9.0] and by["rare"].exact and by["rare"].n == 3
+    assert len(by["burst"].values) == 50 and by["burst"].n == 300 and not by["burst"].exact
+    assert (
+        len(set(by["burst"].values)) == 50 and max(by["burst"].values) > 150
+    )  # spread over what was read, not its head
+    assert len(by["a"].values) == 50 and len(by["b"].values) == 50
+
+
 async def test_detail_carries_the_sample_of_the_compared_metric(client, seeded) -> None:
     exp, _variants = await finished_experiment(client, SPACE, UNIT, BASE)
     detail = seeded.experiment_reads.detail(exp["id"], sample_limit=5)

@@ -7,7 +7,8 @@ page and `experiment_compare` can never disagree.
 Cost is bounded for any experiment size: listings and batches are paged, the metrics
 of an experiment are its series (`result_summary`, not its points), a batch's metrics
 are read from that batch's points only, and a chart gets at most `limit` measurements
-per variant (`sample`, one pass over the experiment's points in SQL), never the raw points.
+per variant (`sample`, primary-key probes bounded by the limit and the variants, not by the
+points), never the raw points.
 """
 
 from __future__ import annotations
@@ -207,7 +208,8 @@ class ExperimentReads:
     def _batches(
         session: Session, experiment_id: str, metrics: list[str], variant_ids: list[str], limit: int
     ) -> tuple[int, list[BatchView]]:
-        """The newest `limit` batches and the metrics each holds (read from those batches' points only)."""
+        """The newest `limit` batches and the metrics each holds (read from those batches' points only, unless the
+        experiment has a single metric)."""
         total = session.execute(
             sa.select(func.count()).where(col(ResultBatch.experiment_id) == experiment_id)
         ).scalar_one()
@@ -217,7 +219,11 @@ class ExperimentReads:
             .order_by(col(ResultBatch.id).desc())
             .limit(limit)
         ).all()
-        held = results.batch_metrics(session.connection(), [b.id for b in rows if b.id is not None])
+        ids = [b.id for b in rows if b.id is not None]
+        # One metric in the whole experiment: every batch holds it (a batch has at least one point), no read needed.
+        held = (
+            {i: list(metrics) for i in ids} if len(metrics) == 1 else results.batch_metrics(session.connection(), ids)
+        )
         return total, [
             BatchView(
                 id=b.id or 0,
@@ -239,11 +245,13 @@ class ExperimentReads:
     def sample(self, experiment_id: str, metric: str | None = None, limit: int = 200) -> MeasurementSample:
         """At most `limit` measurements of `metric` (the objective by default) per variant, and box-plot quartiles.
 
-        The sample is deterministic (store/results.py `sample`): a variant with at most `limit` points gives all
-        of them; a larger one the points whose key hashes below a threshold sized for about `limit` of them, the
-        first `limit` in logging order; points of excluded batches are left out, as the comparison leaves them
-        out. The quartiles are computed in Python from the sample (exact when the sample is every
-        point, `exact`); min and max are over every point, from the comparison.
+        The sample is deterministic (store/results.py `sample`): points at stratified positions over the counted
+        batches, fetched by primary key, a few per value wanted, so its cost does not grow with the experiment; a
+        variant the probes missed (few points among many) is topped up with a bounded query, so every variant with
+        points appears, and one with at most `limit` points gives all of them; points of excluded batches are left
+        out, as the comparison leaves them out. The quartiles are computed in Python from the sample (exact when
+        the sample is every point, `exact`; otherwise estimates); min and max are over every point, from the
+        comparison.
         """
         comparison = self.experiments.compare(CompareExperiment(experiment_id=experiment_id, metric=metric))
         with self.ctx.db.read() as session:

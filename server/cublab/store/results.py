@@ -15,8 +15,10 @@ Table and column names here are constants, never input.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
+import random
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -336,19 +338,28 @@ def batch_metrics(conn: Connection, batch_ids: Sequence[int]) -> dict[int, list[
     return held
 
 
-_SAMPLE_MODULUS = 2**31
-_SAMPLE_MULTIPLIER = 2654435761  # Knuth's multiplicative hash: keys in any arithmetic progression spread evenly
+_SAMPLE_OVERDRAW = 1.25  # probes per wanted value: a stratified draw lands near its expectation, rarely short
+_SAMPLE_PROBES_PER_VALUE = 4  # at most this many primary-key probes per value the chart may get
+_PROBE_CHUNK = 400  # (batch_id, seq) pairs per statement: 800 parameters, under every backend's limit
 
 
 def sample(
     conn: Connection, experiment_id: str, metric: str, sizes: dict[str, int], limit: int
 ) -> dict[str, list[float]]:
-    """At most `limit` counted values of `metric` per variant, deterministically: a variant with at most `limit`
-    points gives all of them; a larger one the points whose key hashes below a threshold sized for about `limit`
-    of them, the first `limit` in logging order. A point's key is `batch_id * 16384 + seq`, and
-    `((key mod 2^31) * 2654435761) mod 2^31` stays below 2^63 on both backends. One pass over the experiment's
-    points in SQL (there is no per-series index: nothing on the hot path needs one); `sizes` are the variants'
-    counted points (from the summaries)."""
+    """At most `limit` counted values of `metric` per variant, deterministically, at a cost bounded by `limit` and
+    the number of variants, not by the number of points.
+
+    The counted (not excluded) batches' points are numbered end to end (a batch holds `seq` 0 to its
+    `point_count` - 1); P positions are drawn, one at a random offset in each of P equal strata (seeded by the
+    experiment and metric: deterministic, and no stride of a load generator can alias with it), and fetched by
+    primary key. P is sized so that the series needing the highest rate (`limit` of its `n`, from the summaries
+    in `sizes`) expects 1.25x `limit` values, but never more than 4 probes per value the chart may get. A series
+    still short of min(`limit`, n) afterwards (one whose points are few among many: a variant logged in a few
+    batches) is topped up with its first points in logging order, up to 4x `limit` of them (a per-series query with a
+    LIMIT: bounded rows,
+    though it reads through other series' points until it finds them: there is no per-series index, nothing on
+    the hot path needs one). A series with more than `limit` values found keeps `limit` of them spread evenly in
+    logging order."""
     m = _mark(conn)
     series = {
         row[0]: row[1]
@@ -360,26 +371,56 @@ def sample(
     }
     if not series:
         return {}
-    cases, params = [], []
+    batches = conn.exec_driver_sql(
+        f"SELECT id, point_count FROM result_batch WHERE experiment_id = {m} AND excluded_at IS NULL ORDER BY id",
+        (experiment_id,),
+    ).all()
+    starts, total = [], 0
+    for _, count in batches:
+        starts.append(total)
+        total += count
+    cap = _SAMPLE_PROBES_PER_VALUE * limit * len(series)
+    rates = [_SAMPLE_OVERDRAW * min(limit, sizes[v]) / sizes[v] for v in series.values()]
+    fitting = [rate for rate in rates if rate * total <= cap]
+    probes = total if total <= cap else min(cap, math.ceil(max(fitting) * total)) if fitting else cap
+    draw = random.Random(f"{experiment_id}\x00{metric}")
+    stride = total / probes if probes else 0.0
+    keys = []
+    for i in range(probes):
+        position = min(total - 1, int((i + draw.random()) * stride))
+        b = bisect.bisect_right(starts, position) - 1
+        keys.append((batches[b][0], position - starts[b]))
+    found: dict[int, dict[tuple[int, int], float]] = {sid: {} for sid in series}
+    for chunk in range(0, len(keys), _PROBE_CHUNK):
+        part = keys[chunk : chunk + _PROBE_CHUNK]
+        rows = conn.exec_driver_sql(
+            f"WITH k (b, s) AS (VALUES {', '.join([f'({m}, {m})'] * len(part))}) "
+            f"SELECT p.batch_id, p.seq, p.series_id, p.value FROM k JOIN measurement p "
+            f"ON p.batch_id = k.b AND p.seq = k.s",
+            tuple(x for key in part for x in key),
+        ).all()
+        for batch_id, seq, series_id, value in rows:
+            if series_id in found:
+                found[series_id][(batch_id, seq)] = value
     for series_id, variant_id in series.items():
-        n = sizes[variant_id]
-        threshold = _SAMPLE_MODULUS if n <= limit else math.ceil(_SAMPLE_MODULUS * min(1.0, 1.2 * limit / n))
-        cases.append(f"WHEN {m} THEN {m}")
-        params += [series_id, threshold]
-    key = "(p.batch_id * 16384 + p.seq)"
-    mod = "%" if m == "?" else "%%"  # psycopg reads a lone % as a placeholder
-    rows = conn.exec_driver_sql(
-        f"SELECT p.series_id, p.value FROM result_batch b JOIN measurement p ON p.batch_id = b.id "
-        f"WHERE b.experiment_id = {m} AND b.excluded_at IS NULL "
-        f"AND ({key} {mod} {_SAMPLE_MODULUS}) * {_SAMPLE_MULTIPLIER} {mod} {_SAMPLE_MODULUS} "
-        f"< CASE p.series_id {' '.join(cases)} ELSE -1 END ORDER BY b.id, p.seq",
-        (experiment_id, *params),
-    )
-    out: dict[str, list[float]] = {variant_id: [] for variant_id in series.values()}
-    for series_id, value in rows:
-        kept = out[series[series_id]]
-        if len(kept) < limit:
-            kept.append(value)
+        have = found[series_id]
+        short = min(limit, sizes[variant_id]) - len(have)
+        if short <= 0:
+            continue
+        topped = conn.exec_driver_sql(
+            f"SELECT p.batch_id, p.seq, p.value FROM result_batch b JOIN measurement p ON p.batch_id = b.id "
+            f"WHERE b.experiment_id = {m} AND b.excluded_at IS NULL AND p.series_id = {m} "
+            f"ORDER BY b.id, p.seq LIMIT {m}",
+            (experiment_id, series_id, min(sizes[variant_id], _SAMPLE_PROBES_PER_VALUE * limit)),
+        ).all()
+        for batch_id, seq, value in topped:
+            have.setdefault((batch_id, seq), value)
+    out: dict[str, list[float]] = {}
+    for series_id, variant_id in series.items():
+        values = [value for _, value in sorted(found[series_id].items())]  # logging order
+        if len(values) > limit:
+            values = [values[(2 * i + 1) * len(values) // (2 * limit)] for i in range(limit)]
+        out[variant_id] = values
     return out
 
 

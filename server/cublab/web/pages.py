@@ -189,7 +189,7 @@ class Pages:
 
         Measurements are only ever appended (result_log), so a variant's count of the metric names its rows:
         the same counts mean the same sample and the same statistics, hence the same SVG. A new batch changes
-        a count and so the key. Drawing costs a sample query over every point and pygal's rendering; a reload
+        a count and so the key. Drawing costs the bounded sample's probes and pygal's rendering; a reload
         of an unchanged experiment costs neither.
         """
         key = (
