@@ -37,7 +37,8 @@ from operator import itemgetter
 from typing import Any, cast
 
 DIGEST_MAGIC = b"cublab-points-v1\n"
-_ONE_AT = [bytes(256)[:s] + b"\x01" + bytes(255 - s) for s in range(256)]  # translation tables: byte s -> 1, others -> 0
+# Translation tables for bytes.translate, one per series number s: byte s becomes 1, every other byte 0.
+_ONE_AT = [bytes(s) + b"\x01" + bytes(255 - s) for s in range(256)]
 _U32 = struct.Struct("<I")
 _VARIANT, _METRIC = itemgetter("variant"), itemgetter("metric")
 _VALUE = itemgetter("value")

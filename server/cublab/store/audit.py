@@ -64,6 +64,8 @@ def _plan(dialect: Dialect) -> _AppendPlan:
         move_head=f"UPDATE audit_head SET seq = {mark}, hash = {mark} WHERE id = 1",
         processors=tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in _events.c),
     )
+
+
 _SET_MAC = update(_events).where(_events.c.seq == bindparam("s"), _events.c.mac.is_(None)).values(mac=bindparam("m"))
 _NOT_HASHED = frozenset({"hash", "mac"})  # the hash cannot cover itself; the MAC covers the hash
 

@@ -69,11 +69,15 @@ def target(conn: Connection, experiment_id: str) -> Target | None:
     """The experiment's owner, its sandbox's state and its variants, in the caller's transaction: one query, a row
     per variant (one row with no variant when it has none)."""
     m = _mark(conn)
-    rows = _driver(conn).execute(
-        f"SELECT e.owner, s.id, s.status, s.expires_at, v.id, v.name FROM experiment e "
-        f"JOIN sandbox s ON s.id = e.sandbox_id LEFT JOIN variant v ON v.experiment_id = e.id WHERE e.id = {m}",
-        (experiment_id,),
-    ).fetchall()
+    rows = (
+        _driver(conn)
+        .execute(
+            f"SELECT e.owner, s.id, s.status, s.expires_at, v.id, v.name FROM experiment e "
+            f"JOIN sandbox s ON s.id = e.sandbox_id LEFT JOIN variant v ON v.experiment_id = e.id WHERE e.id = {m}",
+            (experiment_id,),
+        )
+        .fetchall()
+    )
     if not rows:
         return None
     owner, sandbox_id, status, expires_at = rows[0][:4]
