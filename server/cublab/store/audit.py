@@ -38,7 +38,6 @@ _events = table_of(AuditEvent)
 _head = table_of(AuditHead)
 # Built once: every mutation appends, and constructing statements costs more than running them.
 _READ_HEAD = select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update()
-_MOVE_HEAD = update(_head).where(_head.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 _EVENT_COLUMNS = tuple(c.name for c in _events.c)
 
 
