@@ -164,6 +164,17 @@ def points_since(conn: Connection, principal: str, since: datetime) -> int:
     return int(latest or 0) - int(before or 0)
 
 
+def quota_override(conn: Connection, principal: str, name: str) -> int | None:
+    """The value a human set for quota `name` of `principal` (app/quotas.py), if any: one primary-key seek."""
+    m = _mark(conn)
+    rows = (
+        _driver(conn)
+        .execute(f"SELECT value FROM quota_override WHERE principal = {m} AND name = {m}", (principal, name))
+        .fetchall()
+    )
+    return int(rows[0][0]) if rows else None
+
+
 def _moments(row: Sequence[Any]) -> Moments:
     n, mean, m2, lo, hi = row
     return Moments(int(n), float(mean), float(m2), lo, hi)
