@@ -277,9 +277,9 @@ def insert_points(conn: Connection, points: PointColumns) -> None:
     flat[5::6] = points.repetitions
     start = 0
     while start < n:
-        rows = per_insert if n - start >= per_insert else 1 << ((n - start).bit_length() - 1)
-        driver.execute(_insert_rows(rows), flat[6 * start : 6 * (start + rows)])
-        start += rows
+        count = per_insert if n - start >= per_insert else 1 << ((n - start).bit_length() - 1)
+        driver.execute(_insert_rows(count), flat[6 * start : 6 * (start + count)])
+        start += count
 
 
 @dataclass(frozen=True)
