@@ -17,10 +17,10 @@ What each side does per batch:
   series touched, the points by executemany, an audit event with its MAC (checkpointed to the witness
   file after commit), one transaction on SQLite in WAL mode with synchronous=NORMAL.
 - MLflow, `MlflowClient(tracking_uri).log_batch(run_id, metrics=...)`, a direct Python call with no
-  transport. SQLite store (`sqlite:///<tmp>/mlflow.db`, SQLAlchemy store): the batch's limits and each
-  metric's key and value are validated, the run is read to check it is active (in two sessions), one ORM
-  object per metric is added, the run's latest value of each key is read and updated, and it commits once;
-  SQLite as MLflow opens it (rollback journal, synchronous=FULL). File store (`file://<tmp>/mlruns`, in
+  transport; the client copies each Metric. SQLite store (`sqlite:///<tmp>/mlflow.db`, SQLAlchemy store):
+  the batch's limits and each metric's key and value are validated, the run is read to check that it is
+  active (in two sessions), one ORM object per metric is added, the run's latest value of each key is read
+  and updated, and it commits once; SQLite as MLflow opens it (rollback journal, synchronous=FULL). File store (`file://<tmp>/mlruns`, in
   maintenance mode since MLflow 3, enabled with MLFLOW_ALLOW_FILE_STORE): the run's meta.yaml is read, then
   one line per metric is appended to its key's file, an open and close each, with no transaction and no fsync.
 Every leg gets a fresh store per run; the leg that goes first rotates batch by batch.
