@@ -23,6 +23,7 @@ from pathlib import Path
 import anyio
 
 from _common import Verdicts, header, median, parse_args, spread, workbench
+from cublab.app.outputs import Comparison  # here: the same-shape tool's annotations are read from this module
 
 TARGET_RATIO = 4.0
 VARIANTS = 20
@@ -74,10 +75,18 @@ def check_numbers(comparison: dict, values: dict[str, list[float]]) -> list[str]
     return problems
 
 
-def bare_server():
+def bare_server(answer: dict | None = None):
+    """Constant tools, async and sync; with `answer`, also a tool taking an experiment id and returning that stored
+    Comparison: the SDK's cost for a call of compare's shape, with nothing of cublab's in it (for contrast)."""
     from mcp.server import MCPServer
 
     server = MCPServer("bare", log_level="WARNING")
+    if answer is not None:
+        stored = Comparison.model_validate(answer)
+
+        @server.tool()
+        async def same_shape(experiment_id: str) -> Comparison:
+            return stored
 
     @server.tool()
     async def constant_async() -> dict[str, str]:
@@ -102,18 +111,20 @@ async def compare_against_bare(bench, repeats: int) -> dict[str, list[float]]:
     """Compare and the bare tools, interleaved call by call after a warm-up; milliseconds."""
     from mcp import Client
 
-    times: dict[str, list[float]] = {"compare": [], "async": [], "sync": []}
-    async with Client(bare_server()) as bare:
+    times: dict[str, list[float]] = {"compare": [], "async": [], "sync": [], "shape": []}
+    args = {"experiment_id": bench.experiment_id}
+    answer = (await bench.client.call_tool("experiment_compare", args)).structured_content
+    async with Client(bare_server(answer)) as bare:
         for _ in range(5):
-            await timed_call(bench.client, "experiment_compare", {"experiment_id": bench.experiment_id})
+            await timed_call(bench.client, "experiment_compare", args)
             await timed_call(bare, "constant_async", {})
             await timed_call(bare, "constant_sync", {})
+            await timed_call(bare, "same_shape", args)
         for _ in range(repeats):
-            times["compare"].append(
-                await timed_call(bench.client, "experiment_compare", {"experiment_id": bench.experiment_id})
-            )
+            times["compare"].append(await timed_call(bench.client, "experiment_compare", args))
             times["async"].append(await timed_call(bare, "constant_async", {}))
             times["sync"].append(await timed_call(bare, "constant_sync", {}))
+            times["shape"].append(await timed_call(bare, "same_shape", args))
     return times
 
 
@@ -183,7 +194,14 @@ def main() -> None:
     print(f"  experiment_compare (in-process MCP): median {cmp_ms:.2f} ms ({spread(t['compare'])})")
     print(f"  bare async constant tool: median {async_ms:.2f} ms ({spread(t['async'])})")
     print(f"  bare sync constant tool: median {sync_ms:.2f} ms ({spread(t['sync'])})")
+    shape_ms = median(t["shape"])
+    print(
+        f"  bare async tool returning the same stored Comparison (for contrast): median {shape_ms:.2f} ms "
+        f"({spread(t['shape'])}); {shape_ms / async_ms:.2f}x the constant tool, most of it the client validating "
+        f"{len(c['variants'])} variants against the output schema"
+    )
     print(f"  ratio compare/bare async: {cmp_ms / async_ms:.2f}x; compare/bare sync: {cmp_ms / sync_ms:.2f}x")
+    print(f"  ratio compare/bare of the same shape: {cmp_ms / shape_ms:.2f}x")
     print(f"  for contrast, a full scan of the points (raw SQL, sqlite3): median {median(r['scan']):.1f} ms")
     print(f"  numbers checked against math.fsum: {'all right' if not r['problems'] else '; '.join(r['problems'])}")
     verdicts = Verdicts(args)

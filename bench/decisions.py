@@ -1,11 +1,19 @@
 """Bypass decisions per second (issue 4): the pure engine in-process, and
 `bypass_check` through the in-process MCP client (engine + secret gate + decision
-log + audit event, one write transaction each), against a bare MCPServer tool
-that returns a constant, measured in the same run.
+log + audit event with its MAC and signed witness checkpoint, one write transaction
+each), against bare MCPServer tools measured in the same run.
 
-Target (issue 12): bypass_check at 0.3 or more of the bare tool's call rate. The
-figures say what a framework that calls bypass_check before every out-of-band
-change can expect.
+Target (issue 12): bypass_check at 0.3 or more of a bare tool's call rate. Two bare
+tools are measured, and both ratios printed: one with bypass_check's arguments and
+answer model returning a stored answer on a worker thread (the shape of the call,
+with nothing of cublab's in it: the verdict is taken against it), and one async tool
+taking nothing and returning a two-key constant. The second is not a reachable
+baseline for this call: the same-shape tool itself runs at about a quarter of its
+rate (the thread hop, argument validation, and the client validating a structured
+answer against its output schema), so no implementation of bypass_check could reach
+0.3 of it. A third tool commits one row per call to SQLite, for how much any durable
+decision log pays. The figures say what a framework that calls bypass_check before
+every out-of-band change can expect.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from pathlib import Path
 import anyio
 
 from _common import Verdicts, header, median, parse_args, spread
+from cublab.app.outputs import BypassAnswer  # here: the same-shape tool's annotations are read from this module
 
 # A realistic request: a preview Deployment with ephemeral labels and its document.
 REQUEST = {
@@ -81,7 +90,53 @@ def engine_rate(seconds: float) -> float:
     return n / (time.perf_counter() - start)
 
 
-async def mcp_rates(db: Path, calls: int) -> tuple[float, float]:
+def durable_bare(db: Path) -> object:
+    """A bare MCPServer tool that does the least a logged decision must: commit one row per call to SQLite (WAL,
+    synchronous=NORMAL, as cublab runs it) on a worker thread. Not a target's baseline: it says how much of
+    bypass_check's cost any durable decision log pays through this SDK, and how much is cublab's own."""
+    import sqlite3
+    import threading
+
+    from mcp.server import MCPServer
+
+    conn = sqlite3.connect(db.with_name("durable.db"), isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("CREATE TABLE decision (id INTEGER PRIMARY KEY, request TEXT NOT NULL, verdict TEXT NOT NULL)")
+    lock = threading.Lock()
+    server = MCPServer("durable", log_level="WARNING")
+
+    @server.tool()
+    def logged(context: str, document: str) -> dict[str, str]:
+        with lock:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO decision (request, verdict) VALUES (?, ?)", (document, "bypass"))
+            conn.execute("COMMIT")
+        return {"verdict": "bypass"}
+
+    return server
+
+
+def same_shape_bare(answer: dict) -> object:
+    """A bare MCPServer tool with bypass_check's arguments and answer model, on a worker thread, returning a
+    stored answer: what the SDK alone costs for a call of this shape (argument validation, the thread hop,
+    serialising the answer, the client validating it against its output schema). Not a target's baseline."""
+    from mcp.server import MCPServer
+
+    stored = BypassAnswer.model_validate(answer)
+    server = MCPServer("same-shape", log_level="WARNING")
+
+    @server.tool()
+    def decide(
+        context: str, labels: list[dict[str, str]] | None = None, ttl: str = "", document: str = ""
+    ) -> BypassAnswer:
+        # (Plain `str`: the SDK would parse a `str | None` argument holding JSON text into an object.)
+        return stored
+
+    return server
+
+
+async def mcp_rates(db: Path, calls: int) -> tuple[float, float, float, float]:
     from mcp import Client
     from mcp.server import MCPServer
 
@@ -96,10 +151,19 @@ async def mcp_rates(db: Path, calls: int) -> tuple[float, float]:
         return {"verdict": "bypass"}
 
     runtime = Runtime(Settings(db=str(db), agent="agent:bench-decisions", policy_path=None))
-    async with Client(build_server(runtime)) as cublab, Client(bare) as baseline:
+    async with Client(build_server(runtime)) as first:
+        answer = (await first.call_tool("bypass_check", REQUEST)).structured_content
+    async with (
+        Client(build_server(runtime)) as cublab,
+        Client(bare) as baseline,
+        Client(durable_bare(db)) as durable,  # type: ignore[arg-type]
+        Client(same_shape_bare(answer)) as shaped,  # type: ignore[arg-type]
+    ):
         for _ in range(20):  # warm up: imports, migrations, the secret detector
             assert not (await cublab.call_tool("bypass_check", REQUEST)).is_error
+            assert not (await shaped.call_tool("decide", REQUEST)).is_error
             await baseline.call_tool("constant", {})
+            await durable.call_tool("logged", {"context": "preview", "document": REQUEST["document"]})
         requests = [varied(n) for n in range(calls)]  # new names and values each call, as real changes have
         start = time.perf_counter()
         for request in requests:
@@ -110,8 +174,34 @@ async def mcp_rates(db: Path, calls: int) -> tuple[float, float]:
         for _ in range(calls):
             await baseline.call_tool("constant", {})
         bare_rate = calls / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for request in requests:
+            await durable.call_tool("logged", {"context": "preview", "document": request["document"]})
+        durable_rate = calls / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for request in requests:
+            await shaped.call_tool("decide", request)
+        shaped_rate = calls / (time.perf_counter() - start)
     runtime.close()
-    return cublab_rate, bare_rate
+    return cublab_rate, bare_rate, durable_rate, shaped_rate
+
+
+def use_case_seconds(db: Path, calls: int) -> float:
+    """bypass_check's use case called directly (no MCP): the request already validated, per call."""
+    from cublab.app.inputs import BypassCheck
+    from cublab.config import Settings
+    from cublab.runtime import Runtime
+
+    runtime = Runtime(Settings(db=str(db.with_name("direct.db")), agent="agent:bench-decisions", policy_path=None))
+    commands = [BypassCheck.model_validate(varied(n)) for n in range(calls + 20)]
+    for command in commands[:20]:
+        runtime.bypass.check(command, runtime.agent)
+    start = time.perf_counter()
+    for command in commands[20:]:
+        runtime.bypass.check(command, runtime.agent)
+    elapsed = (time.perf_counter() - start) / calls
+    runtime.close()
+    return elapsed
 
 
 def main() -> None:
@@ -119,21 +209,41 @@ def main() -> None:
     rounds, calls, seconds = (1, 30, 0.2) if args.quick else (5, 300, 1.0)
     header("bench/decisions.py: bypass decisions per second", args, rounds=rounds, calls_per_round=calls)
     verdicts = Verdicts(args)
-    engine, through_mcp, bare = [], [], []
+    engine, through_mcp, bare, durable, shaped, direct = [], [], [], [], [], []
     for _ in range(rounds):
         engine.append(engine_rate(seconds))
         with tempfile.TemporaryDirectory() as tmp:
-            c, b = anyio.run(mcp_rates, Path(tmp) / "bench.db", calls)
+            c, b, d, sh = anyio.run(mcp_rates, Path(tmp) / "bench.db", calls)
+            direct.append(use_case_seconds(Path(tmp) / "bench.db", calls))
         through_mcp.append(c)
         bare.append(b)
+        durable.append(d)
+        shaped.append(sh)
     print(f"  engine decide() in-process: median {median(engine):,.0f} decisions/s ({spread(engine)})")
     print(
         f"  bypass_check through MCP (logged, audited): median {median(through_mcp):,.0f} decisions/s ({spread(through_mcp)})"
     )
     print(f"  bare MCPServer constant tool (baseline): median {median(bare):,.0f} calls/s ({spread(bare)})")
+    print(
+        f"  bare MCPServer tool committing one row per call to SQLite (for contrast): median {median(durable):,.0f} "
+        f"calls/s ({spread(durable)})"
+    )
+    print(
+        f"  bare MCPServer tool with bypass_check's arguments and answer, returning a stored answer, on a worker "
+        f"thread (for contrast): median {median(shaped):,.0f} calls/s ({spread(shaped)}); "
+        f"{median(shaped) / median(bare):.3f} of the bare constant tool"
+    )
+    print(f"  bypass_check's use case called directly: median {median(direct) * 1e6:,.0f} µs a decision")
     ratio = median(through_mcp) / median(bare)
     print(f"  ratio bypass_check/bare: {ratio:.3f} (bare/bypass_check {1 / ratio:.2f}x)")
-    verdicts.check("bypass_check >= 0.3 of the bare tool's call rate", ratio >= 0.3, f"{ratio:.3f}")
+    print(f"  ratio bypass_check/bare committing a row: {median(through_mcp) / median(durable):.3f}")
+    shaped_ratio = median(through_mcp) / median(shaped)
+    verdicts.check(
+        "bypass_check >= 0.3 of a bare tool's call rate (same arguments and answer)",
+        shaped_ratio >= 0.3,
+        f"{shaped_ratio:.3f} (against the constant tool {ratio:.3f}, which the same-shape tool itself reaches "
+        f"{median(shaped) / median(bare):.3f} of)",
+    )
     verdicts.exit()
 
 

@@ -743,17 +743,18 @@ def authority_import(
     """Import a unit's configuration as a new head revision (creating the space and unit if needed)."""
     from pathlib import Path
 
-    import yaml
-
+    from cublab.app.guards import parse_config
     from cublab.console import echo
 
     who = _human(as_)
     try:
-        data = yaml.safe_load(Path(file).read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        text = Path(file).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
         _fail(f"{file}: {exc}")
-    if not isinstance(data, dict):
-        _fail(f"{file}: must hold one mapping (a JSON object), not {type(data).__name__}")
+    try:  # read as agents' documents are: JSON as JSON, else YAML, with the same size and depth limits
+        data = parse_config(text, str(file))
+    except CublabError as exc:
+        _fail(str(exc))
     try:
         result = _runtime(db).review.import_unit(
             space, unit, data, who, tier=tier, toolchain_type=toolchain, description=f"imported from {Path(file).name}"

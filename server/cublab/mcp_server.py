@@ -35,7 +35,7 @@ from cublab.auth import ToolAccess, caller_of
 # Argument errors reach the agent as pydantic's text; without the documentation links they read
 # cleanly. Pydantic reads this once, when it first formats an error, so it is set at import.
 os.environ.setdefault("PYDANTIC_ERRORS_INCLUDE_URL", "0")
-from cublab.app.errors import invalid_input
+from cublab.app.errors import LeaveTheLoop, invalid_input
 from cublab.app.faults import classify
 from cublab.app.guards import refuse_secret_identity
 from cublab.app.inputs import (
@@ -259,6 +259,7 @@ TOOLS: list[ToolSpec[Any]] = [
         lambda rt, cmd, who: rt.experiments.compare(cmd),
         read_only=True,
         idempotent=True,
+        on_loop=True,  # one row per variant from the running summaries, whatever the number of points
     ),
     ToolSpec(
         "variant_promote",
@@ -413,6 +414,8 @@ def _run(
         return runtime.idempotency.run(spec.name, command, who, spec.output, lambda: spec.call(runtime, command, who))
     except ValidationError as exc:
         raise ToolError(str(invalid_input(exc))) from None
+    except LeaveTheLoop:
+        return _WOULD_WAIT  # only a reader raises it, and only the loop reads through one
     except Exception as exc:
         fault = classify(exc)
         if fault is not None:

@@ -233,6 +233,35 @@ case(
     "JSON object",
 )
 
+case(
+    "config-nested-65-json",
+    "variant_log",
+    lambda w: variant_args(live_exp(w), configuration='{"a": ' + "[" * 64 + "]" * 64 + "}"),
+    "configuration",
+    "64 levels",
+)
+case(
+    "config-nested-100k-json",  # deeper than the JSON parser recurses: refused by the limit, not a crash
+    "variant_log",
+    lambda w: variant_args(live_exp(w), configuration='{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    "configuration",
+    "64 levels",
+)
+case(
+    "config-nested-65-yaml",
+    "variant_log",
+    lambda w: variant_args(live_exp(w), configuration="a: " + "[" * 64 + "]" * 64),
+    "configuration",
+    "64 levels",
+)
+case(
+    "config-json-nan",
+    "variant_log",
+    lambda w: variant_args(live_exp(w), configuration='{"a": NaN}'),
+    "configuration",
+    "JSON",
+)
+
 # Result batches.
 case("batch-10001", "result_log", lambda w: {"experiment_id": live_exp(w), "points": points(10_001)}, "points", "10000")
 case("batch-empty", "result_log", lambda w: {"experiment_id": live_exp(w), "points": []}, "points", "at least 1")

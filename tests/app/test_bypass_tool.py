@@ -274,6 +274,8 @@ async def test_each_decision_is_audited_and_the_chain_verifies(client, runtime) 
         (dict(context="", kind="Job"), "context"),
         (dict(context="   ", kind="Job"), "context"),
         (dict(kind="Job"), "context"),
+        (dict(context="preview", document='{"a": ' + "[" * 64 + "]" * 64 + "}"), "document: nested more than 64"),
+        (dict(context="preview", document='{"a": ' + "[" * 50_000 + "]" * 50_000 + "}"), "document: nested"),
     ],
 )
 async def test_bad_input_names_the_field_and_logs_nothing(client, runtime, args, field) -> None:

@@ -1,4 +1,4 @@
-"""Reads on the event loop (sandbox_get, sandbox_list, experiment_list on SQLite): they never wait on a
+"""Reads on the event loop (sandbox_get, sandbox_list, experiment_list, experiment_compare on SQLite): they never wait on a
 writer, writers never wait on them, and a read that would have to wait goes to a worker thread while the
 loop keeps answering (mcp_server._tool_function, store.db._sqlite_reader_engine)."""
 
@@ -94,6 +94,43 @@ async def test_a_read_that_meets_a_lock_is_retried_on_a_worker_thread(runtime, m
         seen.clear()
         assert (await call(client, "sandbox_get", sandbox_id=sandbox["id"]))["id"] == sandbox["id"]
         assert seen == [loop]  # the lock gone, reads are back on the loop
+
+
+async def test_compare_runs_on_the_loop_and_a_scan_it_needs_goes_to_a_worker_thread(runtime, monkeypatch) -> None:
+    """experiment_compare reads one summary row per variant: on the loop, beside an open writer. Naming the
+    batches whose values overflow the summaries scans the points: that call is made again on a worker thread."""
+    async with Client(build_server(runtime)) as client:
+        experiment_id = await setup_experiment(client)
+        points = [{"variant": f"v{k % 2}", "metric": "m", "value": float(k)} for k in range(20)]
+        await call(client, "result_log", experiment_id=experiment_id, points=points)
+        await call(client, "experiment_compare", experiment_id=experiment_id)  # builds the loop's runtime
+        seen: list[int] = []
+        for rt in (runtime, runtime.on_loop):
+            original = rt.experiments.compare
+
+            def compare(cmd, original=original):
+                seen.append(threading.get_ident())
+                return original(cmd)
+
+            monkeypatch.setattr(rt.experiments, "compare", compare)
+        writer = sqlite3.connect(_file(runtime), isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE result_summary SET n = n + 1000")  # not committed: compare does not see it
+        try:
+            with anyio.fail_after(10):
+                before = await call(client, "experiment_compare", experiment_id=experiment_id)
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+        assert seen == [threading.get_ident()]
+        assert sum(v["n"] for v in before["variants"]) < 1000
+        seen.clear()
+        with sqlite3.connect(_file(runtime)) as conn:
+            conn.execute("UPDATE result_summary SET m2 = 1e308 * 10")  # an overflowed summary, as before the limit
+        message = (await client.call_tool("experiment_compare", {"experiment_id": experiment_id})).content[0].text
+        assert "too large to compare" in message
+        loop = threading.get_ident()
+        assert seen[0] == loop and seen[1] != loop  # tried on the loop, then on a worker thread
 
 
 async def test_writers_and_loop_reads_together(runtime) -> None:

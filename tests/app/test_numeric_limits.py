@@ -143,3 +143,4 @@ async def test_values_stored_before_the_limit_give_a_named_error_on_both_backend
     ):
         message = await call_error(any_client, tool, **arguments)
         assert "too large to compare" in message and "1e+15" in message, (tool, message)
+        assert str(logged["batch_id"]) in message, message  # named: found by a scan, on a worker thread

@@ -268,3 +268,75 @@ async def test_nul_gets_the_same_refusal_on_sqlite_and_postgresql(any_runtime, t
         assert "U+0000" in message and "\x00" not in message, message
         assert (field if tool != "result_log" else "points.0.metric") in message, message
         assert row_counts(any_runtime) == before
+
+
+def test_json_text_is_read_as_json() -> None:
+    """YAML 1.1 reads `1e3` and `1.5e3` as strings; in JSON text they are numbers, as JSON means them."""
+    assert parse_config('{"a": 1e3, "b": 1.5E3, "c": -2e-2}') == {"a": 1000.0, "b": 1500.0, "c": -0.02}
+
+
+def test_yaml_flow_mappings_that_are_not_json_are_read_as_yaml() -> None:
+    assert parse_config("{a: 1, b: [x, y]}") == {"a": 1, "b": ["x", "y"]}
+    assert parse_config("  {'a': yes}") == {"a": True}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1}',
+        "a: 1",
+        '{"k": {"containers": [{"name": "web", "env": [{"name": "X", "value": "1"}]}]}}',
+        "k:\n  containers:\n  - name: web\n    env:\n    - {name: X, value: '1'}\n",
+    ],
+)
+def test_json_and_yaml_of_the_same_document_agree(text: str) -> None:
+    import yaml
+
+    assert parse_config(text) == yaml.safe_load(text)
+
+
+@pytest.mark.parametrize("depth", [1, 63, 64])
+def test_configurations_nest_up_to_64_levels(depth: int) -> None:
+    inner = "[" * (depth - 1) + "]" * (depth - 1)
+    assert parse_config('{"a": ' + inner + "}")
+    assert parse_config("a: " + inner)
+
+
+@pytest.mark.parametrize("depth", [65, 1_000, 200_000])
+def test_deeper_configurations_are_refused_by_name_whatever_their_form(depth: int) -> None:
+    inner = "[" * (depth - 1) + "]" * (depth - 1)
+    for text in ('{"a": ' + inner + "}", "a: " + inner):
+        with pytest.raises(InvalidInput, match=r"^document: ") as caught:
+            parse_config(text, "document")
+        assert "64 levels" in str(caught.value) or "YAML" in str(caught.value)
+    nested: Any = []
+    for _ in range(min(depth, 5_000) - 1):
+        nested = [nested]
+    with pytest.raises(InvalidInput, match="64 levels"):
+        parse_config({"a": nested}, "document")
+
+
+def test_a_human_import_reads_its_file_as_agents_documents_are_read(tmp_path, monkeypatch) -> None:
+    """`cublab authority import FILE`: the same parser, limits and refusals as an agent's document."""
+    from typer.testing import CliRunner
+
+    from cublab.cli import app as cli_app
+
+    monkeypatch.delenv("CUBLAB_AGENT", raising=False)
+    db = str(tmp_path / "cublab.db")
+
+    def run(name: str, text: str) -> Any:
+        path = tmp_path / name
+        path.write_text(text)
+        args = ["authority", "import", str(path), "--space", "s", "--unit", name.split(".")[0]]
+        return CliRunner().invoke(cli_app, [*args, "--as", "human:alice", "--db", db])
+
+    ok = run("numbers.json", '{"replicas": 3, "ratio": 1.5e3}')
+    assert ok.exit_code == 0, ok.output
+    shown = CliRunner().invoke(cli_app, ["authority", "show", "s", "numbers", "--db", db])
+    assert "1500.0" in shown.output, shown.output
+    listed = run("list.yaml", "- a\n- b\n")
+    assert listed.exit_code == 2 and "must be a JSON object" in listed.output  # 2: bad input
+    deep = run("deep.json", '{"a": ' + "[" * 80 + "]" * 80 + "}")
+    assert deep.exit_code == 2 and "nested more than 64 levels" in deep.output
+    assert "Traceback" not in deep.output + listed.output

@@ -122,11 +122,15 @@ async def test_compare_reads_one_row_per_variant(any_client, any_runtime) -> Non
     def listener(conn, cursor, statement, *rest) -> None:
         statements.append(statement)
 
-    sa.event.listen(any_runtime.ctx.db.engine, "before_cursor_execute", listener)
+    # On SQLite compare reads through the event loop's reader, a second engine on the same file.
+    engines = [rt.ctx.db.engine for rt in (any_runtime, any_runtime.on_loop) if rt is not None]
+    for engine in engines:
+        sa.event.listen(engine, "before_cursor_execute", listener)
     try:
         comparison = await call(any_client, "experiment_compare", experiment_id=experiment_id)
     finally:
-        sa.event.remove(any_runtime.ctx.db.engine, "before_cursor_execute", listener)
+        for engine in engines:
+            sa.event.remove(engine, "before_cursor_execute", listener)
     assert not [s for s in statements if "measurement" in s], statements
     assert [s for s in statements if "result_summary" in s]
     _assert_exact(comparison, values)

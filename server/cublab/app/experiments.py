@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from cublab.app.batches import excluded_batches, excluded_in_words
 from cublab.app.common import check_id, existing, find, newest_first
 from cublab.app.context import AppContext
+from cublab.app.errors import LeaveTheLoop
 from cublab.app.expiry import sandbox_status
 from cublab.app.guards import parse_config, refuse_secrets, refuse_secrets_in_text
 from cublab.app.inputs import (
@@ -280,7 +281,9 @@ class Experiments:
 
     def _too_large(self, experiment_id: str, metric: str) -> Conflict:
         """The Conflict naming the batches that hold values over the limit (logged before it existed), which a human
-        can exclude."""
+        can exclude. Finding them scans the points: not on the event loop."""
+        if self.ctx.db.is_reader:
+            raise LeaveTheLoop("naming the batches over the limit scans the measurements")
         with self.ctx.db.read() as session:
             batches = results.batches_over(session.connection(), experiment_id, metric, MAX_ABS_VALUE)
         named = ", ".join(str(b) for b in batches) or "unknown"

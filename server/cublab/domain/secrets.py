@@ -542,11 +542,13 @@ def _always(text: str, low: str) -> bool:
 
 def _string_findings(text: str, path: str, *, named_secret: bool = False, depth: int = 0) -> list[Finding]:
     """Kinds of secret found in one string, most specific first; empty when it is clean."""
+    return [Finding(path, kind) for kind in _string_kinds(text, named_secret, depth)]
+
+
+def _string_kinds(text: str, named_secret: bool = False, depth: int = 0) -> tuple[str, ...]:
     if len(text) <= _CACHED_LENGTH:
-        kinds = _kinds_cached(text, named_secret, depth)
-    else:
-        kinds = _kinds(text, named_secret, depth)
-    return [Finding(path, kind) for kind in kinds]
+        return _kinds_cached(text, named_secret, depth)
+    return _kinds(text, named_secret, depth)
 
 
 _CACHED_LENGTH = 256
@@ -838,9 +840,11 @@ def _walk(node: Any, parts: tuple[str | int, ...], named_secret: bool = False, *
         for key, value in node.items():
             key = str(key)
             child = (*parts, key)
-            for finding in _string_findings(key, json_pointer(child), depth=depth):
-                if finding.kind not in _NOT_KEY_KINDS:
-                    yield finding
+            # The pointer is spelled out only for a finding: almost every string is clean.
+            key_kinds = [kind for kind in _string_kinds(key, depth=depth) if kind not in _NOT_KEY_KINDS]
+            if key_kinds:
+                where = json_pointer(child)
+                yield from (Finding(where, kind) for kind in key_kinds)
             norm = _normalise(key)
             if _is_public_key_value(value, norm.endswith(_PUBLIC_KEY_SUFFIXES) or (env_public and key == "value")):
                 continue  # a WireGuard / curve25519 public key under a public-key name
@@ -855,7 +859,10 @@ def _walk(node: Any, parts: tuple[str | int, ...], named_secret: bool = False, *
         for index, item in enumerate(node):
             yield from _walk(item, (*parts, index), named_secret, depth=depth)
     elif isinstance(node, str):
-        yield from _string_findings(node, json_pointer(parts), named_secret=named_secret, depth=depth)
+        kinds = _string_kinds(node, named_secret, depth)
+        if kinds:
+            where = json_pointer(parts)
+            yield from (Finding(where, kind) for kind in kinds)
     elif named_secret and isinstance(node, int | float) and not isinstance(node, bool):
         yield Finding(json_pointer(parts), "secret-named-key")  # `password: 123456` read from YAML
 
