@@ -2,8 +2,8 @@
 
 `result_log` is the one high-volume write: a batch of up to 10,000 points costs a
 handful of statements here, whatever its size. The series a batch touches are
-merged in the batch's transaction (domain/stats.py `merge`): rows are created if
-missing, read, and rewritten. Concurrent writers stay correct on both backends:
+merged in the batch's transaction (domain/stats.py `merge`): rows are read, created
+if missing (a series' first batch), and rewritten. Concurrent writers stay correct on both backends:
 SQLite writers are serialised by `BEGIN IMMEDIATE` and the writer lock (store/db.py);
 on PostgreSQL the rows are locked with `SELECT ... FOR UPDATE`, always in
 (metric, variant) order, so two batches of one experiment queue instead of
