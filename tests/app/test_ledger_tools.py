@@ -346,6 +346,36 @@ async def test_result_log_by_id_and_by_name(any_client, any_runtime, clock) -> N
     )
 
 
+@pytest.mark.parametrize("size", [1, 255, 256, 257, 1000, 2049])
+async def test_result_log_stores_every_point_of_a_batch_as_sent(any_client, any_runtime, size) -> None:
+    """Whatever the batch's size (SQLite inserts up to 256 rows per statement, then 128, 64, ... 1), every point
+    is stored once, in order, as sent: absent, null and given steps and repetitions, and each point's series."""
+    exp = await experiment(any_client, (await spawn(any_client))["id"])
+    for name in ("a", "b"):
+        await call(any_client, "variant_log", experiment_id=exp["id"], name=name, configuration=json.dumps({name: 1}))
+    points = []
+    for k in range(size):
+        point = {"variant": "ab"[k % 2], "metric": "m" if k % 3 else "n", "value": k * 0.25 - 7.0}
+        if k % 5:
+            point["step"] = None if k % 5 == 1 else 2**40 + k
+        if k % 4 == 3:
+            point["repetition"] = k % 11
+        points.append(point)
+    logged = await call(any_client, "result_log", experiment_id=exp["id"], points=points)
+    stored = rows(
+        any_runtime,
+        "SELECT v.name, s.metric, p.seq, p.value, p.step, p.repetition FROM measurement p "
+        "JOIN result_summary s ON s.id = p.series_id JOIN variant v ON v.id = s.variant_id "
+        "WHERE p.batch_id = :b ORDER BY p.seq",
+        b=logged["batch_id"],
+    )
+    assert stored == [
+        (p["variant"], p["metric"], k, p["value"], p.get("step"), p.get("repetition")) for k, p in enumerate(points)
+    ]
+    ids = {name: vid for vid, name in rows(any_runtime, "SELECT id, name FROM variant")}
+    assert logged["digest"] == points_digest([(ids[p["variant"]], *(p.get(k) for k in FIELDS)) for p in points])
+
+
 async def test_compare_reports_exact_statistics(any_client) -> None:
     exp = await experiment(any_client, (await spawn(any_client))["id"])
     for name, x in (("a", 1), ("b", 2), ("c", 3)):

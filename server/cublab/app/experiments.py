@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from itertools import repeat
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -227,14 +226,12 @@ class Experiments:
             series_ids = [ids[series] for series in batch.series]
             results.insert_points(
                 conn,
-                zip(
-                    repeat(batch_id),
-                    range(len(batch)),
-                    map(series_ids.__getitem__, batch.index),
+                results.PointColumns(
+                    batch_id,
+                    list(map(series_ids.__getitem__, batch.index)),
                     batch.values,
                     batch.steps,
                     batch.repetitions,
-                    strict=False,  # repeat() is endless; the other columns have one entry per point
                 ),
             )
             by_variant: dict[str, int] = {}

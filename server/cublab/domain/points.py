@@ -37,6 +37,8 @@ from operator import itemgetter
 from typing import Any, cast
 
 DIGEST_MAGIC = b"cublab-points-v1\n"
+# Translation tables for bytes.translate, one per series number s: byte s becomes 1, every other byte 0.
+_ONE_AT = [bytes(s) + b"\x01" + bytes(255 - s) for s in range(256)]
 _U32 = struct.Struct("<I")
 _VARIANT, _METRIC = itemgetter("variant"), itemgetter("metric")
 _VALUE = itemgetter("value")
@@ -71,8 +73,12 @@ class Columns:
         """The values of each series, in point order."""
         if len(self.series) == 1:
             return [self.values]
-        if len(self.series) <= 16:  # a C-level pass per series beats one Python-level append per point
-            return [list(compress(self.values, map(s.__eq__, self.index))) for s in range(len(self.series))]
+        if len(self.series) <= 256:
+            # C-level passes only: the index as one byte per point, and per series a translation of it into a
+            # 0/1 mask (bytes.translate) that `compress` selects the series' values with.
+            index = bytes(self.index)
+            masks = [_ONE_AT[s] for s in range(len(self.series))]
+            return [list(compress(self.values, index.translate(mask))) for mask in masks]
         groups: list[list[float]] = [[] for _ in self.series]
         for i, value in zip(self.index, self.values, strict=True):
             groups[i].append(value)
@@ -116,18 +122,23 @@ def _text(value: str) -> bytes:
     return _U32.pack(len(encoded)) + encoded
 
 
-def _zero_for_none(column: list[int | None]) -> list[int | None]:
-    """The column with 0 for each absent entry: the column itself when every entry is there (the usual case)."""
-    return column if None not in column else [x or 0 for x in column]
+def _optional(column: list[int | None]) -> tuple[bytes, bytes]:
+    """An optional integer column as i64 with 0 for each absent entry, and a 0/1 byte per entry saying whether it
+    was given. When every entry is there (the usual case) the array takes the column as it is: no scan for None."""
+    try:
+        return _le("q", column, 8), b"\x01" * len(column)
+    except TypeError:  # some entry is None
+        return _le("q", [x or 0 for x in column], 8), bytes([x is not None for x in column])
 
 
-def _flags(steps: list[int | None], repetitions: list[int | None]) -> bytes:
-    n = len(steps)
-    if None not in steps and None not in repetitions:  # the usual cases first: one C-level scan each
-        return b"\x03" * n
-    if steps.count(None) == n and repetitions.count(None) == n:
-        return bytes(n)
-    return bytes([(s is not None) | (r is not None) << 1 for s, r in zip(steps, repetitions, strict=True)])
+def _flags(has_step: bytes, has_repetition: bytes) -> bytes:
+    """Per point: 1 if a step was given, 2 if a repetition was given."""
+    if has_step == has_repetition:  # both given everywhere (the usual case), or the same points have both
+        return has_step.translate(_TIMES_THREE)
+    return bytes([s | r << 1 for s, r in zip(has_step, has_repetition, strict=True)])
+
+
+_TIMES_THREE = bytes([0, 3]) + bytes(254)  # translation table: 0 -> 0, 1 -> 3
 
 
 def digest(batch: Columns) -> str:
@@ -139,7 +150,9 @@ def digest(batch: Columns) -> str:
     h.update(_U32.pack(len(batch)))
     h.update(_le("I", batch.index, 4))
     h.update(_le("d", batch.values, 8))
-    h.update(_flags(batch.steps, batch.repetitions))
-    h.update(_le("q", _zero_for_none(batch.steps), 8))
-    h.update(_le("q", _zero_for_none(batch.repetitions), 8))
+    steps, has_step = _optional(batch.steps)
+    repetitions, has_repetition = _optional(batch.repetitions)
+    h.update(_flags(has_step, has_repetition))
+    h.update(steps)
+    h.update(repetitions)
     return "sha256:" + h.hexdigest()

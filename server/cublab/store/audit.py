@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Dialect, bindparam, select, update
 from sqlmodel import Session
 
 from cublab.domain.canonical import canonical_json
@@ -38,8 +38,33 @@ _events = table_of(AuditEvent)
 _head = table_of(AuditHead)
 # Built once: every mutation appends, and constructing statements costs more than running them.
 _READ_HEAD = select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update()
-_INSERT_EVENT = insert(_events)
-_MOVE_HEAD = update(_head).where(_head.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+_EVENT_COLUMNS = tuple(c.name for c in _events.c)
+
+
+@dataclass(frozen=True)
+class _AppendPlan:
+    """`append`'s three statements as SQL text for one dialect (the read locks the head row on PostgreSQL, like
+    `_READ_HEAD`), with the event columns' conversions (JSON for `related` and `details`). Run with
+    `exec_driver_sql`: every mutation appends, and SQLAlchemy's compilation and parameter handling for
+    constructs cost more than these statements."""
+
+    read_head: str
+    insert_event: str
+    move_head: str
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+@functools.cache
+def _plan(dialect: Dialect) -> _AppendPlan:
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    return _AppendPlan(
+        read_head="SELECT seq, hash FROM audit_head WHERE id = 1" + ("" if dialect.name == "sqlite" else " FOR UPDATE"),
+        insert_event=f"INSERT INTO audit_event ({', '.join(_EVENT_COLUMNS)}) VALUES ({', '.join([mark] * len(_EVENT_COLUMNS))})",
+        move_head=f"UPDATE audit_head SET seq = {mark}, hash = {mark} WHERE id = 1",
+        processors=tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in _events.c),
+    )
+
+
 _SET_MAC = update(_events).where(_events.c.seq == bindparam("s"), _events.c.mac.is_(None)).values(mac=bindparam("m"))
 _NOT_HASHED = frozenset({"hash", "mac"})  # the hash cannot cover itself; the MAC covers the hash
 
@@ -79,9 +104,10 @@ def append(
     With a key the event carries a MAC of its hash; without one (only tests and
     tools that build a chain by hand) it has none and `verify` with the key says so.
     """
-    head = conn.execute(_READ_HEAD).one()
+    plan = _plan(conn.dialect)
+    head_seq, head_hash = conn.exec_driver_sql(plan.read_head).one()
     record = {
-        "seq": head.seq + 1,
+        "seq": head_seq + 1,
         "at": iso(at),
         "actor": actor,
         "action": action,
@@ -90,12 +116,18 @@ def append(
         "related": related or {},
         "explanation": explanation,
         "details": details or {},
-        "prev_hash": head.hash,
+        "prev_hash": head_hash,
     }
     record["hash"] = event_hash(record)
     record["mac"] = key.mac(record["hash"]) if key is not None else None
-    conn.execute(_INSERT_EVENT, record)
-    conn.execute(_MOVE_HEAD, {"new_seq": record["seq"], "new_hash": record["hash"]})
+    conn.exec_driver_sql(
+        plan.insert_event,
+        tuple(
+            process(record[name]) if process else record[name]
+            for name, process in zip(_EVENT_COLUMNS, plan.processors, strict=True)
+        ),
+    )
+    conn.exec_driver_sql(plan.move_head, (record["seq"], record["hash"]))
     return Link(record["seq"], record["hash"])
 
 

@@ -2,13 +2,13 @@
 
 `result_log` is the one high-volume write: a batch of up to 10,000 points costs a
 handful of statements here, whatever its size. The series a batch touches are
-merged in the batch's transaction (domain/stats.py `merge`): rows are created if
-missing, read, and rewritten. Concurrent writers stay correct on both backends:
+merged in the batch's transaction (domain/stats.py `merge`): rows are read, created
+if missing (a series' first batch), and rewritten. Concurrent writers stay correct on both backends:
 SQLite writers are serialised by `BEGIN IMMEDIATE` and the writer lock (store/db.py);
 on PostgreSQL the rows are locked with `SELECT ... FOR UPDATE`, always in
 (metric, variant) order, so two batches of one experiment queue instead of
 deadlocking, and the later one merges into what the earlier one committed.
-Points go in with `executemany` on SQLite and `COPY` on PostgreSQL.
+Points go in with multi-row INSERTs on SQLite and `COPY` on PostgreSQL.
 
 Table and column names here are constants, never input.
 """
@@ -19,10 +19,12 @@ import bisect
 import functools
 import math
 import random
+import sqlite3
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Connection, Dialect
@@ -66,23 +68,39 @@ class Target:
 
 
 def target(conn: Connection, experiment_id: str) -> Target | None:
-    """The experiment's owner, its sandbox's state and its variants, in the caller's transaction (two queries)."""
+    """The experiment's owner, its sandbox's state and its variants, in the caller's transaction: one query, a row
+    per variant (one row with no variant when it has none)."""
     m = _mark(conn)
-    row = conn.exec_driver_sql(
-        f"SELECT e.owner, s.id, s.status, s.expires_at FROM experiment e JOIN sandbox s ON s.id = e.sandbox_id "
-        f"WHERE e.id = {m}",
-        (experiment_id,),
-    ).first()
-    if row is None:
+    rows = (
+        _driver(conn)
+        .execute(
+            f"SELECT e.owner, s.id, s.status, s.expires_at, v.id, v.name FROM experiment e "
+            f"JOIN sandbox s ON s.id = e.sandbox_id LEFT JOIN variant v ON v.experiment_id = e.id WHERE e.id = {m}",
+            (experiment_id,),
+        )
+        .fetchall()
+    )
+    if not rows:
         return None
-    variants = conn.exec_driver_sql(f"SELECT id, name FROM variant WHERE experiment_id = {m}", (experiment_id,)).all()
+    owner, sandbox_id, status, expires_at = rows[0][:4]
+    variants = [(vid, name) for *_, vid, name in rows if vid is not None]
     resolve = {vid: vid for vid, _ in variants} | {name: vid for vid, name in variants}
-    expires_at: datetime = _read_time(conn.dialect)(row[3])
-    return Target(row[0], row[1], row[2], expires_at, resolve)
+    return Target(owner, sandbox_id, status, _read_time(conn.dialect)(expires_at), resolve)
 
 
 def _mark(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _driver(conn: Connection) -> Any:
+    """The driver's connection under `conn`, in `conn`'s transaction, for result_log's statements.
+
+    SQLAlchemy's execution path costs more than most of these statements (a connection-level `execute` on
+    sqlite3 and psycopg 3 alike, which take the same SQL and parameters `exec_driver_sql` would pass through):
+    result_log runs about ten per batch. Its errors are the driver's own, which app/faults.py classifies like
+    SQLAlchemy's wrappers of them.
+    """
+    return conn.connection.driver_connection
 
 
 def insert_batch(
@@ -99,22 +117,26 @@ def insert_batch(
     Exact when the principal's writers are serialised (SQLite's writer lock; the quota check's lock on
     PostgreSQL), as result_log's are."""
     m = _mark(conn)
-    row = conn.exec_driver_sql(
-        "INSERT INTO result_batch (experiment_id, point_count, digest, created_by, created_at, principal, "
-        f"principal_total) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m} + COALESCE(({_LAST_TOTAL.format(m=m)}), 0)) "
-        "RETURNING id",
-        (
-            experiment_id,
-            point_count,
-            digest,
-            created_by,
-            _time(conn.dialect)(created_at),
-            principal,
-            point_count,
-            principal,
-        ),
-    ).one()
-    return int(row[0])
+    [(batch_id,)] = (
+        _driver(conn)
+        .execute(
+            "INSERT INTO result_batch (experiment_id, point_count, digest, created_by, created_at, principal, "
+            f"principal_total) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m} + COALESCE(({_LAST_TOTAL.format(m=m)}), 0)) "
+            "RETURNING id",
+            (
+                experiment_id,
+                point_count,
+                digest,
+                created_by,
+                _time(conn.dialect)(created_at),
+                principal,
+                point_count,
+                principal,
+            ),
+        )
+        .fetchall()
+    )
+    return int(batch_id)
 
 
 # The principal's latest running total (ties in time broken by the total, which grows with every batch): one seek
@@ -133,11 +155,26 @@ def points_since(conn: Connection, principal: str, since: datetime) -> int:
     """The points `principal` logged after `since`: its latest running total less its total at `since`. Two index
     seeks, however many batches there are."""
     m = _mark(conn)
-    latest, before = conn.exec_driver_sql(
-        f"SELECT ({_LAST_TOTAL.format(m=m)}), ({_LAST_TOTAL_UNTIL.format(m=m)})",
-        (principal, principal, _time(conn.dialect)(since)),
-    ).one()
+    [(latest, before)] = (
+        _driver(conn)
+        .execute(
+            f"SELECT ({_LAST_TOTAL.format(m=m)}), ({_LAST_TOTAL_UNTIL.format(m=m)})",
+            (principal, principal, _time(conn.dialect)(since)),
+        )
+        .fetchall()
+    )
     return int(latest or 0) - int(before or 0)
+
+
+def quota_override(conn: Connection, principal: str, name: str) -> int | None:
+    """The value a human set for quota `name` of `principal` (app/quotas.py), if any: one primary-key seek."""
+    m = _mark(conn)
+    rows = (
+        _driver(conn)
+        .execute(f"SELECT value FROM quota_override WHERE principal = {m} AND name = {m}", (principal, name))
+        .fetchall()
+    )
+    return int(rows[0][0]) if rows else None
 
 
 def _moments(row: Sequence[Any]) -> Moments:
@@ -146,47 +183,103 @@ def _moments(row: Sequence[Any]) -> Moments:
 
 
 def merge_series(conn: Connection, experiment_id: str, parts: dict[Series, Moments]) -> dict[Series, int]:
-    """Merge each series' batch moments into its stored moments; the series' ids."""
+    """Merge each series' batch moments into its stored moments; the series' ids.
+
+    The stored rows are read and locked first, in (metric, variant) order; only a batch that brings a new series
+    creates its row (the rare case: a series' first batch) and reads again. A writer waits for rows in that order,
+    and for rows another writer is creating only once it holds all the existing ones it needs, so two writers
+    never wait for each other.
+    """
     m = _mark(conn)
     keys = sorted(parts, key=lambda key: (key[1], key[0]))  # one lock order for every writer
-    conn.exec_driver_sql(
-        f"INSERT INTO result_summary (experiment_id, metric, variant_id, n, mean, m2) VALUES ({m}, {m}, {m}, 0, 0.0, 0.0) "
-        "ON CONFLICT (experiment_id, metric, variant_id) DO NOTHING",
-        [(experiment_id, metric, variant) for variant, metric in keys],
-    )
     metrics = sorted({metric for _, metric in keys})
     lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
-    rows = conn.exec_driver_sql(
+    driver = _driver(conn)
+    select = (
         f"SELECT id, variant_id, metric, n, mean, m2, min, max FROM result_summary WHERE experiment_id = {m} "
-        f"AND metric IN ({', '.join([m] * len(metrics))}) ORDER BY metric, variant_id{lock}",
-        (experiment_id, *metrics),
-    ).all()
+        f"AND metric IN ({', '.join([m] * len(metrics))}) ORDER BY metric, variant_id{lock}"
+    )
+    stored = {(row[1], row[2]): row for row in driver.execute(select, (experiment_id, *metrics)).fetchall()}
+    missing = [key for key in keys if key not in stored]
+    if missing:
+        driver.cursor().executemany(
+            f"INSERT INTO result_summary (experiment_id, metric, variant_id, n, mean, m2) "
+            f"VALUES ({m}, {m}, {m}, 0, 0.0, 0.0) ON CONFLICT (experiment_id, metric, variant_id) DO NOTHING",
+            [(experiment_id, metric, variant) for variant, metric in missing],
+        )
+        stored = {(row[1], row[2]): row for row in driver.execute(select, (experiment_id, *metrics)).fetchall()}
     ids: dict[Series, int] = {}
     updates = []
-    for row in rows:
-        key = (row[1], row[2])
-        part = parts.get(key)
-        if part is None:
-            continue
-        merged = merge(_moments(row[3:]), part)
+    for key in keys:
+        row = stored[key]
+        merged = merge(_moments(row[3:]), parts[key])
         ids[key] = row[0]
         updates.append((merged.n, merged.mean, merged.m2, merged.minimum, merged.maximum, row[0]))
-    conn.exec_driver_sql(
+    driver.cursor().executemany(
         f"UPDATE result_summary SET n = {m}, mean = {m}, m2 = {m}, min = {m}, max = {m} WHERE id = {m}", updates
     )
     return ids
 
 
-def insert_points(conn: Connection, rows: Iterable[tuple[Any, ...]]) -> None:
-    """Points as (batch_id, seq, series_id, value, step, repetition) tuples."""
+@dataclass(frozen=True)
+class PointColumns:
+    """A batch's points as the measurement table's columns, one entry per point in batch order (its `seq`)."""
+
+    batch_id: int
+    series_ids: Sequence[int]
+    values: Sequence[float]
+    steps: Sequence[int | None]
+    repetitions: Sequence[int | None]
+
+
+_ROWS_PER_INSERT = 256  # rows per multi-row INSERT on SQLite: 1,536 parameters
+
+
+@functools.cache
+def _insert_rows(rows: int) -> str:
+    return f"INSERT INTO measurement ({_POINT_COLUMNS}) VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows)
+
+
+def insert_points(conn: Connection, points: PointColumns) -> None:
+    """A batch's points: `COPY` on PostgreSQL; multi-row INSERTs on SQLite.
+
+    sqlite3's `executemany` spends about as long per row as the insert itself, where an INSERT of many rows
+    binds them all at once: half the time for a batch. The rows go in 256 at a time (fewer if SQLite was built
+    with a lower limit on parameters), the rest as INSERTs of 128, 64, ... 1 rows, so a connection prepares a
+    handful of statements, whatever the batch sizes, and sqlite3's statement cache keeps them. The parameters
+    are the columns interleaved by slice assignment, no tuple per point.
+    """
+    n = len(points.values)
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
         assert raw is not None
+        rows = zip(
+            repeat(points.batch_id),
+            range(n),
+            points.series_ids,
+            points.values,
+            points.steps,
+            points.repetitions,
+            strict=False,  # repeat() is endless; the other columns have one entry per point
+        )
         with raw.cursor() as cursor, cursor.copy(f"COPY measurement ({_POINT_COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         return
-    conn.exec_driver_sql(f"INSERT INTO measurement ({_POINT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", list(rows))
+    driver = _driver(conn)
+    per_insert = min(_ROWS_PER_INSERT, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 6)
+    flat: list[Any] = [None] * (6 * n)
+    flat[0::6] = repeat(points.batch_id, n)
+    flat[1::6] = range(n)
+    flat[2::6] = points.series_ids
+    flat[3::6] = points.values
+    flat[4::6] = points.steps
+    flat[5::6] = points.repetitions
+    start = 0
+    while start < n:
+        count = per_insert if n - start >= per_insert else 1 << ((n - start).bit_length() - 1)
+        driver.execute(_insert_rows(count), flat[6 * start : 6 * (start + count)])
+        start += count
 
 
 @dataclass(frozen=True)
