@@ -47,7 +47,7 @@ from cublab.config import Settings
 from cublab.mcp_server import build_server
 from cublab.runtime import Runtime
 build_server(Runtime(Settings(db=sys.argv[1], agent="agent:bench-coldstart", policy_path=None)))
-heavy = sorted(m for m in ("sqlalchemy", "sqlmodel", "alembic", "yaml", "typer") if m in sys.modules)
+heavy = sorted(m for m in ("sqlalchemy", "sqlmodel", "alembic", "yaml", "typer", "rich") if m in sys.modules)
 print(f"{time.perf_counter() - t:.3f}", ",".join(heavy) or "-")
 """
 
