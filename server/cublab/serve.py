@@ -144,7 +144,8 @@ def _collector_paused() -> Iterator[Callable[[], None]]:
     for the life of the process; the collector would scan them again and again as they pile up, for about
     a seventh of the time to the first tool result, and find next to nothing. `resume` moves what start-up
     made to the collector's permanent generation (`gc.freeze`), so that later collections do not scan it
-    either, and the collector runs as before from then on. If start-up fails, it resumes here.
+    either, and the collector runs as before from then on. If start-up fails, the collector resumes here,
+    nothing frozen.
     """
     import gc
 
@@ -154,18 +155,19 @@ def _collector_paused() -> Iterator[Callable[[], None]]:
     lock = threading.Lock()
     paused = [True]
 
-    def resume() -> None:
+    def restart(freeze: bool) -> None:
         with lock:
             if paused:
                 paused.clear()
-                gc.freeze()
+                if freeze:
+                    gc.freeze()
                 gc.enable()
 
     gc.disable()
     try:
-        yield resume
+        yield lambda: restart(freeze=True)
     except BaseException:
-        resume()
+        restart(freeze=False)
         raise
 
 
