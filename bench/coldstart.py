@@ -6,8 +6,9 @@ Targets (issue 12): to tools/list at most 1.2x the bare script, to the first too
 result at most 1.6x. cublab's first call is `sandbox_list` on the fresh database (it
 builds the application: SQLAlchemy, the schema, the audit key); the bare script's is
 its one tool. Also checks, in a subprocess, that building the server imports neither
-SQLAlchemy, alembic, the CLI framework nor the policy's YAML: cublab loads what the
-first tool call needs on that call.
+SQLAlchemy, alembic, the CLI framework, the policy's YAML nor rich (the SDK's logging
+set-up would import it only for its handler to be discarded): cublab loads what the first
+tool call needs on that call.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from cublab.config import Settings
 from cublab.mcp_server import build_server
 from cublab.runtime import Runtime
 build_server(Runtime(Settings(db=sys.argv[1], agent="agent:bench-coldstart", policy_path=None)))
-heavy = sorted(m for m in ("sqlalchemy", "sqlmodel", "alembic", "yaml", "typer") if m in sys.modules)
+heavy = sorted(m for m in ("sqlalchemy", "sqlmodel", "alembic", "yaml", "typer", "rich") if m in sys.modules)
 print(f"{time.perf_counter() - t:.3f}", ",".join(heavy) or "-")
 """
 
@@ -138,7 +139,7 @@ def main() -> None:
         f"{first / base_first:.2f}x",
     )
     verdicts.check(
-        "no SQLAlchemy, alembic, typer or YAML before the first tool call",
+        "no SQLAlchemy, alembic, typer, YAML or rich before the first tool call",
         heavy == "-" and not created,
         f"loaded: {heavy}, db created: {created}",
     )

@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, NoReturn, TypeVar, Union, cast, get_args, get_origin
 
 import anyio.to_thread
+import mcp.server.mcpserver.server as _sdk_server
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -380,6 +381,22 @@ def _identity(runtime: Runtime, ctx: Context, spec: ToolSpec[Any]) -> Identity:
         return runtime.agent
     refuse_secret_identity(header, AGENT_HEADER)
     return agent_identity(header, AGENT_HEADER)
+
+
+def _sdk_logging(level: LogLevel = "INFO") -> None:
+    """The SDK's `configure_logging`, which `MCPServer()` calls, skipped when it would do nothing.
+
+    It imports rich and builds a RichHandler (a sixtieth of a second, on every `cublab serve`) only to pass
+    it to `logging.basicConfig`, which does nothing when the root logger has a handler already: it
+    always has, when cublab builds a server (`logs.configure` runs first, see `build_server`).
+    """
+    if logging.getLogger().handlers:
+        return
+    _configure_sdk_logging(level)
+
+
+_configure_sdk_logging = _sdk_server.configure_logging
+_sdk_server.configure_logging = _sdk_logging
 
 
 class CublabServer(MCPServer):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from cublab.app.batches import excluded_batches, excluded_in_words
-from cublab.app.common import check_id, existing, find, newest_first
+from cublab.app.common import check_id, existing, find, newest_rows
 from cublab.app.context import AppContext
 from cublab.app.errors import LeaveTheLoop
 from cublab.app.expiry import sandbox_status
@@ -50,7 +51,9 @@ from cublab.domain.identity import Identity
 from cublab.domain.ids import new_id
 from cublab.domain.pointers import pointer
 from cublab.store import results
-from cublab.store.tables import Experiment, Sandbox, Variant
+from cublab.store.tables import Experiment, Sandbox, Variant, table_of
+
+_experiments = table_of(Experiment)
 
 
 def writable(experiment: Experiment, actor: Identity, doing: str) -> None:
@@ -306,11 +309,11 @@ class Experiments:
 
     def list(self, cmd: ListExperiments) -> ExperimentPage:
         where = (
-            [col(Experiment.sandbox_id) == check_id("sandbox", cmd.sandbox_id, "sandbox_id")] if cmd.sandbox_id else []
+            [_experiments.c.sandbox_id == check_id("sandbox", cmd.sandbox_id, "sandbox_id")] if cmd.sandbox_id else []
         )
         with self.ctx.db.read() as session:
-            page, next_cursor = newest_first(session, Experiment, "experiment", cmd.cursor, cmd.limit, *where)
-        return ExperimentPage(experiments=[experiment_view(e) for e in page], next_cursor=next_cursor)
+            page, next_cursor = newest_rows(session, _experiments, "experiment", cmd.cursor, cmd.limit, *where)
+        return ExperimentPage(experiments=[experiment_view(cast(Experiment, e)) for e in page], next_cursor=next_cursor)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from sqlmodel import col
 
 from cublab.domain.proposals import OPEN_STATES, effective_state
 from cublab.domain.states import ObligationStatus
-from cublab.store.tables import Obligation, Proposal, Sandbox
+from cublab.store.tables import Obligation, Proposal, Sandbox, table_of
 
 # ---- sandboxes ---------------------------------------------------------------------------------
 
@@ -26,17 +26,20 @@ def sandbox_status(status: str, expires_at: datetime, now: datetime) -> str:
     return status
 
 
+_sandboxes = table_of(Sandbox)  # the table's columns, not the model's: `sandbox_list` filters without the ORM
+
+
 def sandbox_lapsed(now: datetime) -> ColumnElement[bool]:
     """Active in the table, expired on read: what `cublab sandboxes reap` persists."""
-    return and_(col(Sandbox.status) == "active", col(Sandbox.expires_at) <= now)
+    return and_(_sandboxes.c.status == "active", _sandboxes.c.expires_at <= now)
 
 
 def sandbox_status_is(status: str, now: datetime) -> ColumnElement[bool]:
     if status == "active":
-        return and_(col(Sandbox.status) == "active", col(Sandbox.expires_at) > now)
+        return and_(_sandboxes.c.status == "active", _sandboxes.c.expires_at > now)
     if status == "expired":
-        return or_(col(Sandbox.status) == "expired", sandbox_lapsed(now))
-    return col(Sandbox.status) == status
+        return or_(_sandboxes.c.status == "expired", sandbox_lapsed(now))
+    return _sandboxes.c.status == status
 
 
 # ---- proposals (the rule itself is the domain's: domain/proposals.py) ---------------------------

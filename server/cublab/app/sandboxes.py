@@ -15,7 +15,7 @@ from typing import cast
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from cublab.app.common import check_id, find, newest_first
+from cublab.app.common import check_id, find, newest_rows
 from cublab.app.context import AppContext
 from cublab.app.expiry import sandbox_lapsed, sandbox_status, sandbox_status_is
 from cublab.app.guards import refuse_secrets_in_labels, refuse_secrets_in_text
@@ -213,8 +213,8 @@ class Sandboxes:
         now = self.ctx.clock()
         where = [sandbox_status_is(cmd.status, now)] if cmd.status else []
         with self.ctx.db.read() as session:
-            page, next_cursor = newest_first(session, Sandbox, "sandbox", cmd.cursor, cmd.limit, *where)
-        return SandboxPage(sandboxes=[self._view(s) for s in page], next_cursor=next_cursor)
+            page, next_cursor = newest_rows(session, _sandboxes, "sandbox", cmd.cursor, cmd.limit, *where)
+        return SandboxPage(sandboxes=[self._view(cast(SandboxRow, s)) for s in page], next_cursor=next_cursor)
 
     def counts(self) -> dict[str, int]:
         """How many sandboxes are in each state now (the review console's inbox); expiry applies on read."""

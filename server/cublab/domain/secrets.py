@@ -406,13 +406,16 @@ def _looks_random(run: str) -> bool:
     requirement and a looser words rule used to let about a quarter of random tokens of 20 to 64
     characters through.)
     """
-    from detect_secrets.filters.heuristic import is_potential_uuid, is_sequential_string
-
     core = run.strip("=")
-    if _HEX_ONLY.match(core) or is_potential_uuid(core) or is_sequential_string(core):
+    if _HEX_ONLY.match(core):
         return False
     if not (_UPPER.search(core) and _LOWER.search(core)):
         return False  # kebab/snake identifiers, paths, ULIDs, UPPER_CASE constants
+    # Imported only now: most runs are one-case names, judged above without detect-secrets.
+    from detect_secrets.filters.heuristic import is_potential_uuid, is_sequential_string
+
+    if is_potential_uuid(core) or is_sequential_string(core):
+        return False
     if _is_identifier(core):
         return False  # generated resource names and identifiers: mostly words
     entropy: float = _entropy().calculate_shannon_entropy(core)
@@ -496,13 +499,22 @@ def _is_literal_value(value: str) -> bool:
     return bool(value) and not (is_placeholder(value) or is_reference(value) or value.startswith(("$", "{{")))
 
 
+_DIGIT_COLON = re.compile(r"\d:")  # the Telegram token's `<8 to 10 digits>:`
+
+
+def _names_credential(low: str) -> bool:
+    """The keyword Cloudant's and SoftLayer's assignment patterns need after their prefix (key, pwd, pw,
+    password, pass, token)."""
+    return "key" in low or "pw" in low or "pass" in low or "token" in low
+
+
 # What each detect-secrets plugin's patterns cannot match without (read off their regexes, case
 # folded where they ignore case): a plugin whose literal is absent is not run. It is the costliest
 # step of the gate on a string that holds no token, which is almost every string.
 _PLUGIN_NEEDS: dict[str, Callable[[str, str], bool]] = {
     "AWS Access Key": lambda t, low: "aws" in low or any(p in t for p in ("AKIA", "ASIA", "ABIA", "ACCA", "A3T")),
     "Azure Storage Account access key": lambda t, low: "AccountKey=" in t,
-    "Cloudant Credentials": lambda t, low: "cl" in low,
+    "Cloudant Credentials": lambda t, low: "cloudant.com" in low or ("cl" in low and _names_credential(low)),
     "Discord Bot Token": lambda t, low: t.count(".") >= 2,
     "GitHub Token": lambda t, low: "gh" in t,
     "GitLab Token": lambda t, low: "gl" in t or "GR1348941" in t,
@@ -516,22 +528,29 @@ _PLUGIN_NEEDS: dict[str, Callable[[str, str], bool]] = {
     "PyPI Token": lambda t, low: "pypi-" in t,
     "SendGrid API Key": lambda t, low: "SG." in t,
     "Slack Token": lambda t, low: "xox" in low or "hooks.slack.com" in low,
-    "SoftLayer Credentials": lambda t, low: "sl" in low,
+    "SoftLayer Credentials": lambda t, low: "softlayer" in low or ("sl" in low and _names_credential(low)),
     "Square OAuth Secret": lambda t, low: "sq0csp-" in t,
     "Stripe Access Key": lambda t, low: "k_live_" in t,
-    "Telegram Bot Token": lambda t, low: ":" in t,
+    "Telegram Bot Token": lambda t, low: ":" in t and _DIGIT_COLON.search(t) is not None,
     "Twilio API Key": lambda t, low: "AC" in t or "SK" in t,
 }
 
 
 def _token_kinds(text: str) -> list[str]:
-    """Kinds of the provider token shapes in `text` (layer 1)."""
+    """Kinds of the provider token shapes in `text` (layer 1). detect-secrets is loaded only for a text that
+    holds some plugin's literal: not for an identity such as `agent:claude-code-7f3a`, checked before the
+    first tool call of every `cublab serve`."""
     low = text.lower()
-    kinds = [
-        _KIND_OF_TYPE[p.secret_type]
-        for p in _plugins()
-        if _PLUGIN_NEEDS.get(p.secret_type, _always)(text, low) and any(True for _ in p.analyze_string(text))
-    ]
+    wanted = {kind for kind in _KIND_OF_TYPE if _PLUGIN_NEEDS.get(kind, _always)(text, low)}
+    kinds = (
+        [
+            _KIND_OF_TYPE[p.secret_type]
+            for p in _plugins()
+            if p.secret_type in wanted and any(True for _ in p.analyze_string(text))
+        ]
+        if wanted
+        else []
+    )
     kinds += [kind for kind, pattern in _OWN_PATTERNS if pattern.search(text)]
     return kinds
 

@@ -28,12 +28,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from typing import TYPE_CHECKING
 
 from cublab.domain.errors import InvalidInput
+
+if TYPE_CHECKING:  # cryptography is imported where a checkpoint is signed or checked, not to load the key
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 KEY_ENV = "CUBLAB_AUDIT_KEY"
 KEY_FILE_ENV = "CUBLAB_AUDIT_KEY_FILE"
@@ -88,6 +88,8 @@ class AuditKey:
     @cached_property
     def _signing_key(self) -> Ed25519PrivateKey:
         """Derived once per key: every committed transaction signs a checkpoint."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         seed = hmac.new(self.secret, _SIGNING_CONTEXT, hashlib.sha256).digest()
         return Ed25519PrivateKey.from_private_bytes(seed)
 
@@ -95,6 +97,8 @@ class AuditKey:
         return self._signing_key.public_key()
 
     def public_key_text(self) -> str:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
         raw = self.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         return "ed25519:" + base64.b64encode(raw).decode("ascii")
 
@@ -213,6 +217,8 @@ class Witness:
 
 
 def _judge(public: Ed25519PublicKey, number: int, text: str) -> Checkpoint:
+    from cryptography.exceptions import InvalidSignature
+
     try:
         row = json.loads(text)
         seq, event_hash, at, sig = int(row["seq"]), str(row["hash"]), str(row["at"]), str(row["sig"])

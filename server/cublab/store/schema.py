@@ -23,7 +23,7 @@ def create(conn: Connection, head: str) -> None:
     from cublab.store.audit import GENESIS
     from cublab.store.tables import AuditHead, table_of
 
-    SQLModel.metadata.create_all(conn)
+    SQLModel.metadata.create_all(conn, checkfirst=False)  # the caller saw it empty, under the migration lock
     conn.execute(insert(table_of(AuditHead)), {"id": 1, "seq": 0, "hash": GENESIS})  # 0001: the chain's genesis
     # The table alembic keeps its revision in, as alembic itself defines it.
     version = Table(

@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
 
 from cublab.domain.states import ExportStatus, ObligationStatus, ProposalState, SandboxStatus
 from cublab.store.types import UTCDateTime
@@ -37,13 +38,22 @@ def _time(nullable: bool = False) -> Any:
     return Field(sa_column=Column(UTCDateTime(), nullable=nullable))
 
 
+class _Table(SQLModel):
+    """What every table shares: its pydantic schema is built when a row is first validated or dumped, not
+    when the module is imported. Most rows are only ever read and written through SQLAlchemy, and
+    building the schemas of every table is an eighth of what importing the tables costs (the first
+    tool call of a new `cublab serve` does)."""
+
+    model_config = SQLModelConfig(defer_build=True)
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """A model's Core table, for statements that skip the ORM (SQLModel hides `__table__` from type checkers)."""
     table: Table = SQLModel.metadata.tables[str(model.__tablename__)]  # every model here names its table
     return table
 
 
-class Sandbox(SQLModel, table=True):
+class Sandbox(_Table, table=True):
     __tablename__ = "sandbox"
 
     id: str = Field(sa_column=Column(String(40), primary_key=True))
@@ -59,7 +69,7 @@ class Sandbox(SQLModel, table=True):
     destroyed_at: datetime | None = _time(nullable=True)
 
 
-class Experiment(SQLModel, table=True):
+class Experiment(_Table, table=True):
     __tablename__ = "experiment"
 
     id: str = Field(sa_column=Column(String(40), primary_key=True))
@@ -75,7 +85,7 @@ class Experiment(SQLModel, table=True):
     created_at: datetime = _time()
 
 
-class Variant(SQLModel, table=True):
+class Variant(_Table, table=True):
     __tablename__ = "variant"
     __table_args__ = (
         UniqueConstraint("experiment_id", "content_hash", name="uq_variant_content"),
@@ -92,7 +102,7 @@ class Variant(SQLModel, table=True):
     created_at: datetime = _time()
 
 
-class ResultBatch(SQLModel, table=True):
+class ResultBatch(_Table, table=True):
     """One `result_log` call: who recorded which points, when, and their digest."""
 
     __tablename__ = "result_batch"
@@ -123,7 +133,7 @@ class ResultBatch(SQLModel, table=True):
     principal_total: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
-class ResultSummary(SQLModel, table=True):
+class ResultSummary(_Table, table=True):
     """One series, the points of one metric of one variant, and its running statistics.
 
     `n`, `mean`, `m2` (the sum of squared deviations from the mean), `min` and
@@ -147,7 +157,7 @@ class ResultSummary(SQLModel, table=True):
     max: float | None = Field(default=None, sa_column=Column(Float(precision=53), nullable=True))
 
 
-class Measurement(SQLModel, table=True):
+class Measurement(_Table, table=True):
     """One point: its batch, its position in the batch, its series, and what was measured.
 
     The primary key is the only index: inserts append (batch ids grow, positions
@@ -169,7 +179,7 @@ class Measurement(SQLModel, table=True):
     repetition: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
 
 
-class AuditEvent(SQLModel, table=True):
+class AuditEvent(_Table, table=True):
     """Append-only and hash-chained: `hash` covers every other field and `prev_hash`.
 
     `mac` authenticates `hash` with the audit key, which is kept outside the
@@ -192,7 +202,7 @@ class AuditEvent(SQLModel, table=True):
     mac: str | None = Field(default=None, sa_column=Column(String(80), nullable=True))
 
 
-class AuditHead(SQLModel, table=True):
+class AuditHead(_Table, table=True):
     """The chain's newest link, so deleting the last events is detectable too."""
 
     __tablename__ = "audit_head"
@@ -205,7 +215,7 @@ class AuditHead(SQLModel, table=True):
 # ---- the embedded authority: ConfigHub's objects, same names and meanings ------------------
 
 
-class Space(SQLModel, table=True):
+class Space(_Table, table=True):
     __tablename__ = "ch_space"
 
     space_id: str = Field(sa_column=Column(String(40), primary_key=True))
@@ -215,7 +225,7 @@ class Space(SQLModel, table=True):
     created_at: datetime = _time()
 
 
-class Unit(SQLModel, table=True):
+class Unit(_Table, table=True):
     __tablename__ = "ch_unit"
     __table_args__ = (UniqueConstraint("space_id", "slug", name="uq_unit_slug"),)
 
@@ -235,7 +245,7 @@ class Unit(SQLModel, table=True):
     updated_at: datetime = _time()
 
 
-class ChangeSet(SQLModel, table=True):
+class ChangeSet(_Table, table=True):
     __tablename__ = "ch_change_set"
     __table_args__ = (UniqueConstraint("space_id", "slug", name="uq_change_set_slug"),)
 
@@ -250,7 +260,7 @@ class ChangeSet(SQLModel, table=True):
     created_at: datetime = _time()
 
 
-class Revision(SQLModel, table=True):
+class Revision(_Table, table=True):
     """Immutable once committed. A proposal's revision waits as `pending` (no number yet)
     in its change set; applying it gives it the next number and makes it head and live."""
 
@@ -279,7 +289,7 @@ class Revision(SQLModel, table=True):
     created_at: datetime = _time()
 
 
-class Tag(SQLModel, table=True):
+class Tag(_Table, table=True):
     __tablename__ = "ch_tag"
     __table_args__ = (UniqueConstraint("space_id", "slug", name="uq_tag_slug"),)
 
@@ -292,7 +302,7 @@ class Tag(SQLModel, table=True):
 # ---- proposals: cublab's side of step 5 --------------------------------------------------------
 
 
-class Proposal(SQLModel, table=True):
+class Proposal(_Table, table=True):
     __tablename__ = "proposal"
 
     id: str = Field(sa_column=Column(String(40), primary_key=True))
@@ -332,7 +342,7 @@ class Proposal(SQLModel, table=True):
     decided_at: datetime | None = _time(nullable=True)
 
 
-class ProposalDecision(SQLModel, table=True):
+class ProposalDecision(_Table, table=True):
     """An approval record: approver, role, time, decision, reason."""
 
     __tablename__ = "proposal_decision"
@@ -352,7 +362,7 @@ class ProposalDecision(SQLModel, table=True):
 # ---- the bypass decision log and break-glass reconciliation ---------------------------------
 
 
-class Decision(SQLModel, table=True):
+class Decision(_Table, table=True):
     """One `bypass_check` answer. Inputs are digested and summarised; no value is kept."""
 
     __tablename__ = "bypass_decision"
@@ -374,7 +384,7 @@ class Decision(SQLModel, table=True):
     created_at: datetime = _time()
 
 
-class Incident(SQLModel, table=True):
+class Incident(_Table, table=True):
     """A declared break-glass emergency: the bypass that owes reconciliation."""
 
     __tablename__ = "incident"
@@ -387,7 +397,7 @@ class Incident(SQLModel, table=True):
     declared_at: datetime = _time()
 
 
-class Obligation(SQLModel, table=True):
+class Obligation(_Table, table=True):
     """What a bypass owes, with its deadline: a capture per unit (1 h), a review per incident (24 h)."""
 
     __tablename__ = "obligation"
@@ -410,7 +420,7 @@ class Obligation(SQLModel, table=True):
 # ---- the outbox: proposals on their way to a remote authority (ConfigHub) ------------------------
 
 
-class AuthorityExport(SQLModel, table=True):
+class AuthorityExport(_Table, table=True):
     """One proposal's export to a remote authority: first its outbox entry, then where it landed.
 
     `status`: queued (waiting for delivery), delivering (claimed by one flusher
@@ -453,7 +463,7 @@ class AuthorityExport(SQLModel, table=True):
 # ---- idempotency keys: a retried mutation returns its first answer ------------------------------
 
 
-class IdempotencyRecord(SQLModel, table=True):
+class IdempotencyRecord(_Table, table=True):
     """A mutating call made with an `idempotency_key`, written in the call's own transaction (app/idempotency.py).
 
     The key itself is stored only as a digest (a random key reads like a credential); the primary key makes
@@ -471,7 +481,7 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
 
 
-class AgentToken(SQLModel, table=True):
+class AgentToken(_Table, table=True):
     """A bearer token for the shared HTTP server (`cublab tokens`): who it names, what it may do, when it ends.
 
     Only the SHA-256 of the token is kept (`token_hash`, looked up by its unique index): the token itself is
@@ -493,7 +503,7 @@ class AgentToken(SQLModel, table=True):
     revoked_at: datetime | None = _time(nullable=True)
 
 
-class QuotaOverride(SQLModel, table=True):
+class QuotaOverride(_Table, table=True):
     """A human's raise (or cut) of one policy quota for one principal (`cublab quotas set`)."""
 
     __tablename__ = "quota_override"
