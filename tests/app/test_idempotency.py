@@ -294,3 +294,19 @@ async def test_an_answer_stored_in_another_shape_is_a_named_conflict(client, run
         conn.execute(sa.text("UPDATE idempotency_record SET answer = :a"), {"a": '{"id": 1}'})
     message = await call_error(client, "sandbox_spawn", name="s", purpose="p", idempotency_key="old-shape")
     assert "idempotency_key" in message and "earlier version" in message
+
+
+async def test_a_repeat_is_answered_when_the_database_takes_no_writes(any_client, any_runtime) -> None:
+    """The agent lost the answer, then the database went read-only (a remounted disk, a read-only session): its
+    retry still gets the first answer, read from the record; a new call with a new key is told the fault."""
+    from support.faults import postgres_read_only, row_counts, sqlite_read_only
+
+    first = await call(any_client, "sandbox_spawn", name="s", purpose="p", idempotency_key="k-fault")
+    before = row_counts(any_runtime)
+    read_only = sqlite_read_only if any_runtime.ctx.db.is_sqlite else postgres_read_only
+    with read_only(any_runtime):
+        again = await call(any_client, "sandbox_spawn", name="s", purpose="p", idempotency_key="k-fault")
+        assert again == first
+        result = await any_client.call_tool("sandbox_spawn", {"name": "s2", "purpose": "p", "idempotency_key": "k-new"})
+        assert result.is_error and result.structured_content["error"]["written"] is False
+    assert row_counts(any_runtime) == before

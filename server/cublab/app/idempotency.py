@@ -9,7 +9,9 @@ principal to the same tool with the same key and arguments gets that answer back
 and writes nothing, not even an audit event; the same key with other arguments is
 refused. Two concurrent calls with one key collide on the record's primary key
 (PostgreSQL makes the second wait for the first to commit; SQLite's writers are
-serialised), so exactly one of them writes and the other returns its answer.
+serialised), so exactly one of them writes and the other returns its answer. A
+repeat is answered from the record even while the database takes no writes (a full
+disk, a read-only file or session): that is when an agent retries.
 
 A call that fails stores nothing: a retry after a refusal is a new call. Records
 are kept for the policy's longest sandbox lifetime, then pruned (a few at a time by
@@ -34,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from cublab.app.context import AppContext
+from cublab.app.faults import classify
 from cublab.app.inputs import Input
 from cublab.domain.errors import Conflict
 from cublab.domain.identity import Identity
@@ -105,15 +108,15 @@ class Idempotency:
             return call()
         scope = {"p": actor.principal, "t": tool, "k": key_digest(key)}
         arguments = arguments_digest(command)
-        found = self._find(scope)  # a repeat (a retry) reads its answer without taking the write lock
-        if found is not None:
-            return self._replay(found, tool, arguments, output)
         try:
             with self.ctx.db.enclosing() as session:
                 conn = session.connection()
                 now = self.ctx.clock()
                 record = {"principal": scope["p"], "tool": tool, "key_digest": scope["k"]}
-                try:  # first: a concurrent call with this key waits here (PostgreSQL), then collides
+                # The key is claimed first, without looking for it: a first call (the common case) reads nothing more,
+                # a repeat collides with the record and reads it below, and a concurrent call with the same key
+                # waits here (PostgreSQL) until the first commits, then collides.
+                try:
                     conn.execute(_CLAIM, {**record, "arguments_digest": arguments, "answer": {}, "created_at": now})
                 except IntegrityError:
                     raise _Taken from None
@@ -124,6 +127,18 @@ class Idempotency:
             found = self._find(scope)
             if found is None:  # taken and gone again: pruned in between, which retention makes impossible
                 raise LookupError(f"idempotency record {tool} {scope['k']} vanished") from None
+            return self._replay(found, tool, arguments, output)
+        except Exception as exc:
+            # A database that takes no writes (a full disk, a read-only file or session) still answers a repeat
+            # of a call that was carried out before: the retry an agent makes after losing that answer.
+            if classify(exc) is None:
+                raise
+            try:
+                found = self._find(scope)
+            except Exception:
+                found = None
+            if found is None:
+                raise
             return self._replay(found, tool, arguments, output)
         return answer
 
