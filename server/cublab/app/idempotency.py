@@ -46,8 +46,8 @@ Answer = TypeVar("Answer", bound=BaseModel)
 FIELD = "idempotency_key"
 _records = table_of(IdempotencyRecord)
 PRUNE_BATCH = 200  # records a keyed call forgets at most, so its own cost stays bounded
-# Built once: a keyed call runs four statements, and building them cost more than the key's row itself (a keyed
-# 1,000-point result_log was half as dear again as an unkeyed one).
+# Built once: a keyed call claims, answers and prunes on every call, and building those statements cost more than
+# the key's row itself (a keyed 1,000-point result_log was half as dear again as an unkeyed one).
 _c = _records.c
 _THIS = (_c.principal == bindparam("p"), _c.tool == bindparam("t"), _c.key_digest == bindparam("k"))
 _FIND = select(_c.arguments_digest, _c.answer, _c.created_at).where(*_THIS)
@@ -143,9 +143,9 @@ class Idempotency:
         return answer
 
     def _find(self, scope: dict[str, str]) -> Row[Any, Any, Any] | None:
-        """The record of this key, read on a connection of its own (no ORM session: a third of the cost)."""
-        with self.ctx.db.engine.connect() as conn:
-            return conn.execute(_FIND, scope).first()
+        """The record of this key: read only once a claim has failed (a repeat, or a call that met a fault)."""
+        with self.ctx.db.read() as session:
+            return session.connection().execute(_FIND, scope).first()
 
     def _replay(self, found: Row[Any, Any, Any], tool: str, arguments: str, output: type[Answer]) -> Answer:
         if found.arguments_digest != arguments:
